@@ -11,6 +11,12 @@ export default defineConfig({
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ["default", ["json", { outputFile: process.env.FLOTILLA_TEST_REPORT ?? join(tmpdir(), "flotilla-vitest-report.json") }]],
+    reporters: [
+      "default",
+      [
+        "json",
+        { outputFile: process.env.FLOTILLA_TEST_REPORT ?? join(tmpdir(), "flotilla-vitest-report.json") },
+      ],
+    ],
   },
 })

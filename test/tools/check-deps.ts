@@ -35,7 +35,8 @@ const IMPURE_IN_RAFT =
 /** Packages a pure shard state machine may not import. */
 const IMPURE_PACKAGES = /^(node:|fs$|net$|child_process$|level$|classic-level$|@nats-io\/|@effect\/platform)/
 
-const IMPORT_RE = /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^"';]*?\sfrom\s+)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g
+const IMPORT_RE =
+  /(?:^|[\s;])(?:import|export)\s+(?:type\s+)?(?:[^"';]*?\sfrom\s+)?["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g
 
 const layerOf = (path: string) => LAYERS.find((l) => path.startsWith(l.prefix))
 
@@ -81,7 +82,9 @@ export const checkDependencies = (root: string): string[] => {
             problems.push(`${rel}: shards are pure state machines but import "${spec}"`)
           continue
         }
-        const target = relative(root, resolve(dirname(file), spec)).split(sep).join("/")
+        const target = relative(root, resolve(dirname(file), spec))
+          .split(sep)
+          .join("/")
         const to = layerOf(target.endsWith("/") ? target : `${target}`)
         if (to === undefined) {
           problems.push(`${rel}: imports "${spec}" outside the layers`)
