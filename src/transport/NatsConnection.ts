@@ -1,0 +1,364 @@
+/**
+ * One NATS connection per node (`@nats-io/transport-node`), shared by the `Transport` and the
+ * `Bus`, with the policy Flotilla needs:
+ *
+ * - RECONNECT FOREVER: `maxReconnectAttempts: -1` (the client's default gives up after 10
+ *   attempts, about 20 s), with a backoff that grows with the time spent disconnected (from
+ *   `reconnectWait` up to `reconnectWaitMax`) plus random jitter, and no abort on repeated
+ *   authorization errors (`ignoreAuthErrorAbort`), so a node rides out a bus restart.
+ * - At startup a refused or unreachable server is retried with exponential backoff and jitter
+ *   for `startupTimeout`, then reported as `NatsConnectionRefused`; a bad URL, failed
+ *   authentication, TLS misconfiguration or unreadable credentials fail at once with their
+ *   own tagged error.
+ * - The status (connected / disconnected / reconnecting / closed) is observable as an Effect
+ *   and a Stream; `isConnected()` reads it synchronously for hot paths.
+ * - The scope closes the connection with `drain()` (bounded by `drainTimeout`, then `close()`).
+ */
+import { readFile } from "node:fs/promises"
+import {
+  connect,
+  credsAuthenticator,
+  type NodeConnectionOptions,
+  type NatsConnection as RawNatsConnection,
+  type Status,
+} from "@nats-io/transport-node"
+import { Context, Data, Duration, Effect, Layer, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+
+/** The connection's state as the node sees it. */
+export type ConnectionStatus = "connected" | "disconnected" | "reconnecting" | "closed"
+
+/** TLS settings passed through to the client (files are read by the client). */
+export interface NatsTlsOptions {
+  readonly caFile?: string
+  readonly certFile?: string
+  readonly keyFile?: string
+  readonly ca?: string
+  readonly cert?: string
+  readonly key?: string
+  /** The server is configured with `handshake_first`. */
+  readonly handshakeFirst?: boolean
+  /** Default true; false accepts any server certificate (development only). */
+  readonly rejectUnauthorized?: boolean
+}
+
+/** How to reach and authenticate to NATS. */
+export interface NatsConnectionOptions {
+  /** `host:port`, `nats://host:port` or `tls://host:port`; one or several. */
+  readonly servers: string | ReadonlyArray<string>
+  /** The client name the server shows in its monitoring pages. */
+  readonly name?: string
+  readonly user?: string
+  readonly pass?: string
+  readonly token?: string
+  /** Path of a NATS `.creds` file (JWT + nkey seed). */
+  readonly credentials?: string
+  /** Require TLS; `true` uses the system's trust store. */
+  readonly tls?: NatsTlsOptions | true
+  /** How long to keep retrying a refused or unreachable server at startup (default 30 s). */
+  readonly startupTimeout?: Duration.DurationInput
+  /** First reconnect wait (default 250 ms). */
+  readonly reconnectWait?: Duration.DurationInput
+  /** Longest reconnect wait (default 5 s). */
+  readonly reconnectWaitMax?: Duration.DurationInput
+  /** Upper bound of the random jitter added to every reconnect wait (default 250 ms). */
+  readonly reconnectJitter?: Duration.DurationInput
+  /** Client ping interval: how fast a dead server is noticed (default 10 s). */
+  readonly pingInterval?: Duration.DurationInput
+  /** How long closing waits for `drain()` before closing outright (default 5 s). */
+  readonly drainTimeout?: Duration.DurationInput
+}
+
+/** A server address that is not a NATS URL. */
+export class NatsInvalidUrl extends Data.TaggedError("NatsInvalidUrl")<{
+  readonly server: string
+  readonly message: string
+}> {}
+
+/** No server accepted a connection within `startupTimeout`. */
+export class NatsConnectionRefused extends Data.TaggedError("NatsConnectionRefused")<{
+  readonly servers: ReadonlyArray<string>
+  readonly attempts: number
+  readonly message: string
+}> {}
+
+/** The server refused the credentials (user/password, token or creds). */
+export class NatsAuthFailed extends Data.TaggedError("NatsAuthFailed")<{
+  readonly servers: ReadonlyArray<string>
+  readonly message: string
+}> {}
+
+/** TLS could not be established: missing files, untrusted certificate, or a TLS mismatch. */
+export class NatsTlsError extends Data.TaggedError("NatsTlsError")<{
+  readonly servers: ReadonlyArray<string>
+  readonly message: string
+}> {}
+
+/** The `.creds` file could not be read. */
+export class NatsCredentialsError extends Data.TaggedError("NatsCredentialsError")<{
+  readonly path: string
+  readonly message: string
+}> {}
+
+/** Every way opening the connection can fail. */
+export type NatsConnectionError =
+  | NatsInvalidUrl
+  | NatsConnectionRefused
+  | NatsAuthFailed
+  | NatsTlsError
+  | NatsCredentialsError
+
+/** The connection service. */
+export interface NatsConnectionService {
+  /** The underlying client, for what this service does not wrap. */
+  readonly connection: RawNatsConnection
+  /** The server list the connection was opened with. */
+  readonly servers: ReadonlyArray<string>
+  /** The options handed to `connect` (to check the reconnect policy). */
+  readonly clientOptions: NodeConnectionOptions
+  /** The status now. */
+  readonly status: Effect.Effect<ConnectionStatus>
+  /** The status now, then every change. */
+  readonly statusChanges: Stream.Stream<ConnectionStatus>
+  /** Synchronous status check for hot paths. */
+  readonly isConnected: () => boolean
+  /** The connected server's `max_payload` (1 MiB when unknown). */
+  readonly maxPayload: () => number
+}
+
+/** The node's NATS connection. */
+export class NatsConnection extends Context.Tag("flotilla/NatsConnection")<
+  NatsConnection,
+  NatsConnectionService
+>() {}
+
+/** NATS's default `max_payload`. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024
+
+const millis = (d: Duration.DurationInput | undefined, fallback: number): number =>
+  d === undefined ? fallback : Duration.toMillis(Duration.decode(d))
+
+/** Normalizes the server list; fails with `NatsInvalidUrl` on anything but nats/tls URLs. */
+export const parseServers = (
+  servers: string | ReadonlyArray<string>,
+): Effect.Effect<string[], NatsInvalidUrl> =>
+  Effect.suspend(() => {
+    const list = typeof servers === "string" ? servers.split(",") : [...servers]
+    const out: string[] = []
+    for (const raw of list) {
+      const server = raw.trim()
+      const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(server) ? server : `nats://${server}`
+      let url: URL
+      try {
+        url = new URL(withScheme)
+      } catch {
+        return Effect.fail(
+          new NatsInvalidUrl({ server, message: `${JSON.stringify(server)} is not a valid URL` }),
+        )
+      }
+      if (url.protocol !== "nats:" && url.protocol !== "tls:")
+        return Effect.fail(
+          new NatsInvalidUrl({
+            server,
+            message: `${JSON.stringify(server)}: scheme must be nats:// or tls://`,
+          }),
+        )
+      if (url.hostname === "" || (url.pathname !== "" && url.pathname !== "/"))
+        return Effect.fail(
+          new NatsInvalidUrl({ server, message: `${JSON.stringify(server)} must be host:port` }),
+        )
+      out.push(server)
+    }
+    if (out.length === 0)
+      return Effect.fail(new NatsInvalidUrl({ server: "", message: "no NATS server given" }))
+    return Effect.succeed(out)
+  })
+
+/**
+ * The reconnect wait: it grows with the time already spent disconnected (half of it, so
+ * attempts come at a geometric pace) between `base` and `max`, plus jitter in [0, jitter].
+ * nats.js asks for it before every attempt; `onDisconnect`/`onReconnect` keep it current.
+ */
+export const reconnectBackoff = (base: number, max: number, jitter: number, now: () => number = Date.now) => {
+  let disconnectedAt: number | undefined
+  return {
+    onDisconnect: () => {
+      disconnectedAt ??= now()
+    },
+    onReconnect: () => {
+      disconnectedAt = undefined
+    },
+    delay: (): number => {
+      const down = disconnectedAt === undefined ? 0 : now() - disconnectedAt
+      return Math.round(Math.min(max, Math.max(base, down / 2)) + Math.random() * jitter)
+    },
+  }
+}
+
+/**
+ * The options Flotilla hands to `connect`: exported so tests can check the reconnect policy
+ * (`maxReconnectAttempts: -1`) without a server.
+ */
+export const clientOptions = (
+  options: NatsConnectionOptions,
+  servers: ReadonlyArray<string>,
+  backoff: { readonly delay: () => number },
+  credentials?: Uint8Array,
+): NodeConnectionOptions => ({
+  servers: [...servers],
+  ...(options.name === undefined ? {} : { name: options.name }),
+  ...(options.user === undefined ? {} : { user: options.user, pass: options.pass ?? "" }),
+  ...(options.token === undefined ? {} : { token: options.token }),
+  ...(credentials === undefined ? {} : { authenticator: credsAuthenticator(credentials) }),
+  ...(options.tls === undefined ? {} : { tls: options.tls === true ? {} : { ...options.tls } }),
+  reconnect: true,
+  maxReconnectAttempts: -1,
+  waitOnFirstConnect: false,
+  ignoreAuthErrorAbort: true,
+  reconnectDelayHandler: backoff.delay,
+  pingInterval: millis(options.pingInterval, 10_000),
+  maxPingOut: 3,
+  noAsyncTraces: true,
+})
+
+type Attempt =
+  | { readonly _tag: "Retry"; readonly message: string }
+  | { readonly _tag: "Fatal"; readonly error: NatsConnectionError }
+
+const TLS_CODE = /TLS|SSL|CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(VERIFY|GET)/i
+
+const classify = (e: unknown, servers: ReadonlyArray<string>): Attempt => {
+  const err = e as { name?: string; message?: string; code?: string; cause?: { code?: string } } | undefined
+  const name = err?.name ?? ""
+  const message = err?.message ?? String(e)
+  const code = err?.code ?? err?.cause?.code ?? ""
+  if (name === "AuthorizationError" || name === "UserAuthenticationExpiredError")
+    return {
+      _tag: "Fatal",
+      error: new NatsAuthFailed({ servers, message: `NATS refused the credentials: ${message}` }),
+    }
+  if (TLS_CODE.test(code) || /\btls\b/i.test(message) || /certificate|doesn't exist/i.test(message))
+    return {
+      _tag: "Fatal",
+      error: new NatsTlsError({
+        servers,
+        message: `NATS TLS setup failed: ${message}${code ? ` (${code})` : ""}`,
+      }),
+    }
+  if (code === "ERR_INVALID_URL" || message === "Invalid URL")
+    return { _tag: "Fatal", error: new NatsInvalidUrl({ server: servers.join(","), message }) }
+  return { _tag: "Retry", message: code && !message.includes(code) ? `${message} (${code})` : message }
+}
+
+const statusOf = (s: Status): ConnectionStatus | undefined => {
+  switch (s.type) {
+    case "disconnect":
+      return "disconnected"
+    case "reconnecting":
+      return "reconnecting"
+    case "reconnect":
+      return "connected"
+    case "close":
+      return "closed"
+    default:
+      return undefined
+  }
+}
+
+/** Opens the connection for the scope's lifetime. */
+export const make = (
+  options: NatsConnectionOptions,
+): Effect.Effect<NatsConnectionService, NatsConnectionError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const servers = yield* parseServers(options.servers)
+    const credentials =
+      options.credentials === undefined
+        ? undefined
+        : yield* Effect.tryPromise({
+            try: () => readFile(options.credentials!),
+            catch: (e) =>
+              new NatsCredentialsError({
+                path: options.credentials!,
+                message: `cannot read NATS credentials ${options.credentials}: ${(e as Error).message}`,
+              }),
+          })
+    const backoff = reconnectBackoff(
+      millis(options.reconnectWait, 250),
+      millis(options.reconnectWaitMax, 5_000),
+      millis(options.reconnectJitter, 250),
+    )
+    const opts = clientOptions(options, servers, backoff, credentials)
+    const startupTimeout = millis(options.startupTimeout, 30_000)
+    let attempts = 0
+    let lastRefusal = ""
+    const attempt = Effect.tryPromise({
+      try: () => {
+        attempts++
+        return connect(opts)
+      },
+      catch: (e) => classify(e, servers),
+    })
+    const retryPolicy = Schedule.exponential("100 millis", 2).pipe(
+      Schedule.union(Schedule.spaced("2 seconds")),
+      Schedule.jittered,
+      Schedule.upTo(Duration.millis(startupTimeout)),
+    )
+    const connectOnce = attempt.pipe(
+      Effect.tapError((a) => Effect.sync(() => a._tag === "Retry" && (lastRefusal = a.message))),
+      Effect.retry({ schedule: retryPolicy, while: (a) => a._tag === "Retry" }),
+      Effect.mapError(
+        (a): NatsConnectionError =>
+          a._tag === "Fatal"
+            ? a.error
+            : new NatsConnectionRefused({
+                servers,
+                attempts,
+                message: `no NATS server at ${servers.join(", ")} accepted a connection in ${startupTimeout} ms (${attempts} attempts; last: ${lastRefusal})`,
+              }),
+      ),
+    )
+    const drainTimeout = millis(options.drainTimeout, 5_000)
+    const nc = yield* Effect.acquireRelease(connectOnce, (nc) =>
+      Effect.tryPromise(() => nc.drain()).pipe(
+        Effect.timeout(Duration.millis(drainTimeout)),
+        Effect.catchAll(() => Effect.tryPromise(() => nc.close())),
+        Effect.ignore,
+      ),
+    )
+
+    let current: ConnectionStatus = "connected"
+    const ref = yield* SubscriptionRef.make<ConnectionStatus>(current)
+    const statuses = nc.status()
+    const onStatus = (s: Status) =>
+      Effect.gen(function* () {
+        const next = statusOf(s)
+        if (s.type === "disconnect") backoff.onDisconnect()
+        if (s.type === "reconnect") backoff.onReconnect()
+        if (s.type === "error") yield* Effect.logWarning(`nats: ${s.error.message}`)
+        if (s.type === "ldm") yield* Effect.logInfo(`nats: server ${s.server} entered lame duck mode`)
+        if (next === undefined || next === current) return
+        current = next
+        yield* SubscriptionRef.set(ref, next)
+        const server = "server" in s ? ` (${s.server})` : ""
+        yield* Effect.logInfo(`nats: ${next}${server}`)
+      })
+    yield* Effect.forkScoped(
+      Stream.runForEach(
+        Stream.fromAsyncIterable(statuses, (e) => e),
+        onStatus,
+      ).pipe(Effect.ignore),
+    )
+
+    return {
+      connection: nc,
+      servers,
+      clientOptions: opts,
+      status: SubscriptionRef.get(ref),
+      statusChanges: ref.changes,
+      isConnected: () => current === "connected" && !nc.isClosed(),
+      maxPayload: () => nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD,
+    } satisfies NatsConnectionService
+  })
+
+/** The connection as a layer: opened when built, drained when the layer's scope closes. */
+export const layer = (options: NatsConnectionOptions): Layer.Layer<NatsConnection, NatsConnectionError> =>
+  Layer.scoped(NatsConnection, make(options))

@@ -1,0 +1,211 @@
+/**
+ * The `Transport` service: a node's Raft traffic. The runtime hands it every message of one
+ * engine round bound for one node in ONE `send`, and drains decoded inbound batches.
+ *
+ * CONTRACTS:
+ * - `send(to, envelopes)` makes ONE publish on `<prefix>.<cluster>.raft.<to>` holding every
+ *   envelope (heartbeats included, a few bytes each), unless the frame would exceed the
+ *   payload limit (the bus's `max_payload`, at most `maxPayload`, minus `PAYLOAD_HEADROOM`):
+ *   then as few publishes as fit, in order. Each MsgSnap envelope (one snapshot chunk, which
+ *   the core keeps well under the limit) goes alone on `<prefix>.<cluster>.snap.<to>`.
+ * - `send` never fails: Raft tolerates loss. A message that fits in no frame, or a frame that
+ *   cannot be published (disconnected, closed), is counted in `stats.unsent` and dropped.
+ *   A `to` that is not a node id, or a message not addressed to a replica on `to`, is a bug:
+ *   the effect dies.
+ * - Inbound frames that are malformed, truncated, oversized or foreign (another cluster or
+ *   another node) are counted in `stats.dropped`, logged in one line (reason, subject,
+ *   detail) and dropped: they never reach a Raft core and never fail the node.
+ * - Inbound is BOUNDED by `inboundCapacity` batches and `inboundMaxBytes` bytes: when the
+ *   consumer lags, new frames are dropped and counted as `overflow`.
+ *
+ * Implementations: `layerNats` / `layerNatsConnection` over NATS, and `layerMemory` over a
+ * `MemoryNetwork` with deterministic fault injection. Both pass test/transport/compliance.ts.
+ */
+import { Context, Effect, Layer, type Stream } from "effect"
+import { isNodeId, type NodeId } from "../raft/Ids.js"
+import type { Envelope } from "./Frame.js"
+import { makeTransportCore, type PublishOutcome } from "./internal/TransportCore.js"
+import type { MemoryNetwork } from "./MemoryNetwork.js"
+import * as NatsConnectionModule from "./NatsConnection.js"
+import { NatsConnection, type NatsConnectionError, type NatsConnectionOptions } from "./NatsConnection.js"
+import { DEFAULT_SUBJECT_PREFIX, isPlainSubject, isPlainToken } from "./Subjects.js"
+
+export { PAYLOAD_HEADROOM } from "./internal/TransportCore.js"
+
+/** The messages of one inbound frame. */
+export interface InboundBatch {
+  readonly from: NodeId
+  readonly envelopes: ReadonlyArray<Envelope>
+}
+
+/** Why an inbound frame was dropped. */
+export type InboundDropReason = "malformed" | "truncated" | "oversized" | "foreign" | "overflow"
+
+/** Why outbound messages were not sent. */
+export type OutboundDropReason = "oversized" | "disconnected" | "closed"
+
+/** Counters since the transport started. */
+export interface TransportStats {
+  /** Publishes made (frames). */
+  readonly framesSent: number
+  readonly bytesSent: number
+  readonly envelopesSent: number
+  /** Payloads received, good or bad. */
+  readonly framesReceived: number
+  readonly bytesReceived: number
+  /** Envelopes admitted to the inbound queue. */
+  readonly envelopesReceived: number
+  /** Inbound frames dropped, by reason (each counted once). */
+  readonly dropped: Readonly<Record<InboundDropReason, number>>
+  /** Outbound: `oversized` counts envelopes, `disconnected`/`closed` count frames. */
+  readonly unsent: Readonly<Record<OutboundDropReason, number>>
+  /** Batches waiting in the inbound queue now. */
+  readonly inboundBatches: number
+  /** Frame bytes waiting in the inbound queue now. */
+  readonly inboundBytes: number
+}
+
+/** The transport of one node. */
+export interface TransportService {
+  readonly nodeId: NodeId
+  readonly cluster: string
+  /** Sends every envelope to node `to` in one publish (see CONTRACTS). */
+  readonly send: (to: NodeId, envelopes: ReadonlyArray<Envelope>) => Effect.Effect<void>
+  /** Waits for the next inbound batch. */
+  readonly take: Effect.Effect<InboundBatch>
+  /** Every inbound batch waiting now (possibly none), without waiting. */
+  readonly takeAll: Effect.Effect<ReadonlyArray<InboundBatch>>
+  /** Inbound batches as a stream (use one consumer: `take`, `takeAll` or this). */
+  readonly inbound: Stream.Stream<InboundBatch>
+  /** A snapshot of the counters. */
+  readonly stats: Effect.Effect<TransportStats>
+}
+
+/** The node's Raft transport. */
+export class Transport extends Context.Tag("flotilla/Transport")<Transport, TransportService>() {}
+
+/** Settings shared by every implementation. */
+export interface TransportOptions {
+  /** One subject token (letters, digits, `_`, `-`). */
+  readonly cluster: string
+  readonly nodeId: NodeId
+  /** First token(s) of every subject (default "flotilla"). */
+  readonly subjectPrefix?: string
+  /** Inbound batches held before overflow (default 4096). */
+  readonly inboundCapacity?: number
+  /** Inbound frame bytes held before overflow (default 64 MiB). */
+  readonly inboundMaxBytes?: number
+  /** Largest payload sent or accepted, before the bus's own limit (default 1 MiB). */
+  readonly maxPayload?: number
+}
+
+/** Default `inboundCapacity`. */
+export const DEFAULT_INBOUND_CAPACITY = 4096
+/** Default `inboundMaxBytes`. */
+export const DEFAULT_INBOUND_MAX_BYTES = 64 * 1024 * 1024
+/** Default `maxPayload` (NATS's default `max_payload`). */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024
+
+const resolve = (options: TransportOptions) => {
+  if (!isNodeId(options.nodeId)) throw new RangeError(`nodeId ${options.nodeId} is not a node id`)
+  const subjectPrefix = options.subjectPrefix ?? DEFAULT_SUBJECT_PREFIX
+  if (!isPlainToken(options.cluster))
+    throw new RangeError(`cluster ${JSON.stringify(options.cluster)} is not one token`)
+  if (!isPlainSubject(subjectPrefix))
+    throw new RangeError(`subject prefix ${JSON.stringify(subjectPrefix)} is invalid`)
+  const config = {
+    cluster: options.cluster,
+    subjectPrefix,
+    nodeId: options.nodeId,
+    inboundCapacity: options.inboundCapacity ?? DEFAULT_INBOUND_CAPACITY,
+    inboundMaxBytes: options.inboundMaxBytes ?? DEFAULT_INBOUND_MAX_BYTES,
+    maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+  }
+  if (!(config.inboundCapacity >= 1 && config.inboundMaxBytes >= 1 && config.maxPayload > 2048))
+    throw new RangeError("inboundCapacity and inboundMaxBytes must be positive, maxPayload above 2 KiB")
+  return config
+}
+
+/**
+ * The transport over an existing `NatsConnection` (share one connection with the `Bus`).
+ * Subscribes to this node's raft and snap subjects before the layer is ready; frames are
+ * decoded in the client's callback. While the connection is down, frames are dropped and
+ * counted as `unsent.disconnected` instead of piling up in the client's buffer.
+ */
+export const layerNatsConnection = (
+  options: TransportOptions,
+): Layer.Layer<Transport, never, NatsConnection> =>
+  Layer.scoped(
+    Transport,
+    Effect.gen(function* () {
+      const config = resolve(options)
+      const conn = yield* NatsConnection
+      const nc = conn.connection
+      const publish = (
+        subject: string,
+        _kind: "raft" | "snap",
+        _to: NodeId,
+        payload: Uint8Array,
+      ): PublishOutcome => {
+        if (nc.isClosed() || nc.isDraining()) return "closed"
+        if (!conn.isConnected()) return "disconnected"
+        try {
+          nc.publish(subject, payload)
+          return "sent"
+        } catch {
+          return nc.isClosed() || nc.isDraining() ? "closed" : "disconnected"
+        }
+      }
+      const core = yield* makeTransportCore(config, { publish, maxPayload: conn.maxPayload })
+      for (const subject of [core.subjects.raft(config.nodeId), core.subjects.snap(config.nodeId)]) {
+        yield* Effect.acquireRelease(
+          Effect.sync(() =>
+            nc.subscribe(subject, {
+              callback: (err, msg) => {
+                if (err === null) core.receive(msg.data, msg.subject)
+              },
+            }),
+          ),
+          (sub) => Effect.sync(() => sub.unsubscribe()),
+        )
+      }
+      yield* Effect.promise(() => nc.flush()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
+      return core.service
+    }),
+  )
+
+/** Options of `layerNats`: the transport's and the connection's. */
+export interface NatsTransportOptions extends TransportOptions, NatsConnectionOptions {}
+
+/** The transport over its own NATS connection. */
+export const layerNats = (options: NatsTransportOptions): Layer.Layer<Transport, NatsConnectionError> =>
+  Layer.provide(layerNatsConnection(options), NatsConnectionModule.layer(options))
+
+/** Options of `layerMemory`. */
+export type MemoryTransportOptions = Omit<TransportOptions, "cluster" | "nodeId">
+
+/**
+ * The transport of node `nodeId` over an in-process `MemoryNetwork` (frames are encoded and
+ * decoded exactly as over NATS; the network's faults and cuts apply to every publish).
+ * DIES if the node is attached to the network already.
+ */
+export const layerMemory = (
+  network: MemoryNetwork,
+  nodeId: NodeId,
+  options: MemoryTransportOptions = {},
+): Layer.Layer<Transport> =>
+  Layer.scoped(
+    Transport,
+    Effect.gen(function* () {
+      const config = resolve({ ...options, cluster: network.cluster, nodeId })
+      const core = yield* makeTransportCore(config, {
+        publish: (_subject, kind, to, payload) =>
+          network.unsafePublish(nodeId, to, kind, payload) ? "sent" : "closed",
+        maxPayload: () => network.maxPayload,
+      })
+      const raft = core.subjects.raft(nodeId)
+      const snap = core.subjects.snap(nodeId)
+      yield* network.attach(nodeId, (kind, payload) => core.receive(payload, kind === "raft" ? raft : snap))
+      return core.service
+    }),
+  )

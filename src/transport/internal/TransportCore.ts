@@ -1,0 +1,222 @@
+/**
+ * What the NATS and in-memory transports share: splitting a send into frames and subjects,
+ * decoding and admitting inbound frames into a bounded queue, the counters, and the log of
+ * refused frames. An implementation supplies only `publish` (one payload on one subject) and
+ * the current payload limit, and feeds every payload it receives to `receive`.
+ */
+import { Chunk, Effect, Either, Queue, type Scope, Stream } from "effect"
+import type { NodeId } from "../../raft/Ids.js"
+import { isNodeId } from "../../raft/Ids.js"
+import { MessageType } from "../../raft/Types.js"
+import { clusterIdOf, decodeFrame, type Envelope, encodeFrames, type FrameHeader } from "../Frame.js"
+import { type ClusterSubjects, clusterSubjects } from "../Subjects.js"
+import type {
+  InboundBatch,
+  InboundDropReason,
+  OutboundDropReason,
+  TransportService,
+  TransportStats,
+} from "../Transport.js"
+
+/** The outcome of handing one payload to the bus. */
+export type PublishOutcome = "sent" | "disconnected" | "closed"
+
+/** What an implementation provides to the core. */
+export interface TransportIo {
+  /** Publishes one payload; never throws. */
+  readonly publish: (
+    subject: string,
+    kind: "raft" | "snap",
+    to: NodeId,
+    payload: Uint8Array,
+  ) => PublishOutcome
+  /** The bus's payload limit now (NATS: the server's `max_payload`). */
+  readonly maxPayload: () => number
+}
+
+/** Settings of the core, resolved from a layer's options. */
+export interface CoreConfig {
+  readonly cluster: string
+  readonly subjectPrefix: string
+  readonly nodeId: NodeId
+  /** Inbound batches held before new ones are dropped as overflow. */
+  readonly inboundCapacity: number
+  /** Inbound bytes (of frames) held before new ones are dropped as overflow. */
+  readonly inboundMaxBytes: number
+  /** Upper bound of a payload this node sends or accepts, before the bus's own limit. */
+  readonly maxPayload: number
+}
+
+/** Bytes kept free under the payload limit when frames are cut (room for future headers). */
+export const PAYLOAD_HEADROOM = 1024
+
+/** Log lines waiting for the logging fiber; more are dropped (counters still count them). */
+const LOG_BACKLOG = 256
+
+interface Pending {
+  readonly batch: InboundBatch
+  readonly bytes: number
+}
+
+/** The core handed to an implementation. */
+export interface TransportCore {
+  readonly service: TransportService
+  readonly subjects: ClusterSubjects
+  /** Feeds one received payload (from `subject`) through decoding, checks and admission. */
+  readonly receive: (payload: Uint8Array, subject: string) => void
+}
+
+const newDropCounters = (): Record<InboundDropReason, number> => ({
+  malformed: 0,
+  truncated: 0,
+  oversized: 0,
+  foreign: 0,
+  overflow: 0,
+})
+
+/** Builds the core; its logging fiber lives as long as the scope. */
+export const makeTransportCore = (
+  config: CoreConfig,
+  io: TransportIo,
+): Effect.Effect<TransportCore, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const subjects = clusterSubjects(config.cluster, config.subjectPrefix)
+    const clusterId = clusterIdOf(config.cluster)
+    const expect = { clusterId, to: config.nodeId }
+    const queue = yield* Queue.unbounded<Pending>()
+    const logs = yield* Queue.dropping<string>(LOG_BACKLOG)
+    yield* Effect.forkScoped(
+      Effect.forever(Effect.flatMap(Queue.take(logs), (line) => Effect.logWarning(line))),
+    )
+    yield* Effect.addFinalizer(() => Queue.shutdown(queue))
+
+    const stats = {
+      framesSent: 0,
+      bytesSent: 0,
+      envelopesSent: 0,
+      framesReceived: 0,
+      bytesReceived: 0,
+      envelopesReceived: 0,
+      dropped: newDropCounters(),
+      unsent: { oversized: 0, disconnected: 0, closed: 0 } as Record<OutboundDropReason, number>,
+    }
+    let pendingBatches = 0
+    let pendingBytes = 0
+    const log = (line: string) => {
+      logs.unsafeOffer(line)
+    }
+
+    const acceptLimit = () => Math.min(config.maxPayload, io.maxPayload())
+    const frameLimit = () => acceptLimit() - PAYLOAD_HEADROOM
+
+    const receive = (payload: Uint8Array, subject: string): void => {
+      stats.framesReceived++
+      stats.bytesReceived += payload.length
+      const decoded = decodeFrame(payload, expect, acceptLimit())
+      if (Either.isLeft(decoded)) {
+        const e = decoded.left
+        stats.dropped[e.reason]++
+        log(
+          `transport: dropped ${e.reason} frame on ${subject} (${payload.length} bytes, at byte ${e.offset}): ${e.detail}`,
+        )
+        return
+      }
+      const frame = decoded.right
+      if (frame.envelopes.length === 0) return
+      if (
+        pendingBatches >= config.inboundCapacity ||
+        pendingBytes + payload.length > config.inboundMaxBytes
+      ) {
+        stats.dropped.overflow++
+        log(
+          `transport: dropped overflow frame on ${subject} from node ${frame.from}: inbound holds ${pendingBatches} batch(es), ${pendingBytes} bytes`,
+        )
+        return
+      }
+      pendingBatches++
+      pendingBytes += payload.length
+      stats.envelopesReceived += frame.envelopes.length
+      queue.unsafeOffer({ batch: { from: frame.from, envelopes: frame.envelopes }, bytes: payload.length })
+    }
+
+    const release = (p: Pending): InboundBatch => {
+      pendingBatches--
+      pendingBytes -= p.bytes
+      return p.batch
+    }
+
+    const publishFrames = (
+      frames: ReadonlyArray<Uint8Array>,
+      subject: string,
+      kind: "raft" | "snap",
+      to: NodeId,
+      envelopes: number,
+    ) => {
+      for (const frame of frames) {
+        const outcome = io.publish(subject, kind, to, frame)
+        if (outcome === "sent") {
+          stats.framesSent++
+          stats.bytesSent += frame.length
+        } else {
+          stats.unsent[outcome]++
+        }
+      }
+      if (frames.length > 0) stats.envelopesSent += envelopes
+    }
+
+    const reportOversized = (oversized: ReadonlyArray<Envelope>, to: NodeId, limit: number) => {
+      if (oversized.length === 0) return
+      stats.unsent.oversized += oversized.length
+      const first = oversized[0]!
+      log(
+        `transport: ${oversized.length} message(s) to node ${to} exceed the ${limit}-byte frame limit and were not sent (first: group ${first.groupId}, type ${first.message.type})`,
+      )
+    }
+
+    const sendNow = (to: NodeId, envelopes: ReadonlyArray<Envelope>): void => {
+      if (!isNodeId(to)) throw new RangeError(`send: ${to} is not a node id`)
+      if (envelopes.length === 0) return
+      const header: FrameHeader = { clusterId, from: config.nodeId, to }
+      const limit = frameLimit()
+      let snaps = 0
+      for (const env of envelopes) if (env.message.type === MessageType.Snap) snaps++
+      const raft = snaps === 0 ? envelopes : envelopes.filter((e) => e.message.type !== MessageType.Snap)
+      if (raft.length > 0) {
+        const split = encodeFrames(header, raft, limit)
+        publishFrames(split.frames, subjects.raft(to), "raft", to, raft.length - split.oversized.length)
+        reportOversized(split.oversized, to, limit)
+      }
+      if (snaps > 0) {
+        for (const env of envelopes) {
+          if (env.message.type !== MessageType.Snap) continue
+          const split = encodeFrames(header, [env], limit)
+          publishFrames(split.frames, subjects.snap(to), "snap", to, split.frames.length)
+          reportOversized(split.oversized, to, limit)
+        }
+      }
+    }
+
+    const snapshotStats = (): TransportStats => ({
+      framesSent: stats.framesSent,
+      bytesSent: stats.bytesSent,
+      envelopesSent: stats.envelopesSent,
+      framesReceived: stats.framesReceived,
+      bytesReceived: stats.bytesReceived,
+      envelopesReceived: stats.envelopesReceived,
+      dropped: { ...stats.dropped },
+      unsent: { ...stats.unsent },
+      inboundBatches: pendingBatches,
+      inboundBytes: pendingBytes,
+    })
+
+    const service: TransportService = {
+      nodeId: config.nodeId,
+      cluster: config.cluster,
+      send: (to, envelopes) => Effect.sync(() => sendNow(to, envelopes)),
+      take: Effect.map(Queue.take(queue), release),
+      takeAll: Effect.map(Queue.takeAll(queue), (chunk) => Chunk.toReadonlyArray(Chunk.map(chunk, release))),
+      inbound: Stream.map(Stream.fromQueue(queue), release),
+      stats: Effect.sync(snapshotStats),
+    }
+    return { service, subjects, receive }
+  })
