@@ -1,0 +1,97 @@
+/**
+ * What applying one command yields — the next state and the response — plus the input checks
+ * shared by the command handlers (names, labels, settings). Handlers are pure functions
+ * `(state, command) → Applied`; a refusal returns the state unchanged.
+ */
+import { type ClusterState, defaultSettings, type Labels, type Settings } from "./ClusterState.js"
+import { Done, type MetaResponse } from "./MetaCommand.js"
+import { InvalidArgument, type MetaError } from "./MetaErrors.js"
+
+/** The result of applying one command. */
+export interface Applied {
+  readonly state: ClusterState
+  readonly response: MetaResponse
+}
+
+/** Success: the new state, answered with `response` (default: `Done` with the shard map version). */
+export const accept = (state: ClusterState, response?: MetaResponse): Applied => ({
+  state,
+  response: response ?? Done.make({ shardMapVersion: state.shardMapVersion }),
+})
+
+/** Refusal: the state stays as it was. */
+export const refuse = (state: ClusterState, error: MetaError): Applied => ({ state, response: error })
+
+/** The state with the shard map version bumped: clients and nodes must refetch. */
+export const bumpShardMap = (state: ClusterState): ClusterState => ({
+  ...state,
+  shardMapVersion: state.shardMapVersion + 1,
+})
+
+/** Largest replication factor accepted (a group of 7 voters tolerates 3 failures). */
+export const MAX_REPLICATION_FACTOR = 7
+const MAX_LABELS = 32
+const MAX_TEXT = 256
+
+const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,64}$/
+const KEYSPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/
+
+/** A cluster name usable as a NATS subject token. */
+export const checkClusterName = (name: string): InvalidArgument | undefined =>
+  CLUSTER_NAME.test(name) ? undefined : new InvalidArgument({ message: `bad cluster name "${name}"` })
+
+/** A keyspace name: lower case letters, digits, `-` and `_`, at most 64 characters. */
+export const checkKeyspaceName = (name: string): InvalidArgument | undefined =>
+  KEYSPACE_NAME.test(name) ? undefined : new InvalidArgument({ message: `bad keyspace name "${name}"` })
+
+/** A node's identity token and display name. */
+export const checkIdentity = (token: string, name: string): InvalidArgument | undefined => {
+  if (token.length === 0 || token.length > MAX_TEXT)
+    return new InvalidArgument({ message: `identity token must have 1..${MAX_TEXT} characters` })
+  if (name.length > MAX_TEXT) return new InvalidArgument({ message: `node name longer than ${MAX_TEXT}` })
+  return undefined
+}
+
+/** Validates labels and returns them with sorted keys, or the refusal. */
+export const normalizeLabels = (labels: Labels): Labels | InvalidArgument => {
+  const keys = Object.keys(labels).sort()
+  if (keys.length > MAX_LABELS) return new InvalidArgument({ message: `more than ${MAX_LABELS} labels` })
+  const out: Record<string, string> = {}
+  for (const k of keys) {
+    const v = labels[k]!
+    if (!LABEL_KEY.test(k)) return new InvalidArgument({ message: `bad label key "${k}"` })
+    if (v.length > MAX_TEXT) return new InvalidArgument({ message: `label "${k}" longer than ${MAX_TEXT}` })
+    out[k] = v
+  }
+  return out
+}
+
+/** A replication factor in 1 .. MAX_REPLICATION_FACTOR. */
+export const checkReplicationFactor = (rf: number): InvalidArgument | undefined =>
+  rf >= 1 && rf <= MAX_REPLICATION_FACTOR
+    ? undefined
+    : new InvalidArgument({
+        message: `replication factor must be in 1..${MAX_REPLICATION_FACTOR}, got ${rf}`,
+      })
+
+/** `base` with `patch` applied, when the result is consistent; the refusal otherwise. */
+export const patchSettings = (base: Settings, patch: Partial<Settings>): Settings | InvalidArgument => {
+  const s: Settings = { ...defaultSettings, ...base, ...stripUndefined(patch) }
+  const bad = checkReplicationFactor(s.replicationFactor)
+  if (bad) return bad
+  if (s.heartbeatTimeoutMs < 1) return new InvalidArgument({ message: "heartbeatTimeoutMs must be positive" })
+  if (s.downTimeoutMs < s.heartbeatTimeoutMs)
+    return new InvalidArgument({ message: "downTimeoutMs must not be below heartbeatTimeoutMs" })
+  if (s.operatorTimeoutMs < 1 || s.transferTimeoutMs < 1)
+    return new InvalidArgument({ message: "operator timeouts must be positive" })
+  if (s.maxOperatorsPerNode < 1 || s.maxOperatorsPerCluster < 1)
+    return new InvalidArgument({ message: "operator limits must be positive" })
+  return s
+}
+
+const stripUndefined = (patch: Partial<Settings>): Partial<Settings> =>
+  Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined)) as Partial<Settings>
+
+/** True when `x` is a refusal rather than a value. */
+export const isInvalid = (x: unknown): x is InvalidArgument => x instanceof InvalidArgument

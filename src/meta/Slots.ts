@@ -1,0 +1,67 @@
+/**
+ * Hash slots: how a key finds its shard. Every keyspace covers the same fixed slot space
+ * `[0, SLOT_COUNT)`, split into contiguous ranges, one per shard. A key's slot is
+ * `crc16(utf8(key)) mod SLOT_COUNT` with CRC-16/XMODEM (polynomial 0x1021, initial value 0,
+ * no reflection, no final xor): the function Redis Cluster uses, so clients in any language
+ * have a ready implementation to check against (docs/decisions/0032).
+ *
+ * CONTRACT: `slotOf` is part of the wire protocol. Changing it moves every key; it MUST NOT
+ * change without a new keyspace format.
+ */
+import type { Keyspace, ShardRange } from "./ClusterState.js"
+
+/** The size of every keyspace's slot space. */
+export const SLOT_COUNT = 16_384
+
+const encoder = new TextEncoder()
+
+/** CRC-16/XMODEM of `bytes` (check value: `crc16(utf8("123456789")) === 0x31c3`). */
+export const crc16 = (bytes: Uint8Array): number => {
+  let crc = 0
+  for (const byte of bytes) {
+    crc ^= byte << 8
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
+    }
+  }
+  return crc
+}
+
+/** The slot of a key: a string is hashed as its UTF-8 bytes. */
+export const slotOf = (key: string | Uint8Array): number =>
+  crc16(typeof key === "string" ? encoder.encode(key) : key) % SLOT_COUNT
+
+/**
+ * Splits the slot space into `count` contiguous ranges whose sizes differ by at most one:
+ * range `i` is `[floor(i * SLOT_COUNT / count), floor((i + 1) * SLOT_COUNT / count))`.
+ * `count` must be in 1 .. SLOT_COUNT (the caller validates).
+ */
+export const splitSlots = (count: number): Array<{ readonly start: number; readonly end: number }> => {
+  const ranges: Array<{ start: number; end: number }> = []
+  for (let i = 0; i < count; i++) {
+    ranges.push({
+      start: Math.floor((i * SLOT_COUNT) / count),
+      end: Math.floor(((i + 1) * SLOT_COUNT) / count),
+    })
+  }
+  return ranges
+}
+
+/** The shard of a keyspace that serves `slot`, by bisection over the sorted ranges. */
+export const shardOfSlot = (keyspace: Keyspace, slot: number): ShardRange | undefined => {
+  const shards = keyspace.shards
+  let lo = 0
+  let hi = shards.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const s = shards[mid]!
+    if (slot < s.start) hi = mid - 1
+    else if (slot >= s.end) lo = mid + 1
+    else return s
+  }
+  return undefined
+}
+
+/** The shard of a keyspace that serves `key`. */
+export const shardOfKey = (keyspace: Keyspace, key: string | Uint8Array): ShardRange | undefined =>
+  shardOfSlot(keyspace, slotOf(key))
