@@ -70,7 +70,7 @@ export interface JointConfig {
 export const jointCommittedIndex = (c: JointConfig, acked: AckedIndexer): Index => {
   const a = majorityCommittedIndex(c.incoming, acked)
   const b = majorityCommittedIndex(c.outgoing, acked)
-  return a < b ? a : b
+  return Math.min(a, b)
 }
 
 export const jointVoteResult = (c: JointConfig, votes: ReadonlyMap<ReplicaId, boolean>): VoteResult => {

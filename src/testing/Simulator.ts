@@ -347,13 +347,17 @@ export class Simulator {
         return
       }
       case "ready":
-        return this.takeReady(ev.id, ev.life)
+        this.takeReady(ev.id, ev.life)
+        return
       case "persist":
-        return this.persistReady(ev.id, ev.life)
+        this.persistReady(ev.id, ev.life)
+        return
       case "client":
-        return this.clientStep(ev.client, ev.gen)
+        this.clientStep(ev.client, ev.gen)
+        return
       case "timeout":
-        return this.clientTimeout(ev.client, ev.opId)
+        this.clientTimeout(ev.client, ev.opId)
+        return
       case "call":
         ev.fn()
         return
