@@ -43,6 +43,7 @@ import {
   type Message,
   type MessageInit,
   MessageType,
+  NO_ENTRIES,
   None,
   newMessage,
   type ReadState,
@@ -176,14 +177,24 @@ export class Raft {
 
   private send(init: MessageInit): void {
     const t = init.type
-    let term = init.term
-    if (term === undefined) {
+    // One literal shape for every message keeps the hot paths monomorphic.
+    const m: Message = {
+      type: t,
+      to: init.to ?? None,
+      // Only a forwarded TransferLeader keeps its `from`: it names the transferee, not the sender.
+      from: t === MessageType.TransferLeader && init.from !== undefined ? init.from : this.id,
       // Forwarded ReadIndex / TransferLeader carry no term: the leader treats them as local.
-      term = t === MessageType.ReadIndex || t === MessageType.TransferLeader ? 0 : this.term
+      term: init.term ?? (t === MessageType.ReadIndex || t === MessageType.TransferLeader ? 0 : this.term),
+      logTerm: init.logTerm ?? 0,
+      index: init.index ?? 0,
+      entries: init.entries ?? NO_ENTRIES,
+      commit: init.commit ?? 0,
+      reject: init.reject ?? false,
+      rejectHint: init.rejectHint ?? 0,
+      hintTerm: init.hintTerm ?? 0,
+      snapshot: init.snapshot,
+      context: init.context,
     }
-    // Only a forwarded TransferLeader keeps its `from`: it names the transferee, not the sender.
-    const from = t === MessageType.TransferLeader && init.from !== undefined ? init.from : this.id
-    const m = newMessage({ ...init, from, term })
     if (this.state === StateType.Leader) this.msgs.push(m)
     else this.msgsAfterAppend.push(m)
   }

@@ -199,6 +199,7 @@ export type MessageInit = Partial<Message> & Pick<Message, "type">
 
 /** Builds a message with every unset field at its zero value. */
 export const newMessage = (m: MessageInit): Message => ({
+  // Keep the field order identical to Raft.send's literal: one hidden class for all messages.
   type: m.type,
   to: m.to ?? None,
   from: m.from ?? None,
