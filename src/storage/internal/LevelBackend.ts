@@ -1,0 +1,331 @@
+/**
+ * The LevelDB back end: K LevelDB instances (group `g` lives in instance `g % K`), snapshot
+ * files beside them. One engine batch becomes ONE chained batch per instance touched, written
+ * with `sync: true`; with K = 1 (the default) a whole batch is one atomic LevelDB write.
+ *
+ * Hot path: keys and values are encoded into two reused scratch buffers (LevelDB copies them
+ * into its batch), raw binary keys, no `sublevel` option, no per-entry closures.
+ *
+ * Entries below a group's floor (compacted, or replaced by an installed snapshot) are deleted
+ * lazily: a few hundred per synced batch, the rest by unsynced sweeps while the writer is idle.
+ * Losing a sweep in a crash only leaves them for later: reads never look below the floor.
+ */
+import type { Level } from "level"
+import type { GroupId } from "../../raft/Ids.js"
+import type { Index, Snapshot } from "../../raft/Types.js"
+import { CorruptedMetadata, CorruptedSnapshot, type GroupError } from "../StoreErrors.js"
+import type { Backend, OpenedGroup, RawEntries } from "./Backend.js"
+import {
+  decodeFloor,
+  decodeHardState,
+  decodeSnapshotRef,
+  ENTRY_KEY_BYTES,
+  encodeEntryInto,
+  encodeFloor,
+  encodeHardState,
+  encodeSnapshotRef,
+  entryKey,
+  entryValueBytes,
+  type Floor,
+  GROUP_KEY_BYTES,
+  groupKey,
+  groupOfKey,
+  indexOfEntryKey,
+  Kind,
+  type SnapshotRef,
+  sizeOfEntryValue,
+  writeEntryKey,
+} from "./Codec.js"
+import { classifyIoError } from "./IoErrors.js"
+import { emptyMeta, type GroupMeta, type Op } from "./Plan.js"
+import type { SnapshotFiles } from "./SnapshotFiles.js"
+
+/** A LevelDB instance with raw binary keys and values. */
+export type Db = Level<Buffer, Buffer>
+
+type Batch = ReturnType<Db["batch"]>
+type Batches = Array<Batch | undefined>
+
+const PIGGYBACK_SWEEP = 256
+
+/** The last possible entry key of a group. */
+const lastEntryKey = (groupId: GroupId): Buffer => {
+  const key = Buffer.alloc(ENTRY_KEY_BYTES, 0xff)
+  key.writeUInt32BE(groupId, 0)
+  key[4] = Kind.Entry
+  return key
+}
+
+interface Scanned {
+  hardState?: GroupMeta["hardState"]
+  snapshot?: SnapshotRef
+  floor?: Floor
+  firstKey?: Index
+  lastKey?: Index
+  failed?: GroupError
+}
+
+/** The LevelDB back end of one open store. */
+export class LevelBackend implements Backend {
+  opened: OpenedGroup[] = []
+  /** Groups whose entries at or below the recorded floor may still be stored. */
+  private readonly garbage = new Map<GroupId, Index>()
+  private readonly key = Buffer.allocUnsafe(ENTRY_KEY_BYTES)
+  private value = Buffer.allocUnsafe(64 * 1024)
+
+  constructor(
+    readonly location: string,
+    private readonly dbs: ReadonlyArray<Db>,
+    private readonly files: SnapshotFiles,
+    /** Whether synced batches may carry garbage deletions (only when batches never overlap). */
+    private readonly piggyback: boolean,
+  ) {}
+
+  private db(groupId: GroupId): Db {
+    return this.dbs.length === 1 ? this.dbs[0]! : this.dbs[groupId % this.dbs.length]!
+  }
+
+  /** Opens at most one chained batch per instance, on first use. */
+  private batchFor(batches: Batches): (groupId: GroupId) => Batch {
+    return (groupId) => {
+      const k = this.dbs.length === 1 ? 0 : groupId % this.dbs.length
+      let b = batches[k]
+      if (b === undefined) batches[k] = b = this.dbs[k]!.batch()
+      return b
+    }
+  }
+
+  /** Reads every group's records; MUST run once, right after opening, before any commit. */
+  async scan(): Promise<void> {
+    const found = new Map<GroupId, Scanned>()
+    for (const db of this.dbs) await this.scanInstance(db, found)
+    const referenced = new Set<string>()
+    for (const s of found.values()) if (s.snapshot !== undefined) referenced.add(s.snapshot.file)
+    const present = await this.files.collect(referenced)
+    for (const [groupId, s] of found) {
+      const floor = s.floor ?? emptyMeta.floor
+      const lastIndex = Math.max(floor.index, s.lastKey ?? 0)
+      if (s.firstKey !== undefined && s.firstKey <= floor.index) this.garbage.set(groupId, floor.index)
+      let failed = s.failed
+      if (failed === undefined && s.snapshot !== undefined && !present.has(s.snapshot.file))
+        failed = new CorruptedSnapshot({
+          groupId,
+          file: `${this.files.dir}/${s.snapshot.file}`,
+          detail: "the file is missing",
+        })
+      const meta: GroupMeta = {
+        hardState: s.hardState ?? emptyMeta.hardState,
+        snapshot: s.snapshot,
+        floor,
+        lastIndex,
+      }
+      this.opened.push({ groupId, meta, failed })
+    }
+  }
+
+  private async scanInstance(db: Db, found: Map<GroupId, Scanned>): Promise<void> {
+    const it = db.iterator()
+    try {
+      for (;;) {
+        const kv = await it.next()
+        if (kv === undefined) break
+        const [key, value] = kv
+        if (key.length < GROUP_KEY_BYTES) continue
+        const groupId = groupOfKey(key)
+        let s = found.get(groupId)
+        if (s === undefined) found.set(groupId, (s = {}))
+        const corrupt = (record: CorruptedMetadata["record"], detail: string) => {
+          s.failed ??= new CorruptedMetadata({ dir: this.location, groupId, record, detail })
+        }
+        switch (key[4]) {
+          case Kind.HardState: {
+            const hs = decodeHardState(key, value)
+            if (hs === undefined) corrupt("hardState", "checksum mismatch")
+            else s.hardState = hs
+            break
+          }
+          case Kind.Snapshot: {
+            const ref = decodeSnapshotRef(key, value)
+            if (ref === undefined) corrupt("snapshot", "checksum mismatch")
+            else s.snapshot = ref
+            break
+          }
+          case Kind.Floor: {
+            const floor = decodeFloor(key, value)
+            if (floor === undefined) corrupt("logFloor", "checksum mismatch")
+            else s.floor = floor
+            break
+          }
+          case Kind.Entry: {
+            const first = indexOfEntryKey(key)
+            const [last] = await db
+              .keys({ gte: key, lte: lastEntryKey(groupId), reverse: true, limit: 1 })
+              .all()
+            const lastIndex = last === undefined ? -1 : indexOfEntryKey(last)
+            if (first < 0 || lastIndex < 0) corrupt("key", "malformed entry key")
+            else {
+              s.firstKey = first
+              s.lastKey = lastIndex
+            }
+            it.seek(groupKey(groupId, Kind.Entry + 1))
+            break
+          }
+          default:
+            corrupt("key", `unknown record kind ${key[4]}`)
+        }
+      }
+    } finally {
+      await it.close()
+    }
+  }
+
+  async commit(ops: ReadonlyArray<Op>, sync: boolean): Promise<void> {
+    const batches: Batches = new Array(this.dbs.length)
+    const batchFor = this.batchFor(batches)
+    const floors: Array<readonly [GroupId, Index]> = []
+    const removed: GroupId[] = []
+    try {
+      if (sync && this.piggyback && this.garbage.size > 0) await this.collect(PIGGYBACK_SWEEP, batchFor)
+      const key = this.key
+      for (const op of ops) {
+        const b = batchFor(op.groupId)
+        switch (op._tag) {
+          case "PutEntries": {
+            for (const e of op.entries) {
+              writeEntryKey(key, op.groupId, e.index)
+              const need = entryValueBytes(e)
+              if (need > this.value.length)
+                this.value = Buffer.allocUnsafe(Math.max(need, this.value.length * 2))
+              const n = encodeEntryInto(this.value, key, e)
+              b.put(key, this.value.subarray(0, n))
+            }
+            break
+          }
+          case "DeleteEntries":
+            for (let i = op.from; i <= op.to; i++) b.del(writeEntryKey(key, op.groupId, i))
+            break
+          case "PutHardState": {
+            const k = groupKey(op.groupId, Kind.HardState)
+            b.put(k, encodeHardState(k, op.hardState))
+            break
+          }
+          case "PutSnapshot": {
+            const k = groupKey(op.groupId, Kind.Snapshot)
+            b.put(k, encodeSnapshotRef(k, op.ref))
+            break
+          }
+          case "PutFloor": {
+            const k = groupKey(op.groupId, Kind.Floor)
+            b.put(k, encodeFloor(k, op.floor))
+            floors.push([op.groupId, op.floor.index])
+            break
+          }
+          case "RemoveGroup": {
+            const db = this.db(op.groupId)
+            const keys = await db.keys({ gte: groupKey(op.groupId, 0), lt: groupKey(op.groupId, 0xff) }).all()
+            for (const k of keys) b.del(k)
+            removed.push(op.groupId)
+            break
+          }
+        }
+      }
+    } catch (e) {
+      await Promise.all(batches.map((b) => b?.close()))
+      throw classifyIoError(this.location, e, "write")
+    }
+    try {
+      const options = { sync }
+      if (this.dbs.length === 1) await batches[0]?.write(options)
+      else await Promise.all(batches.map((b) => b?.write(options)))
+    } catch (e) {
+      await Promise.all(batches.map((b) => (b?.length === 0 ? undefined : b?.close())))
+      throw classifyIoError(this.location, e, "write")
+    }
+    for (const [g, floor] of floors) this.garbage.set(g, floor)
+    for (const g of removed) this.garbage.delete(g)
+  }
+
+  /** Adds deletions of up to `limit` entries below floors to the batches of `batchFor`. */
+  private async collect(limit: number, batchFor: (groupId: GroupId) => Batch): Promise<void> {
+    let left = limit
+    for (const [groupId, floor] of this.garbage) {
+      if (left <= 0) break
+      const keys = await this.db(groupId)
+        .keys({ gte: entryKey(groupId, 0), lte: entryKey(groupId, floor), limit: left })
+        .all()
+      const b = keys.length > 0 ? batchFor(groupId) : undefined
+      for (const k of keys) b!.del(k)
+      left -= keys.length
+      // Everything found will be gone once this batch is written; the next call looks again.
+      if (left > 0) this.garbage.delete(groupId)
+    }
+  }
+
+  hasGarbage(): boolean {
+    return this.garbage.size > 0
+  }
+
+  async sweep(limit: number): Promise<void> {
+    const batches: Batches = new Array(this.dbs.length)
+    const batchFor = this.batchFor(batches)
+    try {
+      await this.collect(limit, batchFor)
+      await Promise.all(batches.map((b) => b?.write({ sync: false })))
+    } catch (e) {
+      await Promise.all(batches.map((b) => b?.close()))
+      throw classifyIoError(this.location, e, "write")
+    }
+  }
+
+  async readEntries(groupId: GroupId, lo: Index, hi: Index, maxBytes: number): Promise<RawEntries> {
+    const indexes: Index[] = []
+    const values: Uint8Array[] = []
+    const it = this.db(groupId).iterator({ gte: entryKey(groupId, lo), lt: entryKey(groupId, hi) })
+    let limited = false
+    try {
+      let size = 0
+      outer: for (;;) {
+        const chunk = await it.nextv(maxBytes === Infinity ? 1024 : 64)
+        if (chunk.length === 0) break
+        for (const [k, v] of chunk) {
+          size += sizeOfEntryValue(v)
+          if (values.length > 0 && size > maxBytes) {
+            limited = true
+            break outer
+          }
+          indexes.push(indexOfEntryKey(k))
+          values.push(v)
+        }
+      }
+    } catch (e) {
+      throw classifyIoError(this.location, e, "read")
+    } finally {
+      await it.close()
+    }
+    return { indexes, values, limited }
+  }
+
+  readEntrySync(groupId: GroupId, index: Index): Uint8Array | undefined {
+    try {
+      return this.db(groupId).getSync(entryKey(groupId, index))
+    } catch (e) {
+      throw classifyIoError(this.location, e, "read")
+    }
+  }
+
+  writeSnapshot(groupId: GroupId, snapshot: Snapshot): Promise<SnapshotRef> {
+    return this.files.write(groupId, snapshot)
+  }
+
+  readSnapshot(groupId: GroupId, ref: SnapshotRef): Promise<Uint8Array> {
+    return this.files.read(groupId, ref)
+  }
+
+  deleteSnapshot(_groupId: GroupId, file: string): Promise<void> {
+    return this.files.remove(file)
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.dbs.map((db) => db.close()))
+  }
+}

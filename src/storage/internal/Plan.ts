@@ -1,0 +1,208 @@
+/**
+ * The log's rules, in one place for every back end: how an update changes a group's metadata
+ * and which physical operations realise it, or why it is refused.
+ *
+ * A group's log is `floor` (index and term of the entry before the first one held), the
+ * entries `floor.index + 1 .. lastIndex`, the latest snapshot and the hard state. Invariants
+ * kept here (and relied on by `Restore.toMemoryStorage`):
+ *
+ * - `floor.index <= snapshot.index <= lastIndex` when there is a snapshot; `floor.index = 0`
+ *   when there is none (nothing may be compacted that no snapshot covers);
+ * - entries up to the snapshot index are immutable: an append MUST start after it;
+ * - entries are contiguous: an append MUST NOT leave a gap after `lastIndex`.
+ *
+ * Within one update the parts apply in this order: install `snapshot`, append `entries`, set
+ * `hardState`, record `savedSnapshot`, `compactTo`. This is the order of a Raft `Ready`.
+ */
+import type { GroupId } from "../../raft/Ids.js"
+import { type Entry, emptyHardState, type HardState, type Index, type Term } from "../../raft/Types.js"
+import { InvalidUpdate } from "../StoreErrors.js"
+import type { Floor, SnapshotRef } from "./Codec.js"
+
+/** What the store keeps in memory for each group: enough to plan writes without reading. */
+export interface GroupMeta {
+  readonly hardState: HardState
+  readonly snapshot: SnapshotRef | undefined
+  readonly floor: Floor
+  readonly lastIndex: Index
+}
+
+/** The metadata of a group that has never been written. */
+export const emptyMeta: GroupMeta = {
+  hardState: emptyHardState,
+  snapshot: undefined,
+  floor: { index: 0, term: 0 },
+  lastIndex: 0,
+}
+
+/** One update, with its snapshots' data already written to the back end's snapshot area. */
+export interface PreparedUpdate {
+  readonly groupId: GroupId
+  readonly install: SnapshotRef | undefined
+  readonly entries: readonly Entry[] | undefined
+  readonly hardState: HardState | undefined
+  readonly save: SnapshotRef | undefined
+  readonly compactTo: Index | undefined
+}
+
+/** The physical operations a back end applies, in order, in one atomic batch. */
+export type Op =
+  | { readonly _tag: "PutEntries"; readonly groupId: GroupId; readonly entries: readonly Entry[] }
+  /** Delete entries `from..to` (inclusive); they are all above the floor. */
+  | { readonly _tag: "DeleteEntries"; readonly groupId: GroupId; readonly from: Index; readonly to: Index }
+  | { readonly _tag: "PutHardState"; readonly groupId: GroupId; readonly hardState: HardState }
+  | { readonly _tag: "PutSnapshot"; readonly groupId: GroupId; readonly ref: SnapshotRef }
+  /** Move the floor up: entries at or below it are gone (a back end may delete them later). */
+  | { readonly _tag: "PutFloor"; readonly groupId: GroupId; readonly floor: Floor }
+  /** Delete every record of the group. */
+  | { readonly _tag: "RemoveGroup"; readonly groupId: GroupId }
+
+/**
+ * A group's metadata while a batch is being planned, with the runs of entries appended by this
+ * batch so far (newest last) so that terms of not-yet-durable entries can be looked up.
+ */
+export interface Draft {
+  readonly meta: GroupMeta
+  readonly pending: ReadonlyArray<readonly Entry[]>
+}
+
+/** Reads the term of a committed entry (`floor.index < i <= lastIndex`); may throw a group error. */
+export type ReadTerm = (groupId: GroupId, index: Index) => Term
+
+const isCount = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0
+
+const checkHardState = (groupId: GroupId, hs: HardState): InvalidUpdate | undefined =>
+  isCount(hs.term) && isCount(hs.vote) && isCount(hs.commit)
+    ? undefined
+    : new InvalidUpdate({
+        groupId,
+        reason: `hard state fields must be non-negative safe integers, got ${JSON.stringify(hs)}`,
+      })
+
+const checkEntries = (groupId: GroupId, entries: readonly Entry[]): InvalidUpdate | undefined => {
+  const first = entries[0]!.index
+  if (!isCount(first) || first < 1)
+    return new InvalidUpdate({ groupId, reason: `entry index must be a positive safe integer, got ${first}` })
+  for (let k = 0; k < entries.length; k++) {
+    const e = entries[k]!
+    if (e.index !== first + k)
+      return new InvalidUpdate({
+        groupId,
+        reason: `entries must be contiguous: expected index ${first + k}, got ${e.index}`,
+      })
+    if (!isCount(e.term) || !(e.type >= 0 && e.type <= 255 && Number.isInteger(e.type)))
+      return new InvalidUpdate({ groupId, reason: `entry ${e.index} has an invalid term or type` })
+  }
+  return undefined
+}
+
+const termAt = (groupId: GroupId, draft: Draft, meta: GroupMeta, i: Index, readTerm: ReadTerm): Term => {
+  if (i === meta.floor.index) return meta.floor.term
+  for (let r = draft.pending.length - 1; r >= 0; r--) {
+    const run = draft.pending[r]!
+    const start = run[0]!.index
+    if (start <= i) return run[i - start]!.term
+  }
+  return readTerm(groupId, i)
+}
+
+/**
+ * Plans `u` on top of `draft`: appends the physical operations to `ops` and returns the new
+ * draft, or returns the reason the update is refused (then `ops` is left as it was).
+ */
+export const planUpdate = (
+  draft: Draft,
+  u: PreparedUpdate,
+  ops: Op[],
+  readTerm: ReadTerm,
+): Draft | InvalidUpdate => {
+  const groupId = u.groupId
+  const mark = ops.length
+  const refuse = (reason: string): InvalidUpdate => {
+    ops.length = mark
+    return new InvalidUpdate({ groupId, reason })
+  }
+  let meta = draft.meta
+  let pending = draft.pending
+
+  if (u.install !== undefined) {
+    const s = u.install.metadata
+    const current = meta.snapshot?.metadata.index ?? 0
+    if (!isCount(s.index) || s.index < 1 || !isCount(s.term))
+      return refuse(`snapshot index must be a positive safe integer, got ${s.index}`)
+    if (s.index <= current)
+      return refuse(`snapshot at index ${s.index} is not newer than the stored snapshot at ${current}`)
+    if (meta.lastIndex > s.index)
+      ops.push({ _tag: "DeleteEntries", groupId, from: s.index + 1, to: meta.lastIndex })
+    const floor = { index: s.index, term: s.term }
+    ops.push({ _tag: "PutSnapshot", groupId, ref: u.install }, { _tag: "PutFloor", groupId, floor })
+    meta = { hardState: meta.hardState, snapshot: u.install, floor, lastIndex: s.index }
+    pending = []
+  }
+
+  if (u.entries !== undefined && u.entries.length > 0) {
+    const bad = checkEntries(groupId, u.entries)
+    if (bad !== undefined) return refuse(bad.reason)
+    let ents = u.entries
+    const last = ents[0]!.index + ents.length - 1
+    const floorIndex = meta.floor.index
+    if (last > floorIndex) {
+      if (ents[0]!.index <= floorIndex) ents = ents.slice(floorIndex - ents[0]!.index + 1)
+      const at = ents[0]!.index
+      if (at > meta.lastIndex + 1)
+        return refuse(`entries start at ${at} but the log ends at ${meta.lastIndex}: that would leave a gap`)
+      const snapIndex = meta.snapshot?.metadata.index ?? 0
+      if (at <= snapIndex)
+        return refuse(
+          `entries starting at ${at} would replace entries covered by the snapshot at ${snapIndex}`,
+        )
+      ops.push({ _tag: "PutEntries", groupId, entries: ents })
+      if (meta.lastIndex > last)
+        ops.push({ _tag: "DeleteEntries", groupId, from: last + 1, to: meta.lastIndex })
+      meta = { hardState: meta.hardState, snapshot: meta.snapshot, floor: meta.floor, lastIndex: last }
+      pending = pending.length === 0 ? [ents] : [...pending, ents]
+    }
+  }
+
+  if (u.hardState !== undefined) {
+    const bad = checkHardState(groupId, u.hardState)
+    if (bad !== undefined) return refuse(bad.reason)
+    ops.push({ _tag: "PutHardState", groupId, hardState: u.hardState })
+    meta = { hardState: u.hardState, snapshot: meta.snapshot, floor: meta.floor, lastIndex: meta.lastIndex }
+  }
+
+  const next: Draft = { meta, pending }
+
+  if (u.save !== undefined) {
+    const s = u.save.metadata
+    const current = meta.snapshot?.metadata.index ?? 0
+    if (!isCount(s.index) || s.index < 1) return refuse(`snapshot index must be a positive safe integer`)
+    if (s.index <= current)
+      return refuse(`snapshot at index ${s.index} is not newer than the stored snapshot at ${current}`)
+    if (s.index > meta.lastIndex)
+      return refuse(`snapshot at index ${s.index} is beyond the last index ${meta.lastIndex}`)
+    const term = termAt(groupId, next, meta, s.index, readTerm)
+    if (term !== s.term)
+      return refuse(`snapshot at index ${s.index} has term ${s.term} but the log has term ${term} there`)
+    ops.push({ _tag: "PutSnapshot", groupId, ref: u.save })
+    meta = { hardState: meta.hardState, snapshot: u.save, floor: meta.floor, lastIndex: meta.lastIndex }
+  }
+
+  if (u.compactTo !== undefined) {
+    const i = u.compactTo
+    if (!isCount(i)) return refuse(`compaction index must be a non-negative safe integer, got ${i}`)
+    if (i > meta.floor.index) {
+      const snapIndex = meta.snapshot?.metadata.index ?? 0
+      if (i > snapIndex)
+        return refuse(
+          `compacting to ${i} would discard entries that no snapshot covers (latest snapshot is at ${snapIndex})`,
+        )
+      const term = i === snapIndex ? meta.snapshot!.metadata.term : termAt(groupId, next, meta, i, readTerm)
+      const floor = { index: i, term }
+      ops.push({ _tag: "PutFloor", groupId, floor })
+      meta = { hardState: meta.hardState, snapshot: meta.snapshot, floor, lastIndex: meta.lastIndex }
+    }
+  }
+
+  return meta === next.meta ? next : { meta, pending }
+}
