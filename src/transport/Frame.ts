@@ -263,9 +263,17 @@ const writeHeader = (w: ByteWriter, header: FrameHeader): void => {
   w.u32(0) // record count, patched when the frame is closed
 }
 
+/**
+ * One writer reused by every encode (encoding is synchronous, so never shared by two at once):
+ * a frame costs one allocation, its final copy. It keeps at most 4 MiB between encodes.
+ */
+const scratch = new ByteWriter(64 * 1024)
+const SCRATCH_KEEP = 4 * 1024 * 1024
+
 /** Encodes every envelope into one frame, whatever its size. THROWS on a bug (see CONTRACTS). */
 export const encodeFrame = (header: FrameHeader, envelopes: ReadonlyArray<Envelope>): Uint8Array => {
-  const w = new ByteWriter(FRAME_HEADER_BYTES + envelopes.length * 16)
+  const w = scratch
+  w.reset(SCRATCH_KEEP)
   writeHeader(w, header)
   const st: EncodeState = { lastHeartbeatTerm: 0 }
   for (const env of envelopes) writeRecord(w, st, header, env)
@@ -293,7 +301,8 @@ export const encodeFrames = (
     throw new RangeError(`maxFrameBytes must exceed the ${FRAME_HEADER_BYTES}-byte header`)
   const frames: Uint8Array[] = []
   const oversized: Envelope[] = []
-  const w = new ByteWriter(Math.min(maxFrameBytes, FRAME_HEADER_BYTES + envelopes.length * 16))
+  const w = scratch
+  w.reset(SCRATCH_KEEP)
   const st: EncodeState = { lastHeartbeatTerm: 0 }
   let records = 0
   const open = () => {

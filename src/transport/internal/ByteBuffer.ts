@@ -129,6 +129,15 @@ export class ByteWriter {
   toBytes(): Uint8Array {
     return this.buf.slice(0, this.length)
   }
+
+  /** Empties the writer for reuse, dropping its buffer if it grew beyond `keepCapacity`. */
+  reset(keepCapacity: number): void {
+    this.length = 0
+    if (this.buf.length > keepCapacity) {
+      this.buf = new Uint8Array(keepCapacity)
+      this.view = new DataView(this.buf.buffer)
+    }
+  }
 }
 
 /** A cursor over a byte array; every read checks bounds and throws `DecodeFailure`. */
@@ -184,6 +193,18 @@ export class ByteReader {
    * value has exactly one encoding.
    */
   varint(what: string): number {
+    const at = this.offset
+    if (at < this.buf.length) {
+      const b = this.buf[at]!
+      if (b < 0x80) {
+        this.offset = at + 1
+        return b
+      }
+    }
+    return this.varintSlow(what)
+  }
+
+  private varintSlow(what: string): number {
     const buf = this.buf
     const start = this.offset
     let value = 0
@@ -242,7 +263,9 @@ export class ByteReader {
   bytes(what: string): Uint8Array {
     const len = this.varint(`${what} length`)
     this.need(len, what)
-    const out = this.buf.slice(this.offset, this.offset + len)
+    // A fresh Uint8Array, never `slice` (a Node Buffer's `slice` is a view, not a copy).
+    const out = new Uint8Array(len)
+    out.set(this.buf.subarray(this.offset, this.offset + len))
     this.offset += len
     return out
   }
