@@ -60,6 +60,16 @@ export class SimNetwork {
     this.side.set(id, -id)
   }
 
+  /** Puts one replica back with the replicas no partition group lists (undoes `isolate`). */
+  rejoin(id: ReplicaId): void {
+    this.side.delete(id)
+  }
+
+  /** Whether any partition or isolation is in force. */
+  isPartitioned(): boolean {
+    return this.side.size > 0
+  }
+
   heal(): void {
     this.side.clear()
   }

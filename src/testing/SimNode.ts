@@ -3,7 +3,7 @@
  * what a Ready persisted, so a crash keeps exactly that), and its volatile state machine.
  * The simulator drives it through the Ready contract in two steps (see `Simulator`).
  */
-import type { Proposed } from "../raft/Errors.js"
+import type { ProposalDropped, Proposed } from "../raft/Errors.js"
 import { seededRand } from "../raft/Rand.js"
 import { type Config, RawNode, type Ready } from "../raft/RawNode.js"
 import { contextKey } from "../raft/ReadOnly.js"
@@ -40,8 +40,14 @@ export class SimNode {
   lastSnapshotIndex: Index = 0
   /** Commit index already reported to the invariants. */
   reportedCommit: Index = 0
-  /** Every entry this replica applied, in order (for tests that compare replicas). */
-  readonly appliedLog: Entry[] = []
+  /**
+   * Every entry this replica's state machine applied, by index, over all its lives (a restart
+   * re-applies the same entries: state machine safety). Entries covered by an installed
+   * snapshot are absent; `appliedThrough` counts them.
+   */
+  readonly appliedEntries = new Map<Index, Entry>()
+  /** The highest index this replica's state machine ever reached (entries or snapshot). */
+  appliedThrough: Index = 0
 
   constructor(
     readonly id: ReplicaId,
@@ -103,6 +109,7 @@ export class SimNode {
       this.storage.applySnapshot(rd.snapshot)
       this.kv = KvModel.restore(rd.snapshot.data)
       this.lastSnapshotIndex = rd.snapshot.metadata.index
+      if (rd.snapshot.metadata.index > this.appliedThrough) this.appliedThrough = rd.snapshot.metadata.index
     }
     this.storage.append(rd.entries)
     if (rd.hardState) this.storage.setHardState(rd.hardState)
@@ -113,7 +120,8 @@ export class SimNode {
     const outcomes: { opId: number; ok: boolean }[] = []
     for (const e of rd.committedEntries) {
       if (e.type === EntryType.Normal) this.kv.apply(e.data)
-      this.appliedLog.push(e)
+      this.appliedEntries.set(e.index, e)
+      if (e.index > this.appliedThrough) this.appliedThrough = e.index
       const p = this.proposals.get(e.index)
       if (p) {
         this.proposals.delete(e.index)
@@ -121,6 +129,16 @@ export class SimNode {
       }
     }
     return outcomes
+  }
+
+  /** The index the live state machine has applied (0 while down). */
+  get applied(): Index {
+    return this.raw?.internals.log.applied ?? 0
+  }
+
+  /** The commit index of the live core (0 while down). */
+  get committed(): Index {
+    return this.raw?.internals.log.committed ?? 0
   }
 
   /** Takes a snapshot and compacts the log when `every` entries were applied since the last. */
@@ -133,10 +151,7 @@ export class SimNode {
     if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo)
   }
 
-  propose(
-    data: Uint8Array,
-    opId: number,
-  ): Proposed | { _tag: "Down" } | { _tag: "ProposalDropped"; leaderHint: ReplicaId } {
+  propose(data: Uint8Array, opId: number): Proposed | ProposalDropped | { _tag: "Down" } {
     if (this.raw === undefined) return { _tag: "Down" }
     const r = this.raw.propose(data)
     if (r._tag === "Proposed") this.proposals.set(r.index, { term: r.term, opId })

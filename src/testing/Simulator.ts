@@ -17,7 +17,7 @@ import type { ConfChange } from "../raft/ConfChange.js"
 import type { InvalidConfChange, ProposalDropped, Proposed } from "../raft/Errors.js"
 import { seededRand } from "../raft/Rand.js"
 import { contextKey } from "../raft/ReadOnly.js"
-import { type Message, messageTypeName, type ReplicaId } from "../raft/Types.js"
+import { type Entry, type Index, type Message, messageTypeName, type ReplicaId } from "../raft/Types.js"
 import { EventQueue } from "./EventQueue.js"
 import { Invariants, InvariantViolation } from "./Invariants.js"
 import { encodeKv } from "./KvModel.js"
@@ -71,7 +71,31 @@ type SimEvent =
   | { readonly kind: "timeout"; readonly client: number; readonly opId: number }
   | { readonly kind: "call"; readonly fn: () => void }
 
+/** The outcome of one client operation so far. */
+export interface OperationStatus {
+  readonly input: KvInput
+  /** `pending` until answered; `unknown` when the client gave up; `failed` writes never took effect. */
+  readonly state: "pending" | "ok" | "failed" | "unknown"
+  readonly output: KvOutput | undefined
+}
+
+/** A hook on messages: return true to lose the message before the network sees it. */
+export type MessageFilter = (m: Message) => boolean
+
+/** An observer of messages (sent, or about to be stepped); it may act on the simulator. */
+export type MessageObserver = (m: Message) => void
+
+/** What `checkConverged` compares across live replicas. */
+export interface ReplicaSummary {
+  readonly id: ReplicaId
+  readonly term: number
+  readonly committed: Index
+  readonly applied: Index
+  readonly kv: string
+}
+
 interface OpRecord {
+  /** The closed-loop client that issued it, or -1 for one-shot operations (`submitPut`, `submitGet`). */
   readonly client: number
   readonly input: KvInput
   readonly invokedAt: number
@@ -118,6 +142,11 @@ export class Simulator {
   private nextOpId = 1
   private clock = 0
   private valueSeq = 0
+  private snapshotEvery: number
+  private keepAfterSnapshot: number
+  private readonly filters = new Set<MessageFilter>()
+  private readonly sendObservers = new Set<MessageObserver>()
+  private readonly deliverObservers = new Set<MessageObserver>()
 
   constructor(readonly options: SimOptions) {
     this.seed = options.seed
@@ -127,6 +156,8 @@ export class Simulator {
       int: (lo, hi) => lo + this.rand.intn(hi - lo + 1),
     }
     this.network = new SimNetwork(this.random)
+    this.snapshotEvery = options.snapshotEvery ?? 0
+    this.keepAfterSnapshot = options.keepAfterSnapshot ?? 5
     const voters = (options.voters ?? [1, 2, 3]) as ReplicaId[]
     const learners = (options.learners ?? []) as ReplicaId[]
     for (const id of [...voters, ...learners]) {
@@ -302,6 +333,188 @@ export class Simulator {
     this.network.setDefaults(faults)
   }
 
+  /** Changes the snapshot policy from now on: snapshot every `every` applied entries (0: never). */
+  setSnapshotPolicy(every: number, keepAfterSnapshot = this.keepAfterSnapshot): void {
+    this.snapshotEvery = every
+    this.keepAfterSnapshot = keepAfterSnapshot
+  }
+
+  /** Replicas that are up, in id order. */
+  liveNodes(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.up).sort((a, b) => a.id - b.id)
+  }
+
+  /** Every live replica that believes it leads (at most one per term), in id order. */
+  leaders(): SimNode[] {
+    return this.liveNodes().filter((n) => n.raw!.isLeader)
+  }
+
+  crashAll(): void {
+    for (const n of this.nodes.values()) n.crash()
+  }
+
+  restartAll(): void {
+    for (const id of this.nodes.keys()) this.restart(id)
+  }
+
+  /** Asks the current leader to hand leadership to `to`; false when there is no leader. */
+  transferLeader(to: number): boolean {
+    const l = this.leader()
+    if (!l?.raw) return false
+    const r = l.raw.transferLeader(to as ReplicaId)
+    this.scheduleReady(l)
+    return r === undefined
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Message hooks and counts
+
+  /**
+   * Loses every message `filter` returns true for (on top of the network's faults), until
+   * the returned function is called. Use it to drop one message type or one direction.
+   */
+  addMessageFilter(filter: MessageFilter): () => void {
+    this.filters.add(filter)
+    return () => this.filters.delete(filter)
+  }
+
+  /** Calls `observer` with every message sent (before filters and faults), until removed. */
+  onSend(observer: MessageObserver): () => void {
+    this.sendObservers.add(observer)
+    return () => this.sendObservers.delete(observer)
+  }
+
+  /**
+   * Calls `observer` with every message about to be stepped into its recipient (which may be
+   * down). The observer may crash or restart replicas, e.g. in the middle of a snapshot transfer.
+   */
+  onDeliver(observer: MessageObserver): () => void {
+    this.deliverObservers.add(observer)
+    return () => this.deliverObservers.delete(observer)
+  }
+
+  /** Messages sent so far (every type), e.g. to bound the messages of one agreement. */
+  sentTotal(): number {
+    let n = 0
+    for (const c of this.sent.values()) n += c
+    return n
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Agreement
+
+  /**
+   * How many replicas (up or down) have applied `index`, and the entry applied there (every
+   * replica applied the same one, or an invariant would have failed). A replica that installed
+   * a snapshot covering `index` counts.
+   */
+  nApplied(index: Index): { readonly count: number; readonly entry: Entry | undefined } {
+    let count = 0
+    let entry: Entry | undefined
+    for (const n of this.nodes.values()) {
+      if (n.appliedThrough >= index) count++
+      entry ??= n.appliedEntries.get(index)
+    }
+    return { count, entry }
+  }
+
+  /**
+   * Gets `data` committed and applied by at least `expected` replicas, as a client would: it
+   * proposes on whichever live replica leads, waits up to `attemptTime` for the entry to be
+   * applied, and proposes again (maybe on a new leader) when it is not. Fails (with the seed)
+   * after `limit` units of virtual time. Returns the entry's index. `data` must be unique.
+   */
+  agree(data: Uint8Array, expected: number, opts: { limit?: number; attemptTime?: number } = {}): Index {
+    const limit = opts.limit ?? 30_000
+    const attemptTime = opts.attemptTime ?? 3_000
+    const end = this.now + limit
+    const same = (e: Entry | undefined) =>
+      e !== undefined && e.data.length === data.length && e.data.every((b, i) => b === data[i])
+    while (this.now < end) {
+      let index: Index | undefined
+      for (const n of this.liveNodes()) {
+        if (!n.raw!.isLeader) continue
+        const r = n.raw!.propose(data)
+        this.scheduleReady(n)
+        if (r._tag === "Proposed") {
+          index = r.index
+          break
+        }
+      }
+      if (index === undefined) {
+        this.runFor(50)
+        continue
+      }
+      const stop = Math.min(end, this.now + attemptTime)
+      while (this.now < stop) {
+        const { count, entry } = this.nApplied(index)
+        if (count >= expected && same(entry)) return index
+        // Another entry won the index: the proposal was lost, propose again.
+        if (entry !== undefined && !same(entry)) break
+        const t = this.queue.peekTime()
+        if (t === undefined || t > stop) this.now = stop
+        else this.step()
+      }
+    }
+    throw new SimulationFailure(
+      this.seed,
+      this.now,
+      new Error(
+        `agreement on ${JSON.stringify(new TextDecoder().decode(data))} by ${expected} replicas failed`,
+      ),
+    )
+  }
+
+  /** What a live replica's state machine and log look like, for convergence checks. */
+  summary(id: number): ReplicaSummary {
+    const n = this.node(id)
+    const raw = n.raw
+    if (raw === undefined) throw new Error(`replica ${id} is down`)
+    return {
+      id: n.id,
+      term: raw.term,
+      committed: n.committed,
+      applied: n.applied,
+      kv: new TextDecoder().decode(n.kv.snapshot()),
+    }
+  }
+
+  /**
+   * Whether every live member has caught up: same commit and applied index as the leader's
+   * (an entry of the leader's term committed), same state machine contents. Replicas outside
+   * the configuration (removed, or not added yet) are ignored.
+   */
+  converged(): boolean {
+    const l = this.leader()
+    if (l?.raw === undefined) return false
+    const st = l.raw.status()
+    if (l.raw.internals.log.term(st.hardState.commit) !== l.raw.term) return false
+    if (st.lastIndex !== st.hardState.commit || st.applied !== st.hardState.commit) return false
+    const want = this.summary(l.id)
+    const members = new Set([...st.config.incoming, ...st.config.outgoing, ...st.config.learners])
+    for (const n of this.liveNodes()) {
+      if (!members.has(n.id)) continue
+      const s = this.summary(n.id)
+      if (s.term !== want.term || s.committed !== want.committed || s.applied !== want.applied) return false
+      if (s.kv !== want.kv) return false
+    }
+    return true
+  }
+
+  /** Runs until `converged()`; fails with every replica's summary after `limit`. */
+  waitForConvergence(limit = 50_000): void {
+    try {
+      this.runUntil(() => this.converged(), limit, "convergence")
+    } catch (e) {
+      const lines = this.liveNodes().map((n) => JSON.stringify(this.summary(n.id)))
+      throw new SimulationFailure(
+        this.seed,
+        this.now,
+        new Error(`${(e as Error).message}\n${lines.join("\n")}`),
+      )
+    }
+  }
+
   // ---------------------------------------------------------------------------------------
   // Event handling
 
@@ -317,6 +530,10 @@ export class Simulator {
     for (const m of msgs) {
       const name = messageTypeName(m.type)
       this.sent.set(name, (this.sent.get(name) ?? 0) + 1)
+      for (const o of this.sendObservers) o(m)
+      let lost = false
+      for (const f of this.filters) if (f(m)) lost = true
+      if (lost) continue
       for (const latency of this.network.deliveries(m.from, m.to)) {
         this.queue.push(this.now + latency, { kind: "deliver", msg: m })
       }
@@ -334,6 +551,7 @@ export class Simulator {
         return
       }
       case "deliver": {
+        for (const o of this.deliverObservers) o(ev.msg)
         const node = this.nodes.get(ev.msg.to)
         if (node === undefined || !node.up) return
         const err = node.raw!.step(ev.msg)
@@ -411,7 +629,7 @@ export class Simulator {
     node.inFlightReady = undefined
     const applied = raw.status().applied
     this.serveReads(node, applied)
-    node.maybeSnapshot(applied, this.options.snapshotEvery ?? 0, this.options.keepAfterSnapshot ?? 5)
+    node.maybeSnapshot(applied, this.snapshotEvery, this.keepAfterSnapshot)
     this.scheduleReady(node)
   }
 
@@ -439,6 +657,37 @@ export class Simulator {
   /** Stops issuing new operations (outstanding ones may still complete). */
   stopClients(): void {
     this.clientOpts = undefined
+  }
+
+  /**
+   * Submits one put to replica `id` outside the closed-loop clients; it is recorded in the
+   * history. Returns the operation id (see `operation`), or the core's refusal.
+   */
+  submitPut(id: number, key: string, value: string): number | ProposalDropped | { _tag: "Down" } {
+    const node = this.node(id)
+    const opId = this.nextOpId++
+    const r = node.propose(encodeKv({ op: "put", key, value }), opId)
+    this.scheduleReady(node)
+    if (r._tag !== "Proposed") return r
+    this.record(opId, -1, { op: "put", key, value })
+    return opId
+  }
+
+  /** Submits one linearizable read (ReadIndex) to replica `id`; recorded in the history. */
+  submitGet(id: number, key: string): number | undefined {
+    const node = this.node(id)
+    const opId = this.nextOpId++
+    const accepted = node.readIndex(key, opId)
+    this.scheduleReady(node)
+    if (!accepted) return undefined
+    this.record(opId, -1, { op: "get", key })
+    return opId
+  }
+
+  /** The status of an operation recorded in the history. */
+  operation(opId: number): OperationStatus | undefined {
+    const op = this.ops.get(opId)
+    return op && { input: op.input, state: op.state, output: op.output }
   }
 
   private clientStep(c: number, gen: number): void {
@@ -492,7 +741,7 @@ export class Simulator {
 
   private finishClientOp(opId: number): void {
     const op = this.ops.get(opId)
-    if (op === undefined) return
+    if (op === undefined || op.client < 0) return
     const cl = this.clients[op.client]!
     if (cl.opId !== opId) return
     cl.opId = undefined
