@@ -372,7 +372,12 @@ export class Raft {
     this.state = StateType.Leader
     this.prs.progress.get(this.id)?.becomeReplicate()
     const self = this.prs.progress.get(this.id)
-    if (self) self.match = Math.min(this.log.lastIndex(), this.log.unstable.offset - 1)
+    if (self) {
+      self.match = Math.min(this.log.lastIndex(), this.log.unstable.offset - 1)
+      // The leader always hears from itself; checkQuorum never clears this flag. Without it the
+      // leader does not count itself, and 2 of 3 replicas look like a lost quorum.
+      self.recentActive = true
+    }
     // Conservative: no conf change until everything in our log is applied.
     this.pendingConfIndex = this.log.lastIndex()
     this.appendEntries([{ term: this.term, index: 0, type: EntryType.Normal, data: EMPTY_BYTES }])
