@@ -1,9 +1,9 @@
 /**
  * The simulator's network: decides, with the run's seeded generator, whether each message is
  * delivered, when, and how many times. Faults are switchable at any moment: partitions,
- * per-link loss, duplication and delay (wide delay ranges reorder messages).
+ * per-link loss, duplication and delay (wide delay ranges reorder messages). Replicas are named by
+ * their plain numeric ids.
  */
-import type { ReplicaId } from "../raft/Types.js"
 
 export interface LinkFaults {
   /** Probability that a message is lost. */
@@ -28,7 +28,7 @@ export class SimNetwork {
   private defaults: LinkFaults = reliableLink
   private readonly links = new Map<string, LinkFaults>()
   /** Partition group of each replica; replicas in different groups cannot talk. */
-  private readonly side = new Map<ReplicaId, number>()
+  private readonly side = new Map<number, number>()
   readonly stats = { sent: 0, delivered: 0, dropped: 0, duplicated: 0 }
 
   constructor(private readonly rand: RandomSource) {}
@@ -39,7 +39,7 @@ export class SimNetwork {
   }
 
   /** Faults for the directed link from → to. */
-  setLink(from: ReplicaId, to: ReplicaId, f: LinkFaults): void {
+  setLink(from: number, to: number, f: LinkFaults): void {
     this.links.set(`${from}>${to}`, f)
   }
 
@@ -48,7 +48,7 @@ export class SimNetwork {
   }
 
   /** Splits replicas into groups that cannot reach each other; unlisted replicas form group 0. */
-  partition(groups: readonly (readonly ReplicaId[])[]): void {
+  partition(groups: readonly (readonly number[])[]): void {
     this.side.clear()
     groups.forEach((g, i) => {
       for (const id of g) this.side.set(id, i + 1)
@@ -56,12 +56,12 @@ export class SimNetwork {
   }
 
   /** Cuts one replica off from every other. */
-  isolate(id: ReplicaId): void {
+  isolate(id: number): void {
     this.side.set(id, -id)
   }
 
   /** Puts one replica back with the replicas no partition group lists (undoes `isolate`). */
-  rejoin(id: ReplicaId): void {
+  rejoin(id: number): void {
     this.side.delete(id)
   }
 
@@ -74,12 +74,12 @@ export class SimNetwork {
     this.side.clear()
   }
 
-  canReach(from: ReplicaId, to: ReplicaId): boolean {
+  canReach(from: number, to: number): boolean {
     return (this.side.get(from) ?? 0) === (this.side.get(to) ?? 0)
   }
 
   /** The latencies at which a message sent now arrives (empty: lost). */
-  deliveries(from: ReplicaId, to: ReplicaId): number[] {
+  deliveries(from: number, to: number): number[] {
     this.stats.sent++
     if (!this.canReach(from, to)) {
       this.stats.dropped++
