@@ -3,8 +3,9 @@
  * random sequence hits valid commands as often as refused ones.
  */
 import fc from "fast-check"
+import type { NodeState } from "../../src/meta/ClusterState.js"
 import type { MetaCommand } from "../../src/meta/MetaCommand.js"
-import type { OperatorSpec } from "../../src/meta/Operator.js"
+import type { OperatorReason, OperatorSpec } from "../../src/meta/Operator.js"
 import { type GroupId, type NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import type { ReplicaId } from "../../src/raft/Types.js"
 
@@ -20,7 +21,7 @@ const token = fc.constantFrom("t1", "t2", "t3", "t4", "t5", "t6", "t7")
 const zone = fc.option(fc.constantFrom("a", "b", "c"), { nil: undefined })
 const labels = zone.map((z): Record<string, string> => (z === undefined ? {} : { zone: z }))
 const opId = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 3 }))
-const reason = fc.constantFrom("balance-replicas", "drain", "replace-failed" as const)
+const reason = fc.constantFrom<OperatorReason[]>("balance-replicas", "drain", "replace-failed")
 
 const spec: fc.Arbitrary<OperatorSpec> = fc.oneof(
   fc.record({ _tag: fc.constant("AddReplica" as const), group, node, reason }),
@@ -48,7 +49,7 @@ export const command: fc.Arbitrary<MetaCommand> = fc.oneof(
     arbitrary: fc.record({
       _tag: fc.constant("SetNodeState" as const),
       node,
-      state: fc.constantFrom("up", "down", "draining", "removed" as const),
+      state: fc.constantFrom<NodeState[]>("up", "down", "draining", "removed"),
       at,
     }),
     weight: 2,
@@ -128,7 +129,7 @@ export const command: fc.Arbitrary<MetaCommand> = fc.oneof(
     arbitrary: fc.record({
       _tag: fc.constant("FinishOperator" as const),
       id: opId,
-      outcome: fc.constantFrom("succeeded", "rolled-back" as const),
+      outcome: fc.constantFrom<Array<"succeeded" | "rolled-back">>("succeeded", "rolled-back"),
       at,
     }),
     weight: 2,
