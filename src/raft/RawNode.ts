@@ -499,6 +499,21 @@ export class RawNode {
     return this.raft.term
   }
 
+  /** The last index in the log (stable or not). */
+  get lastIndex(): Index {
+    return this.raft.log.lastIndex()
+  }
+
+  /** The commit index. */
+  get commitIndex(): Index {
+    return this.raft.log.committed
+  }
+
+  /** The applied index (as acknowledged by `advance`). */
+  get appliedIndex(): Index {
+    return this.raft.log.applied
+  }
+
   status(): Status {
     const r = this.raft
     const progress = new Map<ReplicaId, ProgressStatus>()

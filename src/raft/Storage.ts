@@ -179,6 +179,14 @@ export class MemoryStorage implements Storage {
     for (const e of ents) this.ents.push(e)
   }
 
+  /**
+   * Forgets the snapshot's data, keeping its metadata (the runtime keeps snapshot data in its
+   * durable store and loads it only while a follower needs it).
+   */
+  dropSnapshotData(): void {
+    if (this.snap.data.length > 0) this.snap = { metadata: this.snap.metadata, data: EMPTY_BYTES }
+  }
+
   /** Every entry currently held (after the snapshot point). */
   allEntries(): readonly Entry[] {
     return this.ents.slice(1)

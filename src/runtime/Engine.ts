@@ -1,0 +1,391 @@
+/**
+ * The node engine: drives every hosted replica in rounds, so that costs are paid once per
+ * round rather than once per group (DESIGN.md, Node engine):
+ *
+ *   1. `ingest` inbound Raft messages and `drain` mailboxes into the cores; `tick` on the beat;
+ *   2. `collect` every replica's Ready and every pending snapshot save;
+ *   3. (the caller) writes all updates in ONE synced store batch;
+ *   4. (the caller) sends every message, ONE publish per destination node;
+ *   5. `complete`: apply committed entries, answer waiting callers, advance.
+ *
+ * The engine is synchronous and does no I/O; `Node.ts` runs it in a fiber and performs steps
+ * 3 and 4. Idle groups quiesce: a leader whose followers have everything stops ticking after
+ * telling them so with a heartbeat marked `QUIESCE_CONTEXT`; any message or request wakes a
+ * group, and `nodeDown` wakes the groups led from a node that went silent (docs/decisions).
+ */
+import { type GroupId, type NodeId, nodeOfReplica } from "../raft/Ids.js"
+import { type Config as RaftConfig, RawNode, type Ready } from "../raft/RawNode.js"
+import { MemoryStorage } from "../raft/Storage.js"
+import { type Message, MessageType, newMessage, type ReplicaId } from "../raft/Types.js"
+import type { GroupUpdate } from "../storage/LogStore.js"
+import type { Envelope } from "../transport/Frame.js"
+import type { InboundBatch } from "../transport/Transport.js"
+import { type MailboxItem, Replica, type ReplicaOptions } from "./Replica.js"
+import { ReplicaStorage } from "./ReplicaStorage.js"
+import { GroupNotFound, GroupStopped, Overloaded, type RuntimeError } from "./RuntimeErrors.js"
+import type { ShardKind } from "./ShardKind.js"
+
+/** Marks the heartbeat a quiescing leader sends: "stop ticking, I will wake you". */
+export const QUIESCE_CONTEXT: Uint8Array = new Uint8Array([0x51, 0x55, 0x49, 0x45]) // "QUIE"
+
+const isQuiesceHeartbeat = (m: Message) =>
+  m.type === MessageType.Heartbeat &&
+  m.context !== undefined &&
+  m.context.length === 4 &&
+  m.context[0] === 0x51 &&
+  m.context[1] === 0x55 &&
+  m.context[2] === 0x49 &&
+  m.context[3] === 0x45
+
+export interface EngineOptions extends ReplicaOptions {
+  readonly nodeId: NodeId
+  readonly electionTicks: number
+  readonly heartbeatTicks: number
+  /** Ticks without new entries before a leader quiesces its group (0: never quiesce). */
+  readonly quiesceAfterTicks: number
+  /** Extra Raft settings for every replica. */
+  readonly raft?: Omit<Partial<RaftConfig>, "id" | "storage" | "electionTick" | "heartbeatTick">
+}
+
+/** One round's work, from `collect` to `complete`. */
+export interface Round {
+  readonly readies: ReadonlyArray<readonly [Replica, Ready]>
+  readonly updates: GroupUpdate[]
+  readonly outbound: Map<NodeId, Envelope[]>
+  /** Replicas whose snapshot save rides in `updates`. */
+  readonly saves: Replica[]
+}
+
+/** Counters for status and tests. */
+export interface EngineStats {
+  rounds: number
+  messagesIn: number
+  messagesOut: number
+  droppedUnknownGroup: number
+  droppedStaleReplica: number
+  refusedMessages: number
+  quiesces: number
+  wakes: number
+}
+
+export interface CreateReplicaOptions {
+  readonly groupId: GroupId
+  readonly replicaId: ReplicaId
+  readonly kind: ShardKind
+  /** The log as stored (restart), or undefined for a new, empty replica. */
+  readonly storage?: MemoryStorage
+  /** Bootstrap a brand-new group with these members (every initial member does the same). */
+  readonly bootstrap?: { readonly voters: readonly ReplicaId[]; readonly learners?: readonly ReplicaId[] }
+}
+
+export class Engine {
+  readonly replicas = new Map<GroupId, Replica>()
+  /** Replicas with work for the next round. */
+  private readonly dirty = new Set<Replica>()
+  /** Replicas that tick (not quiesced). */
+  private readonly active = new Set<Replica>()
+  /** Replicas to create when their first message arrives (a member being added). */
+  private readonly expected = new Map<GroupId, { replicaId: ReplicaId; kind: ShardKind }>()
+  /** Leadership changed since the last call to `takeLeadershipChanges`. */
+  private readonly leadershipChanged = new Set<Replica>()
+  /** Groups whose replica was removed here: their data must be wiped from the store. */
+  readonly removals: GroupId[] = []
+  /** Groups whose snapshot data a leader needs loaded from the store. */
+  readonly snapshotLoads = new Set<GroupId>()
+  /** Messages the engine built itself (quiesce heartbeats), sent with the next round. */
+  private extra: Envelope[] = []
+  private readonly lastIndexSeen = new WeakMap<Replica, number>()
+  readonly stats: EngineStats = {
+    rounds: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    droppedUnknownGroup: 0,
+    droppedStaleReplica: 0,
+    refusedMessages: 0,
+    quiesces: 0,
+    wakes: 0,
+  }
+  stopping = false
+
+  constructor(readonly options: EngineOptions) {}
+
+  // ---------------------------------------------------------------------------------------
+  // Replicas
+
+  /** Creates (or restarts) a replica. Throws RangeError when the stored state is invalid. */
+  createReplica(o: CreateReplicaOptions): Replica {
+    if (this.replicas.has(o.groupId)) throw new RangeError(`group ${o.groupId} already has a replica here`)
+    const mem = o.storage ?? new MemoryStorage()
+    const storage = new ReplicaStorage(mem)
+    const config: RaftConfig = {
+      ...this.options.raft,
+      id: o.replicaId,
+      storage,
+      electionTick: this.options.electionTicks,
+      heartbeatTick: this.options.heartbeatTicks,
+    }
+    let raw: RawNode
+    if (o.bootstrap) {
+      const r = RawNode.bootstrap(config, o.bootstrap)
+      if ("_tag" in r) throw new RangeError(`group ${o.groupId}: ${r.reason}`)
+      raw = r
+    } else {
+      raw = RawNode.create(config)
+    }
+    const sm = o.kind.make()
+    const snap = mem.snapshot()
+    if (!("_tag" in snap) && snap.metadata.index > 0) {
+      sm.restore(snap.data)
+      mem.dropSnapshotData()
+    }
+    const replica = new Replica(o.groupId, o.replicaId, o.kind, raw, storage, sm, this.options)
+    this.replicas.set(o.groupId, replica)
+    this.expected.delete(o.groupId)
+    this.active.add(replica)
+    this.dirty.add(replica)
+    return replica
+  }
+
+  /** Lets a replica of `groupId` with id `replicaId` be created when its first message arrives. */
+  expect(groupId: GroupId, replicaId: ReplicaId, kind: ShardKind): void {
+    if (!this.replicas.has(groupId)) this.expected.set(groupId, { replicaId, kind })
+  }
+
+  /** Removes a replica from this node (its data is wiped by the caller via `removals`). */
+  destroy(groupId: GroupId, error: RuntimeError): void {
+    const r = this.replicas.get(groupId)
+    if (r === undefined) return
+    this.replicas.delete(groupId)
+    this.active.delete(r)
+    this.dirty.delete(r)
+    r.failAll(error)
+    if (r.isLeader) {
+      r.isLeader = false
+      this.leadershipChanged.add(r)
+    }
+    this.removals.push(groupId)
+  }
+
+  private wake(r: Replica): void {
+    if (!r.quiesced) return
+    r.quiesced = false
+    r.idleTicks = 0
+    this.active.add(r)
+    this.stats.wakes++
+    // A leader's check-quorum flags are stale after sleeping: start a fresh round.
+    if (r.isLeader) r.raw.wakeQuorumCheck()
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Inputs
+
+  /** Steps inbound Raft messages into their replicas (creating expected ones). */
+  ingest(batch: InboundBatch): void {
+    for (const env of batch.envelopes) {
+      this.stats.messagesIn++
+      const m = env.message
+      let r = this.replicas.get(env.groupId)
+      if (r === undefined) {
+        const exp = this.expected.get(env.groupId)
+        if (exp === undefined || exp.replicaId !== m.to) {
+          this.stats.droppedUnknownGroup++
+          continue
+        }
+        r = this.createReplica({ groupId: env.groupId, replicaId: exp.replicaId, kind: exp.kind })
+      }
+      if (r.stopped !== undefined) continue
+      if (r.id !== m.to) {
+        // A message for another incarnation of the replica (an older or newer id).
+        this.stats.droppedStaleReplica++
+        continue
+      }
+      if (!isQuiesceHeartbeat(m)) this.wake(r)
+      if (r.raw.step(m) !== undefined) this.stats.refusedMessages++
+      if (isQuiesceHeartbeat(m) && !r.quiesced) this.maybeQuiesceFollower(r, m)
+      this.dirty.add(r)
+    }
+  }
+
+  private maybeQuiesceFollower(r: Replica, m: Message): void {
+    const st = r.raw.status()
+    if (r.raw.leader !== m.from || st.hardState.commit !== st.lastIndex || r.hasWaiters()) return
+    r.quiesced = true
+    this.active.delete(r)
+  }
+
+  /** Queues a request for a group's replica; the caller's waiter is answered later. */
+  submit(groupId: GroupId, item: MailboxItem): void {
+    const r = this.replicas.get(groupId)
+    if (r === undefined) {
+      item.waiter.fail(new GroupNotFound({ groupId, nodeId: this.options.nodeId }))
+      return
+    }
+    if (r.stopped !== undefined) {
+      item.waiter.fail(new GroupStopped({ groupId, reason: r.stopped }))
+      return
+    }
+    if (!r.enqueue(item)) {
+      item.waiter.fail(new Overloaded({ groupId, capacity: this.options.mailboxCapacity }))
+      return
+    }
+    this.wake(r)
+    this.dirty.add(r)
+  }
+
+  /** Runs `fn` against a group's core (admin: conf changes, transfers) and schedules its Ready. */
+  withReplica<T>(groupId: GroupId, fn: (r: Replica) => T): T | undefined {
+    const r = this.replicas.get(groupId)
+    if (r === undefined || r.stopped !== undefined) return undefined
+    this.wake(r)
+    const out = fn(r)
+    this.dirty.add(r)
+    return out
+  }
+
+  /** Advances every ticking replica by one tick; leaders that have been idle quiesce. */
+  tick(): void {
+    const q = this.options.quiesceAfterTicks
+    for (const r of this.active) {
+      if (r.stopped !== undefined) continue
+      r.raw.tick()
+      this.dirty.add(r)
+      if (q <= 0) continue
+      const last = r.raw.lastIndex
+      if (this.lastIndexSeen.get(r) !== last || r.hasWaiters()) {
+        this.lastIndexSeen.set(r, last)
+        r.idleTicks = 0
+      } else if (++r.idleTicks >= q && r.isLeader) {
+        this.maybeQuiesceLeader(r)
+      }
+    }
+  }
+
+  private maybeQuiesceLeader(r: Replica): void {
+    if (r.inFlight !== undefined || r.pendingSave !== undefined || r.raw.hasReady()) return
+    const st = r.raw.status()
+    if (st.leadTransferee !== 0 || st.config.outgoing.length > 0) return
+    const last = st.lastIndex
+    if (st.hardState.commit !== last || st.applied !== last) return
+    for (const [id, pr] of st.progress) {
+      if (id !== r.id && pr.match !== last) return
+    }
+    // Every member holds everything: tell them to stop ticking, then stop ourselves.
+    for (const id of st.progress.keys()) {
+      if (id === r.id) continue
+      this.extra.push({
+        groupId: r.groupId,
+        message: newMessage({
+          type: MessageType.Heartbeat,
+          to: id,
+          from: r.id,
+          term: st.hardState.term,
+          commit: last,
+          context: QUIESCE_CONTEXT,
+        }),
+      })
+    }
+    r.quiesced = true
+    this.active.delete(r)
+    this.stats.quiesces++
+  }
+
+  /** A node went silent: wake the quiesced groups it led so they can elect a new leader. */
+  nodeDown(node: NodeId): void {
+    for (const r of this.replicas.values()) {
+      if (r.quiesced && r.leaderNode() === node) {
+        this.wake(r)
+        this.dirty.add(r)
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Rounds
+
+  hasWork(): boolean {
+    return this.dirty.size > 0 || this.extra.length > 0
+  }
+
+  /** Drains mailboxes and collects every Ready and snapshot save (steps 1–2). */
+  collect(): Round {
+    this.stats.rounds++
+    const readies: [Replica, Ready][] = []
+    const updates: GroupUpdate[] = []
+    const saves: Replica[] = []
+    const outbound = new Map<NodeId, Envelope[]>()
+    const route = (groupId: GroupId, m: Message) => {
+      const to = nodeOfReplica(m.to)
+      let list = outbound.get(to)
+      if (list === undefined) outbound.set(to, (list = []))
+      list.push({ groupId, message: m })
+      this.stats.messagesOut++
+    }
+    const dirty = [...this.dirty]
+    this.dirty.clear()
+    for (const r of dirty) {
+      if (r.stopped !== undefined || !this.replicas.has(r.groupId)) continue
+      r.drainMailbox()
+      const rd = r.takeReady()
+      const u = r.toUpdate(rd)
+      if (u) updates.push(u)
+      if (r.pendingSave !== undefined) saves.push(r)
+      if (rd === undefined) continue
+      readies.push([r, rd])
+      for (const m of rd.messages) route(r.groupId, m)
+      for (const m of rd.persistedMessages) route(r.groupId, m)
+    }
+    for (const e of this.extra) route(e.groupId, e.message)
+    this.extra = []
+    return { readies, updates, outbound, saves }
+  }
+
+  /** The round's writes are durable and its messages sent: apply and answer (step 5). */
+  complete(round: Round, nowMs: number): void {
+    for (const r of round.saves) r.pendingSave = undefined
+    for (const [r, rd] of round.readies) {
+      if (r.stopped !== undefined) continue
+      const outcome = r.finish(rd, nowMs)
+      if (r.stopped !== undefined) continue
+      if (outcome.leadershipChanged) this.leadershipChanged.add(r)
+      if (outcome.removed) {
+        this.destroy(r.groupId, new GroupNotFound({ groupId: r.groupId, nodeId: this.options.nodeId }))
+        continue
+      }
+      if (r.storage.loadWanted) this.snapshotLoads.add(r.groupId)
+      if (r.raw.hasReady() || r.pendingSave !== undefined) this.dirty.add(r)
+    }
+  }
+
+  /**
+   * The round's write failed with `reason`: nothing of it is durable. The affected replicas'
+   * cores assumed otherwise, so they stop (their callers get `GroupStopped`); a restart of the
+   * node reloads them from what the store really holds.
+   */
+  fail(round: Round, groups: ReadonlySet<GroupId> | "all", reason: string): void {
+    for (const [r] of round.readies) {
+      if (groups === "all" || groups.has(r.groupId)) r.stop(reason)
+    }
+    for (const r of round.saves) if (groups === "all" || groups.has(r.groupId)) r.stop(reason)
+  }
+
+  /** Replicas whose leadership changed since the last call. */
+  takeLeadershipChanges(): Replica[] {
+    const out = [...this.leadershipChanged]
+    this.leadershipChanged.clear()
+    return out
+  }
+
+  /** Drops cached snapshot data whose time is up. */
+  expireCaches(nowMs: number): void {
+    for (const r of this.replicas.values()) r.storage.expireCache(nowMs)
+  }
+
+  /** Answers every waiting caller (shutdown). */
+  failAll(error: RuntimeError): void {
+    for (const r of this.replicas.values()) r.failAll(error)
+  }
+
+  activeCount(): number {
+    return this.active.size
+  }
+}

@@ -1,0 +1,539 @@
+/**
+ * `Node`: one Flotilla process hosting many Raft groups. `NodeLive(config)` runs the engine
+ * (Engine.ts) in a fiber over the node's `LogStore`, `Transport` and `Bus`:
+ *
+ * - the loop fiber: wait for work or the next tick → ingest inbound frames, tick, drain
+ *   mailboxes → collect Readies → ONE synced `LogStore.write` → ONE `Transport.send` per
+ *   destination node → apply, answer callers → repeat;
+ * - an inbound pump that moves decoded frames to the engine and wakes the loop;
+ * - leader-only group subscriptions: a replica that becomes leader subscribes to
+ *   `flotilla.<c>.group.<gid>` and serves requests through its `ShardKind`; it unsubscribes
+ *   when it loses leadership, so NATS itself routes requests to the leader;
+ * - node liveness: a ping on `flotilla.<c>.live.<node>` every interval; a node silent for the
+ *   liveness timeout wakes the quiesced groups it led (docs/decisions/0004).
+ *
+ * Shutdown (the layer's scope closing): the loop finishes its round, every waiting caller is
+ * answered with `NodeStopping`, subscriptions are drained, and the store closes after us.
+ */
+import {
+  Clock,
+  Context,
+  Effect,
+  Exit,
+  type Fiber,
+  FiberMap,
+  Layer,
+  Option,
+  Queue,
+  Schema,
+  Stream,
+} from "effect"
+import type { ConfChange } from "../raft/ConfChange.js"
+import type { InvalidConfChange } from "../raft/Errors.js"
+import { type GroupId, isNodeId, type NodeId } from "../raft/Ids.js"
+import type { MemoryStorage } from "../raft/Storage.js"
+import type { ReplicaId } from "../raft/Types.js"
+import { LogStore } from "../storage/LogStore.js"
+import { toMemoryStorage } from "../storage/Restore.js"
+import { Bus } from "../transport/Bus.js"
+import { clusterSubjects } from "../transport/Subjects.js"
+import { type InboundBatch, Transport } from "../transport/Transport.js"
+import { Engine, type EngineOptions } from "./Engine.js"
+import type { MailboxItem, Replica, Waiter } from "./Replica.js"
+import { ownReplicaId } from "./ReplicaStorage.js"
+import {
+  BadRequest,
+  GroupNotFound,
+  GroupStopped,
+  NodeStopping,
+  ProposalFailed,
+  type RuntimeError,
+} from "./RuntimeErrors.js"
+import type { ShardKind } from "./ShardKind.js"
+
+/** Numeric settings of a node, validated and defaulted by Schema (they come from flags and files). */
+export const NodeSettings = Schema.Struct({
+  /** Milliseconds per Raft tick. */
+  tickMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(5, 10_000)), { default: () => 100 }),
+  /** Ticks before a follower without a leader campaigns (randomized to [n, 2n)). */
+  electionTicks: Schema.optionalWith(Schema.Int.pipe(Schema.between(2, 1000)), { default: () => 10 }),
+  /** Ticks between a leader's heartbeats. */
+  heartbeatTicks: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 500)), { default: () => 1 }),
+  /** Requests waiting per replica before `Overloaded`. */
+  mailboxCapacity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), {
+    default: () => 4096,
+  }),
+  /** Entries applied between snapshots. */
+  snapshotEntries: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000_000)), {
+    default: () => 10_000,
+  }),
+  /** Entries kept behind a snapshot. */
+  keepEntries: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100_000_000)), { default: () => 1_000 }),
+  /** How long snapshot data stays in memory after use. */
+  snapshotCacheMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 3_600_000)), {
+    default: () => 30_000,
+  }),
+  /** Idle ticks before a leader quiesces its group (0: never). */
+  quiesceAfterTicks: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100_000)), { default: () => 20 }),
+  /** Liveness ping interval. */
+  livenessIntervalMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(10, 60_000)), {
+    default: () => 1000,
+  }),
+  /** Silence after which a node counts as down (wakes the quiesced groups it led). */
+  livenessTimeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(20, 600_000)), {
+    default: () => 3000,
+  }),
+})
+export type NodeSettings = Schema.Schema.Type<typeof NodeSettings>
+
+export interface NodeConfig {
+  readonly nodeId: NodeId
+  readonly cluster: string
+  readonly subjectPrefix?: string
+  /** The state machine kind of each group (e.g. from the metadata group's shard map). */
+  readonly kindOf: (groupId: GroupId) => ShardKind
+  readonly settings?: Schema.Schema.Encoded<typeof NodeSettings>
+  /** Raft settings beyond ticks (pre-vote, check-quorum, message sizes, ...). */
+  readonly raft?: EngineOptions["raft"]
+}
+
+/** What a node reports of one hosted replica. */
+export interface GroupStatus {
+  readonly groupId: GroupId
+  readonly replicaId: ReplicaId
+  readonly kind: string
+  readonly isLeader: boolean
+  readonly leaderNode: NodeId | undefined
+  readonly term: number
+  readonly commit: number
+  readonly applied: number
+  readonly lastIndex: number
+  readonly quiesced: boolean
+  readonly stopped: string | undefined
+  readonly voters: readonly ReplicaId[]
+  readonly learners: readonly ReplicaId[]
+}
+
+export interface NodeStats {
+  readonly groups: number
+  readonly activeGroups: number
+  readonly leaders: number
+  readonly rounds: number
+  readonly messagesIn: number
+  readonly messagesOut: number
+  readonly quiesces: number
+  readonly wakes: number
+  readonly refusedMessages: number
+  readonly droppedUnknownGroup: number
+  readonly nodesDown: readonly NodeId[]
+}
+
+/** The group already has a replica on this node. */
+export class GroupExists extends Schema.TaggedError<GroupExists>()("GroupExists", {
+  groupId: Schema.Number,
+}) {}
+
+export interface CreateGroupOptions {
+  readonly groupId: GroupId
+  readonly replicaId: ReplicaId
+  /** Bootstrap a new group: every initial member is created with the same members. */
+  readonly bootstrap?: { readonly voters: readonly ReplicaId[]; readonly learners?: readonly ReplicaId[] }
+}
+
+export interface NodeService {
+  readonly nodeId: NodeId
+  /** Creates a replica here (bootstrapping a new group, or empty to be filled by the leader). */
+  readonly createGroup: (o: CreateGroupOptions) => Effect.Effect<void, GroupExists | GroupStopped>
+  /** Allows the replica `replicaId` of `groupId` to be created when its first message arrives. */
+  readonly expectReplica: (groupId: GroupId, replicaId: ReplicaId) => Effect.Effect<void>
+  /** Replicates `command`; succeeds with the state machine's reply once applied. */
+  readonly propose: (groupId: GroupId, command: Uint8Array) => Effect.Effect<Uint8Array, RuntimeError>
+  /** Reads through the state machine: linearizable (ReadIndex) unless `stale`. */
+  readonly read: (
+    groupId: GroupId,
+    query: Uint8Array,
+    options?: { readonly stale?: boolean },
+  ) => Effect.Effect<Uint8Array, RuntimeError>
+  /** Serves one raw request as the group subject does (errors encoded by the group's kind). */
+  readonly request: (groupId: GroupId, request: Uint8Array) => Effect.Effect<Uint8Array>
+  /** Proposes a membership change; succeeds once it is applied here. */
+  readonly proposeConfChange: (
+    groupId: GroupId,
+    cc: ConfChange,
+  ) => Effect.Effect<void, RuntimeError | InvalidConfChange>
+  /** Asks the group's leader to hand leadership to `to`. */
+  readonly transferLeader: (groupId: GroupId, to: ReplicaId) => Effect.Effect<void, RuntimeError>
+  /** Drops this node's replica of the group and wipes its data. */
+  readonly removeReplica: (groupId: GroupId) => Effect.Effect<void>
+  readonly status: (groupId: GroupId) => Effect.Effect<Option.Option<GroupStatus>>
+  readonly groups: Effect.Effect<ReadonlyArray<GroupStatus>>
+  readonly stats: Effect.Effect<NodeStats>
+}
+
+/** The node of this process. */
+export class Node extends Context.Tag("flotilla/Node")<Node, NodeService>() {}
+
+const statusOf = (r: Replica): GroupStatus => {
+  const st = r.raw.status()
+  return {
+    groupId: r.groupId,
+    replicaId: r.id,
+    kind: r.kind.name,
+    isLeader: r.isLeader,
+    leaderNode: r.leaderNode(),
+    term: st.hardState.term,
+    commit: st.hardState.commit,
+    applied: st.applied,
+    lastIndex: st.lastIndex,
+    quiesced: r.quiesced,
+    stopped: r.stopped,
+    voters: [...new Set([...st.config.incoming, ...st.config.outgoing])].sort((a, b) => a - b),
+    learners: [...st.config.learners].sort((a, b) => a - b),
+  }
+}
+
+/** A node over the `LogStore`, `Transport` and `Bus` in context. */
+export const NodeLive = (config: NodeConfig): Layer.Layer<Node, never, LogStore | Transport | Bus> =>
+  Layer.scoped(Node, make(config))
+
+const make = (config: NodeConfig) =>
+  Effect.gen(function* () {
+    if (!isNodeId(config.nodeId)) return yield* Effect.dieMessage(`invalid node id ${config.nodeId}`)
+    const settings = yield* Schema.decodeUnknown(NodeSettings)(config.settings ?? {}).pipe(Effect.orDie)
+    const store = yield* LogStore
+    const transport = yield* Transport
+    const bus = yield* Bus
+    const subjects = clusterSubjects(config.cluster, config.subjectPrefix)
+    const nodeId = config.nodeId
+    const clock = yield* Effect.clock
+    const nowMs = () => clock.unsafeCurrentTimeMillis()
+    const engine = new Engine({
+      nodeId,
+      electionTicks: settings.electionTicks,
+      heartbeatTicks: settings.heartbeatTicks,
+      mailboxCapacity: settings.mailboxCapacity,
+      snapshotEntries: settings.snapshotEntries,
+      keepEntries: settings.keepEntries,
+      snapshotCacheMs: settings.snapshotCacheMs,
+      quiesceAfterTicks: settings.quiesceAfterTicks,
+      raft: config.raft,
+    })
+
+    // Wake-up signal for the loop: a sliding queue of one.
+    const wakeup = yield* Queue.sliding<void>(1)
+    const signal = () => Queue.unsafeOffer(wakeup, undefined)
+    const inbox: InboundBatch[] = []
+    const replies: Array<Effect.Effect<unknown>> = []
+
+    // Node liveness: last time each node was heard from, and which are down now.
+    const lastHeard = new Map<NodeId, number>()
+    const down = new Set<NodeId>()
+    const heard = (node: NodeId, now: number) => {
+      lastHeard.set(node, now)
+      down.delete(node)
+    }
+
+    // Restart every group the store holds.
+    const stored = yield* store.groups.pipe(Effect.orDie)
+    for (const groupId of stored) {
+      const loaded = yield* Effect.either(store.load(groupId))
+      if (loaded._tag === "Left") {
+        yield* Effect.logError(`group ${groupId} cannot be loaded and stays stopped: ${loaded.left.message}`)
+        continue
+      }
+      const mem: MemoryStorage = toMemoryStorage(loaded.right)
+      const replicaId = ownReplicaId(mem, nodeId)
+      if (replicaId === undefined) {
+        yield* Effect.logWarning(`group ${groupId}: stored state does not name this node's replica; skipped`)
+        continue
+      }
+      yield* Effect.try(() =>
+        engine.createReplica({ groupId, replicaId, kind: config.kindOf(groupId), storage: mem }),
+      ).pipe(Effect.catchAll((e) => Effect.logError(`group ${groupId} failed to restart: ${String(e)}`)))
+    }
+
+    // ----- the loop
+    const loop = Effect.gen(function* () {
+      let nextTick = (yield* Clock.currentTimeMillis) + settings.tickMs
+      let nextLiveness = 0
+      let nextExpiry = 0
+      while (!engine.stopping) {
+        let now = yield* Clock.currentTimeMillis
+        if (!engine.hasWork() && inbox.length === 0 && now < nextTick) {
+          yield* Effect.raceFirst(Queue.take(wakeup), Effect.sleep(nextTick - now))
+          now = yield* Clock.currentTimeMillis
+        }
+        if (engine.stopping) break
+        for (const b of inbox.splice(0)) engine.ingest(b)
+        if (now >= nextTick) {
+          engine.tick()
+          nextTick = now + settings.tickMs
+        }
+        if (now >= nextLiveness) {
+          nextLiveness = now + settings.livenessIntervalMs
+          yield* bus.publish(`${subjects.root}.live.${nodeId}`, EMPTY).pipe(Effect.ignore)
+          for (const [node, t] of lastHeard) {
+            if (node !== nodeId && !down.has(node) && now - t > settings.livenessTimeoutMs) {
+              down.add(node)
+              yield* Effect.logWarning(`node ${node} silent for ${now - t} ms: waking the groups it led`)
+              engine.nodeDown(node)
+            }
+          }
+        }
+        if (now >= nextExpiry) {
+          nextExpiry = now + 1000
+          engine.expireCaches(now)
+        }
+        yield* runRound(now)
+      }
+    })
+
+    const runRound = (now: number) =>
+      Effect.gen(function* () {
+        const round = engine.collect()
+        if (round.updates.length > 0) {
+          let updates = round.updates
+          for (let attempt = 0; updates.length > 0; attempt++) {
+            const r = yield* Effect.either(store.write(updates))
+            if (r._tag === "Right") break
+            const e = r.left
+            if ("groupId" in e && attempt < updates.length) {
+              // One group's data is bad: stop that replica, write the others.
+              const g = e.groupId as GroupId
+              yield* Effect.logError(`group ${g} stopped: ${e.message}`)
+              engine.fail(round, new Set([g]), e.message)
+              updates = updates.filter((u) => u.groupId !== g)
+              continue
+            }
+            yield* Effect.logError(`store write failed; every group in this round stops: ${e.message}`)
+            engine.fail(round, "all", e.message)
+            updates = []
+          }
+        }
+        for (const [to, envelopes] of round.outbound) yield* transport.send(to, envelopes)
+        engine.complete(round, now)
+        for (const change of engine.takeLeadershipChanges()) yield* onLeadership(change)
+        for (const g of engine.removals.splice(0)) {
+          yield* store
+            .removeGroup(g)
+            .pipe(
+              Effect.catchAll((e) =>
+                Effect.logError(`group ${g}: wiping removed replica failed: ${e.message}`),
+              ),
+            )
+        }
+        for (const g of engine.snapshotLoads) yield* Effect.forkIn(loadSnapshot(g), scope)
+        engine.snapshotLoads.clear()
+        if (replies.length > 0)
+          yield* Effect.all(replies.splice(0), { discard: true, concurrency: "unbounded" })
+      })
+
+    const loadSnapshot = (groupId: GroupId) =>
+      store.loadSnapshot(groupId).pipe(
+        Effect.flatMap((snap) =>
+          Effect.gen(function* () {
+            const now = yield* Clock.currentTimeMillis
+            const r = engine.replicas.get(groupId)
+            if (Option.isSome(snap) && r !== undefined) {
+              r.storage.cacheData(snap.value.metadata.index, snap.value.data, now + settings.snapshotCacheMs)
+            }
+          }),
+        ),
+        Effect.catchAll((e) => Effect.logError(`group ${groupId}: loading snapshot failed: ${e.message}`)),
+      )
+
+    // ----- leader-only group subscriptions
+    const scope = yield* Effect.scope
+    const subscriptions = yield* FiberMap.make<GroupId>()
+    const serveGroup = (r: Replica) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const sub = yield* bus.subscribe(subjects.group(r.groupId))
+          yield* Stream.runForEach(sub.messages, (msg) =>
+            Effect.sync(() => {
+              const reply = (data: Uint8Array) => replies.push(msg.respond(data).pipe(Effect.ignore))
+              serveRequest(r.groupId, msg.data, nowMs(), reply)
+              signal()
+            }),
+          )
+        }),
+      ).pipe(Effect.catchAll((e) => Effect.logError(`group ${r.groupId}: subscription failed: ${e.message}`)))
+    const onLeadership = (r: Replica) =>
+      r.isLeader && engine.replicas.get(r.groupId) === r
+        ? FiberMap.run(subscriptions, r.groupId, serveGroup(r), { onlyIfMissing: true }).pipe(Effect.asVoid)
+        : FiberMap.remove(subscriptions, r.groupId)
+
+    /** Routes one request through the group's kind; `reply` gets the answer bytes. */
+    const serveRequest = (
+      groupId: GroupId,
+      data: Uint8Array,
+      nowMs: number,
+      reply: (b: Uint8Array) => void,
+    ) => {
+      const r = engine.replicas.get(groupId)
+      const kind = r?.kind ?? config.kindOf(groupId)
+      let routed: ReturnType<ShardKind["route"]>
+      try {
+        routed = kind.route(data, nowMs)
+      } catch (e) {
+        reply(kind.encodeError(new BadRequest({ reason: `request could not be decoded: ${String(e)}` })))
+        return
+      }
+      if (routed._tag === "Reply") {
+        reply(routed.reply)
+        return
+      }
+      const waiter: Waiter = { succeed: reply, fail: (err) => reply(kind.encodeError(err)) }
+      const item: MailboxItem =
+        routed._tag === "Command"
+          ? { _tag: "Command", command: routed.command, waiter }
+          : { _tag: "Query", query: routed.query, stale: routed.stale, waiter }
+      engine.submit(groupId, item)
+    }
+
+    // ----- liveness and inbound
+    yield* Effect.forkScoped(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const sub = yield* bus.subscribe(`${subjects.root}.live.*`)
+          yield* Stream.runForEach(sub.messages, (msg) =>
+            Effect.sync(() => {
+              const node = Number(msg.subject.slice(msg.subject.lastIndexOf(".") + 1))
+              if (isNodeId(node)) heard(node, nowMs())
+            }),
+          )
+        }),
+      ).pipe(Effect.catchAll((e) => Effect.logError(`liveness subscription failed: ${e.message}`))),
+    )
+    yield* Effect.forkScoped(
+      Stream.runForEach(transport.inbound, (batch) =>
+        Effect.sync(() => {
+          inbox.push(batch)
+          heard(batch.from, nowMs())
+          signal()
+        }),
+      ),
+    )
+    const loopFiber = yield* Effect.forkScoped(
+      loop.pipe(Effect.catchAllCause((cause) => Effect.logError("node engine loop died", cause))),
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function* () {
+        engine.stopping = true
+        signal()
+        yield* loopFiberAwait(loopFiber)
+        engine.failAll(new NodeStopping({ nodeId }))
+        if (replies.length > 0) yield* Effect.all(replies.splice(0), { discard: true })
+      }),
+    )
+
+    // ----- the service
+    const submitEffect = (groupId: GroupId, make: (w: Waiter) => MailboxItem) =>
+      Effect.async<Uint8Array, RuntimeError>((resume) => {
+        if (engine.stopping) {
+          resume(Effect.fail(new NodeStopping({ nodeId })))
+          return
+        }
+        engine.submit(
+          groupId,
+          make({ succeed: (b) => resume(Effect.succeed(b)), fail: (e) => resume(Effect.fail(e)) }),
+        )
+        signal()
+      })
+
+    const service: NodeService = {
+      nodeId,
+      createGroup: (o) =>
+        Effect.suspend((): Effect.Effect<void, GroupExists | GroupStopped> => {
+          const existing = engine.replicas.get(o.groupId)
+          if (existing !== undefined) {
+            return existing.stopped === undefined
+              ? Effect.fail(new GroupExists({ groupId: o.groupId }))
+              : Effect.fail(new GroupStopped({ groupId: o.groupId, reason: existing.stopped }))
+          }
+          engine.createReplica({
+            groupId: o.groupId,
+            replicaId: o.replicaId,
+            kind: config.kindOf(o.groupId),
+            bootstrap: o.bootstrap,
+          })
+          signal()
+          return Effect.void
+        }),
+      expectReplica: (groupId, replicaId) =>
+        Effect.sync(() => engine.expect(groupId, replicaId, config.kindOf(groupId))),
+      propose: (groupId, command) =>
+        submitEffect(groupId, (waiter) => ({ _tag: "Command", command, waiter })),
+      read: (groupId, query, options) =>
+        submitEffect(groupId, (waiter) => ({ _tag: "Query", query, stale: options?.stale === true, waiter })),
+      request: (groupId, request) =>
+        Effect.async<Uint8Array>((resume) => {
+          serveRequest(groupId, request, nowMs(), (b) => resume(Effect.succeed(b)))
+          signal()
+        }),
+      proposeConfChange: (groupId, cc) =>
+        Effect.async<void, RuntimeError | InvalidConfChange>((resume) => {
+          const r = engine.withReplica(groupId, (rep) => ({ rep, res: rep.raw.proposeConfChange(cc) }))
+          if (r === undefined) {
+            resume(Effect.fail(new GroupNotFound({ groupId, nodeId })))
+            return
+          }
+          const res = r.res
+          if (res._tag === "InvalidConfChange") resume(Effect.fail(res))
+          else if (res._tag === "ProposalDropped") {
+            resume(Effect.fail(new ProposalFailed({ groupId, reason: res.reason })))
+          } else {
+            r.rep.awaitIndex(res.index, res.term, {
+              succeed: () => resume(Effect.void),
+              fail: (e) => resume(Effect.fail(e)),
+            })
+          }
+          signal()
+        }),
+      transferLeader: (groupId, to) =>
+        Effect.suspend((): Effect.Effect<void, RuntimeError> => {
+          const r = engine.withReplica(groupId, (rep) => rep.raw.transferLeader(to))
+          signal()
+          if (r === undefined && !engine.replicas.has(groupId))
+            return Effect.fail(new GroupNotFound({ groupId, nodeId }))
+          return r === undefined
+            ? Effect.void
+            : Effect.fail(new ProposalFailed({ groupId, reason: r.reason }))
+        }),
+      removeReplica: (groupId) =>
+        Effect.sync(() => {
+          engine.destroy(groupId, new GroupNotFound({ groupId, nodeId }))
+          signal()
+        }),
+      status: (groupId) =>
+        Effect.sync(() => Option.map(Option.fromNullable(engine.replicas.get(groupId)), statusOf)),
+      groups: Effect.sync(() => [...engine.replicas.values()].map(statusOf)),
+      stats: Effect.sync(() => {
+        let leaders = 0
+        for (const r of engine.replicas.values()) if (r.isLeader) leaders++
+        return {
+          groups: engine.replicas.size,
+          activeGroups: engine.activeCount(),
+          leaders,
+          rounds: engine.stats.rounds,
+          messagesIn: engine.stats.messagesIn,
+          messagesOut: engine.stats.messagesOut,
+          quiesces: engine.stats.quiesces,
+          wakes: engine.stats.wakes,
+          refusedMessages: engine.stats.refusedMessages,
+          droppedUnknownGroup: engine.stats.droppedUnknownGroup,
+          nodesDown: [...down],
+        }
+      }),
+    }
+    return service
+  })
+
+const EMPTY = new Uint8Array(0)
+
+const loopFiberAwait = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+  Effect.gen(function* () {
+    const exit = yield* fiber.await.pipe(Effect.timeout("10 seconds"), Effect.option)
+    if (Option.isNone(exit)) yield* Effect.logWarning("node engine loop did not stop within 10 s")
+    else if (Exit.isFailure(exit.value)) yield* Effect.logError("node engine loop failed", exit.value.cause)
+  })

@@ -1,0 +1,96 @@
+/**
+ * Errors the node runtime answers callers with. They cross process boundaries (a client on
+ * another node gets them over NATS), so they are `Schema.TaggedError`s.
+ */
+import { Schema } from "effect"
+
+/** This replica does not lead the group; `leaderHint` is the node believed to lead it. */
+export class NotLeader extends Schema.TaggedError<NotLeader>()("NotLeader", {
+  groupId: Schema.Number,
+  leaderHint: Schema.optional(Schema.Number),
+}) {
+  override get message(): string {
+    return `group ${this.groupId}: not the leader${this.leaderHint === undefined ? "" : ` (try node ${this.leaderHint})`}`
+  }
+}
+
+/** The replica's mailbox is full: the caller should back off and retry. */
+export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
+  groupId: Schema.Number,
+  capacity: Schema.Number,
+}) {
+  override get message(): string {
+    return `group ${this.groupId}: mailbox full (${this.capacity} requests waiting)`
+  }
+}
+
+/** This node hosts no replica of the group. */
+export class GroupNotFound extends Schema.TaggedError<GroupNotFound>()("GroupNotFound", {
+  groupId: Schema.Number,
+  nodeId: Schema.Number,
+}) {
+  override get message(): string {
+    return `group ${this.groupId} has no replica on node ${this.nodeId}`
+  }
+}
+
+/**
+ * A proposal was not committed (leadership changed and its log slot went to another entry,
+ * or the proposal was refused). It did NOT take effect: retrying is safe.
+ */
+export class ProposalFailed extends Schema.TaggedError<ProposalFailed>()("ProposalFailed", {
+  groupId: Schema.Number,
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `group ${this.groupId}: proposal not committed (${this.reason}); it did not take effect`
+  }
+}
+
+/** The group's replica on this node stopped (corrupted data, failed disk, state machine bug). */
+export class GroupStopped extends Schema.TaggedError<GroupStopped>()("GroupStopped", {
+  groupId: Schema.Number,
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `group ${this.groupId} stopped on this node: ${this.reason}`
+  }
+}
+
+/** The node is shutting down; the request was not started (or its outcome is unknown if noted). */
+export class NodeStopping extends Schema.TaggedError<NodeStopping>()("NodeStopping", {
+  nodeId: Schema.Number,
+}) {
+  override get message(): string {
+    return `node ${this.nodeId} is shutting down`
+  }
+}
+
+/** A request the group's state machine kind could not make sense of. */
+export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", {
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `bad request: ${this.reason}`
+  }
+}
+
+/** Everything a proposal or read can fail with. */
+export type RuntimeError =
+  | NotLeader
+  | Overloaded
+  | GroupNotFound
+  | ProposalFailed
+  | GroupStopped
+  | NodeStopping
+
+/** Every runtime error, as one Schema (to decode a reply's error on the client side). */
+export const RuntimeErrorSchema = Schema.Union(
+  NotLeader,
+  Overloaded,
+  GroupNotFound,
+  ProposalFailed,
+  GroupStopped,
+  NodeStopping,
+  BadRequest,
+)

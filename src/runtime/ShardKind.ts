@@ -1,0 +1,29 @@
+/**
+ * A kind of shard: how to make its state machine and how to serve the requests that clients
+ * send to a group's subject (`flotilla.<c>.group.<gid>`). The runtime is generic; each kind
+ * (the KV store, an application's entity kind, the metadata group) brings its own wire format.
+ */
+import type { BadRequest, RuntimeError } from "./RuntimeErrors.js"
+import type { StateMachineFactory } from "./StateMachine.js"
+
+/** What a request asks the group to do. */
+export type RoutedRequest =
+  /** Replicate `command` through the log; the reply is `apply`'s result. */
+  | { readonly _tag: "Command"; readonly command: Uint8Array }
+  /** Answer `query` from the state machine: after ReadIndex unless `stale`. */
+  | { readonly _tag: "Query"; readonly query: Uint8Array; readonly stale: boolean }
+  /** Answer at once with `reply` (a malformed request): nothing enters the log. */
+  | { readonly _tag: "Reply"; readonly reply: Uint8Array }
+
+export interface ShardKind {
+  /** A short name for logs and status (e.g. "kv"). */
+  readonly name: string
+  readonly make: StateMachineFactory
+  /**
+   * Classifies a request arriving on the group subject. MUST NOT throw; bad bytes get a
+   * `Reply` carrying an error in the kind's format.
+   */
+  readonly route: (request: Uint8Array, nowMs: number) => RoutedRequest
+  /** Encodes a runtime error (not leader, overloaded, ...) as a reply in the kind's format. */
+  readonly encodeError: (error: RuntimeError | BadRequest) => Uint8Array
+}

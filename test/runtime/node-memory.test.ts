@@ -1,0 +1,73 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
+import { checksumKind } from "../../src/runtime/ChecksumMachine.js"
+import { Node, NodeLive } from "../../src/runtime/Node.js"
+import * as LogStore from "../../src/storage/LogStore.js"
+import * as MemoryLogStore from "../../src/storage/MemoryLogStore.js"
+import * as Bus from "../../src/transport/Bus.js"
+import * as MemoryBus from "../../src/transport/MemoryBus.js"
+import * as MemoryNetwork from "../../src/transport/MemoryNetwork.js"
+import * as Transport from "../../src/transport/Transport.js"
+
+const enc = new TextEncoder()
+const dec = new TextDecoder()
+
+describe("NodeLive over the in-memory transport", () => {
+  it.live("three nodes replicate a group", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const net = yield* MemoryNetwork.make({ seed: 7, cluster: "t" })
+        const bus = yield* MemoryBus.make()
+        const nodeIds = [1, 2, 3].map(NodeId)
+        const voters = nodeIds.map((n) => replicaIdOf(n))
+        const nodes = []
+        for (const n of nodeIds) {
+          const layer = NodeLive({
+            nodeId: n,
+            cluster: "t",
+            kindOf: () => checksumKind,
+            settings: { tickMs: 10 },
+          }).pipe(
+            Layer.provide(
+              Layer.mergeAll(
+                Layer.scoped(LogStore.LogStore, Effect.orDie(MemoryLogStore.make())),
+                Transport.layerMemory(net, n),
+                Bus.layerMemory(bus),
+              ),
+            ),
+          )
+          const ctx = yield* Layer.build(layer)
+          nodes.push(ctx.unsafeMap.get(Node.key) as Node["Type"])
+        }
+        const g = GroupId(1)
+        for (const [i, node] of nodes.entries()) {
+          yield* node.createGroup({ groupId: g, replicaId: voters[i]!, bootstrap: { voters } })
+        }
+        // Propose through whichever node leads, retrying until a leader exists.
+        const propose = (data: string) =>
+          Effect.gen(function* () {
+            for (;;) {
+              for (const node of nodes) {
+                const st = yield* node.status(g)
+                if (Option.isSome(st) && st.value.isLeader) {
+                  const r = yield* Effect.either(node.propose(g, enc.encode(data)))
+                  if (r._tag === "Right") return dec.decode(r.right)
+                }
+              }
+              yield* Effect.sleep("20 millis")
+            }
+          })
+        let last = ""
+        for (let i = 0; i < 20; i++) last = yield* propose(`cmd-${i}`)
+        expect(JSON.parse(last).count).toBe(20)
+        yield* Effect.sleep("300 millis")
+        const states = []
+        for (const node of nodes)
+          states.push(dec.decode(yield* node.read(g, new Uint8Array(0), { stale: true })))
+        expect(new Set(states).size).toBe(1)
+        expect(JSON.parse(states[0]!).count).toBe(20)
+      }),
+    ),
+  )
+})
