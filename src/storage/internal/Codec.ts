@@ -11,8 +11,8 @@
  * ```
  *
  * All keys of one group form one contiguous range, and its entries one contiguous range in
- * index order inside it. Values start with a CRC-32 that covers the KEY and the rest of the
- * value, so a record that is damaged, or valid but stored under the wrong key, fails its check:
+ * index order inside it. Values start with a CRC-32 of the rest of the value followed by the
+ * KEY, so a record that is damaged, or valid but stored under the wrong key, fails its check:
  *
  * ```
  * entry      crc u32 | term u64 | type u8 | data
@@ -59,9 +59,13 @@ export const writeU64 = (buf: Buffer, offset: number, n: number): void => {
   buf.writeUInt32BE(n >>> 0, offset + 4)
 }
 
+/** A `Buffer` view of bytes (no copy). */
+export const asBuffer = (bytes: Uint8Array): Buffer =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
 /** Reads a big-endian u64; `-1` when it does not fit a safe integer. */
 export const readU64 = (buf: Uint8Array, offset: number): number => {
-  const b = buf as Buffer
+  const b = asBuffer(buf)
   const high = b.readUInt32BE(offset)
   if (high > MAX_HIGH) return -1
   return high * TWO_32 + b.readUInt32BE(offset + 4)
@@ -88,7 +92,7 @@ export const entryKey = (groupId: GroupId, index: Index): Buffer =>
   writeEntryKey(Buffer.allocUnsafe(ENTRY_KEY_BYTES), groupId, index)
 
 /** The group a key belongs to. */
-export const groupOfKey = (key: Uint8Array): GroupId => (key as Buffer).readUInt32BE(0) as GroupId
+export const groupOfKey = (key: Uint8Array): GroupId => asBuffer(key).readUInt32BE(0) as GroupId
 
 /** The index in an entry key; `-1` when the key is not a well-formed entry key. */
 export const indexOfEntryKey = (key: Uint8Array): Index =>
@@ -100,31 +104,40 @@ export const sizeOfEntryValue = (value: Uint8Array): number => value.length - EN
 /** Bytes of the encoded value of `e`. */
 export const entryValueBytes = (e: Entry): number => ENTRY_HEADER_BYTES + e.data.length
 
+/** The checksum of a record: CRC-32 of the value after the checksum field, then the key. */
+const checksum = (key: Uint8Array, value: Buffer, end: number): number =>
+  crc32(key, crc32(value.subarray(4, end)))
+
 /**
- * Encodes `e` into `out` (which must hold `entryValueBytes(e)` bytes) and returns the number of
- * bytes written. `key` is the entry's key: the checksum covers it.
+ * Encodes `e` into the scratch buffer `out` and returns the value's length. `out` MUST hold
+ * `entryValueBytes(e) + key.length` bytes: the key is copied after the value so that one
+ * CRC call covers both (the hot path); only `out[0 .. length)` is the value.
  */
 export const encodeEntryInto = (out: Buffer, key: Uint8Array, e: Entry): number => {
   writeU64(out, 4, e.term)
   out[12] = e.type
   const n = ENTRY_HEADER_BYTES + e.data.length
   out.set(e.data, ENTRY_HEADER_BYTES)
-  out.writeUInt32BE(crc32(out.subarray(4, n), crc32(key)), 0)
+  out.set(key, n)
+  out.writeUInt32BE(crc32(out.subarray(4, n + key.length)), 0)
   return n
 }
 
 /** Encodes `e` into a fresh buffer. */
 export const encodeEntry = (key: Uint8Array, e: Entry): Buffer => {
   const out = Buffer.allocUnsafe(entryValueBytes(e))
-  encodeEntryInto(out, key, e)
+  writeU64(out, 4, e.term)
+  out[12] = e.type
+  out.set(e.data, ENTRY_HEADER_BYTES)
+  out.writeUInt32BE(checksum(key, out, out.length), 0)
   return out
 }
 
 /** Decodes an entry value stored under `key` for `index`; `undefined` when it fails its checksum. */
 export const decodeEntry = (key: Uint8Array, index: Index, value: Uint8Array): Entry | undefined => {
   if (value.length < ENTRY_HEADER_BYTES) return undefined
-  const v = value as Buffer
-  if (v.readUInt32BE(0) !== crc32(v.subarray(4), crc32(key))) return undefined
+  const v = asBuffer(value)
+  if (v.readUInt32BE(0) !== checksum(key, v, v.length)) return undefined
   const term = readU64(v, 4)
   const type = v[12]!
   if (term < 0) return undefined
@@ -137,30 +150,53 @@ export const decodeEntry = (key: Uint8Array, index: Index, value: Uint8Array): E
 /** Reads only the term of an entry value, after checking its checksum. */
 export const decodeEntryTerm = (key: Uint8Array, value: Uint8Array): Term | undefined => {
   if (value.length < ENTRY_HEADER_BYTES) return undefined
-  const v = value as Buffer
-  if (v.readUInt32BE(0) !== crc32(v.subarray(4), crc32(key))) return undefined
+  const v = asBuffer(value)
+  if (v.readUInt32BE(0) !== checksum(key, v, v.length)) return undefined
   const term = readU64(v, 4)
   return term < 0 ? undefined : term
 }
 
 const seal = (key: Uint8Array, out: Buffer): Buffer => {
-  out.writeUInt32BE(crc32(out.subarray(4), crc32(key)), 0)
+  out.writeUInt32BE(checksum(key, out, out.length), 0)
   return out
 }
 
 const checked = (key: Uint8Array, value: Uint8Array, length: number): Buffer | undefined => {
   if (value.length !== length) return undefined
-  const v = value as Buffer
-  return v.readUInt32BE(0) === crc32(v.subarray(4), crc32(key)) ? v : undefined
+  const v = asBuffer(value)
+  return v.readUInt32BE(0) === checksum(key, v, v.length) ? v : undefined
+}
+
+/** Bytes of a hard state record. */
+export const HARD_STATE_BYTES = 28
+
+/**
+ * Encodes a hard state record stored under `key` into the scratch buffer `out` (which MUST hold
+ * `HARD_STATE_BYTES + key.length` bytes) and returns the value's length, as `encodeEntryInto`.
+ */
+export const encodeHardStateInto = (out: Buffer, key: Uint8Array, hs: HardState): number => {
+  writeU64(out, 4, hs.term)
+  writeU64(out, 12, hs.vote)
+  writeU64(out, 20, hs.commit)
+  out.set(key, HARD_STATE_BYTES)
+  out.writeUInt32BE(crc32(out.subarray(4, HARD_STATE_BYTES + key.length)), 0)
+  return HARD_STATE_BYTES
 }
 
 /** Encodes a hard state record stored under `key`. */
 export const encodeHardState = (key: Uint8Array, hs: HardState): Buffer => {
-  const out = Buffer.allocUnsafe(28)
+  const out = Buffer.allocUnsafe(HARD_STATE_BYTES)
   writeU64(out, 4, hs.term)
   writeU64(out, 12, hs.vote)
   writeU64(out, 20, hs.commit)
   return seal(key, out)
+}
+
+/** Writes the key of a group record of `kind` into `into` (5 bytes at offset 0) and returns a view of it. */
+export const writeGroupKey = (into: Buffer, groupId: GroupId, kind: number): Buffer => {
+  into.writeUInt32BE(groupId, 0)
+  into[4] = kind
+  return into.subarray(0, GROUP_KEY_BYTES)
 }
 
 /** Decodes a hard state record; `undefined` when it fails its checksum. */

@@ -344,8 +344,10 @@ export class Engine {
     }
     for (const [g, d] of drafts) {
       const st = this.states.get(g)
-      if (st === undefined) this.states.set(g, { meta: d.meta, failed: undefined })
-      else {
+      if (st === undefined) {
+        // A group is stored once something was written for it (not for an update that changed nothing).
+        if (d.meta !== emptyMeta) this.states.set(g, { meta: d.meta, failed: undefined })
+      } else {
         const old = st.meta.snapshot
         if (old !== undefined && old !== d.meta.snapshot) obsolete.push([g, old.file])
         st.meta = d.meta

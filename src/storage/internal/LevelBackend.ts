@@ -22,7 +22,7 @@ import {
   ENTRY_KEY_BYTES,
   encodeEntryInto,
   encodeFloor,
-  encodeHardState,
+  encodeHardStateInto,
   encodeSnapshotRef,
   entryKey,
   entryValueBytes,
@@ -35,6 +35,7 @@ import {
   type SnapshotRef,
   sizeOfEntryValue,
   writeEntryKey,
+  writeGroupKey,
 } from "./Codec.js"
 import { classifyIoError } from "./IoErrors.js"
 import { emptyMeta, type GroupMeta, type Op } from "./Plan.js"
@@ -71,6 +72,8 @@ export class LevelBackend implements Backend {
   /** Groups whose entries at or below the recorded floor may still be stored. */
   private readonly garbage = new Map<GroupId, Index>()
   private readonly key = Buffer.allocUnsafe(ENTRY_KEY_BYTES)
+  private readonly recordKey = Buffer.allocUnsafe(GROUP_KEY_BYTES)
+  /** Scratch for values (with room for the key after them: see `encodeEntryInto`). */
   private value = Buffer.allocUnsafe(64 * 1024)
 
   constructor(
@@ -193,7 +196,7 @@ export class LevelBackend implements Backend {
           case "PutEntries": {
             for (const e of op.entries) {
               writeEntryKey(key, op.groupId, e.index)
-              const need = entryValueBytes(e)
+              const need = entryValueBytes(e) + ENTRY_KEY_BYTES
               if (need > this.value.length)
                 this.value = Buffer.allocUnsafe(Math.max(need, this.value.length * 2))
               const n = encodeEntryInto(this.value, key, e)
@@ -205,8 +208,8 @@ export class LevelBackend implements Backend {
             for (let i = op.from; i <= op.to; i++) b.del(writeEntryKey(key, op.groupId, i))
             break
           case "PutHardState": {
-            const k = groupKey(op.groupId, Kind.HardState)
-            b.put(k, encodeHardState(k, op.hardState))
+            const k = writeGroupKey(this.recordKey, op.groupId, Kind.HardState)
+            b.put(k, this.value.subarray(0, encodeHardStateInto(this.value, k, op.hardState)))
             break
           }
           case "PutSnapshot": {

@@ -96,6 +96,12 @@ const checkEntries = (groupId: GroupId, entries: readonly Entry[]): InvalidUpdat
   return undefined
 }
 
+/** Undoes the operations planned so far for the refused update and says why. */
+function refuse(ops: Op[], mark: number, groupId: GroupId, reason: string): InvalidUpdate {
+  ops.length = mark
+  return new InvalidUpdate({ groupId, reason })
+}
+
 const termAt = (groupId: GroupId, draft: Draft, meta: GroupMeta, i: Index, readTerm: ReadTerm): Term => {
   if (i === meta.floor.index) return meta.floor.term
   for (let r = draft.pending.length - 1; r >= 0; r--) {
@@ -118,10 +124,6 @@ export const planUpdate = (
 ): Draft | InvalidUpdate => {
   const groupId = u.groupId
   const mark = ops.length
-  const refuse = (reason: string): InvalidUpdate => {
-    ops.length = mark
-    return new InvalidUpdate({ groupId, reason })
-  }
   let meta = draft.meta
   let pending = draft.pending
 
@@ -129,9 +131,14 @@ export const planUpdate = (
     const s = u.install.metadata
     const current = meta.snapshot?.metadata.index ?? 0
     if (!isCount(s.index) || s.index < 1 || !isCount(s.term))
-      return refuse(`snapshot index must be a positive safe integer, got ${s.index}`)
+      return refuse(ops, mark, groupId, `snapshot index must be a positive safe integer, got ${s.index}`)
     if (s.index <= current)
-      return refuse(`snapshot at index ${s.index} is not newer than the stored snapshot at ${current}`)
+      return refuse(
+        ops,
+        mark,
+        groupId,
+        `snapshot at index ${s.index} is not newer than the stored snapshot at ${current}`,
+      )
     if (meta.lastIndex > s.index)
       ops.push({ _tag: "DeleteEntries", groupId, from: s.index + 1, to: meta.lastIndex })
     const floor = { index: s.index, term: s.term }
@@ -142,7 +149,7 @@ export const planUpdate = (
 
   if (u.entries !== undefined && u.entries.length > 0) {
     const bad = checkEntries(groupId, u.entries)
-    if (bad !== undefined) return refuse(bad.reason)
+    if (bad !== undefined) return refuse(ops, mark, groupId, bad.reason)
     let ents = u.entries
     const last = ents[0]!.index + ents.length - 1
     const floorIndex = meta.floor.index
@@ -150,10 +157,18 @@ export const planUpdate = (
       if (ents[0]!.index <= floorIndex) ents = ents.slice(floorIndex - ents[0]!.index + 1)
       const at = ents[0]!.index
       if (at > meta.lastIndex + 1)
-        return refuse(`entries start at ${at} but the log ends at ${meta.lastIndex}: that would leave a gap`)
+        return refuse(
+          ops,
+          mark,
+          groupId,
+          `entries start at ${at} but the log ends at ${meta.lastIndex}: that would leave a gap`,
+        )
       const snapIndex = meta.snapshot?.metadata.index ?? 0
       if (at <= snapIndex)
         return refuse(
+          ops,
+          mark,
+          groupId,
           `entries starting at ${at} would replace entries covered by the snapshot at ${snapIndex}`,
         )
       ops.push({ _tag: "PutEntries", groupId, entries: ents })
@@ -166,7 +181,7 @@ export const planUpdate = (
 
   if (u.hardState !== undefined) {
     const bad = checkHardState(groupId, u.hardState)
-    if (bad !== undefined) return refuse(bad.reason)
+    if (bad !== undefined) return refuse(ops, mark, groupId, bad.reason)
     ops.push({ _tag: "PutHardState", groupId, hardState: u.hardState })
     meta = { hardState: u.hardState, snapshot: meta.snapshot, floor: meta.floor, lastIndex: meta.lastIndex }
   }
@@ -176,25 +191,45 @@ export const planUpdate = (
   if (u.save !== undefined) {
     const s = u.save.metadata
     const current = meta.snapshot?.metadata.index ?? 0
-    if (!isCount(s.index) || s.index < 1) return refuse(`snapshot index must be a positive safe integer`)
+    if (!isCount(s.index) || s.index < 1)
+      return refuse(ops, mark, groupId, `snapshot index must be a positive safe integer`)
     if (s.index <= current)
-      return refuse(`snapshot at index ${s.index} is not newer than the stored snapshot at ${current}`)
+      return refuse(
+        ops,
+        mark,
+        groupId,
+        `snapshot at index ${s.index} is not newer than the stored snapshot at ${current}`,
+      )
     if (s.index > meta.lastIndex)
-      return refuse(`snapshot at index ${s.index} is beyond the last index ${meta.lastIndex}`)
+      return refuse(
+        ops,
+        mark,
+        groupId,
+        `snapshot at index ${s.index} is beyond the last index ${meta.lastIndex}`,
+      )
     const term = termAt(groupId, next, meta, s.index, readTerm)
     if (term !== s.term)
-      return refuse(`snapshot at index ${s.index} has term ${s.term} but the log has term ${term} there`)
+      return refuse(
+        ops,
+        mark,
+        groupId,
+        `snapshot at index ${s.index} has term ${s.term} but the log has term ${term} there`,
+      )
     ops.push({ _tag: "PutSnapshot", groupId, ref: u.save })
     meta = { hardState: meta.hardState, snapshot: u.save, floor: meta.floor, lastIndex: meta.lastIndex }
   }
 
   if (u.compactTo !== undefined) {
     const i = u.compactTo
-    if (!isCount(i)) return refuse(`compaction index must be a non-negative safe integer, got ${i}`)
+    if (!isCount(i))
+      return refuse(ops, mark, groupId, `compaction index must be a non-negative safe integer, got ${i}`)
     if (i > meta.floor.index) {
       const snapIndex = meta.snapshot?.metadata.index ?? 0
       if (i > snapIndex)
         return refuse(
+          ops,
+          mark,
+          groupId,
           `compacting to ${i} would discard entries that no snapshot covers (latest snapshot is at ${snapIndex})`,
         )
       const term = i === snapIndex ? meta.snapshot!.metadata.term : termAt(groupId, next, meta, i, readTerm)
