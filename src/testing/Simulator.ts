@@ -147,6 +147,7 @@ export class Simulator {
   private readonly filters = new Set<MessageFilter>()
   private readonly sendObservers = new Set<MessageObserver>()
   private readonly deliverObservers = new Set<MessageObserver>()
+  private readonly stepObservers = new Set<() => void>()
 
   constructor(readonly options: SimOptions) {
     this.seed = options.seed
@@ -189,6 +190,7 @@ export class Simulator {
     this.now = ev.at
     try {
       this.handle(ev.event)
+      for (const o of this.stepObservers) o()
     } catch (e) {
       throw e instanceof SimulationFailure ? e : new SimulationFailure(this.seed, this.now, e)
     }
@@ -391,6 +393,15 @@ export class Simulator {
   onDeliver(observer: MessageObserver): () => void {
     this.deliverObservers.add(observer)
     return () => this.deliverObservers.delete(observer)
+  }
+
+  /**
+   * Calls `check` after every event, until removed: a test's own invariant (it throws to fail
+   * the run, with the seed) or a probe that counts how often a situation arises.
+   */
+  onStep(check: () => void): () => void {
+    this.stepObservers.add(check)
+    return () => this.stepObservers.delete(check)
   }
 
   /** Messages sent so far (every type), e.g. to bound the messages of one agreement. */

@@ -202,6 +202,29 @@ describe("replication", () => {
     }
   })
 
+  it("recovers a follower whose whole in-flight window of MsgApp was lost", () => {
+    // Regression: with the Replicate window full and every message in it lost, the leader
+    // waited for acknowledgements that could never come and the follower stalled for good.
+    for (const seed of seeds(3, 1250)) {
+      Simulator.run({ seed, raft: { maxSizePerMsg: 1, maxInflightMsgs: 2 } }, (sim) => {
+        const l = waitForOneLeader(sim, [1, 2, 3])
+        sim.agree(put("win", "0"), 3)
+        const f = [1, 2, 3].find((id) => id !== l)!
+        const heal = sim.addMessageFilter(
+          (m) => m.type === MessageType.App && m.to === f && m.entries.length > 0,
+        )
+        for (let i = 1; i <= 6; i++) sim.node(l).raw!.propose(put("win", `${i}`))
+        sim.with(l, () => {})
+        sim.runFor(300)
+        heal()
+        // A few heartbeats later the follower must have everything.
+        sim.runFor(2 * ELECTION)
+        expect(sim.node(f).kv.get("win")).toBe("6")
+        sim.waitForConvergence(5_000)
+      })
+    }
+  })
+
   describe("message counts", () => {
     const counted = (sim: Simulator, fn: () => void, keep: (m: Message) => boolean = () => true) => {
       let n = 0
