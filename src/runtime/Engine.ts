@@ -199,7 +199,8 @@ export class Engine {
         this.stats.droppedStaleReplica++
         continue
       }
-      if (!isQuiesceHeartbeat(m)) this.wake(r)
+      // Answers to our own (quiesce) heartbeats are not activity; anything else wakes the group.
+      if (m.type !== MessageType.HeartbeatResp && !isQuiesceHeartbeat(m)) this.wake(r)
       if (r.raw.step(m) !== undefined) this.stats.refusedMessages++
       if (isQuiesceHeartbeat(m) && !r.quiesced) this.maybeQuiesceFollower(r, m)
       this.dirty.add(r)
@@ -242,32 +243,34 @@ export class Engine {
     return out
   }
 
-  /** Advances every ticking replica by one tick; leaders that have been idle quiesce. */
+  /** Advances every ticking replica by one tick; leaders that have been idle quiesce instead. */
   tick(): void {
     const q = this.options.quiesceAfterTicks
     for (const r of this.active) {
       if (r.stopped !== undefined) continue
+      if (q > 0) {
+        const last = r.raw.lastIndex
+        if (this.lastIndexSeen.get(r) !== last || r.hasWaiters()) {
+          this.lastIndexSeen.set(r, last)
+          r.idleTicks = 0
+        } else if (++r.idleTicks >= q && r.isLeader && this.maybeQuiesceLeader(r)) {
+          continue
+        }
+      }
       r.raw.tick()
       this.dirty.add(r)
-      if (q <= 0) continue
-      const last = r.raw.lastIndex
-      if (this.lastIndexSeen.get(r) !== last || r.hasWaiters()) {
-        this.lastIndexSeen.set(r, last)
-        r.idleTicks = 0
-      } else if (++r.idleTicks >= q && r.isLeader) {
-        this.maybeQuiesceLeader(r)
-      }
     }
   }
 
-  private maybeQuiesceLeader(r: Replica): void {
-    if (r.inFlight !== undefined || r.pendingSave !== undefined || r.raw.hasReady()) return
+  /** Quiesces an idle leader whose followers hold everything; true when it did. */
+  private maybeQuiesceLeader(r: Replica): boolean {
+    if (r.inFlight !== undefined || r.pendingSave !== undefined || r.raw.hasReady()) return false
     const st = r.raw.status()
-    if (st.leadTransferee !== 0 || st.config.outgoing.length > 0) return
+    if (st.leadTransferee !== 0 || st.config.outgoing.length > 0) return false
     const last = st.lastIndex
-    if (st.hardState.commit !== last || st.applied !== last) return
+    if (st.hardState.commit !== last || st.applied !== last) return false
     for (const [id, pr] of st.progress) {
-      if (id !== r.id && pr.match !== last) return
+      if (id !== r.id && pr.match !== last) return false
     }
     // Every member holds everything: tell them to stop ticking, then stop ourselves.
     for (const id of st.progress.keys()) {
@@ -286,7 +289,9 @@ export class Engine {
     }
     r.quiesced = true
     this.active.delete(r)
+    this.dirty.add(r)
     this.stats.quiesces++
+    return true
   }
 
   /** A node went silent: wake the quiesced groups it led so they can elect a new leader. */

@@ -1,0 +1,88 @@
+/**
+ * A node's admin endpoint on `flotilla.<c>.admin.<node>`: JSON requests, JSON replies, for the
+ * `flotilla status` command, operators and tests. Every request is Schema-validated; a bad one
+ * gets `{"ok":false,"error":"BadRequest","message":...}` and changes nothing.
+ *
+ * Requests (`op`):
+ * - `status`: every hosted replica (`GroupStatus`) and the node's counters;
+ * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
+ * - `transfer-leader`: `{ group, to: replicaId }`.
+ */
+import { Effect, Layer, Option, Schema, Stream } from "effect"
+import type { GroupId } from "../raft/Ids.js"
+import type { ReplicaId } from "../raft/Types.js"
+import { Bus } from "../transport/Bus.js"
+import { clusterSubjects } from "../transport/Subjects.js"
+import { Node } from "./Node.js"
+
+export const AdminRequest = Schema.Union(
+  Schema.Struct({ op: Schema.Literal("status") }),
+  Schema.Struct({
+    op: Schema.Literal("read"),
+    group: Schema.Int.pipe(Schema.nonNegative()),
+    query: Schema.optional(Schema.String),
+    stale: Schema.optional(Schema.Boolean),
+  }),
+  Schema.Struct({
+    op: Schema.Literal("transfer-leader"),
+    group: Schema.Int.pipe(Schema.nonNegative()),
+    to: Schema.Int.pipe(Schema.positive()),
+  }),
+)
+export type AdminRequest = Schema.Schema.Type<typeof AdminRequest>
+
+/** The admin subject of `node`. */
+export const adminSubject = (cluster: string, node: number, prefix?: string): string =>
+  `${clusterSubjects(cluster, prefix).root}.admin.${node}`
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const json = (v: unknown) => encoder.encode(JSON.stringify(v))
+const decodeRequest = Schema.decodeUnknownEither(Schema.parseJson(AdminRequest))
+
+const handle = (node: Node["Type"], data: Uint8Array) =>
+  Effect.gen(function* () {
+    const parsed = decodeRequest(decoder.decode(data))
+    if (parsed._tag === "Left") {
+      return { ok: false, error: "BadRequest", message: `invalid admin request: ${parsed.left.message}` }
+    }
+    const req = parsed.right
+    switch (req.op) {
+      case "status":
+        return { ok: true, node: node.nodeId, groups: yield* node.groups, stats: yield* node.stats }
+      case "read": {
+        const query = req.query === undefined ? new Uint8Array(0) : Buffer.from(req.query, "base64")
+        const r = yield* Effect.either(node.read(req.group as GroupId, query, { stale: req.stale ?? true }))
+        if (r._tag === "Left") return { ok: false, error: r.left._tag, message: r.left.message }
+        const st = yield* node.status(req.group as GroupId)
+        return {
+          ok: true,
+          reply: Buffer.from(r.right).toString("base64"),
+          applied: Option.isSome(st) ? st.value.applied : undefined,
+        }
+      }
+      case "transfer-leader": {
+        const r = yield* Effect.either(node.transferLeader(req.group as GroupId, req.to as ReplicaId))
+        return r._tag === "Left" ? { ok: false, error: r.left._tag, message: r.left.message } : { ok: true }
+      }
+    }
+  })
+
+/** Serves the admin subject of the node in context for the layer's lifetime. */
+export const layer = (options: { readonly cluster: string; readonly subjectPrefix?: string }) =>
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const node = yield* Node
+      const bus = yield* Bus
+      const sub = yield* bus.subscribe(adminSubject(options.cluster, node.nodeId, options.subjectPrefix))
+      yield* Effect.forkScoped(
+        Stream.runForEach(sub.messages, (msg) =>
+          handle(node, msg.data).pipe(
+            Effect.flatMap((reply) => msg.respond(json(reply))),
+            Effect.catchAll((e) => Effect.logWarning(`admin reply failed: ${e.message}`)),
+            Effect.forkScoped,
+          ),
+        ),
+      )
+    }),
+  )
