@@ -220,6 +220,19 @@ export class Raft {
     this.maybeSendAppend(to, true)
   }
 
+  /** An entry-less MsgApp at `pr.next - 1`, sent even when `pr`'s window is full. */
+  private sendEmptyAppend(
+    to: ReplicaId,
+    pr: NonNullable<ReturnType<ProgressTracker["progress"]["get"]>>,
+  ): void {
+    const prevIndex = pr.next - 1
+    const prevTerm = this.log.term(prevIndex)
+    if (prevTerm === undefined) return
+    const commit = this.log.committed
+    this.send({ type: MessageType.App, to, index: prevIndex, logTerm: prevTerm, commit })
+    pr.sentCommit = commit
+  }
+
   private maybeSendSnapshot(to: ReplicaId): boolean {
     const pr = this.prs.progress.get(to)!
     if (!pr.recentActive) return false
@@ -804,6 +817,11 @@ export class Raft {
           const tr = pr.snapshotTransfer
           // Two heartbeats without a chunk acknowledged: resend from what the follower holds.
           if (tr && ++tr.stalledBeats >= 2) this.rewindSnapshot(m.from, tr.ackedOffset)
+        } else if (pr.state === ProgressState.Replicate && pr.inflights.full()) {
+          // The whole window may have been lost, and then no answer would ever free it: probe
+          // with an empty MsgApp at `next - 1`. Its acknowledgement frees the window; its
+          // rejection sends the follower back to probing.
+          this.sendEmptyAppend(m.from, pr)
         } else if (pr.match < this.log.lastIndex() || pr.sentCommit < this.log.committed) {
           this.sendAppend(m.from)
         }
