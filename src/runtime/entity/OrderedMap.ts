@@ -130,15 +130,24 @@ export class OrderedMap<V> {
       return true
     }
     if (j === 0) this.firsts[i] = chunk.keys[0]!
-    // Merge a thin chunk into its successor so that deletes cannot leave many tiny chunks.
-    const next = this.chunks[i + 1]
-    if (next !== undefined && chunk.keys.length + next.keys.length <= CHUNK) {
-      chunk.keys.push(...next.keys)
-      chunk.values.push(...next.values)
-      this.chunks.splice(i + 1, 1)
-      this.firsts.splice(i + 1, 1)
+    // Merge a thin chunk with a neighbour, so that deletes cannot leave many tiny chunks.
+    const previous = this.chunks[i - 1]
+    if (previous !== undefined && previous.keys.length + chunk.keys.length <= CHUNK) this.mergeInto(i - 1)
+    else {
+      const next = this.chunks[i + 1]
+      if (next !== undefined && chunk.keys.length + next.keys.length <= CHUNK) this.mergeInto(i)
     }
     return true
+  }
+
+  /** Appends chunk `i + 1` to chunk `i` and drops it. */
+  private mergeInto(i: number): void {
+    const into = this.chunks[i]!
+    const from = this.chunks[i + 1]!
+    into.keys.push(...from.keys)
+    into.values.push(...from.values)
+    this.chunks.splice(i + 1, 1)
+    this.firsts.splice(i + 1, 1)
   }
 
   /**

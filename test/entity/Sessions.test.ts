@@ -1,0 +1,159 @@
+import { describe, expect, it } from "vitest"
+import { Cbor } from "../../src/runtime/entity/index.js"
+import { SessionTable } from "../../src/runtime/entity/Sessions.js"
+
+const limits = { maxSessions: 3, ttlMs: 1000, maxPending: 2 }
+const reply = (n: number) => Uint8Array.of(1, 0, n)
+
+describe("SessionTable", () => {
+  it("assigns ids that never repeat, even for opens at one index", () => {
+    const t = new SessionTable(limits)
+    expect(t.open(5, 0)).toBe(5)
+    expect(t.open(5, 0)).toBe(6)
+    expect(t.open(3, 0)).toBe(7)
+    expect(t.open(100, 0)).toBe(100)
+  })
+
+  it("applies a new seq once, answers a retry from the cache, refuses below the floor", () => {
+    const t = new SessionTable(limits)
+    const s = t.open(1, 0)
+    expect(t.admit(s, 1, 0, 0)).toEqual({ _tag: "Apply" })
+    t.record(s, 1, reply(1))
+    expect(t.admit(s, 1, 0, 0)).toEqual({ _tag: "Duplicate", reply: reply(1) })
+    expect(t.admit(s, 2, 1, 0)).toEqual({ _tag: "Apply" })
+    t.record(s, 2, reply(2))
+    // ackedBelow 2: the reply of seq 1 is dropped and seq 1 is now stale.
+    expect(t.admit(s, 2, 2, 0)).toEqual({ _tag: "Duplicate", reply: reply(2) })
+    expect(t.admit(s, 1, 1, 0)).toMatchObject({ _tag: "Refuse", error: { _tag: "StaleSequence", floor: 2 } })
+    expect(t.admit(99, 1, 0, 0)).toMatchObject({
+      _tag: "Refuse",
+      error: { _tag: "SessionExpired", session: 99 },
+    })
+  })
+
+  it("bounds the unacknowledged replies of a session; an acknowledgement frees room", () => {
+    const t = new SessionTable(limits)
+    const s = t.open(1, 0)
+    for (const seq of [1, 2]) {
+      expect(t.admit(s, seq, 0, 0)._tag).toBe("Apply")
+      t.record(s, seq, reply(seq))
+    }
+    expect(t.admit(s, 3, 0, 0)).toMatchObject({ _tag: "Refuse", error: { _tag: "TooManyPending", limit: 2 } })
+    expect(t.admit(s, 3, 2, 0)._tag).toBe("Apply")
+  })
+
+  it("drops the least recently used session beyond the bound", () => {
+    const t = new SessionTable(limits)
+    const [a, b, c] = [t.open(1, 0), t.open(2, 0), t.open(3, 0)]
+    t.admit(a, 1, 0, 0) // a is now the most recently used
+    const d = t.open(4, 0)
+    expect([a, b, c, d].map((s) => t.has(s))).toEqual([true, false, true, true])
+    expect(t.size).toBe(3)
+  })
+
+  it("expires sessions idle longer than the TTL on the shard clock", () => {
+    const t = new SessionTable(limits)
+    const a = t.open(1, 0)
+    const b = t.open(2, 500)
+    t.expire(1000)
+    expect([t.has(a), t.has(b)]).toEqual([true, true])
+    t.expire(1001)
+    expect([t.has(a), t.has(b)]).toEqual([false, true])
+    t.admit(b, 1, 0, 1400)
+    t.expire(2400)
+    expect(t.has(b)).toBe(true)
+    t.expire(2401)
+    expect(t.has(b)).toBe(false)
+    const noTtl = new SessionTable({ ...limits, ttlMs: 0 })
+    const c = noTtl.open(1, 0)
+    noTtl.expire(Number.MAX_SAFE_INTEGER)
+    expect(noTtl.has(c)).toBe(true)
+  })
+
+  it("closes sessions", () => {
+    const t = new SessionTable(limits)
+    const a = t.open(1, 0)
+    expect(t.close(a)).toBe(true)
+    expect(t.close(a)).toBe(false)
+    expect(t.admit(a, 1, 0, 0)._tag).toBe("Refuse")
+  })
+
+  it("round-trips through CBOR in the same order, replies sorted by seq", () => {
+    const t = new SessionTable(limits)
+    const a = t.open(1, 10)
+    const b = t.open(2, 20)
+    t.admit(b, 5, 0, 30)
+    t.record(b, 5, reply(5))
+    t.admit(b, 4, 0, 30)
+    t.record(b, 4, reply(4))
+    const value = t.toCbor()
+    expect(value).toEqual([
+      b,
+      [
+        [a, 10, 0, []],
+        [
+          b,
+          30,
+          0,
+          [
+            [4, reply(4)],
+            [5, reply(5)],
+          ],
+        ],
+      ],
+    ])
+    const back = SessionTable.fromCbor(Cbor.decode(Cbor.encode(value)), limits)
+    expect(Cbor.encode(back.toCbor())).toEqual(Cbor.encode(value))
+    expect(back.admit(b, 4, 0, 30)).toEqual({ _tag: "Duplicate", reply: reply(4) })
+    expect(back.open(2, 40)).toBe(b + 1)
+  })
+
+  it("rejects inconsistent tables with a reason", () => {
+    const bad: Array<[Cbor.CborValue, RegExp]> = [
+      [[1], /pair/],
+      [[-1, []], /lastId/],
+      [[1, {}], /not an array/],
+      [[1, [[2, 0, 0, []]]], /out of range/],
+      [
+        [
+          2,
+          [
+            [1, 0, 0, []],
+            [1, 0, 0, []],
+          ],
+        ],
+        /twice/,
+      ],
+      [
+        [
+          2,
+          [
+            [1, 5, 0, []],
+            [2, 4, 0, []],
+          ],
+        ],
+        /non-decreasing/,
+      ],
+      [[1, [[1, 0, 3, [[2, reply(2)]]]]], /ascend/],
+      [
+        [
+          1,
+          [
+            [
+              1,
+              0,
+              0,
+              [
+                [2, reply(2)],
+                [2, reply(2)],
+              ],
+            ],
+          ],
+        ],
+        /ascend/,
+      ],
+      [[1, [[1, 0, 0, [[2, "x"]]]]], /byte string/],
+    ]
+    for (const [value, reason] of bad) expect(() => SessionTable.fromCbor(value, limits)).toThrow(reason)
+  })
+})
