@@ -22,7 +22,18 @@ import {
   type NatsConnection as RawNatsConnection,
   type Status,
 } from "@nats-io/transport-node"
-import { Context, Data, Duration, Effect, Layer, Schedule, type Scope, Stream, SubscriptionRef } from "effect"
+import {
+  Context,
+  Data,
+  Duration,
+  Effect,
+  Layer,
+  Queue,
+  Schedule,
+  type Scope,
+  type Stream,
+  SubscriptionRef,
+} from "effect"
 
 /** The connection's state as the node sees it. */
 export type ConnectionStatus = "connected" | "disconnected" | "reconnecting" | "closed"
@@ -325,28 +336,35 @@ export const make = (
       ),
     )
 
+    // The client's status iterator is read by a plain async loop (it ends when the connection
+    // closes) rather than `Stream.fromAsyncIterable`: interrupting a fiber parked in the
+    // iterator's `next()` waits for the next status event, up to a ping interval.
     let current: ConnectionStatus = "connected"
     const ref = yield* SubscriptionRef.make<ConnectionStatus>(current)
+    const events = yield* Queue.unbounded<Status>()
     const statuses = nc.status()
-    const onStatus = (s: Status) =>
-      Effect.gen(function* () {
-        const next = statusOf(s)
+    void (async () => {
+      for await (const s of statuses) {
         if (s.type === "disconnect") backoff.onDisconnect()
         if (s.type === "reconnect") backoff.onReconnect()
+        const next = statusOf(s)
+        if (next !== undefined) current = next
+        events.unsafeOffer(s)
+      }
+    })().catch(() => undefined)
+    let published: ConnectionStatus = current
+    const onStatus = (s: Status) =>
+      Effect.gen(function* () {
         if (s.type === "error") yield* Effect.logWarning(`nats: ${s.error.message}`)
         if (s.type === "ldm") yield* Effect.logInfo(`nats: server ${s.server} entered lame duck mode`)
-        if (next === undefined || next === current) return
-        current = next
+        const next = statusOf(s)
+        if (next === undefined || next === published) return
+        published = next
         yield* SubscriptionRef.set(ref, next)
         const server = "server" in s ? ` (${s.server})` : ""
         yield* Effect.logInfo(`nats: ${next}${server}`)
       })
-    yield* Effect.forkScoped(
-      Stream.runForEach(
-        Stream.fromAsyncIterable(statuses, (e) => e),
-        onStatus,
-      ).pipe(Effect.ignore),
-    )
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(events), onStatus)))
 
     return {
       connection: nc,
