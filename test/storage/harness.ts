@@ -5,16 +5,8 @@
  */
 import { expect } from "@effect/vitest"
 import { Context, Effect, Layer, type Scope } from "effect"
-import { GroupId } from "../../src/raft/Ids.js"
 import type { MemoryStorage } from "../../src/raft/Storage.js"
-import {
-  type ConfState,
-  type Entry,
-  EntryType,
-  type HardState,
-  type ReplicaId,
-  type Snapshot,
-} from "../../src/raft/Types.js"
+import type { Entry } from "../../src/raft/Types.js"
 import { FaultControl, type FaultControlService } from "../../src/storage/FaultyLogStore.js"
 import { type LoadedGroup, LogStore, type LogStoreService } from "../../src/storage/LogStore.js"
 import { toMemoryStorage } from "../../src/storage/Restore.js"
@@ -53,43 +45,7 @@ export const open = (h: StoreHarness): Effect.Effect<Opened, StoreError, Scope.S
 export const withStore = <A, E>(h: StoreHarness, f: (o: Opened) => Effect.Effect<A, E>) =>
   Effect.scoped(Effect.flatMap(open(h), f))
 
-/** The payload of entry `index` of `group` written in `term`: distinct for each, of varying size. */
-export const payload = (group: number, index: number, term: number): Uint8Array =>
-  new TextEncoder().encode(`g${group}i${index}t${term}${"x".repeat((index * 7 + group) % 23)}`)
-
-/** Entries `from .. to` of `group`, all in `term`. */
-export const entries = (group: number, from: number, to: number, term: number): Entry[] => {
-  const out: Entry[] = []
-  for (let i = from; i <= to; i++)
-    out.push({ index: i, term, type: EntryType.Normal, data: payload(group, i, term) })
-  return out
-}
-
-/** A configuration with the given voters. */
-export const conf = (...voters: number[]): ConfState => ({
-  voters: voters as ReplicaId[],
-  learners: [],
-  votersOutgoing: [],
-  learnersNext: [],
-  autoLeave: false,
-})
-
-/** A snapshot at `index`/`term` with recognisable data. */
-export const snapshot = (group: number, index: number, term: number, bytes = 64): Snapshot => {
-  const data = new Uint8Array(bytes)
-  for (let k = 0; k < bytes; k++) data[k] = (group * 13 + index * 7 + term + k) & 0xff
-  return { metadata: { index, term, confState: conf(1, 2, 3) }, data }
-}
-
-/** A hard state. */
-export const hs = (term: number, vote: number, commit: number): HardState => ({
-  term,
-  vote: vote as ReplicaId,
-  commit,
-})
-
-/** Group ids for tests. */
-export const G = (n: number): GroupId => GroupId(n)
+export { conf, entries, G, hs, payload, snapshot } from "./workload.js"
 
 const entryView = (e: Entry) => ({ index: e.index, term: e.term, type: e.type, data: Array.from(e.data) })
 
