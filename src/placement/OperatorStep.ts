@@ -10,7 +10,8 @@
  * - add: allocate replica L (meta) → AddLearner(L) → wait until L is caught up → AddNode(L).
  * - move from O: as add, but the promotion is one joint change {AddNode(L), AddLearner(O)}
  *   left automatically → RemoveNode(O). A leader about to be demoted or removed hands
- *   leadership to the most caught-up other voter first.
+ *   leadership to the most caught-up other voter first; when O leads a group of one voter, L
+ *   is promoted alone first (AddNode(L)), leadership passes to it, then O is removed.
  * - remove R: transfer leadership away if R leads → RemoveNode(R).
  * - transfer to T: TransferLeader(T) until T leads.
  *
@@ -158,8 +159,8 @@ const leaveJointStep = (ctx: Context, m: Membership) =>
         step: "leave-joint",
       })
 
-/** Hands leadership from `leader` to the most caught-up alive voter other than it. */
-const transferAway = (ctx: Context, m: Membership, leader: ReplicaId): OperatorAction => {
+/** The most caught-up alive voter other than `leader` (lowest id on ties), if any. */
+const successor = (ctx: Context, m: Membership, leader: ReplicaId): ReplicaId | undefined => {
   const applied = ctx.status?.applied
   let best: ReplicaId | undefined
   for (const v of m.voters) {
@@ -168,13 +169,14 @@ const transferAway = (ctx: Context, m: Membership, leader: ReplicaId): OperatorA
     const b = best === undefined ? -2 : (applied?.get(best) ?? -1)
     if (a > b || (a === b && v < best!)) best = v
   }
-  if (best === undefined) return wait("no voter to hand leadership to")
-  return groupAction(ctx, {
-    _tag: "TransferLeadership",
-    group: ctx.group.id,
-    to: best,
-    step: "transfer-leader",
-  })
+  return best
+}
+
+/** Hands leadership from `leader` to its `successor`. */
+const transferAway = (ctx: Context, m: Membership, leader: ReplicaId): OperatorAction => {
+  const to = successor(ctx, m, leader)
+  if (to === undefined) return wait("no voter to hand leadership to")
+  return groupAction(ctx, { _tag: "TransferLeadership", group: ctx.group.id, to, step: "transfer-leader" })
 }
 
 const caughtUp = (ctx: Context, replica: ReplicaId): boolean => {
@@ -215,7 +217,13 @@ const stepAdd = (ctx: Context, node: NodeId, from: ReplicaId | undefined): Opera
     }
     if (!caughtUp(ctx, learner)) return wait("learner catching up")
     if (!fromVoter) return change(ctx, "promote", [[ConfChangeType.AddNode, learner]])
-    if (ctx.status?.leader === from) return transferAway(ctx, m, from)
+    if (ctx.status?.leader === from) {
+      // The leader leaves: hand leadership over first. With no other voter to take it (a group
+      // of one), promote the learner alone; leadership moves to it in the next step.
+      if (successor(ctx, m, from) === undefined)
+        return change(ctx, "promote", [[ConfChangeType.AddNode, learner]])
+      return transferAway(ctx, m, from)
+    }
     return change(
       ctx,
       "promote",
