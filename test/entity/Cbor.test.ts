@@ -149,6 +149,20 @@ describe("Cbor", () => {
     expect(() => Cbor.encode((() => 1) as never)).toThrow(/function/)
   })
 
+  it("stays correct when encoding re-enters itself and after large values", () => {
+    const inner = Cbor.encode([1, 2])
+    const reentrant = {
+      get x() {
+        return Cbor.encode([1, 2])
+      },
+    }
+    expect(Cbor.encode(reentrant as unknown as Cbor.CborValue)).toEqual(Cbor.encode({ x: inner }))
+    const big = new Uint8Array(200_000).fill(9)
+    const encodedBig = Cbor.encode([big, "tail"])
+    expect(Cbor.decode(encodedBig)).toStrictEqual([big, "tail"])
+    expect(hexOf(Cbor.encode([1]))).toBe("8101")
+  })
+
   it("keeps a __proto__ key as data", () => {
     const decoded = Cbor.decode(fromHex("a1695f5f70726f746f5f5f01")) as Record<string, unknown>
     expect(Object.keys(decoded)).toEqual(["__proto__"])

@@ -1,7 +1,7 @@
 import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { Cbor, EntityError, Wire } from "../../src/runtime/entity/index.js"
+import { Cbor, EntityError, EntityId, Wire } from "../../src/runtime/entity/index.js"
 
 const bytes = fc.uint8Array({ maxLength: 8 })
 const optBytes = fc.option(bytes, { nil: undefined })
@@ -76,6 +76,34 @@ describe("Wire", () => {
       }),
       { numRuns: 300 },
     )
+  })
+
+  it("tells routers where a request goes", () => {
+    const id = Uint8Array.of(1, 2, 3)
+    const command = Wire.encodeRequest({
+      type: "command",
+      kind: "kv",
+      operation: "Put",
+      entityId: id,
+      payload: {},
+      session: 0,
+      seq: 0,
+      ackedBelow: 0,
+    })
+    expect(Wire.routeOf(command)).toEqual(
+      Either.right({ kind: "kv", type: "command", write: true, staleRead: false, slot: EntityId.slotOf(id) }),
+    )
+    const stale = Wire.encodeRequest(
+      { type: "query", kind: "kv", operation: "Get", entityId: id, payload: {} },
+      { staleRead: true },
+    )
+    expect(Wire.routeOf(stale)).toEqual(
+      Either.right({ kind: "kv", type: "query", write: false, staleRead: true, slot: EntityId.slotOf(id) }),
+    )
+    expect(Wire.routeOf(Wire.encodeRequest({ type: "openSession", kind: "kv" }))).toEqual(
+      Either.right({ kind: "kv", type: "openSession", write: true, staleRead: false, slot: undefined }),
+    )
+    expect(Either.isLeft(Wire.routeOf(Uint8Array.of(0)))).toBe(true)
   })
 
   it("lets the proposer stamp the time without decoding", () => {

@@ -54,6 +54,12 @@ class Writer {
   view = new DataView(this.buf.buffer)
   pos = 0
 
+  /** Drops a large buffer, back to the initial size. */
+  reset(): void {
+    this.buf = new Uint8Array(256)
+    this.view = new DataView(this.buf.buffer)
+  }
+
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return
     let size = this.buf.length * 2
@@ -93,6 +99,29 @@ class Writer {
     this.pos += bytes.length
   }
 
+  text(v: string): void {
+    // Fast path: ASCII is its own UTF-8.
+    if (v.length < 64) {
+      let ascii = true
+      for (let i = 0; i < v.length; i++) {
+        if (v.charCodeAt(i) >= 0x80) {
+          ascii = false
+          break
+        }
+      }
+      if (ascii) {
+        this.head(3, v.length)
+        this.ensure(v.length)
+        for (let i = 0; i < v.length; i++) this.buf[this.pos++] = v.charCodeAt(i)
+        return
+      }
+    }
+    if (LONE_SURROGATE.test(v)) fail("cannot encode a string holding a lone UTF-16 surrogate")
+    const b = utf8.encode(v)
+    this.head(3, b.length)
+    this.bytes(b)
+  }
+
   float64(n: number): void {
     this.ensure(9)
     this.buf[this.pos++] = 0xfb
@@ -113,12 +142,8 @@ class Writer {
         if (v >= 0) this.head(0, v)
         else this.head(1, -1 - v)
       } else this.float64(v)
-    } else if (typeof v === "string") {
-      if (LONE_SURROGATE.test(v)) fail("cannot encode a string holding a lone UTF-16 surrogate")
-      const b = utf8.encode(v)
-      this.head(3, b.length)
-      this.bytes(b)
-    } else if (v instanceof Uint8Array) {
+    } else if (typeof v === "string") this.text(v)
+    else if (v instanceof Uint8Array) {
       this.head(2, v.length)
       this.bytes(v)
     } else if (v instanceof Raw) this.bytes(v.bytes)
@@ -148,11 +173,27 @@ const SIMPLE_TRUE = Uint8Array.of(0xf5)
 const SIMPLE_NULL = Uint8Array.of(0xf6)
 const SIMPLE_UNDEFINED = Uint8Array.of(0xf7)
 
+/** One writer reused by every `encode` call (allocating one per call showed up in profiles). */
+const shared = new Writer()
+let sharedBusy = false
+const KEEP_BYTES = 1 << 16
+
 /** Encodes a value; throws `CborError` on a value outside the subset. */
 export const encode = (value: CborValue): Uint8Array => {
-  const w = new Writer()
-  w.value(value, 0)
-  return w.buf.slice(0, w.pos)
+  // A getter inside `value` could call `encode` again: only the outermost call uses `shared`.
+  const w = sharedBusy ? new Writer() : shared
+  const owner = w === shared
+  sharedBusy = true
+  w.pos = 0
+  try {
+    w.value(value, 0)
+    return w.buf.slice(0, w.pos)
+  } finally {
+    if (owner) {
+      sharedBusy = false
+      if (w.buf.length > KEEP_BYTES) w.reset()
+    }
+  }
 }
 
 const halfToNumber = (h: number): number => {
@@ -212,6 +253,29 @@ class Reader {
     return fail(`reserved additional information ${ai}`)
   }
 
+  /** The text string of `n` bytes at the current position (which does not move). */
+  text(n: number): string {
+    // Fast path: short ASCII strings, without the per-call cost of TextDecoder.
+    if (n < 64) {
+      let out = ""
+      for (let i = this.pos; i < this.pos + n; i++) {
+        const b = this.bytes[i]!
+        if (b >= 0x80) return this.utf8(n)
+        out += String.fromCharCode(b)
+      }
+      return out
+    }
+    return this.utf8(n)
+  }
+
+  utf8(n: number): string {
+    try {
+      return strictUtf8.decode(this.bytes.subarray(this.pos, this.pos + n))
+    } catch {
+      return fail(`invalid UTF-8 in a text string at offset ${this.pos}`)
+    }
+  }
+
   value(depth: number): CborValue {
     this.need(1)
     const initial = this.bytes[this.pos++]!
@@ -232,12 +296,7 @@ class Reader {
       case 3: {
         const n = this.arg(ai)
         this.need(n)
-        let text: string
-        try {
-          text = strictUtf8.decode(this.bytes.subarray(this.pos, this.pos + n))
-        } catch {
-          return fail(`invalid UTF-8 in a text string at offset ${this.pos}`)
-        }
+        const text = this.text(n)
         this.pos += n
         return text
       }
@@ -254,15 +313,15 @@ class Reader {
         if (n * 2 > this.remaining) fail(`map of ${n} entries cannot fit in ${this.remaining} byte(s)`)
         if (depth >= MAX_DEPTH) fail(`nesting deeper than ${MAX_DEPTH}`)
         const out: { [key: string]: CborValue } = {}
-        const seen = new Set<string>()
         for (let i = 0; i < n; i++) {
           const key = this.value(depth + 1)
           if (typeof key !== "string") fail("map keys must be text strings")
           const k = key as string
-          if (seen.has(k)) fail(`duplicate map key ${JSON.stringify(k)}`)
-          seen.add(k)
+          if (Object.hasOwn(out, k)) fail(`duplicate map key ${JSON.stringify(k)}`)
           const v = this.value(depth + 1)
-          Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
+          if (k === "__proto__")
+            Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
+          else out[k] = v
         }
         return out
       }

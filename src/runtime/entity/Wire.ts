@@ -20,6 +20,7 @@
 import { Either, Schema } from "effect"
 import * as Cbor from "./Cbor.js"
 import { EntityError, MalformedRequest, RequestTooLarge, UnsupportedVersion } from "./EntityError.js"
+import { slotOf } from "./EntityId.js"
 
 /** The wire format version this code speaks. */
 export const VERSION = 1
@@ -271,6 +272,28 @@ export const decodeRequest = (bytes: Uint8Array): Either.Either<Decoded, EntityE
   }
   return Either.map(parseBody(header.type, body), (request) => ({ header, request }))
 }
+
+/** Where a request goes, for routers that hold raw request bytes (the NATS entry point). */
+export interface Route {
+  readonly kind: string
+  readonly type: Request["type"]
+  /** Must be proposed through the log (a command, or a session open/close). */
+  readonly write: boolean
+  /** A read that accepts a stale answer from any replica. */
+  readonly staleRead: boolean
+  /** The entity's hash slot; undefined for shard-level requests (sessions, scans, counts). */
+  readonly slot: number | undefined
+}
+
+/** The route of a request, or the error to answer it with. Never throws. */
+export const routeOf = (bytes: Uint8Array): Either.Either<Route, EntityError> =>
+  Either.map(decodeRequest(bytes), ({ header, request }) => ({
+    kind: request.kind,
+    type: request.type,
+    write: isWriteType(header.type),
+    staleRead: (header.flags & FLAG_STALE_READ) !== 0,
+    slot: request.type === "command" || request.type === "query" ? slotOf(request.entityId) : undefined,
+  }))
 
 const reply = (status: number, body: Cbor.CborValue): Uint8Array => {
   const encoded = Cbor.encode(body)
