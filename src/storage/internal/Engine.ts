@@ -578,6 +578,8 @@ export class Engine {
   /** Lets queued writes finish, refuses new calls, then closes the back end. */
   async close(): Promise<void> {
     this.closing = true
+    // A sync held by fault injection would never finish: release it.
+    this.faults?.resumeSync()
     while (this.running || this.preparing > 0 || this.counters.inFlight > 0 || this.queue.length > 0) {
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve))
     }
