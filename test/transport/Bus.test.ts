@@ -1,0 +1,91 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, TestClock } from "effect"
+import { afterAll, beforeAll } from "vitest"
+import * as NatsServer from "../../src/testing/NatsServer.js"
+import * as Bus from "../../src/transport/Bus.js"
+import * as MemoryBus from "../../src/transport/MemoryBus.js"
+import * as NatsConnection from "../../src/transport/NatsConnection.js"
+import { subjectMatches } from "../../src/transport/Subjects.js"
+import { busCompliance } from "./busCompliance.js"
+
+let server: NatsServer.RunningNatsServer
+beforeAll(async () => {
+  server = await NatsServer.startNatsServer()
+})
+afterAll(async () => {
+  await server?.close()
+})
+
+busCompliance(
+  "NATS",
+  Effect.sync(() => Effect.map(NatsConnection.make({ servers: server.url }), Bus.makeNatsBus)),
+)
+busCompliance(
+  "memory",
+  Effect.map(MemoryBus.make(), (bus) => bus.connect),
+)
+
+const te = new TextEncoder()
+
+describe("MemoryBus specifics", () => {
+  it.scoped("times out requests on the Effect clock (TestClock)", () =>
+    Effect.gen(function* () {
+      const bus = yield* MemoryBus.make()
+      const a = yield* bus.connect
+      yield* a.subscribe("slow")
+      const pending = yield* Effect.fork(
+        Effect.flip(a.request("slow", te.encode("x"), { timeout: "2 seconds" })),
+      )
+      yield* TestClock.adjust("1999 millis")
+      expect(pending.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis")
+      expect(yield* Fiber.join(pending)).toMatchObject({ _tag: "RequestTimeout", timeoutMillis: 2000 })
+    }),
+  )
+
+  it.scoped("rotates a queue group's messages round-robin, so runs are deterministic", () =>
+    Effect.gen(function* () {
+      const bus = yield* MemoryBus.make()
+      const a = yield* bus.connect
+      const members = yield* Effect.forEach([1, 2, 3], () => a.subscribe("c.kv", { queue: "kv" }))
+      const other = yield* a.subscribe("c.kv", { queue: "other" })
+      for (let i = 0; i < 9; i++) yield* a.publish("c.kv", te.encode(String(i)))
+      for (const [i, m] of members.entries()) {
+        const got = [yield* m.take, yield* m.take, yield* m.take].map((x) =>
+          Number(new TextDecoder().decode(x.data)),
+        )
+        expect(got).toEqual([i, i + 3, i + 6])
+      }
+      for (let i = 0; i < 9; i++) yield* other.take
+    }),
+  )
+
+  it.scoped("drops messages beyond a subscription's capacity and counts them", () =>
+    Effect.gen(function* () {
+      const bus = yield* MemoryBus.make({ maxPayload: 100 })
+      const a = yield* bus.connect
+      const sub = yield* a.subscribe("x", { capacity: 2 })
+      for (let i = 0; i < 5; i++) yield* a.publish("x", te.encode("m"))
+      expect(sub.dropped()).toBe(3)
+      expect(yield* bus.stats).toMatchObject({ published: 5, delivered: 2, dropped: 3, subscriptions: 1 })
+      expect(a.maxPayload()).toBe(100)
+      expect((yield* Effect.flip(a.publish("x", new Uint8Array(101))))._tag).toBe("PayloadTooLarge")
+    }),
+  )
+})
+
+describe("subject matching", () => {
+  it.each([
+    ["a.b.c", "a.b.c", true],
+    ["a.*.c", "a.b.c", true],
+    ["a.*", "a.b.c", false],
+    ["a.>", "a.b.c", true],
+    ["a.>", "a", false],
+    ["*.>", "a.b", true],
+    [">", "a", true],
+    ["a.b", "a.b.c", false],
+    ["a.b.c", "a.b", false],
+  ])("%s matches %s: %s", (pattern, subject, expected) => {
+    expect(subjectMatches(pattern, subject)).toBe(expected)
+  })
+})
