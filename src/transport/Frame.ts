@@ -284,6 +284,8 @@ export const encodeFrame = (header: FrameHeader, envelopes: ReadonlyArray<Envelo
 /** The frames of one `encodeFrames` call and the envelopes that fit in no frame. */
 export interface SplitFrames {
   readonly frames: ReadonlyArray<Uint8Array>
+  /** How many envelopes each frame holds. */
+  readonly counts: ReadonlyArray<number>
   /** Envelopes whose record alone exceeds `maxFrameBytes`: they cannot be sent. */
   readonly oversized: ReadonlyArray<Envelope>
 }
@@ -300,6 +302,7 @@ export const encodeFrames = (
   if (!(maxFrameBytes > FRAME_HEADER_BYTES))
     throw new RangeError(`maxFrameBytes must exceed the ${FRAME_HEADER_BYTES}-byte header`)
   const frames: Uint8Array[] = []
+  const counts: number[] = []
   const oversized: Envelope[] = []
   const w = scratch
   w.reset(SCRATCH_KEEP)
@@ -314,6 +317,7 @@ export const encodeFrames = (
   const close = () => {
     w.patchU32(11, records)
     frames.push(w.toBytes())
+    counts.push(records)
   }
   open()
   for (const env of envelopes) {
@@ -340,7 +344,7 @@ export const encodeFrames = (
     oversized.push(env)
   }
   if (records > 0) close()
-  return { frames, oversized }
+  return { frames, counts, oversized }
 }
 
 // ---------------------------------------------------------------------------------------------

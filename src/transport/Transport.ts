@@ -163,6 +163,7 @@ export const layerNatsConnection = (
             nc.subscribe(subject, {
               callback: (err, msg) => {
                 if (err === null) core.receive(msg.data, msg.subject)
+                else core.warn(`transport: subscription to ${subject} failed: ${err.message}`)
               },
             }),
           ),
@@ -177,9 +178,15 @@ export const layerNatsConnection = (
 /** Options of `layerNats`: the transport's and the connection's. */
 export interface NatsTransportOptions extends TransportOptions, NatsConnectionOptions {}
 
-/** The transport over its own NATS connection. */
+/** The transport over its own NATS connection (client name `flotilla.<cluster>.node<id>` unless given). */
 export const layerNats = (options: NatsTransportOptions): Layer.Layer<Transport, NatsConnectionError> =>
-  Layer.provide(layerNatsConnection(options), NatsConnectionModule.layer(options))
+  Layer.provide(
+    layerNatsConnection(options),
+    NatsConnectionModule.layer({
+      ...options,
+      name: options.name ?? `flotilla.${options.cluster}.node${options.nodeId}`,
+    }),
+  )
 
 /** Options of `layerMemory`. */
 export type MemoryTransportOptions = Omit<TransportOptions, "cluster" | "nodeId">

@@ -5,7 +5,7 @@
  * count of publishes per subject, so "one publish per send" is observed, not self-reported.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, type Scope, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, type Scope, Stream } from "effect"
 import fc from "fast-check"
 import type { GroupId, NodeId } from "../../src/raft/Ids.js"
 import { clusterIdOf, type Envelope, encodeFrame } from "../../src/transport/Frame.js"
@@ -211,6 +211,14 @@ export const transportCompliance = (name: string, harness: TransportHarness): vo
         expect((yield* c.transport(N2).stats).inboundBatches).toBe(0)
         yield* c.transport(N1).send(N2, [hb(N1, N2, 1, 10)])
         expect((yield* take(c.transport(N2))).envelopes[0]!.message.commit).toBe(10)
+      }))
+
+    test("dies on a message addressed to a replica on another node (a bug in the caller)", () =>
+      Effect.gen(function* () {
+        const c = yield* harness.make([N1, N2])
+        const exit = yield* Effect.exit(c.transport(N1).send(N2, [hb(N1, N3, 1, 1)]))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        expect((yield* c.transport(N1).stats).framesSent).toBe(0)
       }))
 
     test("serves inbound batches as a stream too", () =>

@@ -8,7 +8,14 @@ import { Chunk, Effect, Either, Queue, type Scope, Stream } from "effect"
 import type { NodeId } from "../../raft/Ids.js"
 import { isNodeId } from "../../raft/Ids.js"
 import { MessageType } from "../../raft/Types.js"
-import { clusterIdOf, decodeFrame, type Envelope, encodeFrames, type FrameHeader } from "../Frame.js"
+import {
+  clusterIdOf,
+  decodeFrame,
+  type Envelope,
+  encodeFrames,
+  type FrameHeader,
+  type SplitFrames,
+} from "../Frame.js"
 import { type ClusterSubjects, clusterSubjects } from "../Subjects.js"
 import type {
   InboundBatch,
@@ -64,6 +71,8 @@ export interface TransportCore {
   readonly subjects: ClusterSubjects
   /** Feeds one received payload (from `subject`) through decoding, checks and admission. */
   readonly receive: (payload: Uint8Array, subject: string) => void
+  /** Logs a warning from synchronous code (bounded backlog: lines beyond it are dropped). */
+  readonly warn: (line: string) => void
 }
 
 const newDropCounters = (): Record<InboundDropReason, number> => ({
@@ -145,23 +154,18 @@ export const makeTransportCore = (
       return p.batch
     }
 
-    const publishFrames = (
-      frames: ReadonlyArray<Uint8Array>,
-      subject: string,
-      kind: "raft" | "snap",
-      to: NodeId,
-      envelopes: number,
-    ) => {
-      for (const frame of frames) {
+    const publishFrames = (split: SplitFrames, subject: string, kind: "raft" | "snap", to: NodeId) => {
+      for (let i = 0; i < split.frames.length; i++) {
+        const frame = split.frames[i]!
         const outcome = io.publish(subject, kind, to, frame)
         if (outcome === "sent") {
           stats.framesSent++
           stats.bytesSent += frame.length
+          stats.envelopesSent += split.counts[i]!
         } else {
           stats.unsent[outcome]++
         }
       }
-      if (frames.length > 0) stats.envelopesSent += envelopes
     }
 
     const reportOversized = (oversized: ReadonlyArray<Envelope>, to: NodeId, limit: number) => {
@@ -183,14 +187,14 @@ export const makeTransportCore = (
       const raft = snaps === 0 ? envelopes : envelopes.filter((e) => e.message.type !== MessageType.Snap)
       if (raft.length > 0) {
         const split = encodeFrames(header, raft, limit)
-        publishFrames(split.frames, subjects.raft(to), "raft", to, raft.length - split.oversized.length)
+        publishFrames(split, subjects.raft(to), "raft", to)
         reportOversized(split.oversized, to, limit)
       }
       if (snaps > 0) {
         for (const env of envelopes) {
           if (env.message.type !== MessageType.Snap) continue
           const split = encodeFrames(header, [env], limit)
-          publishFrames(split.frames, subjects.snap(to), "snap", to, split.frames.length)
+          publishFrames(split, subjects.snap(to), "snap", to)
           reportOversized(split.oversized, to, limit)
         }
       }
@@ -218,5 +222,5 @@ export const makeTransportCore = (
       inbound: Stream.map(Stream.fromQueue(queue), release),
       stats: Effect.sync(snapshotStats),
     }
-    return { service, subjects, receive }
+    return { service, subjects, receive, warn: log }
   })
