@@ -5,11 +5,12 @@
  * carried as their UTF-8 bytes. Ids are ORDERED BYTE-WISE, lexicographically (a shorter id
  * sorts before every longer id it is a prefix of), which is the order of scans.
  *
- * An id maps to one of `SLOT_COUNT` hash slots by `slotOf`: 32-bit FNV-1a over the bytes,
- * followed by the murmur3 `fmix32` finalizer (FNV-1a alone mixes its low bits poorly, and the
- * slot is taken from the low bits). THE HASH IS PART OF THE WIRE CONTRACT: the client, the
- * placement layer and the shards must agree on it, so it never changes; golden values are
- * pinned by tests and listed in docs/entities.md for implementers in other languages.
+ * An id maps to one of `SLOT_COUNT` hash slots by `slotOf`: CRC-16/XMODEM of the bytes
+ * (polynomial 0x1021, initial value 0, no reflection, no final xor) modulo 16,384, Redis
+ * Cluster's function, as decided for keyspaces in docs/decisions/0032. THE SLOT FUNCTION IS
+ * PART OF THE WIRE CONTRACT: clients, the metadata group (`src/meta/Slots.ts`, which this
+ * layer may not import) and the shards must agree on it, so it never changes; a test checks
+ * this module against `src/meta/Slots.ts` on random ids.
  */
 
 /** An entity id: raw bytes. Treat as immutable once handed to the runtime. */
@@ -106,23 +107,24 @@ export const invalidReason = (id: Uint8Array): string | undefined => {
   return undefined
 }
 
-/**
- * The 32-bit slot hash of a byte string: FNV-1a (offset basis 0x811c9dc5, prime 0x01000193)
- * then murmur3's fmix32. Returns an unsigned 32-bit integer.
- */
-export const hash32 = (bytes: Uint8Array): number => {
-  let h = 0x811c9dc5
-  for (let i = 0; i < bytes.length; i++) {
-    h ^= bytes[i]!
-    h = Math.imul(h, 0x01000193)
+const CRC16_TABLE = (() => {
+  const table = new Uint16Array(256)
+  for (let n = 0; n < 256; n++) {
+    let crc = n << 8
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
+    table[n] = crc
   }
-  h ^= h >>> 16
-  h = Math.imul(h, 0x85ebca6b)
-  h ^= h >>> 13
-  h = Math.imul(h, 0xc2b2ae35)
-  h ^= h >>> 16
-  return h >>> 0
+  return table
+})()
+
+/** CRC-16/XMODEM of `bytes` (check value: `crc16(utf8("123456789")) === 0x31c3`). */
+export const crc16 = (bytes: Uint8Array): number => {
+  let crc = 0
+  for (let i = 0; i < bytes.length; i++)
+    crc = ((crc << 8) & 0xff00) ^ CRC16_TABLE[((crc >>> 8) ^ bytes[i]!) & 0xff]!
+  return crc
 }
 
 /** The hash slot (0 .. SLOT_COUNT - 1) of an entity id. */
-export const slotOf = (id: Uint8Array): number => hash32(id) & (SLOT_COUNT - 1)
+export const slotOf = (id: Uint8Array): number => crc16(id) % SLOT_COUNT
