@@ -166,7 +166,7 @@ export const openBackend = async (dir: string, options: LevelOptions = {}): Prom
     const files = new SnapshotFiles(root, join(root, "snapshots"))
     await mkdir(files.dir, { recursive: true })
     await syncDir(root)
-    const backend = new LevelBackend(root, dbs, files, options.groupCommit ?? true)
+    const backend = new LevelBackend(root, dbs, files)
     await backend.scan()
     return backend
   } catch (e) {

@@ -59,7 +59,13 @@ export class MemoryDisk {
   }
 }
 
-class MemoryBackend implements Backend {
+/** A batch under construction: the operations and their entries already encoded. */
+interface MemoryBatch {
+  readonly ops: Op[]
+  readonly values: Array<Uint8Array[] | undefined>
+}
+
+class MemoryBackend implements Backend<MemoryBatch> {
   readonly location: string
   readonly opened: OpenedGroup[] = []
 
@@ -92,24 +98,30 @@ class MemoryBackend implements Backend {
     return g
   }
 
-  async commit(ops: ReadonlyArray<Op>, _sync: boolean): Promise<void> {
+  begin(): MemoryBatch {
+    return { ops: [], values: [] }
+  }
+
+  add(batch: MemoryBatch, ops: ReadonlyArray<Op>): void {
+    // Encode now so that nothing in `write` can throw half way: a batch applies whole or not at all.
+    for (const op of ops) {
+      batch.ops.push(op)
+      batch.values.push(
+        op._tag === "PutEntries"
+          ? op.entries.map((e) => encodeEntry(entryKey(op.groupId, e.index), e))
+          : undefined,
+      )
+    }
+  }
+
+  async write(batch: MemoryBatch, _sync: boolean): Promise<void> {
     this.alive()
-    // Encode first so that nothing below can throw half way: the batch applies whole or not at all.
-    const encoded = ops.map((op) =>
-      op._tag === "PutEntries"
-        ? op.entries.map((e) => encodeEntry(entryKey(op.groupId, e.index), e))
-        : undefined,
-    )
-    for (let k = 0; k < ops.length; k++) {
-      const op = ops[k]!
-      if (op._tag === "RemoveGroup") {
-        this.disk.groups.delete(op.groupId)
-        continue
-      }
+    for (let k = 0; k < batch.ops.length; k++) {
+      const op = batch.ops[k]!
       const g = this.group(op.groupId)
       switch (op._tag) {
         case "PutEntries": {
-          const values = encoded[k]!
+          const values = batch.values[k]!
           const at = op.entries[0]!.index - g.floor.index - 1
           for (let j = 0; j < values.length; j++) g.values[at + j] = values[j]!
           break
@@ -131,6 +143,13 @@ class MemoryBackend implements Backend {
         }
       }
     }
+  }
+
+  abandon(_batch: MemoryBatch): void {}
+
+  async removeGroup(groupId: GroupId, _sync: boolean): Promise<void> {
+    this.alive()
+    this.disk.groups.delete(groupId)
   }
 
   async readEntries(groupId: GroupId, lo: Index, hi: Index, maxBytes: number): Promise<RawEntries> {

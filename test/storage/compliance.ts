@@ -320,6 +320,65 @@ export const complianceSuite = (b: BackendUnderTest): void => {
       ),
     )
 
+    it.live("calls planned on top of a batch that failed are planned again on what is durable", () =>
+      fresh(b, (h) =>
+        withStore(h, ({ store, faults }) =>
+          Effect.gen(function* () {
+            yield* store.write([{ groupId: G(1), entries: entries(1, 1, 3, 1) }])
+            yield* faults.failNextWrite()
+            yield* faults.pauseSync
+            const first = yield* Effect.fork(
+              Effect.either(store.write([{ groupId: G(1), entries: entries(1, 4, 4, 1) }])),
+            )
+            yield* faults.awaitPausedSync(1)
+            // Both are planned on top of the held batch: 5 follows 4, group 2 is independent.
+            const onTop = yield* Effect.fork(
+              Effect.either(store.write([{ groupId: G(1), entries: entries(1, 5, 5, 1) }])),
+            )
+            const other = yield* Effect.fork(
+              Effect.either(store.write([{ groupId: G(2), entries: entries(2, 1, 1, 1) }])),
+            )
+            yield* untilQueued(store, 2)
+            yield* faults.resumeSync
+            const r1 = yield* Fiber.join(first)
+            expect(Either.isLeft(r1) && r1.left instanceof WriteFailed).toBe(true)
+            // Entry 4 never became durable, so appending 5 would leave a gap.
+            const r2 = yield* Fiber.join(onTop)
+            expect(Either.isLeft(r2) && r2.left instanceof InvalidUpdate).toBe(true)
+            expect(Either.isRight(yield* Fiber.join(other))).toBe(true)
+            expect(yield* store.lastIndex(G(1))).toBe(3)
+            expect(yield* store.lastIndex(G(2))).toBe(1)
+          }),
+        ),
+      ),
+    )
+
+    it.live("a removal takes effect between the calls made before and after it", () =>
+      fresh(b, (h) =>
+        withStore(h, ({ store, faults }) =>
+          Effect.gen(function* () {
+            yield* faults.pauseSync
+            const before = yield* Effect.fork(
+              store.write([
+                { groupId: G(1), entries: entries(1, 1, 5, 1), savedSnapshot: snapshot(1, 3, 1) },
+              ]),
+            )
+            yield* faults.awaitPausedSync(1)
+            const removal = yield* Effect.fork(store.removeGroup(G(1)))
+            const after = yield* Effect.fork(store.write([{ groupId: G(1), entries: entries(1, 1, 2, 3) }]))
+            yield* untilQueued(store, 2)
+            yield* faults.resumeSync
+            yield* Fiber.join(before)
+            yield* Fiber.join(removal)
+            yield* Fiber.join(after)
+            const loaded = yield* store.load(G(1))
+            expect(loaded.snapshot).toBeUndefined()
+            expect(view(loaded.entries)).toEqual(view(entries(1, 1, 2, 3)))
+          }),
+        ),
+      ),
+    )
+
     it.live("a failed sync stops the store; after reopening each batch is whole or absent", () =>
       fresh(b, (h) =>
         Effect.gen(function* () {

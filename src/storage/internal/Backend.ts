@@ -30,17 +30,32 @@ export interface RawEntries {
   readonly limited: boolean
 }
 
-/** The storage hooks of one back end instance (one open store). */
-export interface Backend {
+/**
+ * The storage hooks of one back end instance (one open store). `B` is the back end's batch
+ * under construction: `begin` starts one, `add` encodes operations into it right away (so the
+ * work overlaps the write in flight), `write` writes it as ONE atomic unit.
+ */
+export interface Backend<B> {
   /** Where the data lives, for error messages: a directory, or a memory disk's name. */
   readonly location: string
   /** Every group stored when the back end was opened. */
   readonly opened: ReadonlyArray<OpenedGroup>
+  /** Starts an empty batch. */
+  begin(): B
+  /** Encodes `ops` (in order, after what the batch holds) into the batch. */
+  add(batch: B, ops: ReadonlyArray<Op>): void
   /**
-   * Applies `ops` in order as ONE atomic unit; when `sync` is true it resolves only once the
-   * unit is durable. Throws a store error (the engine then stops the store).
+   * Writes the batch as ONE atomic unit; when `sync` is true it resolves only once the unit is
+   * durable. Throws a store error (the engine then stops the store).
    */
-  commit(ops: ReadonlyArray<Op>, sync: boolean): Promise<void>
+  write(batch: B, sync: boolean): Promise<void>
+  /** Drops a batch that will never be written. */
+  abandon(batch: B): void
+  /**
+   * Deletes every record of a group as one atomic unit. The engine runs it ALONE: no batch
+   * and no sweep runs at the same time.
+   */
+  removeGroup(groupId: GroupId, sync: boolean): Promise<void>
   /**
    * Raw values of entries `lo .. hi-1`, stopping once their total size (as counted by
    * `limitSize` in src/raft) passes `maxBytes`, but always at least one when any is stored.
@@ -56,8 +71,11 @@ export interface Backend {
   deleteSnapshot(groupId: GroupId, file: string): Promise<void>
   /** True while entries below some group's floor still occupy space. */
   hasGarbage(): boolean
-  /** Deletes up to `limit` entries below floors, without syncing (a crash just leaves them). */
+  /**
+   * Deletes up to `limit` entries below floors, without syncing (a crash just leaves them).
+   * May run while a batch is being written, never with `removeGroup`.
+   */
   sweep(limit: number): Promise<void>
-  /** Releases everything; called once, after the last commit completed. */
+  /** Releases everything; called once, after the last write completed. */
   close(): Promise<void>
 }

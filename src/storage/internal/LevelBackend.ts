@@ -7,8 +7,8 @@
  * into its batch), raw binary keys, no `sublevel` option, no per-entry closures.
  *
  * Entries below a group's floor (compacted, or replaced by an installed snapshot) are deleted
- * lazily: a few hundred per synced batch, the rest by unsynced sweeps while the writer is idle.
- * Losing a sweep in a crash only leaves them for later: reads never look below the floor.
+ * lazily by unsynced background sweeps; losing a sweep in a crash only leaves them for later
+ * (the scan at open finds them again): reads never look below the floor.
  */
 import type { Level } from "level"
 import type { GroupId } from "../../raft/Ids.js"
@@ -47,7 +47,11 @@ export type Db = Level<Buffer, Buffer>
 type Batch = ReturnType<Db["batch"]>
 type Batches = Array<Batch | undefined>
 
-const PIGGYBACK_SWEEP = 256
+/** A batch under construction: one chained batch per instance touched, and the floors it moves. */
+export interface LevelBatch {
+  readonly batches: Batches
+  readonly floors: Array<readonly [GroupId, Index]>
+}
 
 /** The last possible entry key of a group. */
 const lastEntryKey = (groupId: GroupId): Buffer => {
@@ -67,7 +71,7 @@ interface Scanned {
 }
 
 /** The LevelDB back end of one open store. */
-export class LevelBackend implements Backend {
+export class LevelBackend implements Backend<LevelBatch> {
   opened: OpenedGroup[] = []
   /** Groups whose entries at or below the recorded floor may still be stored. */
   private readonly garbage = new Map<GroupId, Index>()
@@ -80,22 +84,18 @@ export class LevelBackend implements Backend {
     readonly location: string,
     private readonly dbs: ReadonlyArray<Db>,
     private readonly files: SnapshotFiles,
-    /** Whether synced batches may carry garbage deletions (only when batches never overlap). */
-    private readonly piggyback: boolean,
   ) {}
 
   private db(groupId: GroupId): Db {
     return this.dbs.length === 1 ? this.dbs[0]! : this.dbs[groupId % this.dbs.length]!
   }
 
-  /** Opens at most one chained batch per instance, on first use. */
-  private batchFor(batches: Batches): (groupId: GroupId) => Batch {
-    return (groupId) => {
-      const k = this.dbs.length === 1 ? 0 : groupId % this.dbs.length
-      let b = batches[k]
-      if (b === undefined) batches[k] = b = this.dbs[k]!.batch()
-      return b
-    }
+  /** The chained batch of `groupId`'s instance in `batches`, opened on first use. */
+  private batchOf(batches: Batches, groupId: GroupId): Batch {
+    const k = this.dbs.length === 1 ? 0 : groupId % this.dbs.length
+    let b = batches[k]
+    if (b === undefined) batches[k] = b = this.dbs[k]!.batch()
+    return b
   }
 
   /** Reads every group's records; MUST run once, right after opening, before any commit. */
@@ -182,86 +182,75 @@ export class LevelBackend implements Backend {
     }
   }
 
-  async commit(ops: ReadonlyArray<Op>, sync: boolean): Promise<void> {
-    const batches: Batches = new Array(this.dbs.length)
-    const batchFor = this.batchFor(batches)
-    const floors: Array<readonly [GroupId, Index]> = []
-    const removed: GroupId[] = []
-    try {
-      if (sync && this.piggyback && this.garbage.size > 0) await this.collect(PIGGYBACK_SWEEP, batchFor)
-      const key = this.key
-      for (const op of ops) {
-        const b = batchFor(op.groupId)
-        switch (op._tag) {
-          case "PutEntries": {
-            for (const e of op.entries) {
-              writeEntryKey(key, op.groupId, e.index)
-              const need = entryValueBytes(e) + ENTRY_KEY_BYTES
-              if (need > this.value.length)
-                this.value = Buffer.allocUnsafe(Math.max(need, this.value.length * 2))
-              const n = encodeEntryInto(this.value, key, e)
-              b.put(key, this.value.subarray(0, n))
-            }
-            break
-          }
-          case "DeleteEntries":
-            for (let i = op.from; i <= op.to; i++) b.del(writeEntryKey(key, op.groupId, i))
-            break
-          case "PutHardState": {
-            const k = writeGroupKey(this.recordKey, op.groupId, Kind.HardState)
-            b.put(k, this.value.subarray(0, encodeHardStateInto(this.value, k, op.hardState)))
-            break
-          }
-          case "PutSnapshot": {
-            const k = groupKey(op.groupId, Kind.Snapshot)
-            b.put(k, encodeSnapshotRef(k, op.ref))
-            break
-          }
-          case "PutFloor": {
-            const k = groupKey(op.groupId, Kind.Floor)
-            b.put(k, encodeFloor(k, op.floor))
-            floors.push([op.groupId, op.floor.index])
-            break
-          }
-          case "RemoveGroup": {
-            const db = this.db(op.groupId)
-            const keys = await db.keys({ gte: groupKey(op.groupId, 0), lt: groupKey(op.groupId, 0xff) }).all()
-            for (const k of keys) b.del(k)
-            removed.push(op.groupId)
-            break
-          }
-        }
-      }
-    } catch (e) {
-      await Promise.all(batches.map((b) => b?.close()))
-      throw classifyIoError(this.location, e, "write")
-    }
-    try {
-      const options = { sync }
-      if (this.dbs.length === 1) await batches[0]?.write(options)
-      else await Promise.all(batches.map((b) => b?.write(options)))
-    } catch (e) {
-      await Promise.all(batches.map((b) => (b?.length === 0 ? undefined : b?.close())))
-      throw classifyIoError(this.location, e, "write")
-    }
-    for (const [g, floor] of floors) this.garbage.set(g, floor)
-    for (const g of removed) this.garbage.delete(g)
+  begin(): LevelBatch {
+    return { batches: new Array(this.dbs.length), floors: [] }
   }
 
-  /** Adds deletions of up to `limit` entries below floors to the batches of `batchFor`. */
-  private async collect(limit: number, batchFor: (groupId: GroupId) => Batch): Promise<void> {
-    let left = limit
-    for (const [groupId, floor] of this.garbage) {
-      if (left <= 0) break
-      const keys = await this.db(groupId)
-        .keys({ gte: entryKey(groupId, 0), lte: entryKey(groupId, floor), limit: left })
-        .all()
-      const b = keys.length > 0 ? batchFor(groupId) : undefined
-      for (const k of keys) b!.del(k)
-      left -= keys.length
-      // Everything found will be gone once this batch is written; the next call looks again.
-      if (left > 0) this.garbage.delete(groupId)
+  add(batch: LevelBatch, ops: ReadonlyArray<Op>): void {
+    const key = this.key
+    for (const op of ops) {
+      const b = this.batchOf(batch.batches, op.groupId)
+      switch (op._tag) {
+        case "PutEntries": {
+          for (const e of op.entries) {
+            writeEntryKey(key, op.groupId, e.index)
+            const need = entryValueBytes(e) + ENTRY_KEY_BYTES
+            if (need > this.value.length)
+              this.value = Buffer.allocUnsafe(Math.max(need, this.value.length * 2))
+            b.put(key, this.value.subarray(0, encodeEntryInto(this.value, key, e)))
+          }
+          break
+        }
+        case "DeleteEntries":
+          for (let i = op.from; i <= op.to; i++) b.del(writeEntryKey(key, op.groupId, i))
+          break
+        case "PutHardState": {
+          const k = writeGroupKey(this.recordKey, op.groupId, Kind.HardState)
+          b.put(k, this.value.subarray(0, encodeHardStateInto(this.value, k, op.hardState)))
+          break
+        }
+        case "PutSnapshot": {
+          const k = groupKey(op.groupId, Kind.Snapshot)
+          b.put(k, encodeSnapshotRef(k, op.ref))
+          break
+        }
+        case "PutFloor": {
+          const k = groupKey(op.groupId, Kind.Floor)
+          b.put(k, encodeFloor(k, op.floor))
+          batch.floors.push([op.groupId, op.floor.index])
+          break
+        }
+      }
     }
+  }
+
+  async write(batch: LevelBatch, sync: boolean): Promise<void> {
+    const options = { sync }
+    try {
+      if (this.dbs.length === 1) await batch.batches[0]?.write(options)
+      else await Promise.all(batch.batches.map((b) => b?.write(options)))
+    } catch (e) {
+      this.abandon(batch)
+      throw classifyIoError(this.location, e, "write")
+    }
+    for (const [g, floor] of batch.floors) this.garbage.set(g, floor)
+  }
+
+  abandon(batch: LevelBatch): void {
+    for (const b of batch.batches) b?.close().catch(() => {})
+  }
+
+  async removeGroup(groupId: GroupId, sync: boolean): Promise<void> {
+    try {
+      const db = this.db(groupId)
+      const keys = await db.keys({ gte: groupKey(groupId, 0), lt: groupKey(groupId, 0xff) }).all()
+      const b = db.batch()
+      for (const k of keys) b.del(k)
+      await b.write({ sync })
+    } catch (e) {
+      throw classifyIoError(this.location, e, "write")
+    }
+    this.garbage.delete(groupId)
   }
 
   hasGarbage(): boolean {
@@ -270,14 +259,29 @@ export class LevelBackend implements Backend {
 
   async sweep(limit: number): Promise<void> {
     const batches: Batches = new Array(this.dbs.length)
-    const batchFor = this.batchFor(batches)
+    const done: Array<readonly [GroupId, Index]> = []
     try {
-      await this.collect(limit, batchFor)
+      let left = limit
+      for (const [groupId, floor] of this.garbage) {
+        if (left <= 0) break
+        const keys = await this.db(groupId)
+          .keys({ gte: entryKey(groupId, 0), lte: entryKey(groupId, floor), limit: left })
+          .all()
+        if (keys.length > 0) {
+          const b = this.batchOf(batches, groupId)
+          for (const k of keys) b.del(k)
+        }
+        left -= keys.length
+        if (left > 0) done.push([groupId, floor])
+      }
       await Promise.all(batches.map((b) => b?.write({ sync: false })))
     } catch (e) {
-      await Promise.all(batches.map((b) => b?.close()))
+      for (const b of batches) b?.close().catch(() => {})
       throw classifyIoError(this.location, e, "write")
     }
+    // A group is clean once everything up to the floor it was swept for is gone, unless a batch
+    // written meanwhile moved its floor up.
+    for (const [g, floor] of done) if (this.garbage.get(g) === floor) this.garbage.delete(g)
   }
 
   async readEntries(groupId: GroupId, lo: Index, hi: Index, maxBytes: number): Promise<RawEntries> {

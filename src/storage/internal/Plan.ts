@@ -54,8 +54,6 @@ export type Op =
   | { readonly _tag: "PutSnapshot"; readonly groupId: GroupId; readonly ref: SnapshotRef }
   /** Move the floor up: entries at or below it are gone (a back end may delete them later). */
   | { readonly _tag: "PutFloor"; readonly groupId: GroupId; readonly floor: Floor }
-  /** Delete every record of the group. */
-  | { readonly _tag: "RemoveGroup"; readonly groupId: GroupId }
 
 /**
  * A group's metadata while a batch is being planned, with the runs of entries appended by this

@@ -49,7 +49,7 @@ const attempt = <A, E>(f: () => Promise<A> | A): Effect.Effect<A, E> =>
   })
 
 /** Builds the service of an opened engine. */
-export const serviceOf = (engine: Engine): LogStoreService => {
+export const serviceOf = <B>(engine: Engine<B>): LogStoreService => {
   const write = (updates: ReadonlyArray<GroupUpdate>) =>
     Effect.async<void, WriteError>((resume) => {
       engine.submit(updates, (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
@@ -88,8 +88,8 @@ export const serviceOf = (engine: Engine): LogStoreService => {
  * Opens a back end with `open`, wraps it in an engine closed when the scope closes, and returns
  * its service. `coalesce = false` disables group commit (baseline measurements only).
  */
-export const scopedService = <E>(
-  open: Effect.Effect<Backend, E>,
+export const scopedService = <B, E>(
+  open: Effect.Effect<Backend<B>, E>,
   faults: FaultPlan | undefined,
   coalesce = true,
 ): Effect.Effect<LogStoreService, E, Scope.Scope> =>
