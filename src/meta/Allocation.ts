@@ -17,6 +17,7 @@ import {
   type Settings,
   zoneOf,
 } from "./ClusterState.js"
+import { balanceLeaders } from "./LeaderChains.js"
 
 /**
  * A node's health at time `now`, from its recorded state and its last heartbeat.
@@ -124,7 +125,8 @@ export interface GroupPlacement {
 /**
  * Places `count` new groups of `replicas` voters each on the nodes that are `up` at time `at`:
  * distinct nodes per group, distinct zones when zones bind, the least loaded nodes first, and
- * the first leaders spread over the least-leading nodes. Deterministic in (state, count,
+ * the first leaders spread over the least-leading nodes (as evenly as the groups' node sets
+ * allow, see LeaderChains). Deterministic in (state, count,
  * replicas, at). `undefined` when fewer than `replicas` nodes are up.
  */
 export const placeGroups = (
@@ -137,7 +139,7 @@ export const placeGroups = (
   if (up.length < replicas || replicas < 1) return undefined
   const strict = zonesBind(up, replicas)
   const load = shardLoad(state)
-  const placements: GroupPlacement[] = []
+  const placements: Array<{ nodes: NodeId[]; leader: NodeId }> = []
   for (let i = 0; i < count; i++) {
     const chosen: NodeRecord[] = []
     for (let k = 0; k < replicas; k++) {
@@ -155,7 +157,14 @@ export const placeGroups = (
     bump(load.leaders, leader)
     placements.push({ nodes: chosen.map((n) => n.id).sort((a, b) => a - b), leader })
   }
-  return placements
+  // The greedy choice above can leave two nodes' leader counts two apart; chains of
+  // reassignments among each group's nodes settle them as far as the placement allows.
+  const counts = new Map(up.map((n) => [n.id, load.leaders.get(n.id) ?? 0] as const))
+  const leaders = balanceLeaders(
+    placements.map((p, i) => ({ group: i, leader: p.leader, candidates: p.nodes })),
+    counts,
+  )
+  return placements.map((p, i) => ({ nodes: p.nodes, leader: leaders.get(i)! }))
 }
 
 /** The largest odd number not above `n` (0 for 0). */

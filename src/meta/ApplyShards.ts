@@ -12,7 +12,7 @@ import {
   replicaIdOf,
 } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
-import { placeGroups } from "./Allocation.js"
+import { nodeHealth, placeGroups } from "./Allocation.js"
 import {
   type Applied,
   accept,
@@ -75,7 +75,7 @@ export const applyCreateKeyspace = (state: ClusterState, cmd: typeof CreateKeysp
   if (state.nextGroupId + cmd.shards - 1 > MAX_GROUP_ID) return refuse(state, new GroupIdsExhausted())
   const placements = placeGroups(state, cmd.shards, rf, cmd.at)
   if (placements === undefined) {
-    const up = state.nodes.filter((n) => n.state === "up").length
+    const up = state.nodes.filter((n) => nodeHealth(n, state.settings, cmd.at) === "up").length
     return refuse(state, new NotEnoughNodes({ needed: rf, available: up }))
   }
   const ranges = splitSlots(cmd.shards)

@@ -175,6 +175,18 @@ export class ClusterView {
     )
   }
 
+  /** Whether the rate limits leave room for all of `specs` together. */
+  hasCapacityFor(specs: ReadonlyArray<OperatorSpec>): boolean {
+    if (this.opsTotal + specs.length > this.settings.maxOperatorsPerCluster) return false
+    const extra = new Map<NodeId, number>()
+    for (const spec of specs) {
+      for (const n of involvedNodes(spec)) if (countsForLimit(this.health.get(n))) bump(extra, n)
+    }
+    for (const [n, k] of extra)
+      if ((this.opsOnNode.get(n) ?? 0) + k > this.settings.maxOperatorsPerNode) return false
+    return true
+  }
+
   /**
    * True when a group may take a new operator at all: none in flight, its recorded
    * configuration is not joint and is the one its leader reports, and its alive voters form a

@@ -9,8 +9,9 @@
  *    zone it shares (when zones bind); move voters off draining nodes;
  * 3. balance replica counts: move a voter from a node with `c` replicas to one with `c - 2` or
  *    fewer, as long as such a pair has a movable group;
- * 4. balance leader counts the same way with leader transfers, after moving leaders off
- *    draining nodes.
+ * 4. balance leader counts with leader transfers, after moving leaders off draining nodes:
+ *    chains of transfers (`findLeaderChain`) from a node leading `c` groups to one leading
+ *    `c - 2` or fewer, so the counts end as balanced as the groups' voters allow.
  *
  * Every operator passes `ClusterView.violation` (one operator per group, quorum, distinct
  * nodes and zones, rate limits) before it is emitted. Moves happen only between counts two or
@@ -22,6 +23,7 @@
  */
 import { metaMembershipTarget, pickNode } from "../meta/Allocation.js"
 import { type ClusterState, findGroup, type GroupRecord, META_GROUP } from "../meta/ClusterState.js"
+import { findLeaderChain, type Leadership } from "../meta/LeaderChains.js"
 import type { OperatorReason, OperatorSpec } from "../meta/Operator.js"
 import { type GroupId, type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
@@ -241,41 +243,54 @@ const balanceOnce = (
   return false
 }
 
-/** Rule 4: leaders off draining nodes, then from the most leading nodes to ones with two or more fewer. */
+/**
+ * Rule 4: leaders off draining nodes, then chains of transfers (see `findLeaderChain`) from the
+ * most leading up nodes towards nodes leading two or more fewer groups.
+ */
 const balanceLeaders = (view: ClusterView, emit: Emit): void => {
-  const up = view.upNodes().map((n) => n.id)
-  if (up.length === 0) return
+  const up = new Set(view.upNodes().map((n) => n.id))
+  if (up.size === 0) return
   const count = (n: NodeId) => view.leaderCount.get(n) ?? 0
   const shardGroups = view.state.groups.filter((g) => g.id !== META_GROUP)
   for (const g of shardGroups) {
     const leader = view.leaderOf.get(g.id)
     if (leader === undefined || view.healthOf(nodeOfReplica(leader)) !== "draining") continue
-    const to = transferTarget(view, g, leader, up, count, () => true)
+    const to = minBy(
+      successors(view, g, leader).filter((v) => up.has(nodeOfReplica(v))),
+      (v) => [count(nodeOfReplica(v)), nodeOfReplica(v)],
+    )
     if (to !== undefined) emit(transfer(g.id, leader, to, "drain"))
   }
-  // Groups by leading node; a transferred group becomes busy, so stale entries are skipped.
-  const ledBy = new Map<NodeId, GroupRecord[]>()
-  for (const g of shardGroups) {
-    const leader = view.leaderOf.get(g.id)
-    if (leader !== undefined)
-      ledBy.set(nodeOfReplica(leader), [...(ledBy.get(nodeOfReplica(leader)) ?? []), g])
-  }
+  const eligible = (n: NodeId) => up.has(n) && view.hasCapacity([n])
   for (;;) {
-    const { sources } = byCount(up, count)
-    let moved = false
-    for (const s of sources) {
-      for (const g of ledBy.get(s) ?? []) {
-        const leader = view.leaderOf.get(g.id)
-        if (leader === undefined || nodeOfReplica(leader) !== s || view.busy.has(g.id)) continue
-        const to = transferTarget(view, g, leader, up, count, (t) => count(s) - count(t) >= 2)
-        if (to !== undefined && emit(transfer(g.id, leader, to, "balance-leaders"))) {
-          moved = true
-          break
-        }
-      }
-      if (moved) break
+    const byLeader = new Map<NodeId, Leadership<GroupRecord>[]>()
+    for (const g of shardGroups) {
+      const leader = view.leaderOf.get(g.id)
+      if (leader === undefined || !up.has(nodeOfReplica(leader)) || !view.plannable(g)) continue
+      const candidates = successors(view, g, leader)
+        .map(nodeOfReplica)
+        .filter((n) => up.has(n))
+      const at = nodeOfReplica(leader)
+      byLeader.set(at, [...(byLeader.get(at) ?? []), { group: g, leader: at, candidates }])
     }
-    if (!moved) return
+    const chainFrom = (s: NodeId) => {
+      if (!view.hasCapacity([s])) return undefined
+      const chain = findLeaderChain(s, byLeader, count, eligible)
+      const specs = chain?.map((step) =>
+        transfer(
+          step.group.id,
+          view.leaderOf.get(step.group.id)!,
+          voterOn(step.group, step.to)!,
+          "balance-leaders",
+        ),
+      )
+      return specs !== undefined && view.hasCapacityFor(specs) ? specs : undefined
+    }
+    const sources = [...up].sort((a, b) => count(b) - count(a) || a - b)
+    let specs: OperatorSpec[] | undefined
+    for (const s of sources) if ((specs = chainFrom(s)) !== undefined) break
+    if (specs === undefined) return
+    for (const spec of specs) emit(spec)
   }
 }
 
@@ -287,24 +302,16 @@ const transfer = (group: GroupId, from: ReplicaId, to: ReplicaId, reason: Operat
   reason,
 })
 
-/** The voter on an up node with the fewest leaders that `accept`s, caught up as far as reports tell. */
-const transferTarget = (
-  view: ClusterView,
-  group: GroupRecord,
-  leader: ReplicaId,
-  up: ReadonlyArray<NodeId>,
-  count: (n: NodeId) => number,
-  accept: (node: NodeId) => boolean,
-): ReplicaId | undefined => {
+const voterOn = (group: GroupRecord, node: NodeId): ReplicaId | undefined =>
+  voterIds(group).find((v) => nodeOfReplica(v) === node)
+
+/** The voters of `group` other than `leader` that may take leadership: caught up as far as reports tell. */
+const successors = (view: ClusterView, group: GroupRecord, leader: ReplicaId): ReplicaId[] => {
   const status = view.statuses.get(group.id)
   const caughtUp = (r: ReplicaId) => {
     if (status === undefined || status.leader === 0) return true
     const applied = status.applied.get(r)
     return applied !== undefined && applied + view.settings.catchUpLagEntries >= status.leaderApplied
   }
-  const candidates = voterIds(group).filter((v) => {
-    const n = nodeOfReplica(v)
-    return v !== leader && up.includes(n) && accept(n) && caughtUp(v)
-  })
-  return minBy(candidates, (v) => [count(nodeOfReplica(v)), nodeOfReplica(v)])
+  return voterIds(group).filter((v) => v !== leader && caughtUp(v))
 }

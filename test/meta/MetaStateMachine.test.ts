@@ -4,7 +4,7 @@ import { emptyClusterState, findGroup, findNode } from "../../src/meta/ClusterSt
 import { decodeResponse, encodeCommand, type MetaCommand } from "../../src/meta/MetaCommand.js"
 import { decodeQueryResponse, encodeQuery } from "../../src/meta/MetaQuery.js"
 import { applyCommand, decodeState, MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
-import { nodeOfReplica } from "../../src/raft/Ids.js"
+import { generationOfReplica, nodeOfReplica } from "../../src/raft/Ids.js"
 import { bootstrap, command, history } from "./Arbitraries.js"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
@@ -71,6 +71,36 @@ describe("MetaStateMachine", () => {
           if (n.state === "removed") {
             expect(s.groups.every((g) => g.replicas.every((r) => nodeOfReplica(r.id) !== n.id))).toBe(true)
           }
+        }
+      }),
+      { numRuns: 80 },
+    )
+  })
+
+  it("allocates every new replica with a generation above any the group has seen", () => {
+    fc.assert(
+      fc.property(history(80), (commands) => {
+        let state = emptyClusterState
+        const highest = new Map<number, number>()
+        const see = () => {
+          for (const g of state.groups) {
+            for (const r of g.replicas) {
+              highest.set(g.id, Math.max(highest.get(g.id) ?? -1, generationOfReplica(r.id)))
+            }
+          }
+        }
+        for (const c of commands) {
+          const before = state
+          const { state: next, response } = applyCommand(state, c)
+          state = next
+          if (response._tag === "ReplicaAllocated") {
+            const known = findGroup(before, response.group)!.replicas.some((r) => r.id === response.replica)
+            const retried = before.operators.some((o) => o.newReplica === response.replica)
+            if (!known && !retried) {
+              expect(generationOfReplica(response.replica)).toBeGreaterThan(highest.get(response.group) ?? -1)
+            }
+          }
+          see()
         }
       }),
       { numRuns: 80 },

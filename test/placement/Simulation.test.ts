@@ -6,6 +6,7 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { zonesBind } from "../../src/meta/Allocation.js"
 import { findGroup, findNode, zoneOf } from "../../src/meta/ClusterState.js"
+import { findLeaderChain, type Leadership } from "../../src/meta/LeaderChains.js"
 import { plan } from "../../src/placement/Planner.js"
 import { type NodeId, nodeOfReplica } from "../../src/raft/Ids.js"
 import { Simulation } from "./Simulation.js"
@@ -60,6 +61,25 @@ const expectHealthy = (sim: Simulation, rf: number) => {
     }
   }
   expect(plan(sim.state, sim.loads(), sim.now)).toEqual([])
+  // Leaders are as balanced as the groups' voters allow: no chain of transfers is left.
+  const { leaders } = counts(sim, [...usable])
+  const byLeader = new Map<NodeId, Leadership<number>[]>()
+  for (const g of sim.groups.values()) {
+    if (g.id === 0 || g.leader === 0) continue
+    const at = nodeOfReplica(g.leader)
+    const candidates = g.voters.map(nodeOfReplica).filter((x) => usable.has(x))
+    byLeader.set(at, [...(byLeader.get(at) ?? []), { group: g.id, leader: at, candidates }])
+  }
+  for (const node of usable) {
+    expect(
+      findLeaderChain(
+        node,
+        byLeader,
+        (x) => leaders.get(x) ?? 0,
+        (x) => usable.has(x),
+      ),
+    ).toBeUndefined()
+  }
 }
 
 describe("placement simulation", () => {
