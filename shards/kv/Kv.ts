@@ -12,7 +12,7 @@
  * a key to fit in one NATS message of 1 MiB with room for Raft framing (docs/decisions/0042).
  */
 import { Either, Schema } from "effect"
-import type { ReplyUndecodable } from "../../src/runtime/entity/EntityClient.js"
+import type { EntityUnavailable, ReplyUndecodable } from "../../src/runtime/entity/EntityClient.js"
 import type { EntityError } from "../../src/runtime/entity/EntityError.js"
 import { EntityId, EntityKind, ShardScan, type Wire } from "../../src/runtime/entity/index.js"
 
@@ -98,7 +98,9 @@ export const scanRequest = (
 ): Uint8Array => ShardScan.encodeRequest(Kv, { ...range, values: true }, options)
 
 /** Decodes the reply of `scanRequest`. */
-export const decodeScan = (reply: Uint8Array): Either.Either<KvPage, EntityError | ReplyUndecodable> =>
+export const decodeScan = (
+  reply: Uint8Array,
+): Either.Either<KvPage, EntityError | EntityUnavailable | ReplyUndecodable> =>
   Either.map(ShardScan.decodeReply(Kv, reply), (page) => ({
     entries: page.entries.flatMap((e) =>
       e.state instanceof Uint8Array ? [{ key: e.id, value: e.state }] : [],

@@ -107,13 +107,17 @@ export const encodePayload = <P extends AnyProtocol, K extends OperationName<P>>
 
 /**
  * Decodes the reply to operation `operation`: `Right(success)`, or `Left` with the declared
- * failure, the shard's `EntityError`, or `ReplyUndecodable`.
+ * failure, the shard's `EntityError`, `EntityUnavailable` for a runtime error (a sender
+ * normally retries those itself), or `ReplyUndecodable`.
  */
 export const decodeReply = <P extends AnyProtocol, K extends OperationName<P>>(
   protocol: P,
   operation: K,
   reply: Uint8Array,
-): Either.Either<Success<SpecOf<P, K>>, Failure<SpecOf<P, K>> | EntityError | ReplyUndecodable> => {
+): Either.Either<
+  Success<SpecOf<P, K>>,
+  Failure<SpecOf<P, K>> | EntityError | EntityUnavailable | ReplyUndecodable
+> => {
   const undecodable = (reason: string) => Either.left(new ReplyUndecodable({ operation, reason }))
   const op = protocol.operations.get(operation)
   if (op === undefined) return Either.left(new UnknownOperation({ kind: protocol.name, operation }))
@@ -129,6 +133,12 @@ export const decodeReply = <P extends AnyProtocol, K extends OperationName<P>>(
     return Either.match(op.failure.decode(body), {
       onLeft: undecodable,
       onRight: (e) => Either.left(e as Failure<SpecOf<P, K>>),
+    })
+  if (status === Wire.ReplyStatus.RuntimeError)
+    return Either.match(Wire.decodeRuntimeErrorBody(body), {
+      onLeft: undecodable,
+      onRight: (e) =>
+        Either.left(new EntityUnavailable({ kind: protocol.name, operation, reason: e.message })),
     })
   return Either.match(Wire.decodeEntityErrorBody(body), {
     onLeft: undecodable,

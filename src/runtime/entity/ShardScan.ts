@@ -15,7 +15,7 @@
  */
 import { Either } from "effect"
 import * as Cbor from "./Cbor.js"
-import { ReplyUndecodable } from "./EntityClient.js"
+import { EntityUnavailable, ReplyUndecodable } from "./EntityClient.js"
 import { type EntityError, InvalidScan } from "./EntityError.js"
 import { compare, prefixEnd } from "./EntityId.js"
 import type { AnyProtocol, StateOf } from "./EntityKind.js"
@@ -96,7 +96,7 @@ export const encodeRequest = (
 export const decodeReply = <P extends AnyProtocol>(
   protocol: P,
   reply: Uint8Array,
-): Either.Either<ScanPage<StateOf<P>>, EntityError | ReplyUndecodable> => {
+): Either.Either<ScanPage<StateOf<P>>, EntityError | EntityUnavailable | ReplyUndecodable> => {
   const undecodable = (reason: string) => Either.left(new ReplyUndecodable({ operation: "Scan", reason }))
   const envelope = Wire.decodeReply(reply)
   if (Either.isLeft(envelope)) return undecodable(envelope.left)
@@ -105,6 +105,12 @@ export const decodeReply = <P extends AnyProtocol>(
     return Either.match(Wire.decodeEntityErrorBody(body), {
       onLeft: undecodable,
       onRight: (e) => Either.left(e),
+    })
+  if (status === Wire.ReplyStatus.RuntimeError)
+    return Either.match(Wire.decodeRuntimeErrorBody(body), {
+      onLeft: undecodable,
+      onRight: (e) =>
+        Either.left(new EntityUnavailable({ kind: protocol.name, operation: "Scan", reason: e.message })),
     })
   if (status !== Wire.ReplyStatus.Success) return undecodable(`unexpected status ${status}`)
   if (!Array.isArray(body) || body.length !== 2)

@@ -9,7 +9,8 @@
  *   offset 2  flags    u8       bit 0 `FLAG_STALE_READ`; other bits MUST be 0
  *   offset 3  time     u64 BE   proposer time in ms since the epoch, 0 = not stamped
  *
- * Reply = version u8, status u8 (`ReplyStatus`), then one CBOR item.
+ * Reply = version u8, status u8 (`ReplyStatus`), then one CBOR item. Status `RuntimeError`
+ * comes from the node runtime (through `EntityShardKind.encodeError`), never from a shard.
  *
  * The time field sits at a fixed offset so that the proposer (the group leader) can stamp a
  * request with `stampTime` without decoding it: THE LEADER STAMPS, CLIENTS SEND 0. It is the
@@ -18,6 +19,7 @@
  * `decodeRequest` NEVER THROWS: every malformed input maps to a deterministic `EntityError`.
  */
 import { Either, Schema } from "effect"
+import { type BadRequest, type RuntimeError, RuntimeErrorSchema } from "../RuntimeErrors.js"
 import * as Cbor from "./Cbor.js"
 import { EntityError, MalformedRequest, RequestTooLarge, UnsupportedVersion } from "./EntityError.js"
 import { slotOf } from "./EntityId.js"
@@ -49,6 +51,8 @@ export const ReplyStatus = {
   Failure: 1,
   /** An `EntityError`. */
   SystemError: 2,
+  /** A runtime error (`RuntimeErrorSchema`: not leader, overloaded, ...); nothing ran. */
+  RuntimeError: 3,
 } as const
 
 /** Exactly-once bookkeeping of a command. `session` 0 means "no session": at-least-once. */
@@ -327,13 +331,27 @@ export const decodeReply = (bytes: Uint8Array): Either.Either<ReplyEnvelope, str
   if (bytes.length < 3) return Either.left(`a reply of ${bytes.length} byte(s) is too short`)
   if (bytes[0] !== VERSION) return Either.left(`reply version ${bytes[0]} is not ${VERSION}`)
   const status = bytes[1]!
-  if (status > ReplyStatus.SystemError) return Either.left(`unknown reply status ${status}`)
+  if (status > ReplyStatus.RuntimeError) return Either.left(`unknown reply status ${status}`)
   try {
     return Either.right({ status, body: Cbor.decode(bytes.subarray(2)) })
   } catch (e) {
     return Either.left(`bad CBOR in reply: ${e instanceof Cbor.CborError ? e.message : String(e)}`)
   }
 }
+
+const encodeRuntimeError = Schema.encodeSync(RuntimeErrorSchema)
+
+/** A runtime-error reply (written by the node runtime, not by shards). */
+export const runtimeErrorReply = (error: RuntimeError | BadRequest): Uint8Array =>
+  reply(ReplyStatus.RuntimeError, encodeRuntimeError(error) as Cbor.CborValue)
+
+const decodeRuntimeError = Schema.decodeUnknownEither(RuntimeErrorSchema)
+
+/** Decodes the body of a `RuntimeError` reply; `Left(reason)` when it is not one. */
+export const decodeRuntimeErrorBody = (
+  body: Cbor.CborValue,
+): Either.Either<RuntimeError | BadRequest, string> =>
+  Either.mapLeft(decodeRuntimeError(body), (e) => `bad runtime error in reply: ${e.message}`)
 
 const decodeEntityError = Schema.decodeUnknownEither(EntityError)
 
