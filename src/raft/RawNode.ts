@@ -15,8 +15,13 @@
  *      (a committed entry may be in this Ready's `entries`: persist first, then apply).
  *   5. Each `readStates` request may be served once the state machine has applied up to its
  *      `index`.
- *   6. `advance(ready)` — only then may `ready()` be called again. Between `ready()` and
- *      `advance()` the node may still be ticked, stepped and given proposals.
+ *   6. `advance(ready)`.
+ *
+ * Readies may be pipelined (as raft-rs's async ready): `ready()` may be called again before
+ * earlier Readies are advanced, and each carries only what is new. Readies MUST then be
+ * persisted and advanced in the order they were handed out (`number` says which); a later
+ * Ready's `persistedMessages` and `committedEntries` may depend on an earlier one's writes.
+ * The node may be ticked, stepped and given proposals at any time.
  *
  * Bad input never throws: a malformed or misrouted message, a proposal on a follower or a
  * conf change that cannot apply gets a typed `RaftError` back and changes nothing.
@@ -97,6 +102,8 @@ export interface Config {
 
 /** What the application must persist, send and apply; see the contract above. */
 export interface Ready {
+  /** 1, 2, 3, ... in the order Readies are handed out (and must be advanced). */
+  readonly number: number
   readonly softState: SoftState | undefined
   readonly hardState: HardState | undefined
   readonly readStates: readonly ReadState[]
@@ -242,7 +249,9 @@ export class RawNode {
   private readonly raft: Raft
   private prevSoftState: SoftState
   private prevHardState: HardState
-  private outstanding = false
+  /** Number of the last Ready handed out, and of the last one advanced. */
+  private lastReady = 0
+  private lastAdvanced = 0
 
   private constructor(raft: Raft) {
     this.raft = raft
@@ -398,8 +407,12 @@ export class RawNode {
     return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed }
   }
 
+  /** How many Readies have been handed out and not yet advanced. */
+  get readiesInFlight(): number {
+    return this.lastReady - this.lastAdvanced
+  }
+
   hasReady(): boolean {
-    if (this.outstanding) return false
     const r = this.raft
     if (r.hasPendingBroadcast()) return true
     if (r.msgs.length > 0 || r.msgsAfterAppend.length > 0 || r.readStates.length > 0) return true
@@ -412,7 +425,6 @@ export class RawNode {
 
   /** Collects what must be persisted, sent and applied. Call `advance` with it when done. */
   ready(): Ready {
-    if (this.outstanding) throw new Error("RawNode.ready() called before advance() of the previous Ready")
     const r = this.raft
     r.flushBroadcast()
     const ss = this.softState()
@@ -423,6 +435,7 @@ export class RawNode {
     const snapshot = r.log.unstable.nextSnapshot()
     const committedEntries = r.log.nextCommittedEnts()
     const rd: Ready = {
+      number: ++this.lastReady,
       softState: softStateEqual(ss, this.prevSoftState) ? undefined : ss,
       hardState: hardChanged ? hs : undefined,
       readStates: r.readStates,
@@ -443,14 +456,17 @@ export class RawNode {
     }
     if (rd.softState) this.prevSoftState = ss
     if (rd.hardState) this.prevHardState = hs
-    this.outstanding = true
     return rd
   }
 
   /** Acknowledges a Ready: its state is durable, its messages sent, its entries applied. */
   advance(rd: Ready): void {
-    if (!this.outstanding) throw new Error("RawNode.advance() without an outstanding Ready")
-    this.outstanding = false
+    if (rd.number !== this.lastAdvanced + 1) {
+      throw new Error(
+        `RawNode.advance(): Ready ${rd.number} advanced out of order (expected ${this.lastAdvanced + 1})`,
+      )
+    }
+    this.lastAdvanced = rd.number
     const r = this.raft
     if (rd.snapshot) {
       r.log.stableSnapTo(rd.snapshot.metadata.index)

@@ -4,12 +4,15 @@
  *
  *   1. `ingest` inbound Raft messages and `drain` mailboxes into the cores; `tick` on the beat;
  *   2. `collect` every replica's Ready and every pending snapshot save;
- *   3. (the caller) writes all updates in ONE synced store batch;
- *   4. (the caller) sends every message, ONE publish per destination node;
- *   5. `complete`: apply committed entries, answer waiting callers, advance.
+ *   3. (the caller) writes all updates in ONE store batch, synced when any Ready must sync;
+ *   4. (the caller) sends every message, ONE publish per destination node per round;
+ *   5. `completeWrite`: apply committed entries, answer waiting callers, advance.
  *
- * The engine is synchronous and does no I/O; `Node.ts` runs it in a fiber and performs steps
- * 3 and 4. Idle groups quiesce: a leader whose followers have everything stops ticking after
+ * Rounds are pipelined: a round's write may still be in flight while the next round collects
+ * (replicas waiting on it are skipped, the store group-commits concurrent writes); messages
+ * that need no persistence leave with the round that produced them, the rest with the first
+ * round after their write completed. The engine is synchronous and does no I/O; `Node.ts`
+ * runs it in a fiber and performs steps 3 and 4. Idle groups quiesce: a leader whose followers have everything stops ticking after
  * telling them so with a heartbeat marked `QUIESCE_CONTEXT`; any message or request wakes a
  * group, and `nodeDown` wakes the groups led from a node that went silent (docs/decisions).
  */
@@ -47,13 +50,17 @@ export interface EngineOptions extends ReplicaOptions {
   readonly raft?: Omit<Partial<RaftConfig>, "id" | "storage" | "electionTick" | "heartbeatTick">
 }
 
-/** One round's work, from `collect` to `complete`. */
-export interface Round {
+/** Messages bound for each node, gathered until the next flush (one publish per node). */
+export type Outbound = Map<NodeId, Envelope[]>
+
+/** A write in flight: the Readies waiting on it and what it persists. */
+export interface WriteRound {
   readonly readies: ReadonlyArray<readonly [Replica, Ready]>
   readonly updates: GroupUpdate[]
-  readonly outbound: Map<NodeId, Envelope[]>
   /** Replicas whose snapshot save rides in `updates`. */
   readonly saves: Replica[]
+  /** Whether any Ready needs the write synced (`mustSync`); commit-only updates do not. */
+  readonly sync: boolean
 }
 
 /** Counters for status and tests. */
@@ -66,6 +73,7 @@ export interface EngineStats {
   refusedMessages: number
   quiesces: number
   wakes: number
+  snapshotsInstalled: number
 }
 
 export interface CreateReplicaOptions {
@@ -104,6 +112,7 @@ export class Engine {
     refusedMessages: 0,
     quiesces: 0,
     wakes: 0,
+    snapshotsInstalled: 0,
   }
   stopping = false
 
@@ -264,7 +273,7 @@ export class Engine {
 
   /** Quiesces an idle leader whose followers hold everything; true when it did. */
   private maybeQuiesceLeader(r: Replica): boolean {
-    if (r.inFlight !== undefined || r.pendingSave !== undefined || r.raw.hasReady()) return false
+    if (r.raw.readiesInFlight > 0 || r.pendingSave !== undefined || r.raw.hasReady()) return false
     const st = r.raw.status()
     if (st.leadTransferee !== 0 || st.config.outgoing.length > 0) return false
     const last = st.lastIndex
@@ -311,20 +320,27 @@ export class Engine {
     return this.dirty.size > 0 || this.extra.length > 0
   }
 
-  /** Drains mailboxes and collects every Ready and snapshot save (steps 1–2). */
-  collect(): Round {
+  private route(outbound: Outbound, groupId: GroupId, m: Message): void {
+    const to = nodeOfReplica(m.to)
+    let list = outbound.get(to)
+    if (list === undefined) outbound.set(to, (list = []))
+    list.push({ groupId, message: m })
+    this.stats.messagesOut++
+  }
+
+  /**
+   * Drains mailboxes and collects every Ready (steps 1–2). Messages that may go before
+   * persistence are added to `outbound` at once (a leader's appends travel while it writes its
+   * own log, Raft thesis §10.2.1). A Ready with nothing to persist is finished here; the others
+   * come back as a `WriteRound` to persist and then `completeWrite`.
+   */
+  collect(outbound: Outbound, nowMs: number): WriteRound | undefined {
     this.stats.rounds++
     const readies: [Replica, Ready][] = []
     const updates: GroupUpdate[] = []
     const saves: Replica[] = []
-    const outbound = new Map<NodeId, Envelope[]>()
-    const route = (groupId: GroupId, m: Message) => {
-      const to = nodeOfReplica(m.to)
-      let list = outbound.get(to)
-      if (list === undefined) outbound.set(to, (list = []))
-      list.push({ groupId, message: m })
-      this.stats.messagesOut++
-    }
+    const free: Replica[] = []
+    let sync = false
     const dirty = [...this.dirty]
     this.dirty.clear()
     for (const r of dirty) {
@@ -333,40 +349,67 @@ export class Engine {
       const rd = r.takeReady()
       const u = r.toUpdate(rd)
       if (u) updates.push(u)
-      if (r.pendingSave !== undefined) saves.push(r)
+      if (r.pendingSave !== undefined) {
+        saves.push(r)
+        sync = true
+      }
       if (rd === undefined) continue
-      readies.push([r, rd])
-      for (const m of rd.messages) route(r.groupId, m)
-      for (const m of rd.persistedMessages) route(r.groupId, m)
+      for (const m of rd.messages) this.route(outbound, r.groupId, m)
+      const persists =
+        u !== undefined && (u.entries !== undefined || u.snapshot !== undefined || u.hardState !== undefined)
+      r.readies.push({ rd, durable: !persists })
+      if (persists) {
+        readies.push([r, rd])
+        if (rd.mustSync) sync = true
+      } else {
+        free.push(r)
+      }
     }
-    for (const e of this.extra) route(e.groupId, e.message)
+    for (const e of this.extra) this.route(outbound, e.groupId, e.message)
     this.extra = []
-    return { readies, updates, outbound, saves }
+    for (const r of free) this.drain(r, nowMs, outbound)
+    if (updates.length === 0) return undefined
+    return { readies, updates, saves, sync }
   }
 
-  /** The round's writes are durable and its messages sent: apply and answer (step 5). */
-  complete(round: Round, nowMs: number): void {
+  /** The write is durable: send what waited for it, apply and answer (steps 4–5). */
+  completeWrite(round: WriteRound, nowMs: number, outbound: Outbound): void {
     for (const r of round.saves) r.pendingSave = undefined
     for (const [r, rd] of round.readies) {
-      if (r.stopped !== undefined) continue
+      const entry = r.readies.find((x) => x.rd === rd)
+      if (entry) entry.durable = true
+    }
+    for (const [r] of round.readies) this.drain(r, nowMs, outbound)
+  }
+
+  /** Finishes a replica's durable Readies, oldest first, up to the first one still being written. */
+  private drain(r: Replica, nowMs: number, outbound: Outbound): void {
+    while (r.readies.length > 0 && r.readies[0]!.durable) {
+      const { rd } = r.readies.shift()!
+      if (r.stopped !== undefined || !this.replicas.has(r.groupId)) {
+        r.readies.length = 0
+        return
+      }
+      for (const m of rd.persistedMessages) this.route(outbound, r.groupId, m)
+      if (rd.snapshot !== undefined) this.stats.snapshotsInstalled++
       const outcome = r.finish(rd, nowMs)
-      if (r.stopped !== undefined) continue
+      if (r.stopped !== undefined) return
       if (outcome.leadershipChanged) this.leadershipChanged.add(r)
       if (outcome.removed) {
         this.destroy(r.groupId, new GroupNotFound({ groupId: r.groupId, nodeId: this.options.nodeId }))
-        continue
+        return
       }
-      if (r.storage.loadWanted) this.snapshotLoads.add(r.groupId)
-      if (r.raw.hasReady() || r.pendingSave !== undefined) this.dirty.add(r)
     }
+    if (r.storage.loadWanted) this.snapshotLoads.add(r.groupId)
+    if (r.raw.hasReady() || r.pendingSave !== undefined) this.dirty.add(r)
   }
 
   /**
-   * The round's write failed with `reason`: nothing of it is durable. The affected replicas'
-   * cores assumed otherwise, so they stop (their callers get `GroupStopped`); a restart of the
-   * node reloads them from what the store really holds.
+   * The write failed with `reason`: nothing of it is durable. The affected replicas' cores
+   * assumed otherwise, so they stop (their callers get `GroupStopped`); a restart of the node
+   * reloads them from what the store really holds.
    */
-  fail(round: Round, groups: ReadonlySet<GroupId> | "all", reason: string): void {
+  fail(round: WriteRound, groups: ReadonlySet<GroupId> | "all", reason: string): void {
     for (const [r] of round.readies) {
       if (groups === "all" || groups.has(r.groupId)) r.stop(reason)
     }

@@ -38,7 +38,7 @@ import { toMemoryStorage } from "../storage/Restore.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 import { type InboundBatch, Transport } from "../transport/Transport.js"
-import { Engine, type EngineOptions } from "./Engine.js"
+import { Engine, type EngineOptions, type Outbound, type WriteRound } from "./Engine.js"
 import type { MailboxItem, Replica, Waiter } from "./Replica.js"
 import { ownReplicaId } from "./ReplicaStorage.js"
 import {
@@ -123,6 +123,7 @@ export interface NodeStats {
   readonly messagesOut: number
   readonly quiesces: number
   readonly wakes: number
+  readonly snapshotsInstalled: number
   readonly refusedMessages: number
   readonly droppedUnknownGroup: number
   readonly nodesDown: readonly NodeId[]
@@ -253,65 +254,43 @@ const make = (config: NodeConfig) =>
     }
 
     // ----- the loop
+    /** Writes that finished (in the order the store completed them), waiting to be completed. */
+    const finishedWrites: Array<{ round: WriteRound; failed: ReadonlyMap<GroupId, string> | string }> = []
+    let writesInFlight = 0
+
     const loop = Effect.gen(function* () {
       let nextTick = (yield* Clock.currentTimeMillis) + settings.tickMs
       let nextLiveness = 0
       let nextExpiry = 0
-      while (!engine.stopping) {
+      const outbound: Outbound = new Map()
+      while (!engine.stopping || writesInFlight > 0 || finishedWrites.length > 0) {
         let now = yield* Clock.currentTimeMillis
-        if (!engine.hasWork() && inbox.length === 0 && now < nextTick) {
+        const idle = !engine.hasWork() && inbox.length === 0 && finishedWrites.length === 0
+        if (idle && now < nextTick) {
           yield* Effect.raceFirst(Queue.take(wakeup), Effect.sleep(nextTick - now))
           now = yield* Clock.currentTimeMillis
         }
-        if (engine.stopping) break
-        for (const b of inbox.splice(0)) engine.ingest(b)
-        if (now >= nextTick) {
-          engine.tick()
-          nextTick = now + settings.tickMs
+        // Writes that completed: their Readies finish, their waiting messages join this flush.
+        for (const w of finishedWrites.splice(0)) {
+          if (typeof w.failed === "string") engine.fail(w.round, "all", w.failed)
+          else if (w.failed.size > 0)
+            for (const [g, reason] of w.failed) engine.fail(w.round, new Set([g]), reason)
+          engine.completeWrite(w.round, now, outbound)
         }
-        if (now >= nextLiveness) {
-          nextLiveness = now + settings.livenessIntervalMs
-          yield* bus.publish(`${subjects.root}.live.${nodeId}`, EMPTY).pipe(Effect.ignore)
-          for (const [node, t] of lastHeard) {
-            if (node !== nodeId && !down.has(node) && now - t > settings.livenessTimeoutMs) {
-              down.add(node)
-              yield* Effect.logWarning(`node ${node} silent for ${now - t} ms: waking the groups it led`)
-              engine.nodeDown(node)
-            }
+        if (!engine.stopping) {
+          for (const b of inbox.splice(0)) engine.ingest(b)
+          if (now >= nextTick) {
+            engine.tick()
+            nextTick = now + settings.tickMs
+          }
+          const round = engine.collect(outbound, now)
+          if (round !== undefined) {
+            writesInFlight++
+            yield* Effect.forkIn(write(round), scope)
           }
         }
-        if (now >= nextExpiry) {
-          nextExpiry = now + 1000
-          engine.expireCaches(now)
-        }
-        yield* runRound(now)
-      }
-    })
-
-    const runRound = (now: number) =>
-      Effect.gen(function* () {
-        const round = engine.collect()
-        if (round.updates.length > 0) {
-          let updates = round.updates
-          for (let attempt = 0; updates.length > 0; attempt++) {
-            const r = yield* Effect.either(store.write(updates))
-            if (r._tag === "Right") break
-            const e = r.left
-            if ("groupId" in e && attempt < updates.length) {
-              // One group's data is bad: stop that replica, write the others.
-              const g = e.groupId as GroupId
-              yield* Effect.logError(`group ${g} stopped: ${e.message}`)
-              engine.fail(round, new Set([g]), e.message)
-              updates = updates.filter((u) => u.groupId !== g)
-              continue
-            }
-            yield* Effect.logError(`store write failed; every group in this round stops: ${e.message}`)
-            engine.fail(round, "all", e.message)
-            updates = []
-          }
-        }
-        for (const [to, envelopes] of round.outbound) yield* transport.send(to, envelopes)
-        engine.complete(round, now)
+        for (const [to, envelopes] of outbound) yield* transport.send(to, envelopes)
+        outbound.clear()
         for (const change of engine.takeLeadershipChanges()) yield* onLeadership(change)
         for (const g of engine.removals.splice(0)) {
           yield* store
@@ -326,6 +305,51 @@ const make = (config: NodeConfig) =>
         engine.snapshotLoads.clear()
         if (replies.length > 0)
           yield* Effect.all(replies.splice(0), { discard: true, concurrency: "unbounded" })
+        if (now >= nextLiveness && !engine.stopping) {
+          nextLiveness = now + settings.livenessIntervalMs
+          yield* bus.publish(`${subjects.root}.live.${nodeId}`, EMPTY).pipe(Effect.ignore)
+          for (const [node, t] of lastHeard) {
+            if (node !== nodeId && !down.has(node) && now - t > settings.livenessTimeoutMs) {
+              down.add(node)
+              yield* Effect.logWarning(`node ${node} silent for ${now - t} ms: waking the groups it led`)
+              engine.nodeDown(node)
+            }
+          }
+        }
+        if (now >= nextExpiry) {
+          nextExpiry = now + 1000
+          engine.expireCaches(now)
+        }
+      }
+    })
+
+    /**
+     * Persists one round. A group whose data the store finds corrupt is dropped from the batch
+     * (its replica stops) and the rest is written again; any other failure fails the round.
+     */
+    const write = (round: WriteRound) =>
+      Effect.gen(function* () {
+        const failed = new Map<GroupId, string>()
+        let updates = round.updates
+        let outcome: ReadonlyMap<GroupId, string> | string = failed
+        while (updates.length > 0) {
+          const r = yield* Effect.either(store.write(updates))
+          if (r._tag === "Right") break
+          const e = r.left
+          if ("groupId" in e && !failed.has(e.groupId as GroupId)) {
+            const g = e.groupId as GroupId
+            yield* Effect.logError(`group ${g} stopped: ${e.message}`)
+            failed.set(g, e.message)
+            updates = updates.filter((u) => u.groupId !== g)
+            continue
+          }
+          yield* Effect.logError(`store write failed; the groups of this round stop: ${e.message}`)
+          outcome = e.message
+          break
+        }
+        finishedWrites.push({ round, failed: outcome })
+        writesInFlight--
+        signal()
       })
 
     const loadSnapshot = (groupId: GroupId) =>
@@ -520,6 +544,7 @@ const make = (config: NodeConfig) =>
           messagesOut: engine.stats.messagesOut,
           quiesces: engine.stats.quiesces,
           wakes: engine.stats.wakes,
+          snapshotsInstalled: engine.stats.snapshotsInstalled,
           refusedMessages: engine.stats.refusedMessages,
           droppedUnknownGroup: engine.stats.droppedUnknownGroup,
           nodesDown: [...down],

@@ -70,8 +70,11 @@ export class Replica {
   /** Ticks without any activity (for quiescence). */
   idleTicks = 0
   stopped: string | undefined = undefined
-  /** The Ready handed to the engine and not yet finished. */
-  inFlight: Ready | undefined = undefined
+  /**
+   * Readies handed out and not yet finished, oldest first; `durable` once their write is done
+   * (at once when they persist nothing). They finish strictly in this order.
+   */
+  readonly readies: { readonly rd: Ready; durable: boolean }[] = []
 
   constructor(
     readonly groupId: GroupId,
@@ -164,11 +167,13 @@ export class Replica {
     this.proposals.set(index, { term, waiter })
   }
 
-  /** Takes the core's Ready if it has one (at most one is in flight). */
+  /**
+   * Takes the core's next Ready if it has one. Earlier Readies may still be in flight: they
+   * are persisted and finished in order, so each write carries only what is new.
+   */
   takeReady(): Ready | undefined {
-    if (this.inFlight !== undefined || this.stopped !== undefined || !this.raw.hasReady()) return undefined
-    this.inFlight = this.raw.ready()
-    return this.inFlight
+    if (this.stopped !== undefined || !this.raw.hasReady()) return undefined
+    return this.raw.ready()
   }
 
   /** What the store must persist for `rd` (and any snapshot of our own waiting to be saved). */
@@ -192,7 +197,6 @@ export class Replica {
    * advance. MUST be called only after the store acknowledged the write.
    */
   finish(rd: Ready, nowMs: number): FinishOutcome {
-    this.inFlight = undefined
     const mem = this.storage.mem
     if (rd.snapshot) {
       const meta = rd.snapshot.metadata

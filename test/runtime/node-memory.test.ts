@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import { checksumKind } from "../../src/runtime/ChecksumMachine.js"
 import { Node, NodeLive } from "../../src/runtime/Node.js"
@@ -21,7 +21,7 @@ describe("NodeLive over the in-memory transport", () => {
         const bus = yield* MemoryBus.make()
         const nodeIds = [1, 2, 3].map(NodeId)
         const voters = nodeIds.map((n) => replicaIdOf(n))
-        const nodes = []
+        const nodes: Node["Type"][] = []
         for (const n of nodeIds) {
           const layer = NodeLive({
             nodeId: n,
@@ -38,7 +38,7 @@ describe("NodeLive over the in-memory transport", () => {
             ),
           )
           const ctx = yield* Layer.build(layer)
-          nodes.push(ctx.unsafeMap.get(Node.key) as Node["Type"])
+          nodes.push(Context.get(ctx, Node))
         }
         const g = GroupId(1)
         for (const [i, node] of nodes.entries()) {
@@ -62,7 +62,7 @@ describe("NodeLive over the in-memory transport", () => {
         for (let i = 0; i < 20; i++) last = yield* propose(`cmd-${i}`)
         expect(JSON.parse(last).count).toBe(20)
         yield* Effect.sleep("300 millis")
-        const states = []
+        const states: string[] = []
         for (const node of nodes)
           states.push(dec.decode(yield* node.read(g, new Uint8Array(0), { stale: true })))
         expect(new Set(states).size).toBe(1)
