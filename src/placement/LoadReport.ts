@@ -3,7 +3,8 @@
  * operator step function derive from those reports.
  *
  * A node reports each replica it hosts: its role as it sees it, whether it leads (and in which
- * term), its applied index and its size. A leader also reports the group's applied
+ * term), its applied index and its size (bytes on disk: informative today, the planner
+ * balances counts). A leader also reports the group's applied
  * configuration; followers need not (their view may lag), which keeps reports small on nodes
  * that host thousands of replicas.
  *
@@ -31,6 +32,8 @@ export interface Membership extends Schema.Schema.Type<typeof Membership> {}
 export const ReplicaReport = Schema.Struct({
   group: GroupIdSchema,
   replica: ReplicaIdSchema,
+  /** The replica's role in the configuration it has applied (a joint configuration's outgoing voters are voters). */
+  role: Schema.Literal("voter", "learner"),
   /** True when this replica is its group's leader. */
   leader: Schema.Boolean,
   term: Count,

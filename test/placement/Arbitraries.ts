@@ -207,6 +207,7 @@ export const reportsOf = (state: ClusterState, staleGroups: ReadonlySet<number> 
       list.push({
         group: g.id,
         replica: r.id,
+        role: r.role === "voter" ? "voter" : "learner",
         leader: leads,
         term: g.leaderTerm,
         applied: 100,

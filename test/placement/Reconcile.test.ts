@@ -1,7 +1,8 @@
+import { Schema } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { findGroup } from "../../src/meta/ClusterState.js"
-import { groupStatuses, type NodeLoad, type ReplicaReport } from "../../src/placement/LoadReport.js"
+import { groupStatuses, NodeLoad, type ReplicaReport } from "../../src/placement/LoadReport.js"
 import { leaderHintUpdates, membershipUpdates, nodeStateUpdates } from "../../src/placement/Reconcile.js"
 import { GroupId, replicaIdOf } from "../../src/raft/Ids.js"
 import { cluster, must, n } from "../meta/Helpers.js"
@@ -11,6 +12,7 @@ const r = (node: number, gen = 0) => replicaIdOf(n(node), gen)
 const report = (replica: number, over: Partial<ReplicaReport> = {}): ReplicaReport => ({
   group: G,
   replica: r(replica),
+  role: "voter",
   leader: false,
   term: 1,
   applied: 10,
@@ -47,6 +49,23 @@ describe("groupStatuses", () => {
       { numRuns: 10 },
     )
     expect(groupStatuses([load(3, [report(3)])]).get(G)).toMatchObject({ leader: 0, membership: undefined })
+  })
+})
+
+describe("load reports", () => {
+  it("survive a trip through JSON via their Schema, and refuse malformed ids", () => {
+    const membership = {
+      confVersion: 2,
+      voters: [r(1)],
+      learners: [r(2)],
+      votersOutgoing: [],
+      learnersNext: [],
+      autoLeave: false,
+    }
+    const original = load(1, [report(1, { leader: true, membership }), report(2, { role: "learner" })])
+    const wire = JSON.stringify(Schema.encodeSync(NodeLoad)(original))
+    expect(Schema.decodeUnknownSync(NodeLoad)(JSON.parse(wire))).toEqual(original)
+    expect(() => Schema.decodeUnknownSync(NodeLoad)({ ...original, node: 0 })).toThrow()
   })
 })
 

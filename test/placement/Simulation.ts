@@ -262,6 +262,7 @@ export class Simulation {
         list.push({
           group: g.id,
           replica: r,
+          role: g.voters.includes(r) || g.votersOutgoing.includes(r) ? "voter" : "learner",
           leader: leads,
           term: g.term,
           applied: g.applied.get(r) ?? 0,

@@ -1,0 +1,14 @@
+/**
+ * The metadata group (group 0): its state, commands, queries and state machine. Each module is
+ * re-exported as a namespace, Effect style: `import { MetaCommand } from "../meta/index.js"`.
+ */
+export * as Allocation from "./Allocation.js"
+export * as ClusterState from "./ClusterState.js"
+export * as IdSchemas from "./IdSchemas.js"
+export * as LeaderChains from "./LeaderChains.js"
+export * as MetaCommand from "./MetaCommand.js"
+export * as MetaErrors from "./MetaErrors.js"
+export * as MetaQuery from "./MetaQuery.js"
+export * as MetaStateMachine from "./MetaStateMachine.js"
+export * as Operator from "./Operator.js"
+export * as Slots from "./Slots.js"

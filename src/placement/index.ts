@@ -1,0 +1,9 @@
+/**
+ * Placement: the pure planner, the operator step function and the reports they read. Each
+ * module is re-exported as a namespace, Effect style.
+ */
+export * as ClusterView from "./ClusterView.js"
+export * as LoadReport from "./LoadReport.js"
+export * as OperatorStep from "./OperatorStep.js"
+export * as Planner from "./Planner.js"
+export * as Reconcile from "./Reconcile.js"
