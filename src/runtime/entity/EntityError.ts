@@ -4,8 +4,9 @@
  * they travel inside reply bytes (status `SYSTEM_ERROR`, see `Wire`) and are decoded back
  * into the same classes on the client, in any process.
  *
- * EVERY ONE OF THESE LEAVES THE SHARD'S STATE UNCHANGED, except that a well-formed command
- * still advances the shard clock (docs/entities.md, "Time").
+ * NONE OF THESE CHANGES AN ENTITY. A well-formed request still advances the shard clock
+ * (docs/entities.md, "Time"), and a command in a session still records the session's
+ * acknowledgement and last use; bytes that do not decode change nothing at all.
  */
 import { Schema } from "effect"
 

@@ -68,9 +68,11 @@ export class Failed<E> {
 /** Fails an operation with `error` (of its failure schema); the state stays unchanged. */
 export const fail = <E>(error: E): Failed<E> => new Failed(error)
 
-/** What a command handler returns on success: the new state and the reply. */
-// biome-ignore lint/suspicious/noConfusingVoidType: `Schema.Void`'s type is void; such commands may omit the reply.
-export type Applied<S, A> = [A] extends [void]
+/**
+ * What a command handler returns on success: the new state and the reply. The reply may be
+ * omitted when the success type admits `undefined` (as `Schema.Void`'s does).
+ */
+export type Applied<S, A> = [undefined] extends [A]
   ? { readonly state: S; readonly reply?: A }
   : { readonly state: S; readonly reply: A }
 

@@ -3,9 +3,10 @@
  * order: the entity table of a shard.
  *
  * Structure: a sorted list of sorted chunks, each holding between 1 and `2 * CHUNK` entries,
- * plus an array of every chunk's first key. A lookup is two binary searches; an insert or a
- * delete moves at most `2 * CHUNK` slots of one chunk (and, on a split or an emptied chunk,
- * one slot per chunk of the index). It is a B+-tree of height two, which is all a shard
+ * plus an array of every chunk's first key. A chunk past `2 * CHUNK` splits in half; a chunk
+ * that a delete leaves small merges with a neighbour when both fit in `CHUNK`. A lookup is two
+ * binary searches; an insert or a delete moves at most `2 * CHUNK` slots of one chunk (and, on
+ * a split, a merge or an emptied chunk, one slot per chunk of the index). It is a B+-tree of height two, which is all a shard
  * needs: at a million entries the index holds about 4,000 chunks. docs/decisions/0040 has the
  * measurements against a single sorted array.
  *

@@ -8,8 +8,10 @@
  * queries, scans, counts) and refuses writes with `NotAQuery`.
  *
  * CONTRACT, beyond `StateMachine`'s:
- * - NEITHER `apply` NOR `query` THROWS on any input: malformed or unknown requests get an
- *   `EntityError` reply and CHANGE NOTHING (not even the clock).
+ * - NEITHER `apply` NOR `query` THROWS on any input. Requests that do not decode
+ *   (`MalformedRequest`, `UnsupportedVersion`, `RequestTooLarge`) or name another kind
+ *   (`WrongKind`) CHANGE NOTHING, not even the clock. Other refused requests change no entity;
+ *   they only advance the clock and, in a session, record its acknowledgement and last use.
  * - A well-formed request for this kind advances the shard clock to its proposer time when
  *   that is later; sessions then expire by that clock. The clock never goes back.
  * - The outcome of a command depends only on the state, the request bytes and the log index;
