@@ -5,12 +5,15 @@
  */
 import type { Index } from "./Types.js"
 
+const EMPTY = new Float64Array(0)
+
 export class Inflights {
   private start = 0
   private n = 0
   private bytes = 0
-  private readonly indexes: Float64Array
-  private readonly sizes: Float64Array
+  // Grown on demand up to `capacity`: most followers of most groups never fill a window.
+  private indexes: Float64Array = EMPTY
+  private sizes: Float64Array = EMPTY
 
   /**
    * @param capacity most messages in flight
@@ -19,16 +22,28 @@ export class Inflights {
   constructor(
     readonly capacity: number,
     readonly maxBytes: number,
-  ) {
-    this.indexes = new Float64Array(capacity)
-    this.sizes = new Float64Array(capacity)
+  ) {}
+
+  private grow(): void {
+    const size = Math.min(this.capacity, Math.max(8, this.indexes.length * 2))
+    const indexes = new Float64Array(size)
+    const sizes = new Float64Array(size)
+    // Unroll the ring into the new arrays, oldest first.
+    for (let i = 0, at = this.start; i < this.n; i++, at = at + 1 === this.indexes.length ? 0 : at + 1) {
+      indexes[i] = this.indexes[at]!
+      sizes[i] = this.sizes[at]!
+    }
+    this.indexes = indexes
+    this.sizes = sizes
+    this.start = 0
   }
 
   /** Records a message whose last entry has `index` and whose entries weigh `bytes`. */
   add(index: Index, bytes: number): void {
     if (this.n === this.capacity) throw new RangeError("Inflights.add on a full window")
+    if (this.n === this.indexes.length) this.grow()
     let at = this.start + this.n
-    if (at >= this.capacity) at -= this.capacity
+    if (at >= this.indexes.length) at -= this.indexes.length
     this.indexes[at] = index
     this.sizes[at] = bytes
     this.n++
@@ -44,7 +59,7 @@ export class Inflights {
     for (; i < this.n; i++) {
       if (to < this.indexes[idx]!) break
       freedBytes += this.sizes[idx]!
-      if (++idx >= this.capacity) idx = 0
+      if (++idx >= this.indexes.length) idx = 0
     }
     this.n -= i
     this.bytes -= freedBytes

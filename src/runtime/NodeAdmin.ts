@@ -5,6 +5,8 @@
  *
  * Requests (`op`):
  * - `status`: every hosted replica (`GroupStatus`) and the node's counters;
+ * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced) and the
+ *   counters — small enough for nodes with tens of thousands of groups;
  * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
  * - `transfer-leader`: `{ group, to: replicaId }`.
  */
@@ -17,6 +19,7 @@ import { Node } from "./Node.js"
 
 export const AdminRequest = Schema.Union(
   Schema.Struct({ op: Schema.Literal("status") }),
+  Schema.Struct({ op: Schema.Literal("summary") }),
   Schema.Struct({
     op: Schema.Literal("read"),
     group: Schema.Int.pipe(Schema.nonNegative()),
@@ -50,6 +53,26 @@ const handle = (node: Node["Type"], data: Uint8Array) =>
     switch (req.op) {
       case "status":
         return { ok: true, node: node.nodeId, groups: yield* node.groups, stats: yield* node.stats }
+      case "summary": {
+        const groups = yield* node.groups
+        let leaders = 0
+        let leaderless = 0
+        let quiesced = 0
+        for (const g of groups) {
+          if (g.isLeader) leaders++
+          if (g.leaderNode === undefined) leaderless++
+          if (g.quiesced) quiesced++
+        }
+        return {
+          ok: true,
+          node: node.nodeId,
+          groups: groups.length,
+          leaders,
+          leaderless,
+          quiesced,
+          stats: yield* node.stats,
+        }
+      }
       case "read": {
         const query = req.query === undefined ? new Uint8Array(0) : Buffer.from(req.query, "base64")
         const r = yield* Effect.either(node.read(req.group as GroupId, query, { stale: req.stale ?? true }))
