@@ -11,7 +11,6 @@ import { type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import {
   type ClusterState,
   findGroup,
-  type GroupRecord,
   META_GROUP,
   type NodeRecord,
   type Settings,
@@ -221,6 +220,3 @@ const pickKept = (
   chosen: ReadonlyArray<NodeRecord>,
   strict: boolean,
 ): NodeRecord | undefined => pickNode(pool, chosen, strict, () => 0)
-
-/** The nodes hosting a group's replicas (any role). */
-export const nodesOfGroup = (group: GroupRecord): NodeId[] => group.replicas.map((r) => nodeOfReplica(r.id))

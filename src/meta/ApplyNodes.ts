@@ -14,7 +14,7 @@
  *
  * `removed` is final: the id is never reused, and the token can never register again.
  */
-import { type GroupId, MAX_NODE_ID, NodeId, nodeOfReplica, replicaIdOf } from "../raft/Ids.js"
+import { MAX_NODE_ID, NodeId, nodeOfReplica, replicaIdOf } from "../raft/Ids.js"
 import {
   type Applied,
   accept,
@@ -191,10 +191,6 @@ export const replicasOn = (state: ClusterState, node: NodeId): number => {
   }
   return count
 }
-
-/** The groups (by id) with a replica on `node`. */
-export const groupsOn = (state: ClusterState, node: NodeId): GroupId[] =>
-  state.groups.filter((g) => g.replicas.some((r) => nodeOfReplica(r.id) === node)).map((g) => g.id)
 
 /** Changes settings. The shard map version moves: the replication factor is part of it. */
 export const applyUpdateSettings = (state: ClusterState, cmd: typeof UpdateSettings.Type): Applied => {

@@ -13,7 +13,6 @@ import {
   GroupRecord,
   Keyspace,
   Labels,
-  META_GROUP,
   NodeState,
   Settings,
 } from "./ClusterState.js"
@@ -157,9 +156,6 @@ export const answerQuery = (state: ClusterState, query: MetaQuery): MetaQueryRes
       return SettingsView.make({ settings: state.settings })
   }
 }
-
-/** The metadata group's own record, if bootstrapped. */
-export const metaGroup = (state: ClusterState): GroupRecord | undefined => findGroup(state, META_GROUP)
 
 /** A query as bytes. */
 export const encodeQuery: (query: MetaQuery) => Uint8Array = encodeJson(MetaQuery)

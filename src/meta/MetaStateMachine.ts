@@ -38,7 +38,13 @@ import { ClusterState, emptyClusterState } from "./ClusterState.js"
 import { decodeJsonOrThrow, encodeJson } from "./JsonCodec.js"
 import { decodeCommand, encodeResponse, type MetaCommand, type MetaResponse } from "./MetaCommand.js"
 import { NotBootstrapped } from "./MetaErrors.js"
-import { answerQuery, decodeQuery, encodeQueryResponse, type MetaQueryResponse } from "./MetaQuery.js"
+import {
+  answerQuery,
+  decodeQuery,
+  encodeQueryResponse,
+  type MetaQuery,
+  type MetaQueryResponse,
+} from "./MetaQuery.js"
 
 /**
  * Applies one command to a state: the pure heart of the metadata group. Same state and same
@@ -119,7 +125,7 @@ export class MetaStateMachine implements StateMachine {
   }
 
   /** Answers a query object directly. */
-  ask(query: Parameters<typeof answerQuery>[1]): MetaQueryResponse {
+  ask(query: MetaQuery): MetaQueryResponse {
     return answerQuery(this.#state, query)
   }
 

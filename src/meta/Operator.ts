@@ -20,7 +20,6 @@
  */
 import { Schema } from "effect"
 import type { NodeId } from "../raft/Ids.js"
-import type { ReplicaId } from "../raft/Types.js"
 import { Count, GroupIdSchema, Millis, NodeIdSchema, ReplicaIdSchema, ReplicaRefSchema } from "./IdSchemas.js"
 
 /** Why the planner emitted an operator (for the operator list and for tests). */
@@ -122,16 +121,9 @@ export const OperatorRecord = Schema.Struct({
 /** See `OperatorRecord`. */
 export interface OperatorRecord extends Schema.Schema.Type<typeof OperatorRecord> {}
 
-/** True for the operators that change a group's membership (all but leader transfers). */
-export const changesMembership = (spec: OperatorSpec): boolean => spec._tag !== "TransferLeader"
-
 /** The node that receives the new replica of an add or a move. */
 export const targetNode = (spec: OperatorSpec): NodeId | undefined =>
   spec._tag === "AddReplica" || spec._tag === "MoveReplica" ? spec.node : undefined
-
-/** The replica an operator takes out of the group (move, remove), if any. */
-export const outgoingReplica = (spec: OperatorSpec): ReplicaId | undefined =>
-  spec._tag === "MoveReplica" ? spec.from : spec._tag === "RemoveReplica" ? spec.replica : undefined
 
 /** One line describing an operator, for logs and test failures. */
 export const describeOperator = (spec: OperatorSpec): string => {
