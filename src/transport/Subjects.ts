@@ -13,7 +13,7 @@
  * The prefix is `flotilla` unless configured (it may hold several tokens: `acme.flotilla`);
  * the cluster name is one token.
  */
-import type { GroupId, NodeId } from "../raft/Ids.js"
+import { type GroupId, isGroupId, isNodeId, type NodeId } from "../raft/Ids.js"
 
 /** The default first token(s) of every subject. */
 export const DEFAULT_SUBJECT_PREFIX = "flotilla"
@@ -79,6 +79,12 @@ export const subjectMatches = (pattern: string, subject: string): boolean => {
 export const hasWildcard = (subject: string): boolean =>
   subject.split(".").some((t) => t === "*" || t === ">")
 
+/** What a subject of the cluster addresses (see `ClusterSubjects.parse`). */
+export type ParsedSubject =
+  | { readonly kind: "raft" | "snap"; readonly node: NodeId }
+  | { readonly kind: "group"; readonly group: GroupId }
+  | { readonly kind: "kv" | "meta" }
+
 /** The subjects of one cluster. */
 export interface ClusterSubjects {
   /** `<prefix>.<cluster>`: the stem of every other subject. */
@@ -93,6 +99,26 @@ export interface ClusterSubjects {
   readonly kv: string
   /** The metadata group's leader. */
   readonly meta: string
+  /**
+   * What a subject of this cluster addresses, or undefined for any other subject (another
+   * cluster, an unknown kind, a node or group id out of range or not in canonical decimal).
+   * Handy under a wildcard subscription such as `<root>.group.*`.
+   */
+  readonly parse: (subject: string) => ParsedSubject | undefined
+}
+
+const CANONICAL_DECIMAL = /^(0|[1-9][0-9]*)$/
+
+const parseIn = (root: string, subject: string): ParsedSubject | undefined => {
+  if (!subject.startsWith(`${root}.`)) return undefined
+  const rest = subject.slice(root.length + 1).split(".")
+  const [kind, id] = rest
+  if (rest.length === 1 && (kind === "kv" || kind === "meta")) return { kind }
+  if (rest.length !== 2 || id === undefined || !CANONICAL_DECIMAL.test(id)) return undefined
+  const n = Number(id)
+  if ((kind === "raft" || kind === "snap") && isNodeId(n)) return { kind, node: n }
+  if (kind === "group" && isGroupId(n)) return { kind, group: n }
+  return undefined
 }
 
 /** Why a prefix or cluster name was refused. */
@@ -130,5 +156,6 @@ export const clusterSubjects = (
     group: (group) => `${root}.group.${group}`,
     kv: `${root}.kv`,
     meta: `${root}.meta`,
+    parse: (subject) => parseIn(root, subject),
   }
 }

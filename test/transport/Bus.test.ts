@@ -1,11 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, TestClock } from "effect"
 import { afterAll, beforeAll } from "vitest"
+import type { GroupId, NodeId } from "../../src/raft/Ids.js"
 import * as NatsServer from "../../src/testing/NatsServer.js"
 import * as Bus from "../../src/transport/Bus.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
 import * as NatsConnection from "../../src/transport/NatsConnection.js"
-import { subjectMatches } from "../../src/transport/Subjects.js"
+import {
+  clusterSubjects,
+  isValidPublishSubject,
+  isValidSubscribeSubject,
+  subjectMatches,
+} from "../../src/transport/Subjects.js"
 import { busCompliance } from "./busCompliance.js"
 
 let server: NatsServer.RunningNatsServer
@@ -87,5 +93,49 @@ describe("subject matching", () => {
     ["a.b.c", "a.b", false],
   ])("%s matches %s: %s", (pattern, subject, expected) => {
     expect(subjectMatches(pattern, subject)).toBe(expected)
+  })
+})
+
+describe("cluster subjects", () => {
+  const s = clusterSubjects("prod", "acme.flotilla")
+
+  it("names every subject under <prefix>.<cluster> and parses them back", () => {
+    expect([s.raft(3 as NodeId), s.snap(3 as NodeId), s.group(42 as GroupId), s.kv, s.meta]).toEqual([
+      "acme.flotilla.prod.raft.3",
+      "acme.flotilla.prod.snap.3",
+      "acme.flotilla.prod.group.42",
+      "acme.flotilla.prod.kv",
+      "acme.flotilla.prod.meta",
+    ])
+    expect(s.parse("acme.flotilla.prod.raft.3")).toEqual({ kind: "raft", node: 3 })
+    expect(s.parse("acme.flotilla.prod.group.4294967295")).toEqual({ kind: "group", group: 4294967295 })
+    expect(s.parse("acme.flotilla.prod.meta")).toEqual({ kind: "meta" })
+    for (const other of [
+      "acme.flotilla.test.raft.3",
+      "acme.flotilla.prod.raft.0",
+      "acme.flotilla.prod.raft.65536",
+      "acme.flotilla.prod.raft.03",
+      "acme.flotilla.prod.group.4294967296",
+      "acme.flotilla.prod.group.1.x",
+      "acme.flotilla.prod.kv.1",
+      "acme.flotilla.prod.other.1",
+    ])
+      expect(s.parse(other)).toBeUndefined()
+  })
+
+  it("refuses cluster names and prefixes that are not plain tokens", () => {
+    expect(() => clusterSubjects("a.b")).toThrow(/cluster name/)
+    expect(() => clusterSubjects("a", "x..y")).toThrow(/subject prefix/)
+    expect(() => clusterSubjects("a b")).toThrow(/cluster name/)
+  })
+
+  it("applies NATS's rules to publish and subscribe subjects", () => {
+    expect(isValidPublishSubject("a.b")).toBe(true)
+    expect(isValidPublishSubject("a.*")).toBe(false)
+    expect(isValidSubscribeSubject("a.*.>")).toBe(true)
+    expect(isValidSubscribeSubject("a.>.b")).toBe(false)
+    expect(isValidSubscribeSubject("a\tb")).toBe(false)
+    expect(isValidPublishSubject("a b")).toBe(false)
+    expect(isValidPublishSubject("a.b*")).toBe(true)
   })
 })

@@ -207,9 +207,29 @@ export class ByteReader {
   private varintSlow(what: string): number {
     const buf = this.buf
     const start = this.offset
-    let value = 0
-    let scale = 1
-    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
+    // The first 28 bits with int32 arithmetic, so small values stay small integers (V8 Smis)
+    // and never become heap-allocated doubles in the decoded messages.
+    let small = 0
+    let i = 0
+    for (; i < 4; i++) {
+      if (start + i >= buf.length) {
+        this.offset = start + i
+        this.fail("truncated", `${what}: varint cut short`)
+      }
+      const b = buf[start + i]!
+      small |= (b & 0x7f) << (7 * i)
+      if (b < 0x80) {
+        if (b === 0 && i > 0) {
+          this.offset = start
+          this.fail("malformed", `${what}: non-minimal varint`)
+        }
+        this.offset = start + i + 1
+        return small
+      }
+    }
+    let value = small
+    let scale = TWO_POW_28
+    for (; i < MAX_VARINT_BYTES; i++) {
       if (start + i >= buf.length) {
         this.offset = start + i
         this.fail("truncated", `${what}: varint cut short`)
@@ -217,7 +237,7 @@ export class ByteReader {
       const b = buf[start + i]!
       value += (b & 0x7f) * scale
       if (b < 0x80) {
-        if (b === 0 && i > 0) {
+        if (b === 0) {
           this.offset = start
           this.fail("malformed", `${what}: non-minimal varint`)
         }

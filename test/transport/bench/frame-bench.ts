@@ -5,8 +5,10 @@
  * (msgpackr decodes arbitrary structures, so its result must be checked field by field before
  * it may reach a Raft core).
  *
- * Run: npx tsx test/transport/bench/frame-bench.ts   (prints the load average first: the numbers
- * move with it on a shared machine)
+ * Run: npx tsx test/transport/bench/frame-bench.ts [case filter] [variant filter]
+ *   e.g. `... heartbeats "custom   decode"` times one variant alone in a fresh process (the
+ *   garbage collector's state, which the other variants change, weighs on frames of 10,000
+ *   small objects). It prints the load average first.
  */
 import { loadavg } from "node:os"
 import { Either } from "effect"
@@ -123,31 +125,42 @@ const unpackFrame = (bytes: Uint8Array): Either.Either<Envelope[], string> => {
 }
 
 // --- harness ---------------------------------------------------------------------------------
-/** Median of 7 timed runs of ~0.3 s each (the machine is shared: medians resist noise). */
-const measure = (name: string, fn: () => void): number => {
-  for (let i = 0; i < 50; i++) fn()
-  const runs: number[] = []
-  for (let r = 0; r < 7; r++) {
-    let n = 0
-    const start = performance.now()
-    const end = start + 300
-    while (performance.now() < end) {
-      fn()
-      n++
-    }
-    runs.push(((performance.now() - start) * 1000) / n)
+/**
+ * Times every variant of a case in 7 interleaved rounds of ~0.2 s each and reports the median
+ * CPU time (user + system, all threads: GC included) per operation. CPU time rather than wall
+ * time, and interleaved rounds, because the machine is shared: wall time there mostly measures
+ * the wait for a core.
+ */
+const measureAll = (all: ReadonlyArray<readonly [string, () => void]>) => {
+  const variants = all.filter(([name]) => onlyVariant === undefined || name.includes(onlyVariant))
+  for (const [, fn] of variants) for (let i = 0; i < 50; i++) fn()
+  const runs: number[][] = variants.map(() => [])
+  for (let round = 0; round < 7; round++) {
+    variants.forEach(([, fn], v) => {
+      let n = 0
+      const start = performance.now()
+      const cpu = process.cpuUsage()
+      while (performance.now() - start < 200) {
+        fn()
+        n++
+      }
+      const used = process.cpuUsage(cpu)
+      runs[v]!.push((used.user + used.system) / n)
+    })
   }
-  runs.sort((a, b) => a - b)
-  const us = runs[3]!
-  const spread = `${runs[0]!.toFixed(1)}–${runs[6]!.toFixed(1)}`
-  console.log(
-    `${name.padEnd(30)} ${us.toFixed(1).padStart(8)} µs/op (median; range ${spread})  ${Math.round(1e6 / us)
-      .toString()
-      .padStart(8)} ops/s`,
-  )
-  return us
+  variants.forEach(([name], v) => {
+    const r = runs[v]!.sort((a, b) => a - b)
+    const us = r[3]!
+    console.log(
+      `  ${name.padEnd(28)} ${us.toFixed(1).padStart(8)} µs CPU/op  median (range ${r[0]!.toFixed(1)}–${r[6]!.toFixed(1)})  ${Math.round(
+        1e6 / us,
+      )} ops/s`,
+    )
+  })
 }
 
+const only = process.argv[2]
+const onlyVariant = process.argv[3]
 const cases: Array<[string, Envelope[]]> = [
   ["64 MsgApp, one 128-byte entry each", appends(N1, N2, 64, 128)],
   ["10,000 heartbeats", heartbeats(N1, N2, 10_000)],
@@ -160,16 +173,19 @@ console.log(
     .join(" ")}`,
 )
 for (const [label, envelopes] of cases) {
+  if (only !== undefined && !label.includes(only)) continue
   const custom = encodeFrame(header, envelopes)
   const packed = packFrame(envelopes)
   const check = decodeFrame(custom)
   const checkPacked = unpackFrame(packed)
   if (Either.isLeft(check) || Either.isLeft(checkPacked)) throw new Error("benchmark frames do not decode")
   console.log(`\n${label}: custom ${custom.length} bytes, msgpackr ${packed.length} bytes`)
-  measure("  custom   encode", () => encodeFrame(header, envelopes))
-  measure("  custom   decode+validate", () => decodeFrame(custom))
-  measure("  custom   encode+decode", () => decodeFrame(encodeFrame(header, envelopes)))
-  measure("  msgpackr encode", () => packFrame(envelopes))
-  measure("  msgpackr decode+validate", () => unpackFrame(packed))
-  measure("  msgpackr encode+decode", () => unpackFrame(packFrame(envelopes)))
+  measureAll([
+    ["custom   encode", () => encodeFrame(header, envelopes)],
+    ["custom   decode+validate", () => decodeFrame(custom)],
+    ["custom   encode+decode", () => decodeFrame(encodeFrame(header, envelopes))],
+    ["msgpackr encode", () => packFrame(envelopes)],
+    ["msgpackr decode+validate", () => unpackFrame(packed)],
+    ["msgpackr encode+decode", () => unpackFrame(packFrame(envelopes))],
+  ])
 }
