@@ -173,6 +173,34 @@ describe("placement simulation", () => {
     expectHealthy(sim, 3)
   })
 
+  it("moves replicas apart when a relabelled node puts two of a shard in one zone", () => {
+    const sim = new Simulation(6, ["a", "b", "c"])
+    sim.createKeyspace("kv", 12, 3)
+    sim.settle()
+    expect(sim.relabel(4 as NodeId, { zone: "b" })).toMatchObject({
+      _tag: "NodeRegistered",
+      node: 4,
+      rejoined: true,
+    })
+    sim.settle()
+    expectHealthy(sim, 3)
+    expect(sim.state.history.some((o) => o.spec.reason === "zone-conflict")).toBe(true)
+  })
+
+  it("follows a keyspace's replication factor up and down", () => {
+    const sim = new Simulation(5)
+    sim.createKeyspace("kv", 10, 3)
+    sim.settle()
+    sim.propose({ _tag: "SetReplicationFactor", keyspace: "kv", replicationFactor: 5 })
+    sim.settle()
+    expectHealthy(sim, 5)
+    sim.propose({ _tag: "SetReplicationFactor", keyspace: "kv", replicationFactor: 3 })
+    sim.settle()
+    expectHealthy(sim, 3)
+    const nodes = usableNodes(sim)
+    expectWithinOneOfMean(counts(sim, nodes).replicas, nodes, "replicas")
+  })
+
   it("rolls back a move whose target dies while its learner catches up, then places the replica elsewhere", () => {
     const sim = new Simulation(3)
     sim.createKeyspace("kv", 6, 3)

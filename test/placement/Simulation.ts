@@ -153,6 +153,12 @@ export class Simulation {
     this.events.push(`revive n${node}`)
   }
 
+  /** Re-registers a node with new labels (a restart with a changed configuration). */
+  relabel(node: NodeId, labels: Record<string, string>): MetaResponse {
+    const token = this.state.nodes.find((n) => n.id === node)!.token
+    return this.propose({ _tag: "RegisterNode", token, name: "", labels, at: this.now })
+  }
+
   /** Asks for a node to be drained. */
   drain(node: NodeId): MetaResponse {
     return this.propose({ _tag: "SetNodeState", node, state: "draining", at: this.now })
