@@ -17,35 +17,46 @@ describe("SessionTable", () => {
   it("applies a new seq once, answers a retry from the cache, refuses below the floor", () => {
     const t = new SessionTable(limits)
     const s = t.open(1, 0)
-    expect(t.admit(s, 1, 0, 0)).toEqual({ _tag: "Apply" })
-    t.record(s, 1, reply(1))
-    expect(t.admit(s, 1, 0, 0)).toEqual({ _tag: "Duplicate", reply: reply(1) })
-    expect(t.admit(s, 2, 1, 0)).toEqual({ _tag: "Apply" })
-    t.record(s, 2, reply(2))
+    expect(t.admit(s, 1, 0)).toEqual({ _tag: "Apply" })
+    t.settle(s, 1, 0, 0, reply(1))
+    expect(t.admit(s, 1, 0)).toEqual({ _tag: "Duplicate", reply: reply(1) })
+    expect(t.admit(s, 2, 1)).toEqual({ _tag: "Apply" })
+    t.settle(s, 2, 1, 0, reply(2))
     // ackedBelow 2: the reply of seq 1 is dropped and seq 1 is now stale.
-    expect(t.admit(s, 2, 2, 0)).toEqual({ _tag: "Duplicate", reply: reply(2) })
-    expect(t.admit(s, 1, 1, 0)).toMatchObject({ _tag: "Refuse", error: { _tag: "StaleSequence", floor: 2 } })
-    expect(t.admit(99, 1, 0, 0)).toMatchObject({
+    expect(t.admit(s, 2, 2)).toEqual({ _tag: "Duplicate", reply: reply(2) })
+    t.settle(s, 2, 2, 0)
+    expect(t.admit(s, 1, 1)).toMatchObject({ _tag: "Refuse", error: { _tag: "StaleSequence", floor: 2 } })
+    expect(t.admit(99, 1, 0)).toMatchObject({
       _tag: "Refuse",
       error: { _tag: "SessionExpired", session: 99 },
     })
+  })
+
+  it("counts an acknowledgement before settling, but changes nothing until settled", () => {
+    const t = new SessionTable(limits)
+    const s = t.open(1, 0)
+    t.settle(s, 1, 0, 0, reply(1))
+    const before = Cbor.encode(t.toCbor())
+    expect(t.admit(s, 1, 2)).toMatchObject({ _tag: "Refuse", error: { _tag: "StaleSequence", floor: 2 } })
+    expect(t.admit(s, 5, 2)).toEqual({ _tag: "Apply" })
+    expect(Cbor.encode(t.toCbor())).toEqual(before)
   })
 
   it("bounds the unacknowledged replies of a session; an acknowledgement frees room", () => {
     const t = new SessionTable(limits)
     const s = t.open(1, 0)
     for (const seq of [1, 2]) {
-      expect(t.admit(s, seq, 0, 0)._tag).toBe("Apply")
-      t.record(s, seq, reply(seq))
+      expect(t.admit(s, seq, 0)._tag).toBe("Apply")
+      t.settle(s, seq, 0, 0, reply(seq))
     }
-    expect(t.admit(s, 3, 0, 0)).toMatchObject({ _tag: "Refuse", error: { _tag: "TooManyPending", limit: 2 } })
-    expect(t.admit(s, 3, 2, 0)._tag).toBe("Apply")
+    expect(t.admit(s, 3, 0)).toMatchObject({ _tag: "Refuse", error: { _tag: "TooManyPending", limit: 2 } })
+    expect(t.admit(s, 3, 2)._tag).toBe("Apply")
   })
 
   it("drops the least recently used session beyond the bound", () => {
     const t = new SessionTable(limits)
     const [a, b, c] = [t.open(1, 0), t.open(2, 0), t.open(3, 0)]
-    t.admit(a, 1, 0, 0) // a is now the most recently used
+    t.settle(a, 1, 0, 0, reply(1)) // a is now the most recently used
     const d = t.open(4, 0)
     expect([a, b, c, d].map((s) => t.has(s))).toEqual([true, false, true, true])
     expect(t.size).toBe(3)
@@ -59,7 +70,7 @@ describe("SessionTable", () => {
     expect([t.has(a), t.has(b)]).toEqual([true, true])
     t.expire(1001)
     expect([t.has(a), t.has(b)]).toEqual([false, true])
-    t.admit(b, 1, 0, 1400)
+    t.settle(b, 1, 0, 1400, reply(1))
     t.expire(2400)
     expect(t.has(b)).toBe(true)
     t.expire(2401)
@@ -75,17 +86,15 @@ describe("SessionTable", () => {
     const a = t.open(1, 0)
     expect(t.close(a)).toBe(true)
     expect(t.close(a)).toBe(false)
-    expect(t.admit(a, 1, 0, 0)._tag).toBe("Refuse")
+    expect(t.admit(a, 1, 0)._tag).toBe("Refuse")
   })
 
   it("round-trips through CBOR in the same order, replies sorted by seq", () => {
     const t = new SessionTable(limits)
     const a = t.open(1, 10)
     const b = t.open(2, 20)
-    t.admit(b, 5, 0, 30)
-    t.record(b, 5, reply(5))
-    t.admit(b, 4, 0, 30)
-    t.record(b, 4, reply(4))
+    t.settle(b, 5, 0, 30, reply(5))
+    t.settle(b, 4, 0, 30, reply(4))
     const value = t.toCbor()
     expect(value).toEqual([
       b,
@@ -104,7 +113,7 @@ describe("SessionTable", () => {
     ])
     const back = SessionTable.fromCbor(Cbor.decode(Cbor.encode(value)), limits)
     expect(Cbor.encode(back.toCbor())).toEqual(Cbor.encode(value))
-    expect(back.admit(b, 4, 0, 30)).toEqual({ _tag: "Duplicate", reply: reply(4) })
+    expect(back.admit(b, 4, 0)).toEqual({ _tag: "Duplicate", reply: reply(4) })
     expect(back.open(2, 40)).toBe(b + 1)
   })
 

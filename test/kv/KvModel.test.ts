@@ -50,7 +50,10 @@ const opArb = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       t: fc.constant("mutate" as const),
-      back: fc.nat(6),
+      // A command sent before, or a fresh one (next seq) that only the scratch copy sees.
+      back: fc.option(fc.nat(6), { nil: undefined }),
+      key: keyArb,
+      value: valueArb,
       at: fc.nat(),
       xor: fc.integer({ min: 1, max: 255 }),
     }),
@@ -202,9 +205,15 @@ const run = (ops: ReadonlyArray<Op>) => {
         let bytes: Uint8Array
         if (op.t === "garbage") bytes = op.bytes
         else {
-          const earlier = sent[sent.length - 1 - op.back]
-          if (earlier === undefined) break
-          bytes = earlier.bytes.slice()
+          const earlier = op.back === undefined ? undefined : sent[sent.length - 1 - op.back]
+          bytes =
+            earlier?.bytes.slice() ??
+            kvRequest(
+              "Cas",
+              op.key,
+              { expected: null, value: op.value },
+              { session, seq: seq + 1, ackedBelow: acked },
+            )
           const positions = mutablePositions(bytes.length)
           bytes[positions[op.at % positions.length]!]! ^= op.xor
         }

@@ -4,9 +4,9 @@
  * they travel inside reply bytes (status `SYSTEM_ERROR`, see `Wire`) and are decoded back
  * into the same classes on the client, in any process.
  *
- * NONE OF THESE CHANGES AN ENTITY. A well-formed request still advances the shard clock
- * (docs/entities.md, "Time"), and a command in a session still records the session's
- * acknowledgement and last use; bytes that do not decode change nothing at all.
+ * A REQUEST ANSWERED WITH ONE OF THESE CHANGED NOTHING in the shard (no entity, no session),
+ * except that a well-formed request for the shard's kind still advances the shard clock
+ * (docs/entities.md, "Time"). Retrying it is always safe.
  */
 import { Schema } from "effect"
 

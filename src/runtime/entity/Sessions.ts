@@ -5,7 +5,9 @@
  * in it; each command also says `ackedBelow`: every reply below that number has reached the
  * client. The shard keeps, per session, the reply of every applied command at or above the
  * acknowledged floor. A retried command (same session, same seq) gets the cached reply and IS
- * NOT APPLIED AGAIN; a late duplicate below the floor is refused (`StaleSequence`).
+ * NOT APPLIED AGAIN; a late duplicate below the floor is refused (`StaleSequence`). A command
+ * that is refused, or answered with an `EntityError`, leaves its session untouched: it was
+ * not applied, and a retry is decided afresh.
  *
  * Session ids are assigned by the shard: `max(log index of the OpenSession, last id + 1)`, so
  * an id is never reused in the life of the shard, and a stale retry of an `OpenSession`
@@ -95,32 +97,41 @@ export class SessionTable {
   }
 
   /**
-   * Admits command `seq` of session `id` carrying acknowledgement `ackedBelow`: records the
-   * acknowledgement and the use, then says whether to apply it, answer it from the cache, or
-   * refuse it. A refused or duplicate command MUST NOT be applied.
+   * Decides, WITHOUT CHANGING ANYTHING, what to do with command `seq` of session `id` carrying
+   * acknowledgement `ackedBelow`: apply it, answer it from the cache, or refuse it. The
+   * acknowledgement counts already (a cached reply below it is gone, and frees its room). A
+   * refused or duplicate command MUST NOT be applied.
    */
-  admit(id: number, seq: number, ackedBelow: number, clock: number): Admission {
+  admit(id: number, seq: number, ackedBelow: number): Admission {
     const session = this.sessions.get(id)
     if (session === undefined) return { _tag: "Refuse", error: new SessionExpired({ session: id }) }
-    if (ackedBelow > session.floor) {
-      session.floor = ackedBelow
-      for (const s of session.replies.keys()) if (s < ackedBelow) session.replies.delete(s)
-    }
-    session.lastActive = clock
-    this.sessions.delete(id)
-    this.sessions.set(id, session)
-    if (seq < session.floor)
-      return { _tag: "Refuse", error: new StaleSequence({ session: id, seq, floor: session.floor }) }
+    const floor = Math.max(session.floor, ackedBelow)
+    if (seq < floor) return { _tag: "Refuse", error: new StaleSequence({ session: id, seq, floor }) }
     const cached = session.replies.get(seq)
     if (cached !== undefined) return { _tag: "Duplicate", reply: cached }
-    if (session.replies.size >= this.limits.maxPending)
+    let pending = 0
+    for (const s of session.replies.keys()) if (s >= floor) pending++
+    if (pending >= this.limits.maxPending)
       return { _tag: "Refuse", error: new TooManyPending({ session: id, limit: this.limits.maxPending }) }
     return APPLY
   }
 
-  /** Records the reply of command `seq`, applied after `admit` said `Apply`. */
-  record(id: number, seq: number, reply: Uint8Array): void {
-    this.sessions.get(id)?.replies.set(seq, reply)
+  /**
+   * Settles an admitted command: records the acknowledgement (dropping the replies below it)
+   * and the use at shard clock `clock`, and caches `reply` for `seq` when the command was
+   * applied. Call only after `admit` said `Apply` (with the reply) or `Duplicate` (without).
+   */
+  settle(id: number, seq: number, ackedBelow: number, clock: number, reply?: Uint8Array): void {
+    const session = this.sessions.get(id)
+    if (session === undefined) return
+    if (ackedBelow > session.floor) {
+      session.floor = ackedBelow
+      for (const s of session.replies.keys()) if (s < ackedBelow) session.replies.delete(s)
+    }
+    if (reply !== undefined) session.replies.set(seq, reply)
+    session.lastActive = clock
+    this.sessions.delete(id)
+    this.sessions.set(id, session)
   }
 
   /** The table as a CBOR value: `[lastId, [[id, lastActive, floor, [[seq, reply], ...]], ...]]`. */

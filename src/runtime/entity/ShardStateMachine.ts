@@ -8,10 +8,10 @@
  * queries, scans, counts) and refuses writes with `NotAQuery`.
  *
  * CONTRACT, beyond `StateMachine`'s:
- * - NEITHER `apply` NOR `query` THROWS on any input. Requests that do not decode
- *   (`MalformedRequest`, `UnsupportedVersion`, `RequestTooLarge`) or name another kind
- *   (`WrongKind`) CHANGE NOTHING, not even the clock. Other refused requests change no entity;
- *   they only advance the clock and, in a session, record its acknowledgement and last use.
+ * - NEITHER `apply` NOR `query` THROWS on any input, and A REQUEST ANSWERED WITH AN
+ *   `EntityError` CHANGES NOTHING but the shard clock (no entity, no session). Requests that do
+ *   not decode (`MalformedRequest`, `UnsupportedVersion`, `RequestTooLarge`) or name another
+ *   kind (`WrongKind`) do not even move the clock.
  * - A well-formed request for this kind advances the shard clock to its proposer time when
  *   that is later; sessions then expire by that clock. The clock never goes back.
  * - The outcome of a command depends only on the state, the request bytes and the log index;
@@ -102,11 +102,17 @@ export class ShardStateMachine<S = unknown> implements StateMachine {
     switch (request.type) {
       case "command": {
         if (request.session === 0) return this.runCommand(request, index)
-        const admission = this.sessions.admit(request.session, request.seq, request.ackedBelow, this.clock)
+        const { session, seq, ackedBelow } = request
+        const admission = this.sessions.admit(session, seq, ackedBelow)
         if (admission._tag === "Refuse") return Wire.errorReply(admission.error)
-        if (admission._tag === "Duplicate") return admission.reply.slice()
+        if (admission._tag === "Duplicate") {
+          this.sessions.settle(session, seq, ackedBelow, this.clock)
+          return admission.reply.slice()
+        }
         const reply = this.runCommand(request, index)
-        this.sessions.record(request.session, request.seq, reply)
+        // An EntityError means nothing was applied: the session is left as it was.
+        if (reply[1] !== Wire.ReplyStatus.SystemError)
+          this.sessions.settle(session, seq, ackedBelow, this.clock, reply)
         return reply.slice()
       }
       case "openSession":
