@@ -13,9 +13,13 @@
  *   `PayloadTooLarge` before anything is sent;
  * - a subscription buffers at most `capacity` messages; more are dropped and counted (a
  *   dropped request then times out at its sender), like a NATS slow consumer.
+ *
+ * Over NATS, a request that fails for another reason than these (a permissions violation,
+ * say) is reported as `RequestTimeout` carrying the client's message, and a subscription the
+ * server refuses is logged as a warning.
  */
 import type { Msg } from "@nats-io/transport-node"
-import { Context, Data, Duration, Effect, Layer, Queue, type Scope, Stream } from "effect"
+import { Context, Data, Duration, Effect, Layer, Queue, Runtime, type Scope, Stream } from "effect"
 import type { MemoryBus } from "./MemoryBus.js"
 import { NatsConnection, type NatsConnectionService } from "./NatsConnection.js"
 import { isValidPublishSubject, isValidSubscribeSubject } from "./Subjects.js"
@@ -249,6 +253,7 @@ export const makeNatsBus = (conn: NatsConnectionService): BusService => {
             message: `queue ${JSON.stringify(options.queue)} is invalid`,
           })
         if (isClosed()) return yield* closedError()
+        const runtime = yield* Effect.runtime<never>()
         const queue = yield* Effect.acquireRelease(
           Queue.dropping<BusMessage>(options.capacity ?? DEFAULT_SUBSCRIPTION_CAPACITY),
           Queue.shutdown,
@@ -260,7 +265,13 @@ export const makeNatsBus = (conn: NatsConnectionService): BusService => {
               nc.subscribe(subject, {
                 ...(options.queue === undefined ? {} : { queue: options.queue }),
                 callback: (err, msg) => {
-                  if (err === null && !queue.unsafeOffer(natsMessage(conn, msg))) dropped++
+                  if (err !== null) {
+                    Runtime.runFork(runtime)(
+                      Effect.logWarning(`bus: subscription to ${subject} failed: ${err.message}`),
+                    )
+                    return
+                  }
+                  if (!queue.unsafeOffer(natsMessage(conn, msg))) dropped++
                 },
               }),
             catch: () => closedError(),

@@ -2,8 +2,10 @@
  * The Raft frame codec: pure, no I/O. One frame carries every Raft message one node sends to
  * another in one engine round, as a list of `Envelope`s (group id + `Message`).
  *
- * The format is hand-coded over a `DataView` with varints (docs/decisions/0020 gives the
- * measurements against msgpackr) and is described byte by byte in docs/transport.md:
+ * The format is hand-coded over a `DataView` with varints — not a `Schema`, the one exception
+ * to that rule for data crossing a process boundary, for speed and size (docs/decisions/0020
+ * gives the measurements against msgpackr) — and is described byte by byte in
+ * docs/transport.md:
  *
  * ```
  * "FL" | version 1 | cluster id u32 | from node u16 | to node u16 | record count u32 | records
