@@ -123,6 +123,37 @@ describe("ShardStateMachine", () => {
     expect(defect).toEqual(Either.left(expect.objectContaining({ reason: "the handler threw Error: boom" })))
   })
 
+  it("caches outcomes in a session but leaves it untouched on an EntityError", () => {
+    const m = make()
+    const session = Either.getOrThrow(
+      Wire.decodeReply(m.apply(Wire.encodeRequest({ type: "openSession", kind: "Probe" }), 1)),
+    ).body as number
+    const inSession = (op: ProbeOp, seq: number, ackedBelow: number, payload: object = {}) =>
+      EntityClient.encodeCall(call(op, "a", payload), { session, seq, ackedBelow })
+    const refused = m.apply(inSession("Refuse", 1, 0), 2)
+    expect(tagOf(refused)).toBe("Failure:Refused")
+    expect(m.apply(inSession("Refuse", 1, 0), 3)).toEqual(refused)
+    const before = m.snapshot()
+    // A defect, a bad payload and a stale seq are not recorded, not even their acknowledgement.
+    expect(tagOf(m.apply(inSession("Throw", 2, 2), 4))).toBe("HandlerDefect")
+    const badPayload = EntityClient.encodeCall(
+      { ...call("Push", "a", { item: "x" }), payload: new Cbor.Raw(Cbor.encode({ item: 1 })) },
+      { session, seq: 2, ackedBelow: 2 },
+    )
+    expect(tagOf(m.apply(badPayload, 5))).toBe("InvalidPayload")
+    expect(tagOf(m.apply(inSession("Push", 2, 3, { item: "x" }), 6))).toBe("MalformedRequest")
+    const otherSession = EntityClient.encodeCall(call("Push", "a", { item: "x" }), {
+      session: session + 1,
+      seq: 1,
+      ackedBelow: 0,
+    })
+    expect(tagOf(m.apply(otherSession, 7))).toBe("SessionExpired")
+    expect(m.snapshot()).toEqual(before)
+    // The seq that failed with an EntityError is still free: its retry is decided afresh.
+    expect(tagOf(m.apply(inSession("Push", 2, 2, { item: "x" }), 8))).toBe("Success")
+    expect(tagOf(m.apply(inSession("Refuse", 1, 1), 9))).toBe("StaleSequence")
+  })
+
   it("refuses requests it cannot run, with the error that says why", () => {
     const m = make()
     const wrongKind = Wire.encodeRequest({ type: "openSession", kind: "Other" })
