@@ -260,6 +260,19 @@ describe("MemoryNetwork determinism", () => {
     }),
   )
 
+  it.scoped("counts frames for a node nobody attached as undeliverable", () =>
+    Effect.gen(function* () {
+      const c = yield* cluster(1, [N1])
+      yield* c.sendSeq(N1, N4, 2)
+      expect(yield* c.network.stats(N1, N4, "raft")).toMatchObject({
+        published: 2,
+        undeliverable: 2,
+        delivered: 0,
+      })
+      expect((yield* c.network.totals).undeliverable).toBe(2)
+    }),
+  )
+
   it.scoped("attaching a node twice is a defect", () =>
     Effect.gen(function* () {
       const c = yield* cluster(1, [N1])
