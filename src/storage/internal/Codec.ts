@@ -109,18 +109,53 @@ const checksum = (key: Uint8Array, value: Buffer, end: number): number =>
   crc32(key, crc32(value.subarray(4, end)))
 
 /**
- * Encodes `e` into the scratch buffer `out` and returns the value's length. `out` MUST hold
- * `entryValueBytes(e) + key.length` bytes: the key is copied after the value so that one
- * CRC call covers both (the hot path); only `out[0 .. length)` is the value.
+ * A reusable buffer for encoding values on the hot path, with cached views of it so that
+ * encoding allocates nothing: `value(n)` is bytes `0 .. n`, `span(end)` is bytes `4 .. end` (what
+ * the checksum covers). LevelDB copies what it is given, so one scratch serves a whole batch.
  */
-export const encodeEntryInto = (out: Buffer, key: Uint8Array, e: Entry): number => {
+export class Scratch {
+  buf = Buffer.allocUnsafe(64 * 1024)
+  private readonly values = new Map<number, Buffer>()
+  private readonly spans = new Map<number, Buffer>()
+
+  /** Makes room for `bytes` bytes (the cached views are dropped when the buffer grows). */
+  ensure(bytes: number): Buffer {
+    if (bytes > this.buf.length) {
+      this.buf = Buffer.allocUnsafe(Math.max(bytes, this.buf.length * 2))
+      this.values.clear()
+      this.spans.clear()
+    }
+    return this.buf
+  }
+
+  /** Bytes `0 .. n` of the buffer. */
+  value(n: number): Buffer {
+    let v = this.values.get(n)
+    if (v === undefined) this.values.set(n, (v = this.buf.subarray(0, n)))
+    return v
+  }
+
+  /** Bytes `4 .. end` of the buffer. */
+  span(end: number): Buffer {
+    let v = this.spans.get(end)
+    if (v === undefined) this.spans.set(end, (v = this.buf.subarray(4, end)))
+    return v
+  }
+}
+
+/**
+ * Encodes `e`, stored under `key`, into `s` and returns a view of the value: valid until the
+ * next use of `s`. The key is copied after the value so that one CRC call covers both.
+ */
+export const encodeEntryInto = (s: Scratch, key: Uint8Array, e: Entry): Buffer => {
+  const n = ENTRY_HEADER_BYTES + e.data.length
+  const out = s.ensure(n + key.length)
   writeU64(out, 4, e.term)
   out[12] = e.type
-  const n = ENTRY_HEADER_BYTES + e.data.length
   out.set(e.data, ENTRY_HEADER_BYTES)
   out.set(key, n)
-  out.writeUInt32BE(crc32(out.subarray(4, n + key.length)), 0)
-  return n
+  out.writeUInt32BE(crc32(s.span(n + key.length)), 0)
+  return s.value(n)
 }
 
 /** Encodes `e` into a fresh buffer. */
@@ -170,17 +205,15 @@ const checked = (key: Uint8Array, value: Uint8Array, length: number): Buffer | u
 /** Bytes of a hard state record. */
 export const HARD_STATE_BYTES = 28
 
-/**
- * Encodes a hard state record stored under `key` into the scratch buffer `out` (which MUST hold
- * `HARD_STATE_BYTES + key.length` bytes) and returns the value's length, as `encodeEntryInto`.
- */
-export const encodeHardStateInto = (out: Buffer, key: Uint8Array, hs: HardState): number => {
+/** Encodes a hard state record stored under `key` into `s`, as `encodeEntryInto`. */
+export const encodeHardStateInto = (s: Scratch, key: Uint8Array, hs: HardState): Buffer => {
+  const out = s.ensure(HARD_STATE_BYTES + key.length)
   writeU64(out, 4, hs.term)
   writeU64(out, 12, hs.vote)
   writeU64(out, 20, hs.commit)
   out.set(key, HARD_STATE_BYTES)
-  out.writeUInt32BE(crc32(out.subarray(4, HARD_STATE_BYTES + key.length)), 0)
-  return HARD_STATE_BYTES
+  out.writeUInt32BE(crc32(s.span(HARD_STATE_BYTES + key.length)), 0)
+  return s.value(HARD_STATE_BYTES)
 }
 
 /** Encodes a hard state record stored under `key`. */
@@ -192,11 +225,11 @@ export const encodeHardState = (key: Uint8Array, hs: HardState): Buffer => {
   return seal(key, out)
 }
 
-/** Writes the key of a group record of `kind` into `into` (5 bytes at offset 0) and returns a view of it. */
+/** Writes the key of a group record of `kind` into `into` (exactly 5 bytes) and returns it. */
 export const writeGroupKey = (into: Buffer, groupId: GroupId, kind: number): Buffer => {
   into.writeUInt32BE(groupId, 0)
   into[4] = kind
-  return into.subarray(0, GROUP_KEY_BYTES)
+  return into
 }
 
 /** Decodes a hard state record; `undefined` when it fails its checksum. */

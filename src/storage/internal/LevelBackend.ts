@@ -25,13 +25,13 @@ import {
   encodeHardStateInto,
   encodeSnapshotRef,
   entryKey,
-  entryValueBytes,
   type Floor,
   GROUP_KEY_BYTES,
   groupKey,
   groupOfKey,
   indexOfEntryKey,
   Kind,
+  Scratch,
   type SnapshotRef,
   sizeOfEntryValue,
   writeEntryKey,
@@ -77,8 +77,7 @@ export class LevelBackend implements Backend<LevelBatch> {
   private readonly garbage = new Map<GroupId, Index>()
   private readonly key = Buffer.allocUnsafe(ENTRY_KEY_BYTES)
   private readonly recordKey = Buffer.allocUnsafe(GROUP_KEY_BYTES)
-  /** Scratch for values (with room for the key after them: see `encodeEntryInto`). */
-  private value = Buffer.allocUnsafe(64 * 1024)
+  private readonly scratch = new Scratch()
 
   constructor(
     readonly location: string,
@@ -194,10 +193,7 @@ export class LevelBackend implements Backend<LevelBatch> {
         case "PutEntries": {
           for (const e of op.entries) {
             writeEntryKey(key, op.groupId, e.index)
-            const need = entryValueBytes(e) + ENTRY_KEY_BYTES
-            if (need > this.value.length)
-              this.value = Buffer.allocUnsafe(Math.max(need, this.value.length * 2))
-            b.put(key, this.value.subarray(0, encodeEntryInto(this.value, key, e)))
+            b.put(key, encodeEntryInto(this.scratch, key, e))
           }
           break
         }
@@ -206,7 +202,7 @@ export class LevelBackend implements Backend<LevelBatch> {
           break
         case "PutHardState": {
           const k = writeGroupKey(this.recordKey, op.groupId, Kind.HardState)
-          b.put(k, this.value.subarray(0, encodeHardStateInto(this.value, k, op.hardState)))
+          b.put(k, encodeHardStateInto(this.scratch, k, op.hardState))
           break
         }
         case "PutSnapshot": {
