@@ -10,6 +10,7 @@ import { Effect, Layer } from "effect"
 import { GroupId, NodeId, nodeOfReplica, replicaIdOf } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { checksumKind } from "../runtime/ChecksumMachine.js"
+import * as GroupCatalog from "../runtime/GroupCatalog.js"
 import { Node, NodeLive, type NodeSettings } from "../runtime/Node.js"
 import * as NodeAdmin from "../runtime/NodeAdmin.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
@@ -59,7 +60,7 @@ export const layer = (options: StartNodeOptions) => {
     subjectPrefix: options.subjectPrefix,
   })
   const io = Layer.mergeAll(transport, Bus.layerNats).pipe(Layer.provideMerge(nats))
-  const store = LogStore.layerLevel(options.dataDir)
+  const store = Layer.merge(LogStore.layerLevel(options.dataDir), GroupCatalog.layerFile(options.dataDir))
   const node = NodeLive({
     nodeId,
     cluster: options.cluster,

@@ -24,6 +24,7 @@ import {
   FiberMap,
   Layer,
   Option,
+  PubSub,
   Queue,
   Schema,
   Stream,
@@ -39,6 +40,7 @@ import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 import { type InboundBatch, Transport } from "../transport/Transport.js"
 import { Engine, type EngineOptions, type Outbound, type WriteRound } from "./Engine.js"
+import { GroupCatalog } from "./GroupCatalog.js"
 import type { MailboxItem, Replica, Waiter } from "./Replica.js"
 import { ownReplicaId } from "./ReplicaStorage.js"
 import {
@@ -50,6 +52,7 @@ import {
   type RuntimeError,
 } from "./RuntimeErrors.js"
 import type { ShardKind } from "./ShardKind.js"
+import type { StateMachine } from "./StateMachine.js"
 
 /** Numeric settings of a node, validated and defaulted by Schema (they come from flags and files). */
 export const NodeSettings = Schema.Struct({
@@ -90,8 +93,14 @@ export interface NodeConfig {
   readonly nodeId: NodeId
   readonly cluster: string
   readonly subjectPrefix?: string
-  /** The state machine kind of each group (e.g. from the metadata group's shard map). */
-  readonly kindOf: (groupId: GroupId) => ShardKind
+  /**
+   * The state machine kinds this node can host, by name. A group's kind is the one recorded
+   * in the `GroupCatalog` when it was created (`createGroup`/`expectReplica` with `kind`);
+   * otherwise `kindOf` decides, otherwise the first kind listed here.
+   */
+  readonly kinds?: ReadonlyArray<ShardKind>
+  /** The kind of a group the catalog does not name. */
+  readonly kindOf?: (groupId: GroupId) => ShardKind
   readonly settings?: Schema.Schema.Encoded<typeof NodeSettings>
   /** Raft settings beyond ticks (pre-vote, check-quorum, message sizes, ...). */
   readonly raft?: EngineOptions["raft"]
@@ -104,14 +113,37 @@ export interface GroupStatus {
   readonly kind: string
   readonly isLeader: boolean
   readonly leaderNode: NodeId | undefined
+  /** The leading replica (0 when unknown). */
+  readonly leader: ReplicaId
   readonly term: number
   readonly commit: number
   readonly applied: number
   readonly lastIndex: number
   readonly quiesced: boolean
   readonly stopped: string | undefined
+  /** Every voter, incoming and outgoing. */
   readonly voters: readonly ReplicaId[]
   readonly learners: readonly ReplicaId[]
+  /** In a joint configuration: the outgoing voters (else empty). */
+  readonly outgoing: readonly ReplicaId[]
+  /** Learners-to-be when the joint configuration is left. */
+  readonly learnersNext: readonly ReplicaId[]
+  /** Log index of the applied configuration (see `Replica.confVersion`). */
+  readonly confVersion: number
+  /** On the leader: each member's replicated index (match). */
+  readonly progress: ReadonlyArray<{
+    readonly replica: ReplicaId
+    readonly match: number
+    readonly learner: boolean
+  }>
+}
+
+/** A change of a group's leadership as seen by this node. */
+export interface LeadershipChange {
+  readonly groupId: GroupId
+  readonly isLeader: boolean
+  readonly leaderNode: NodeId | undefined
+  readonly term: number
 }
 
 export interface NodeStats {
@@ -137,6 +169,8 @@ export class GroupExists extends Schema.TaggedError<GroupExists>()("GroupExists"
 export interface CreateGroupOptions {
   readonly groupId: GroupId
   readonly replicaId: ReplicaId
+  /** The kind's name (recorded in the catalog); default: see `NodeConfig.kinds`. */
+  readonly kind?: string
   /** Bootstrap a new group: every initial member is created with the same members. */
   readonly bootstrap?: { readonly voters: readonly ReplicaId[]; readonly learners?: readonly ReplicaId[] }
 }
@@ -146,7 +180,7 @@ export interface NodeService {
   /** Creates a replica here (bootstrapping a new group, or empty to be filled by the leader). */
   readonly createGroup: (o: CreateGroupOptions) => Effect.Effect<void, GroupExists | GroupStopped>
   /** Allows the replica `replicaId` of `groupId` to be created when its first message arrives. */
-  readonly expectReplica: (groupId: GroupId, replicaId: ReplicaId) => Effect.Effect<void>
+  readonly expectReplica: (groupId: GroupId, replicaId: ReplicaId, kind?: string) => Effect.Effect<void>
   /** Replicates `command`; succeeds with the state machine's reply once applied. */
   readonly propose: (groupId: GroupId, command: Uint8Array) => Effect.Effect<Uint8Array, RuntimeError>
   /** Reads through the state machine: linearizable (ReadIndex) unless `stale`. */
@@ -169,10 +203,19 @@ export interface NodeService {
   readonly status: (groupId: GroupId) => Effect.Effect<Option.Option<GroupStatus>>
   readonly groups: Effect.Effect<ReadonlyArray<GroupStatus>>
   readonly stats: Effect.Effect<NodeStats>
+  /** Leadership changes of hosted groups, as they happen (subscribe before acting). */
+  readonly leadership: Stream.Stream<LeadershipChange>
+  /**
+   * The state machine of a hosted group, for in-process readers on this node (the metadata
+   * driver reads group 0's state). Read it only between engine rounds, never mutate it.
+   */
+  readonly localStateMachine: (groupId: GroupId) => Option.Option<StateMachine>
 }
 
 /** The node of this process. */
 export class Node extends Context.Tag("flotilla/Node")<Node, NodeService>() {}
+
+const ascending = (ids: Iterable<ReplicaId>) => [...ids].sort((a, b) => a - b)
 
 const statusOf = (r: Replica): GroupStatus => {
   const st = r.raw.status()
@@ -182,18 +225,26 @@ const statusOf = (r: Replica): GroupStatus => {
     kind: r.kind.name,
     isLeader: r.isLeader,
     leaderNode: r.leaderNode(),
+    leader: r.raw.leader,
     term: st.hardState.term,
     commit: st.hardState.commit,
     applied: st.applied,
     lastIndex: st.lastIndex,
     quiesced: r.quiesced,
     stopped: r.stopped,
-    voters: [...new Set([...st.config.incoming, ...st.config.outgoing])].sort((a, b) => a - b),
-    learners: [...st.config.learners].sort((a, b) => a - b),
+    voters: ascending(new Set([...st.config.incoming, ...st.config.outgoing])),
+    learners: ascending(st.config.learners),
+    outgoing: ascending(st.config.outgoing),
+    learnersNext: ascending(st.config.learnersNext),
+    confVersion: r.confVersion,
+    progress: [...st.progress].map(([replica, pr]) => ({ replica, match: pr.match, learner: pr.isLearner })),
   }
 }
 
-/** A node over the `LogStore`, `Transport` and `Bus` in context. */
+/**
+ * A node over the `LogStore`, `Transport` and `Bus` in context, and the `GroupCatalog` when
+ * one is provided (otherwise kinds are kept in memory only).
+ */
 export const NodeLive = (config: NodeConfig): Layer.Layer<Node, never, LogStore | Transport | Bus> =>
   Layer.scoped(Node, make(config))
 
@@ -206,6 +257,24 @@ const make = (config: NodeConfig) =>
     const bus = yield* Bus
     const subjects = clusterSubjects(config.cluster, config.subjectPrefix)
     const nodeId = config.nodeId
+    const catalog = Option.getOrElse(yield* Effect.serviceOption(GroupCatalog), () => memoryCatalog())
+    const kindsByName = new Map((config.kinds ?? []).map((k) => [k.name, k]))
+    const kindFor = (groupId: GroupId): ShardKind => {
+      const named = catalog.kindOf(groupId)
+      const k = named === undefined ? undefined : kindsByName.get(named)
+      if (k !== undefined) return k
+      if (config.kindOf !== undefined) return config.kindOf(groupId)
+      const first = config.kinds?.[0]
+      if (first === undefined) throw new RangeError("NodeConfig needs `kinds` or `kindOf`")
+      return first
+    }
+    const recordKind = (groupId: GroupId, kind: string | undefined) =>
+      kind === undefined
+        ? Effect.void
+        : kindsByName.has(kind)
+          ? catalog.set(groupId, kind).pipe(Effect.orDie)
+          : Effect.dieMessage(`node ${config.nodeId} has no state machine kind "${kind}"`)
+    const leadershipHub = yield* PubSub.unbounded<LeadershipChange>()
     const clock = yield* Effect.clock
     const nowMs = () => clock.unsafeCurrentTimeMillis()
     const engine = new Engine({
@@ -249,7 +318,7 @@ const make = (config: NodeConfig) =>
         continue
       }
       yield* Effect.try(() =>
-        engine.createReplica({ groupId, replicaId, kind: config.kindOf(groupId), storage: mem }),
+        engine.createReplica({ groupId, replicaId, kind: kindFor(groupId), storage: mem }),
       ).pipe(Effect.catchAll((e) => Effect.logError(`group ${groupId} failed to restart: ${String(e)}`)))
     }
 
@@ -383,9 +452,17 @@ const make = (config: NodeConfig) =>
         }),
       ).pipe(Effect.catchAll((e) => Effect.logError(`group ${r.groupId}: subscription failed: ${e.message}`)))
     const onLeadership = (r: Replica) =>
-      r.isLeader && engine.replicas.get(r.groupId) === r
-        ? FiberMap.run(subscriptions, r.groupId, serveGroup(r), { onlyIfMissing: true }).pipe(Effect.asVoid)
-        : FiberMap.remove(subscriptions, r.groupId)
+      Effect.zipRight(
+        PubSub.publish(leadershipHub, {
+          groupId: r.groupId,
+          isLeader: r.isLeader,
+          leaderNode: r.leaderNode(),
+          term: r.raw.term,
+        }),
+        r.isLeader && engine.replicas.get(r.groupId) === r
+          ? FiberMap.run(subscriptions, r.groupId, serveGroup(r), { onlyIfMissing: true }).pipe(Effect.asVoid)
+          : FiberMap.remove(subscriptions, r.groupId),
+      )
 
     /** Routes one request through the group's kind; `reply` gets the answer bytes. */
     const serveRequest = (
@@ -395,7 +472,7 @@ const make = (config: NodeConfig) =>
       reply: (b: Uint8Array) => void,
     ) => {
       const r = engine.replicas.get(groupId)
-      const kind = r?.kind ?? config.kindOf(groupId)
+      const kind = r?.kind ?? kindFor(groupId)
       let routed: ReturnType<ShardKind["route"]>
       try {
         routed = kind.route(data, nowMs)
@@ -475,17 +552,24 @@ const make = (config: NodeConfig) =>
               ? Effect.fail(new GroupExists({ groupId: o.groupId }))
               : Effect.fail(new GroupStopped({ groupId: o.groupId, reason: existing.stopped }))
           }
-          engine.createReplica({
-            groupId: o.groupId,
-            replicaId: o.replicaId,
-            kind: config.kindOf(o.groupId),
-            bootstrap: o.bootstrap,
-          })
-          signal()
-          return Effect.void
+          return Effect.zipRight(
+            recordKind(o.groupId, o.kind),
+            Effect.sync(() => {
+              engine.createReplica({
+                groupId: o.groupId,
+                replicaId: o.replicaId,
+                kind: kindFor(o.groupId),
+                bootstrap: o.bootstrap,
+              })
+              signal()
+            }),
+          )
         }),
-      expectReplica: (groupId, replicaId) =>
-        Effect.sync(() => engine.expect(groupId, replicaId, config.kindOf(groupId))),
+      expectReplica: (groupId, replicaId, kind) =>
+        Effect.zipRight(
+          recordKind(groupId, kind),
+          Effect.sync(() => engine.expect(groupId, replicaId, kindFor(groupId))),
+        ),
       propose: (groupId, command) =>
         submitEffect(groupId, (waiter) => ({ _tag: "Command", command, waiter })),
       read: (groupId, query, options) =>
@@ -525,10 +609,13 @@ const make = (config: NodeConfig) =>
             : Effect.fail(new ProposalFailed({ groupId, reason: r.reason }))
         }),
       removeReplica: (groupId) =>
-        Effect.sync(() => {
-          engine.destroy(groupId, new GroupNotFound({ groupId, nodeId }))
-          signal()
-        }),
+        Effect.zipRight(
+          Effect.sync(() => {
+            engine.destroy(groupId, new GroupNotFound({ groupId, nodeId }))
+            signal()
+          }),
+          catalog.remove(groupId).pipe(Effect.orDie),
+        ),
       status: (groupId) =>
         Effect.sync(() => Option.map(Option.fromNullable(engine.replicas.get(groupId)), statusOf)),
       groups: Effect.sync(() => [...engine.replicas.values()].map(statusOf)),
@@ -550,11 +637,24 @@ const make = (config: NodeConfig) =>
           nodesDown: [...down],
         }
       }),
+      leadership: Stream.fromPubSub(leadershipHub),
+      localStateMachine: (groupId) =>
+        Option.map(Option.fromNullable(engine.replicas.get(groupId)), (r) => r.sm),
     }
     return service
   })
 
 const EMPTY = new Uint8Array(0)
+
+/** A catalog for nodes run without one (tests): kinds are remembered for the process only. */
+const memoryCatalog = () => {
+  const kinds = new Map<number, string>()
+  return {
+    kindOf: (g: GroupId) => kinds.get(g),
+    set: (g: GroupId, kind: string) => Effect.sync(() => void kinds.set(g, kind)),
+    remove: (g: GroupId) => Effect.sync(() => void kinds.delete(g)),
+  }
+}
 
 const loopFiberAwait = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
   Effect.gen(function* () {

@@ -8,9 +8,13 @@
  * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced) and the
  *   counters — small enough for nodes with tens of thousands of groups;
  * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
- * - `transfer-leader`: `{ group, to: replicaId }`.
+ * - `transfer-leader`: `{ group, to: replicaId }`;
+ * - `conf-change`: `{ group, changes: [{ type: "add-voter" | "remove" | "add-learner", replica }],
+ *   transition?: "auto" | "joint" | "joint-explicit" }` on the group's leader; answered once the
+ *   change is applied there (an empty `changes` leaves a joint configuration).
  */
 import { Effect, Layer, Option, Schema, Stream } from "effect"
+import { ConfChangeTransition, ConfChangeType, confChange } from "../raft/ConfChange.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { Bus } from "../transport/Bus.js"
@@ -30,6 +34,19 @@ export const AdminRequest = Schema.Union(
     op: Schema.Literal("transfer-leader"),
     group: Schema.Int.pipe(Schema.nonNegative()),
     to: Schema.Int.pipe(Schema.positive()),
+  }),
+  Schema.Struct({
+    op: Schema.Literal("conf-change"),
+    group: Schema.Int.pipe(Schema.nonNegative()),
+    /** Empty: leave the joint configuration. */
+    changes: Schema.Array(
+      Schema.Struct({
+        type: Schema.Literal("add-voter", "remove", "add-learner"),
+        replica: Schema.Int.pipe(Schema.positive()),
+      }),
+    ),
+    /** "auto" (default): joint when several voters change; "joint": joint, left automatically. */
+    transition: Schema.optional(Schema.Literal("auto", "joint", "joint-explicit")),
   }),
 )
 export type AdminRequest = Schema.Schema.Type<typeof AdminRequest>
@@ -83,6 +100,28 @@ const handle = (node: Node["Type"], data: Uint8Array) =>
           reply: Buffer.from(r.right).toString("base64"),
           applied: Option.isSome(st) ? st.value.applied : undefined,
         }
+      }
+      case "conf-change": {
+        const types = {
+          "add-voter": ConfChangeType.AddNode,
+          remove: ConfChangeType.RemoveNode,
+          "add-learner": ConfChangeType.AddLearner,
+        }
+        const transition = {
+          auto: ConfChangeTransition.Auto,
+          joint: ConfChangeTransition.JointImplicit,
+          "joint-explicit": ConfChangeTransition.JointExplicit,
+        }
+        const cc = confChange(
+          req.changes.map((c) => ({ type: types[c.type], nodeId: c.replica as ReplicaId })),
+          transition[req.transition ?? "auto"],
+        )
+        const r = yield* Effect.either(node.proposeConfChange(req.group as GroupId, cc))
+        if (r._tag === "Left") {
+          const e = r.left
+          return { ok: false, error: e._tag, message: "message" in e ? e.message : e.reason }
+        }
+        return { ok: true }
       }
       case "transfer-leader": {
         const r = yield* Effect.either(node.transferLeader(req.group as GroupId, req.to as ReplicaId))

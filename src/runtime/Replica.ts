@@ -66,6 +66,11 @@ export class Replica {
   /** A snapshot of our own state machine (and compaction) to persist with the next write. */
   pendingSave: { readonly snapshot: Snapshot; readonly compactTo: Index } | undefined
   isLeader = false
+  /**
+   * Log index of the last configuration change applied (the snapshot's index when the
+   * configuration came from a snapshot; 0 for none): the group's configuration version.
+   */
+  confVersion: Index = 0
   quiesced = false
   /** Ticks without any activity (for quiescence). */
   idleTicks = 0
@@ -201,6 +206,7 @@ export class Replica {
     if (rd.snapshot) {
       const meta = rd.snapshot.metadata
       mem.applySnapshot({ metadata: meta, data: rd.snapshot.data })
+      this.confVersion = meta.index
       mem.dropSnapshotData()
       this.storage.cacheData(meta.index, rd.snapshot.data, nowMs + this.options.snapshotCacheMs)
       try {
@@ -224,6 +230,7 @@ export class Replica {
     for (const e of rd.committedEntries) {
       if (e.type === EntryType.ConfChange) {
         membershipChanged = true
+        this.confVersion = e.index
         const p = this.proposals.get(e.index)
         if (p) {
           this.proposals.delete(e.index)

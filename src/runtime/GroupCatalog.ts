@@ -1,0 +1,116 @@
+/**
+ * `GroupCatalog`: which state machine kind each hosted group runs, kept beside the log store
+ * so that a restarting node can restart its groups before it can reach the metadata group
+ * (which tells which keyspace, hence which kind, a group belongs to).
+ *
+ * The file layer writes `catalog.json` in the data directory atomically (temp file, fsync,
+ * rename, fsync of the directory); the memory layer keeps it for the process's lifetime.
+ */
+import { mkdir, open, readFile, rename } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import { Context, Data, Effect, Layer, Schema } from "effect"
+import type { GroupId } from "../raft/Ids.js"
+
+export class CatalogError extends Data.TaggedError("CatalogError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `group catalog ${this.path}: ${this.reason}`
+  }
+}
+
+export interface GroupCatalogService {
+  /** The kind recorded for a group, if any. */
+  readonly kindOf: (groupId: GroupId) => string | undefined
+  /** Records (durably) the kind of a group. */
+  readonly set: (groupId: GroupId, kind: string) => Effect.Effect<void, CatalogError>
+  /** Forgets a group (durably). */
+  readonly remove: (groupId: GroupId) => Effect.Effect<void, CatalogError>
+}
+
+export class GroupCatalog extends Context.Tag("flotilla/GroupCatalog")<GroupCatalog, GroupCatalogService>() {}
+
+const CatalogFile = Schema.parseJson(
+  Schema.Struct({
+    version: Schema.Literal(1),
+    kinds: Schema.Record({ key: Schema.String, value: Schema.String }),
+  }),
+)
+
+/** A catalog that lives as long as the process. */
+export const layerMemory: Layer.Layer<GroupCatalog> = Layer.sync(GroupCatalog, () => {
+  const kinds = new Map<number, string>()
+  return {
+    kindOf: (g) => kinds.get(g),
+    set: (g, kind) => Effect.sync(() => void kinds.set(g, kind)),
+    remove: (g) => Effect.sync(() => void kinds.delete(g)),
+  }
+})
+
+const writeAtomically = async (path: string, text: string) => {
+  const tmp = `${path}.tmp`
+  const handle = await open(tmp, "w")
+  try {
+    await handle.writeFile(text)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(tmp, path)
+  const dir = await open(dirname(path), "r")
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
+  }
+}
+
+/** The catalog in `<dataDir>/catalog.json`. */
+export const layerFile = (dataDir: string): Layer.Layer<GroupCatalog, CatalogError> =>
+  Layer.effect(
+    GroupCatalog,
+    Effect.gen(function* () {
+      const path = join(dataDir, "catalog.json")
+      const fail = (reason: string) => new CatalogError({ path, reason })
+      const kinds = new Map<number, string>()
+      const text = yield* Effect.tryPromise({
+        try: async () => {
+          await mkdir(dataDir, { recursive: true })
+          return await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+            if (e.code === "ENOENT") return undefined
+            throw e
+          })
+        },
+        catch: (e) => fail(String(e)),
+      })
+      if (text !== undefined) {
+        const parsed = yield* Schema.decodeUnknown(CatalogFile)(text).pipe(
+          Effect.mapError((e) => fail(`unreadable: ${e.message}`)),
+        )
+        for (const [g, kind] of Object.entries(parsed.kinds)) kinds.set(Number(g), kind)
+      }
+      // Writes are serialized: each one writes the whole (small) catalog.
+      const lock = yield* Effect.makeSemaphore(1)
+      const save = lock.withPermits(1)(
+        Effect.tryPromise({
+          try: () => writeAtomically(path, JSON.stringify({ version: 1, kinds: Object.fromEntries(kinds) })),
+          catch: (e) => fail(`write failed: ${String(e)}`),
+        }),
+      )
+      return {
+        kindOf: (g) => kinds.get(g),
+        set: (g, kind) =>
+          Effect.suspend(() => {
+            if (kinds.get(g) === kind) return Effect.void
+            kinds.set(g, kind)
+            return save
+          }),
+        remove: (g) =>
+          Effect.suspend(() => {
+            if (!kinds.delete(g)) return Effect.void
+            return save
+          }),
+      }
+    }),
+  )
