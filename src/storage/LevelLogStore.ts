@@ -75,13 +75,17 @@ const prepareDir = async (dir: string, create: boolean): Promise<void> => {
     if (!create) throw new StoreUnavailable({ dir, reason: "the directory does not exist" })
     try {
       await mkdir(dir)
+      await syncDir(dirname(dir)).catch(() => {})
+      return
     } catch (e2) {
       if (code(e2) === "ENOENT")
         throw new StoreUnavailable({ dir, reason: `its parent directory ${dirname(dir)} does not exist` })
-      throw classifyIoError(dir, e2, "open")
+      if (code(e2) !== "EEXIST") throw classifyIoError(dir, e2, "open")
+      // Created by someone else meanwhile: check it like an existing one.
+      info = await stat(dir).catch((e3: unknown) => {
+        throw classifyIoError(dir, e3, "open")
+      })
     }
-    await syncDir(dirname(dir)).catch(() => {})
-    return
   }
   if (!info.isDirectory())
     throw new StoreUnavailable({ dir, reason: "the path exists but is not a directory" })
