@@ -273,6 +273,57 @@ describe("LevelDB store on disk", () => {
     }),
   )
 
+  it.scopedLive("a snapshot that does not fit fails alone with DiskFull; the store goes on", (ctx) =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      const mnt = join(dir, "small")
+      mkdirSync(mnt)
+      if (!mountTmpfs(mnt, "size=4m")) return ctx.skip("mounting a tmpfs is not permitted here")
+      yield* Effect.addFinalizer(() => Effect.sync(() => unmount(mnt)))
+      const path = join(mnt, "store")
+      yield* store(path, (s) =>
+        Effect.gen(function* () {
+          yield* s.write([{ groupId: G(1), entries: entries(1, 1, 20, 1) }])
+          const filler = join(mnt, "filler")
+          const free = Number(
+            execFileSync("df", ["--output=avail", "-B1", mnt], { encoding: "utf8" }).split("\n")[1],
+          )
+          writeFileSync(filler, Buffer.alloc(Math.max(0, free - 256 * 1024)))
+          const err = yield* Effect.flip(s.saveSnapshot(G(1), snapshot(1, 10, 1, 1024 * 1024)))
+          expect(err).toBeInstanceOf(DiskFull)
+          expect(err.message).toContain(path)
+          expect(snapFiles(path)).toEqual([])
+          unlinkSync(filler)
+          yield* s.saveSnapshot(G(1), snapshot(1, 10, 1, 1024 * 1024))
+          yield* s.write([{ groupId: G(1), entries: entries(1, 21, 22, 1), compactTo: 10 }])
+          expect(yield* s.firstIndex(G(1))).toBe(11)
+        }),
+      )
+    }),
+  )
+
+  it.scopedLive("without group commit, concurrent calls still apply in order per group", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      yield* Effect.gen(function* () {
+        const s = yield* LogStore
+        const calls = []
+        for (let round = 0; round < 5; round++)
+          for (let g = 1; g <= 10; g++)
+            calls.push(
+              s.write([{ groupId: G(g), entries: entries(g, round * 2 + 1, round * 2 + 2, round + 1) }]),
+            )
+        yield* Effect.all(calls, { concurrency: "unbounded" })
+        const stats = yield* s.stats
+        expect(stats.batches).toBe(50)
+        for (let g = 1; g <= 10; g++) {
+          const loaded = yield* s.load(G(g))
+          expect(loaded.entries.map((e) => e.term)).toEqual([1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
+        }
+      }).pipe(Effect.provide(layerLevel(dir, { groupCommit: false })))
+    }),
+  )
+
   it.scopedLive("a second process gets StoreLocked naming the directory, and changes nothing", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

@@ -14,7 +14,7 @@
  * files and files no record points to (left by a crash between file and record) are removed.
  */
 import { randomBytes } from "node:crypto"
-import { open, readdir, readFile, rename, unlink } from "node:fs/promises"
+import { type FileHandle, open, readdir, readFile, rename, unlink } from "node:fs/promises"
 import { join } from "node:path"
 import { crc32 } from "node:zlib"
 import type { GroupId } from "../../raft/Ids.js"
@@ -35,6 +35,20 @@ export const syncDir = async (dir: string): Promise<void> => {
     await handle.sync()
   } finally {
     await handle.close()
+  }
+}
+
+/**
+ * Writes all of `bytes` at the file's current position. A write may be SHORT (a nearly full
+ * disk takes what fits and reports no error): keep writing until everything is written or the
+ * file system says why not.
+ */
+const writeAll = async (handle: FileHandle, bytes: Uint8Array): Promise<void> => {
+  for (let at = 0; at < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, at, bytes.length - at)
+    if (bytesWritten <= 0)
+      throw Object.assign(new Error("no progress writing a snapshot file"), { code: "ENOSPC" })
+    at += bytesWritten
   }
 }
 
@@ -69,7 +83,8 @@ export class SnapshotFiles {
     try {
       const handle = await open(tmp, "wx")
       try {
-        await handle.writev([header(groupId, snapshot, crc), snapshot.data])
+        await writeAll(handle, header(groupId, snapshot, crc))
+        await writeAll(handle, snapshot.data)
         await handle.sync()
       } finally {
         await handle.close()
