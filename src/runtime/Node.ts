@@ -50,6 +50,7 @@ import {
   NodeStopping,
   ProposalFailed,
   type RuntimeError,
+  WrongShard,
 } from "./RuntimeErrors.js"
 import type { ShardKind } from "./ShardKind.js"
 import type { StateMachine } from "./StateMachine.js"
@@ -101,6 +102,11 @@ export interface NodeConfig {
   readonly kinds?: ReadonlyArray<ShardKind>
   /** The kind of a group the catalog does not name. */
   readonly kindOf?: (groupId: GroupId) => ShardKind
+  /**
+   * Whether `groupId` owns hash slot `slot` (from the shard map); `undefined` when unknown
+   * (the request is then served). Requests whose kind reports a slot are checked.
+   */
+  readonly ownsSlot?: (groupId: GroupId, slot: number) => boolean | undefined
   readonly settings?: Schema.Schema.Encoded<typeof NodeSettings>
   /** Raft settings beyond ticks (pre-vote, check-quorum, message sizes, ...). */
   readonly raft?: EngineOptions["raft"]
@@ -482,6 +488,10 @@ const make = (config: NodeConfig) =>
       }
       if (routed._tag === "Reply") {
         reply(routed.reply)
+        return
+      }
+      if (routed.slot !== undefined && config.ownsSlot?.(groupId, routed.slot) === false) {
+        reply(kind.encodeError(new WrongShard({ groupId, slot: routed.slot })))
         return
       }
       const waiter: Waiter = { succeed: reply, fail: (err) => reply(kind.encodeError(err)) }

@@ -66,6 +66,16 @@ export class NodeStopping extends Schema.TaggedError<NodeStopping>()("NodeStoppi
   }
 }
 
+/** The request's key (slot) does not belong to this group: the caller's shard map is stale. */
+export class WrongShard extends Schema.TaggedError<WrongShard>()("WrongShard", {
+  groupId: Schema.Number,
+  slot: Schema.Number,
+}) {
+  override get message(): string {
+    return `slot ${this.slot} does not belong to group ${this.groupId}: refresh the shard map`
+  }
+}
+
 /** A request the group's state machine kind could not make sense of. */
 export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", {
   reason: Schema.String,
@@ -83,6 +93,7 @@ export type RuntimeError =
   | ProposalFailed
   | GroupStopped
   | NodeStopping
+  | WrongShard
 
 /** Every runtime error, as one Schema (to decode a reply's error on the client side). */
 export const RuntimeErrorSchema = Schema.Union(
@@ -92,5 +103,6 @@ export const RuntimeErrorSchema = Schema.Union(
   ProposalFailed,
   GroupStopped,
   NodeStopping,
+  WrongShard,
   BadRequest,
 )

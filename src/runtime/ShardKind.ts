@@ -9,12 +9,17 @@ import type { StateMachineFactory } from "./StateMachine.js"
 /** What a request asks the group to do. */
 export type RoutedRequest =
   /** Replicate `command` through the log; the reply is `apply`'s result. */
-  | { readonly _tag: "Command"; readonly command: Uint8Array }
+  | { readonly _tag: "Command"; readonly command: Uint8Array; readonly slot?: number }
   /** Answer `query` from the state machine: after ReadIndex unless `stale`. */
-  | { readonly _tag: "Query"; readonly query: Uint8Array; readonly stale: boolean }
+  | { readonly _tag: "Query"; readonly query: Uint8Array; readonly stale: boolean; readonly slot?: number }
   /** Answer at once with `reply` (a malformed request): nothing enters the log. */
   | { readonly _tag: "Reply"; readonly reply: Uint8Array }
 
+/**
+ * A kind of shard. When `route` reports the hash slot a request addresses (`slot`), the node
+ * checks it against the group's slots (`NodeConfig.ownsSlot`) and answers `WrongShard` for a
+ * slot the group does not own, before anything enters the log.
+ */
 export interface ShardKind {
   /** A short name for logs and status (e.g. "kv"). */
   readonly name: string
