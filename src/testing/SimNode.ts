@@ -48,6 +48,8 @@ export class SimNode {
   readonly appliedEntries = new Map<Index, Entry>()
   /** The highest index this replica's state machine ever reached (entries or snapshot). */
   appliedThrough: Index = 0
+  /** Snapshots received from a leader and installed (over all lives). */
+  snapshotsInstalled = 0
 
   constructor(
     readonly id: ReplicaId,
@@ -110,6 +112,7 @@ export class SimNode {
       this.kv = KvModel.restore(rd.snapshot.data)
       this.lastSnapshotIndex = rd.snapshot.metadata.index
       if (rd.snapshot.metadata.index > this.appliedThrough) this.appliedThrough = rd.snapshot.metadata.index
+      this.snapshotsInstalled++
     }
     this.storage.append(rd.entries)
     if (rd.hardState) this.storage.setHardState(rd.hardState)

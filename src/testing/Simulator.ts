@@ -110,6 +110,9 @@ interface ClientState {
   gen: number
 }
 
+/** More events than this at a single virtual instant is reported as a livelock. */
+const MAX_EVENTS_PER_INSTANT = 100_000
+
 /** Thrown for any failure inside a simulation; its message starts with the seed. */
 export class SimulationFailure extends Error {
   constructor(
@@ -148,6 +151,7 @@ export class Simulator {
   private readonly sendObservers = new Set<MessageObserver>()
   private readonly deliverObservers = new Set<MessageObserver>()
   private readonly stepObservers = new Set<() => void>()
+  private eventsAtNow = 0
 
   constructor(readonly options: SimOptions) {
     this.seed = options.seed
@@ -187,6 +191,17 @@ export class Simulator {
   step(): boolean {
     const ev = this.queue.pop()
     if (ev === undefined) return false
+    if (ev.at === this.now) {
+      // Virtual time must move: a burst of events at one instant is a livelock (e.g. two
+      // replicas answering each other at zero latency), which would otherwise hang the test.
+      if (++this.eventsAtNow > MAX_EVENTS_PER_INSTANT) {
+        throw new SimulationFailure(
+          this.seed,
+          this.now,
+          new Error(`livelock: more than ${MAX_EVENTS_PER_INSTANT} events at one instant`),
+        )
+      }
+    } else this.eventsAtNow = 0
     this.now = ev.at
     try {
       this.handle(ev.event)
