@@ -17,7 +17,8 @@
  * - One `write` call is atomic for each group it touches, always; with one LevelDB instance
  *   (the default) it is atomic as a whole.
  * - Concurrent `write` calls are coalesced into one synced batch (group commit). Calls for the
- *   same group are applied in the order they were made.
+ *   same group are applied in the order they were made. A caller MUST NOT change the updates
+ *   (or their entries' data) it passed until its `write` has completed.
  * - A group whose data fails a checksum is STOPPED: every later call for it fails with the same
  *   error, and a `write` that carries an update for it fails as a whole (nothing of it is
  *   applied). The caller MUST drop that replica and retry the others; `removeGroup` wipes the

@@ -1,7 +1,7 @@
 /**
  * Storage benchmark (not a test): durable entries per second through the LevelDB `LogStore`.
  *
- *   npm run bench:storage -- [--json] [--seconds 3] [--entries 4] [--window 2] [--dir /path]
+ *   npm run bench:storage -- [--json] [--seconds 5] [--entries 2] [--window 2] [--dir /path]
  *
  * Cases, each on a fresh store:
  * - `batched`, G = 1, 100, 1000 groups: an engine loop; each round every group appends
@@ -31,8 +31,8 @@ const arg = (name: string, fallback: string): string => {
   return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback
 }
 const json = process.argv.includes("--json")
-const seconds = Number(arg("seconds", "3"))
-const perRound = Number(arg("entries", "4"))
+const seconds = Number(arg("seconds", "5"))
+const perRound = Number(arg("entries", "2"))
 const window = Number(arg("window", "2"))
 const baseDir = arg("dir", tmpdir())
 const ENTRY_BYTES = 128

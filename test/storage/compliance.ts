@@ -290,6 +290,29 @@ export const complianceSuite = (b: BackendUnderTest): void => {
       ),
     )
 
+    it.live("a call carrying a snapshot keeps its place before later calls on the same group", () =>
+      fresh(b, (h) =>
+        withStore(h, ({ store }) =>
+          Effect.gen(function* () {
+            // The install writes its snapshot file first; the append made after it must wait for it.
+            const install = yield* Effect.fork(
+              store.write([{ groupId: G(1), snapshot: snapshot(1, 20, 2, 200_000) }]),
+            )
+            const append = yield* Effect.fork(
+              store.write([{ groupId: G(1), entries: entries(1, 21, 22, 2) }]),
+            )
+            const other = yield* Effect.fork(store.write([{ groupId: G(2), entries: entries(2, 1, 1, 1) }]))
+            yield* Fiber.join(install)
+            yield* Fiber.join(append)
+            yield* Fiber.join(other)
+            const loaded = yield* store.load(G(1))
+            expect(loaded).toMatchObject({ firstIndex: 21, lastIndex: 22 })
+            expect(loaded.snapshot?.data.length).toBe(200_000)
+          }),
+        ),
+      ),
+    )
+
     it.live("a failed batch fails every caller in it and acknowledges nothing; the store goes on", () =>
       fresh(b, (h) =>
         withStore(h, ({ store, faults }) =>

@@ -7,10 +7,12 @@
  * and every entry.
  *
  * Commands are random integers that the interpreter turns into VALID operations for the state
- * reached so far, so every generated sequence is meaningful and shrinks well.
+ * reached so far, so every generated sequence is meaningful and shrinks well. About half the
+ * calls are not awaited before the next one is made, so calls are planned on top of batches
+ * still being written (group commit's pipelining) and must still apply in call order.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Fiber } from "effect"
 import fc from "fast-check"
 import { MemoryStorage } from "../../src/raft/Storage.js"
 import type { GroupUpdate, LogStoreService } from "../../src/storage/LogStore.js"
@@ -39,24 +41,50 @@ const compareAll = (store: LogStoreService, models: GroupModel[]) =>
   })
 
 /** Applies one command (not a reopen) to the store and the models. */
-const apply = (store: LogStoreService, models: GroupModel[], cmd: Command) =>
-  Effect.gen(function* () {
-    if (cmd.op >= 94) {
-      const k = cmd.a % GROUPS
-      yield* store.removeGroup(G(k + 1))
-      models[k] = { storage: new MemoryStorage(), term: models[k]!.term, present: false }
-      return
+/**
+ * Turns a command (not a reopen) into the store call that mirrors what it did to the models
+ * (which are updated now, in command order).
+ */
+const apply = (store: LogStoreService, models: GroupModel[], cmd: Command): Effect.Effect<void, unknown> => {
+  if (cmd.op >= 94) {
+    const k = cmd.a % GROUPS
+    models[k] = { storage: new MemoryStorage(), term: models[k]!.term, present: false }
+    return store.removeGroup(G(k + 1))
+  }
+  const updates: GroupUpdate[] = []
+  for (let k = 0; k < GROUPS; k++) {
+    if ((cmd.groups & (1 << k)) === 0) continue
+    const u = plan(k + 1, models[k]!, cmd)
+    if (u !== undefined) {
+      updates.push(u)
+      models[k]!.present = true
     }
-    const updates: GroupUpdate[] = []
-    for (let k = 0; k < GROUPS; k++) {
-      if ((cmd.groups & (1 << k)) === 0) continue
-      const u = plan(k + 1, models[k]!, cmd)
-      if (u !== undefined) {
-        updates.push(u)
-        models[k]!.present = true
+  }
+  return updates.length > 0 ? store.write(updates) : Effect.void
+}
+
+/**
+ * Runs a segment's commands in order. Some (`b` odd) are not awaited: they are forked, so
+ * several calls are in the store at once and later ones are planned on top of batches still
+ * being written; everything forked is joined before the next awaited command.
+ */
+const runSegment = (store: LogStoreService, models: GroupModel[], segment: ReadonlyArray<Command>) =>
+  Effect.gen(function* () {
+    let forked: Array<Fiber.RuntimeFiber<void, unknown>> = []
+    const joinAll = Effect.suspend(() => {
+      const fibers = forked
+      forked = []
+      return Effect.forEach(fibers, Fiber.join, { discard: true })
+    })
+    for (const cmd of segment) {
+      const call = apply(store, models, cmd)
+      if (cmd.b % 2 === 1) forked.push(yield* Effect.fork(call))
+      else {
+        yield* joinAll
+        yield* call
       }
     }
-    if (updates.length > 0) yield* store.write(updates)
+    yield* joinAll
   })
 
 /** Runs one command sequence on a fresh harness: commands with `op >= 96` close and reopen the store. */
@@ -76,7 +104,7 @@ const runSequence = (h: StoreHarness, cmds: ReadonlyArray<Command>) =>
       yield* withStore(h, ({ store }) =>
         Effect.gen(function* () {
           yield* compareAll(store, models)
-          for (const cmd of segment) yield* apply(store, models, cmd)
+          yield* runSegment(store, models, segment)
         }),
       )
     yield* withStore(h, ({ store }) => compareAll(store, models))

@@ -22,7 +22,7 @@ import { dataCrc, decodeEntry, entryKey, type SnapshotRef } from "./Codec.js"
 import type { FaultPlan } from "./FaultPlan.js"
 import { GroupTable } from "./GroupTable.js"
 import { emptyMeta, type GroupMeta, type PreparedUpdate } from "./Plan.js"
-import { type Done, Writer } from "./Writer.js"
+import { type Done, request, Writer } from "./Writer.js"
 
 /** One group's update as callers give it (see `LogStore.GroupUpdate`). */
 export interface UpdateInput {
@@ -67,8 +67,6 @@ const asStoreError = (e: unknown): StoreError => {
 export class Engine<B> {
   private readonly table: GroupTable
   private readonly writer: Writer<B>
-  private preparing = 0
-  private preparedWaiters: Array<() => void> = []
 
   constructor(
     private readonly backend: Backend<B>,
@@ -107,33 +105,19 @@ export class Engine<B> {
     let withSnapshots = false
     for (const u of updates)
       if (u.snapshot !== undefined || u.savedSnapshot !== undefined) withSnapshots = true
+    // Without snapshots a caller's update is already a prepared one.
     if (!withSnapshots) {
-      const prepared: PreparedUpdate[] = new Array(updates.length)
-      for (let k = 0; k < updates.length; k++) {
-        const u = updates[k]!
-        prepared[k] = {
-          groupId: u.groupId,
-          install: undefined,
-          entries: u.entries,
-          hardState: u.hardState,
-          save: undefined,
-          compactTo: u.compactTo,
-        }
-      }
-      this.writer.submit({ updates: prepared, remove: undefined, refs: [], done })
+      this.writer.submit(request(updates, undefined, true, done))
       return
     }
-    // Snapshot data goes to its files first (outside the batch path); the batch then points to it.
-    this.preparing++
+    // The call takes its place in the order now; its snapshot data goes to files first (outside
+    // the batch path), and the batch then points to it.
+    const r = request(undefined, undefined, false, done)
+    r.groups = updates.map((u) => u.groupId)
+    this.writer.submit(r)
     this.prepareSnapshots(updates).then(
-      ({ prepared, refs }) => {
-        this.prepared()
-        this.writer.submit({ updates: prepared, remove: undefined, refs, done })
-      },
-      (e: unknown) => {
-        this.prepared()
-        done(asStoreError(e))
-      },
+      ({ prepared, refs }) => this.writer.prepared(r, prepared, refs),
+      (e: unknown) => this.writer.failed(r, asStoreError(e)),
     )
   }
 
@@ -144,7 +128,7 @@ export class Engine<B> {
       done(refused)
       return
     }
-    this.writer.submit({ updates: undefined, remove: groupId, refs: [], done })
+    this.writer.submit(request(undefined, groupId, true, done))
   }
 
   private refusal(updates: ReadonlyArray<UpdateInput>): WriteError | undefined {
@@ -155,13 +139,6 @@ export class Engine<B> {
       if (failed !== undefined) return failed
     }
     return undefined
-  }
-
-  private prepared(): void {
-    this.preparing--
-    const waiters = this.preparedWaiters
-    this.preparedWaiters = []
-    for (const w of waiters) w()
   }
 
   private async prepareSnapshots(updates: ReadonlyArray<UpdateInput>) {
@@ -311,7 +288,6 @@ export class Engine<B> {
     this.table.closing = true
     // A sync held by fault injection would never finish: release it.
     this.faults?.resumeSync()
-    while (this.preparing > 0) await new Promise<void>((resolve) => this.preparedWaiters.push(resolve))
     await this.writer.idle()
     await this.backend.close()
   }

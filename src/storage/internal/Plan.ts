@@ -35,14 +35,17 @@ export const emptyMeta: GroupMeta = {
   lastIndex: 0,
 }
 
-/** One update, with its snapshots' data already written to the back end's snapshot area. */
+/**
+ * One update, with its snapshots' data already written to the back end's snapshot area. A
+ * caller's update without snapshots is one as it is (`install` and `save` absent).
+ */
 export interface PreparedUpdate {
   readonly groupId: GroupId
-  readonly install: SnapshotRef | undefined
-  readonly entries: readonly Entry[] | undefined
-  readonly hardState: HardState | undefined
-  readonly save: SnapshotRef | undefined
-  readonly compactTo: Index | undefined
+  readonly install?: SnapshotRef | undefined
+  readonly entries?: ReadonlyArray<Entry> | undefined
+  readonly hardState?: HardState | undefined
+  readonly save?: SnapshotRef | undefined
+  readonly compactTo?: Index | undefined
 }
 
 /** The physical operations a back end applies, in order, in one atomic batch. */
@@ -56,13 +59,29 @@ export type Op =
   | { readonly _tag: "PutFloor"; readonly groupId: GroupId; readonly floor: Floor }
 
 /**
- * A group's metadata while a batch is being planned, with the runs of entries appended by this
- * batch so far (newest last) so that terms of not-yet-durable entries can be looked up.
+ * A group's metadata while batches are being planned, with the entries appended since the last
+ * durable state (`run`, then the older drafts' runs) so that terms of not-yet-durable entries
+ * can be looked up. The chain is cut where a snapshot was installed.
  */
 export interface Draft {
   readonly meta: GroupMeta
-  readonly pending: ReadonlyArray<readonly Entry[]>
+  /** Cleared (with `older`) once the batch holding this draft is durable: see `settle`. */
+  run: readonly Entry[] | undefined
+  older: Draft | undefined
 }
+
+/**
+ * Called when the batch holding `draft` (a group's last draft in it) is durable: its entries
+ * can now be read from the store, so the chain is cut (drafts planned on top of it keep
+ * pointing to it, and must not keep every older batch alive).
+ */
+export const settle = (draft: Draft): void => {
+  draft.run = undefined
+  draft.older = undefined
+}
+
+/** The draft of a group as durable: nothing appended on top. */
+export const durableDraft = (meta: GroupMeta): Draft => ({ meta, run: undefined, older: undefined })
 
 /** Reads the term of a committed entry (`floor.index < i <= lastIndex`); may throw a group error. */
 export type ReadTerm = (groupId: GroupId, index: Index) => Term
@@ -100,12 +119,17 @@ function refuse(ops: Op[], mark: number, groupId: GroupId, reason: string): Inva
   return new InvalidUpdate({ groupId, reason })
 }
 
-const termAt = (groupId: GroupId, draft: Draft, meta: GroupMeta, i: Index, readTerm: ReadTerm): Term => {
-  if (i === meta.floor.index) return meta.floor.term
-  for (let r = draft.pending.length - 1; r >= 0; r--) {
-    const run = draft.pending[r]!
-    const start = run[0]!.index
-    if (start <= i) return run[i - start]!.term
+const termAt = (
+  groupId: GroupId,
+  draft: Draft | undefined,
+  floor: Floor,
+  i: Index,
+  readTerm: ReadTerm,
+): Term => {
+  if (i === floor.index) return floor.term
+  for (let d = draft; d !== undefined; d = d.older) {
+    const run = d.run
+    if (run !== undefined && run[0]!.index <= i) return run[i - run[0]!.index]!.term
   }
   return readTerm(groupId, i)
 }
@@ -122,12 +146,15 @@ export const planUpdate = (
 ): Draft | InvalidUpdate => {
   const groupId = u.groupId
   const mark = ops.length
-  let meta = draft.meta
-  let pending = draft.pending
+  const before = draft.meta
+  let { hardState, snapshot, floor, lastIndex } = before
+  /** The entries planned before this update (cut at an installed snapshot). */
+  let older: Draft | undefined = draft
+  let run: readonly Entry[] | undefined
 
   if (u.install !== undefined) {
     const s = u.install.metadata
-    const current = meta.snapshot?.metadata.index ?? 0
+    const current = snapshot?.metadata.index ?? 0
     if (!isCount(s.index) || s.index < 1 || !isCount(s.term))
       return refuse(ops, mark, groupId, `snapshot index must be a positive safe integer, got ${s.index}`)
     if (s.index <= current)
@@ -137,12 +164,12 @@ export const planUpdate = (
         groupId,
         `snapshot at index ${s.index} is not newer than the stored snapshot at ${current}`,
       )
-    if (meta.lastIndex > s.index)
-      ops.push({ _tag: "DeleteEntries", groupId, from: s.index + 1, to: meta.lastIndex })
-    const floor = { index: s.index, term: s.term }
+    if (lastIndex > s.index) ops.push({ _tag: "DeleteEntries", groupId, from: s.index + 1, to: lastIndex })
+    floor = { index: s.index, term: s.term }
     ops.push({ _tag: "PutSnapshot", groupId, ref: u.install }, { _tag: "PutFloor", groupId, floor })
-    meta = { hardState: meta.hardState, snapshot: u.install, floor, lastIndex: s.index }
-    pending = []
+    snapshot = u.install
+    lastIndex = s.index
+    older = undefined
   }
 
   if (u.entries !== undefined && u.entries.length > 0) {
@@ -150,18 +177,17 @@ export const planUpdate = (
     if (bad !== undefined) return refuse(ops, mark, groupId, bad.reason)
     let ents = u.entries
     const last = ents[0]!.index + ents.length - 1
-    const floorIndex = meta.floor.index
-    if (last > floorIndex) {
-      if (ents[0]!.index <= floorIndex) ents = ents.slice(floorIndex - ents[0]!.index + 1)
+    if (last > floor.index) {
+      if (ents[0]!.index <= floor.index) ents = ents.slice(floor.index - ents[0]!.index + 1)
       const at = ents[0]!.index
-      if (at > meta.lastIndex + 1)
+      if (at > lastIndex + 1)
         return refuse(
           ops,
           mark,
           groupId,
-          `entries start at ${at} but the log ends at ${meta.lastIndex}: that would leave a gap`,
+          `entries start at ${at} but the log ends at ${lastIndex}: that would leave a gap`,
         )
-      const snapIndex = meta.snapshot?.metadata.index ?? 0
+      const snapIndex = snapshot?.metadata.index ?? 0
       if (at <= snapIndex)
         return refuse(
           ops,
@@ -170,10 +196,9 @@ export const planUpdate = (
           `entries starting at ${at} would replace entries covered by the snapshot at ${snapIndex}`,
         )
       ops.push({ _tag: "PutEntries", groupId, entries: ents })
-      if (meta.lastIndex > last)
-        ops.push({ _tag: "DeleteEntries", groupId, from: last + 1, to: meta.lastIndex })
-      meta = { hardState: meta.hardState, snapshot: meta.snapshot, floor: meta.floor, lastIndex: last }
-      pending = pending.length === 0 ? [ents] : [...pending, ents]
+      if (lastIndex > last) ops.push({ _tag: "DeleteEntries", groupId, from: last + 1, to: lastIndex })
+      lastIndex = last
+      run = ents
     }
   }
 
@@ -181,14 +206,14 @@ export const planUpdate = (
     const bad = checkHardState(groupId, u.hardState)
     if (bad !== undefined) return refuse(ops, mark, groupId, bad.reason)
     ops.push({ _tag: "PutHardState", groupId, hardState: u.hardState })
-    meta = { hardState: u.hardState, snapshot: meta.snapshot, floor: meta.floor, lastIndex: meta.lastIndex }
+    hardState = u.hardState
   }
 
-  const next: Draft = { meta, pending }
+  const appended: Draft | undefined = run === undefined ? older : { meta: before, run, older }
 
   if (u.save !== undefined) {
     const s = u.save.metadata
-    const current = meta.snapshot?.metadata.index ?? 0
+    const current = snapshot?.metadata.index ?? 0
     if (!isCount(s.index) || s.index < 1)
       return refuse(ops, mark, groupId, `snapshot index must be a positive safe integer`)
     if (s.index <= current)
@@ -198,14 +223,9 @@ export const planUpdate = (
         groupId,
         `snapshot at index ${s.index} is not newer than the stored snapshot at ${current}`,
       )
-    if (s.index > meta.lastIndex)
-      return refuse(
-        ops,
-        mark,
-        groupId,
-        `snapshot at index ${s.index} is beyond the last index ${meta.lastIndex}`,
-      )
-    const term = termAt(groupId, next, meta, s.index, readTerm)
+    if (s.index > lastIndex)
+      return refuse(ops, mark, groupId, `snapshot at index ${s.index} is beyond the last index ${lastIndex}`)
+    const term = termAt(groupId, appended, floor, s.index, readTerm)
     if (term !== s.term)
       return refuse(
         ops,
@@ -214,15 +234,15 @@ export const planUpdate = (
         `snapshot at index ${s.index} has term ${s.term} but the log has term ${term} there`,
       )
     ops.push({ _tag: "PutSnapshot", groupId, ref: u.save })
-    meta = { hardState: meta.hardState, snapshot: u.save, floor: meta.floor, lastIndex: meta.lastIndex }
+    snapshot = u.save
   }
 
   if (u.compactTo !== undefined) {
     const i = u.compactTo
     if (!isCount(i))
       return refuse(ops, mark, groupId, `compaction index must be a non-negative safe integer, got ${i}`)
-    if (i > meta.floor.index) {
-      const snapIndex = meta.snapshot?.metadata.index ?? 0
+    if (i > floor.index) {
+      const snapIndex = snapshot?.metadata.index ?? 0
       if (i > snapIndex)
         return refuse(
           ops,
@@ -230,12 +250,12 @@ export const planUpdate = (
           groupId,
           `compacting to ${i} would discard entries that no snapshot covers (latest snapshot is at ${snapIndex})`,
         )
-      const term = i === snapIndex ? meta.snapshot!.metadata.term : termAt(groupId, next, meta, i, readTerm)
-      const floor = { index: i, term }
+      const term = i === snapIndex ? snapshot!.metadata.term : termAt(groupId, appended, floor, i, readTerm)
+      floor = { index: i, term }
       ops.push({ _tag: "PutFloor", groupId, floor })
-      meta = { hardState: meta.hardState, snapshot: meta.snapshot, floor, lastIndex: meta.lastIndex }
     }
   }
 
-  return meta === next.meta ? next : { meta, pending }
+  if (ops.length === mark) return draft
+  return { meta: { hardState, snapshot, floor, lastIndex }, run, older }
 }

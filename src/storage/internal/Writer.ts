@@ -34,19 +34,47 @@ import type { Backend } from "./Backend.js"
 import type { SnapshotRef } from "./Codec.js"
 import type { FaultPlan } from "./FaultPlan.js"
 import type { GroupTable } from "./GroupTable.js"
-import { type Draft, emptyMeta, type Op, type PreparedUpdate, planUpdate } from "./Plan.js"
+import {
+  type Draft,
+  durableDraft,
+  emptyMeta,
+  type Op,
+  type PreparedUpdate,
+  planUpdate,
+  settle,
+} from "./Plan.js"
 
 /** Called once per request: `undefined` when durable. */
 export type Done = (error: WriteError | undefined) => void
 
-/** A write call (or a group removal), with its snapshot data already written. */
+/**
+ * A write call or a group removal. A call with snapshots is queued at once (holding its place
+ * in the order) but is `ready` only once its snapshot data is written; until then calls after it
+ * on the same groups wait behind it.
+ */
 export interface Request {
-  readonly updates: ReadonlyArray<PreparedUpdate> | undefined
+  updates: ReadonlyArray<PreparedUpdate> | undefined
   readonly remove: GroupId | undefined
   /** Snapshot data written for this request. */
-  readonly refs: ReadonlyArray<readonly [GroupId, SnapshotRef]>
+  refs: ReadonlyArray<readonly [GroupId, SnapshotRef]>
+  ready: boolean
+  /** The groups the request touches (computed when first needed). */
+  groups: ReadonlyArray<GroupId> | undefined
+  /** Set once `done` has been called. */
+  settled: boolean
   readonly done: Done
 }
+
+/** A request for `updates`; `ready` false when its snapshot data is still being written. */
+export const request = (
+  updates: ReadonlyArray<PreparedUpdate> | undefined,
+  remove: GroupId | undefined,
+  ready: boolean,
+  done: Done,
+): Request => ({ updates, remove, refs: [], ready, groups: undefined, settled: false, done })
+
+const groupsOf = (r: Request): ReadonlyArray<GroupId> =>
+  (r.groups ??= r.remove !== undefined ? [r.remove] : r.updates!.map((u) => u.groupId))
 
 /** Counters of the writer. */
 export interface WriterCounters {
@@ -85,6 +113,8 @@ export class Writer<B> {
   private idleWaiters: Array<() => void> = []
   private deletions: Promise<void> = Promise.resolve()
   private readonly ops: Op[] = []
+  private readonly undoGroups: GroupId[] = []
+  private readonly undoDrafts: Array<Draft | undefined> = []
 
   constructor(
     private readonly backend: Backend<B>,
@@ -107,12 +137,31 @@ export class Writer<B> {
   submit(r: Request): void {
     const refused = this.table.refusal()
     if (refused !== undefined) {
-      this.reject(r, refused)
+      this.settle(r, refused)
       return
     }
-    if (!this.coalesce || r.remove !== undefined || this.backlog.length > 0 || this.removing)
-      this.backlog.push(r)
-    else this.addToOpen(r)
+    this.backlog.push(r)
+    this.kick()
+  }
+
+  /** A request's snapshot data is written: it may now be planned (unless it was failed meanwhile). */
+  prepared(
+    r: Request,
+    updates: ReadonlyArray<PreparedUpdate>,
+    refs: ReadonlyArray<readonly [GroupId, SnapshotRef]>,
+  ): void {
+    r.updates = updates
+    r.refs = refs
+    r.ready = true
+    if (r.settled) this.discard(refs)
+    else this.kick()
+  }
+
+  /** A request's snapshot data could not be written: it fails alone. */
+  failed(r: Request, error: StoreError): void {
+    const k = this.backlog.indexOf(r)
+    if (k >= 0) this.backlog.splice(k, 1)
+    if (!r.settled) this.settle(r, error)
     this.kick()
   }
 
@@ -133,8 +182,11 @@ export class Writer<B> {
     })()
   }
 
-  private reject(r: Request, error: WriteError): void {
-    this.discard(r.refs)
+  /** Tells the caller (once); a failed request's snapshot data is not needed any more. */
+  private settle(r: Request, error: WriteError | undefined): void {
+    if (r.settled) return
+    r.settled = true
+    if (error !== undefined) this.discard(r.refs)
     r.done(error)
   }
 
@@ -143,43 +195,63 @@ export class Writer<B> {
     else this.dispatch()
   }
 
+  /**
+   * Takes from the backlog, in order, every request that may be planned now: ready, accepted by
+   * `now`, and not touching a group of an earlier request still waiting. A removal is a barrier:
+   * nothing after it moves before it is durable.
+   */
+  private drain(now: ((r: Request) => boolean) | undefined, take: (r: Request) => void): void {
+    let blocked: Set<GroupId> | undefined
+    for (let k = 0; k < this.backlog.length; ) {
+      const r = this.backlog[k]!
+      if (r.remove !== undefined) break
+      let waits = !r.ready
+      if (!waits && blocked !== undefined) for (const g of groupsOf(r)) if (blocked.has(g)) waits = true
+      if (waits || (now !== undefined && !now(r))) {
+        blocked ??= new Set()
+        for (const g of groupsOf(r)) blocked.add(g)
+        k++
+        continue
+      }
+      this.backlog.splice(k, 1)
+      take(r)
+    }
+  }
+
   /** Plans a request into the open batch and encodes it there; refuses it alone when invalid. */
   private addToOpen(r: Request): void {
     if (this.open === undefined) this.open = { handle: this.backend.begin(), requests: [], drafts: new Map() }
     const batch = this.open
     const error = this.plan(r.updates!, batch.drafts, this.inflightDrafts)
-    if (error !== undefined) {
-      this.reject(r, error)
-      return
+    if (error !== undefined) this.settle(r, error)
+    else {
+      this.backend.add(batch.handle, this.ops)
+      batch.requests.push(r)
     }
-    this.backend.add(batch.handle, this.ops)
-    batch.requests.push(r)
   }
 
-  /** Coalescing mode: starts the next batch or removal when nothing is being written. */
+  /**
+   * Coalescing mode: plans what may be planned into the open batch (also while a batch is being
+   * written), and starts the next batch, or a removal, when nothing is being written.
+   */
   private pump(): void {
+    if (!this.removing) this.drain(undefined, (r) => this.addToOpen(r))
     if (this.inflight > 0 || this.removing) return
-    for (;;) {
-      const open = this.open
-      if (open !== undefined && open.requests.length > 0) {
-        this.open = undefined
-        this.start(open)
-        return
-      }
-      const head = this.backlog[0]
-      if (head === undefined) break
-      if (head.remove !== undefined) {
-        if (this.sweeping) return // the sweeper yields after its current step, then pumps
-        this.backlog.shift()
-        this.dropEmptyOpen()
-        this.startRemoval(head)
-        return
-      }
-      while (this.backlog.length > 0 && this.backlog[0]!.remove === undefined)
-        this.addToOpen(this.backlog.shift()!)
+    const open = this.open
+    if (open !== undefined && open.requests.length > 0) {
+      this.open = undefined
+      this.start(open)
+      return
     }
     this.dropEmptyOpen()
-    this.notifyIdle()
+    const head = this.backlog[0]
+    if (head?.remove !== undefined) {
+      if (this.sweeping) return // the sweeper yields after its current step, then kicks
+      this.backlog.shift()
+      this.startRemoval(head)
+      return
+    }
+    if (this.backlog.length === 0) this.notifyIdle()
   }
 
   private dropEmptyOpen(): void {
@@ -191,33 +263,27 @@ export class Writer<B> {
 
   /** Non-coalescing mode: starts every call whose groups are not being written, in call order per group. */
   private dispatch(): void {
-    const blocked = new Set<GroupId>()
-    for (let k = 0; k < this.backlog.length; ) {
-      const r = this.backlog[k]!
-      if (r.remove !== undefined) {
-        if (k > 0 || this.inflight > 0 || this.sweeping || this.removing) break
-        this.backlog.shift()
-        this.startRemoval(r)
-        return
-      }
-      if (this.removing) break
-      const groups = r.updates!.map((u) => u.groupId)
-      if (groups.some((g) => this.busy.has(g) || blocked.has(g))) {
-        for (const g of groups) blocked.add(g)
-        k++
-        continue
-      }
-      this.backlog.splice(k, 1)
-      const batch: Batch<B> = { handle: this.backend.begin(), requests: [r], drafts: new Map() }
-      const error = this.plan(r.updates!, batch.drafts, undefined)
-      if (error !== undefined) {
-        this.backend.abandon(batch.handle)
-        this.reject(r, error)
-        continue
-      }
-      this.backend.add(batch.handle, this.ops)
-      for (const g of groups) this.busy.add(g)
-      this.start(batch)
+    if (this.removing) return
+    this.drain(
+      (r) => !groupsOf(r).some((g) => this.busy.has(g)),
+      (r) => {
+        const batch: Batch<B> = { handle: this.backend.begin(), requests: [r], drafts: new Map() }
+        const error = this.plan(r.updates!, batch.drafts, undefined)
+        if (error !== undefined) {
+          this.backend.abandon(batch.handle)
+          this.settle(r, error)
+          return
+        }
+        this.backend.add(batch.handle, this.ops)
+        for (const g of groupsOf(r)) this.busy.add(g)
+        this.start(batch)
+      },
+    )
+    const head = this.backlog[0]
+    if (head?.remove !== undefined && this.inflight === 0 && !this.sweeping) {
+      this.backlog.shift()
+      this.startRemoval(head)
+      return
     }
     if (this.inflight === 0 && this.backlog.length === 0) this.notifyIdle()
   }
@@ -230,7 +296,10 @@ export class Writer<B> {
   ): WriteError | undefined {
     const ops = this.ops
     ops.length = 0
-    const undo: Array<readonly [GroupId, Draft | undefined]> = []
+    const undoGroups = this.undoGroups
+    const undoDrafts = this.undoDrafts
+    undoGroups.length = 0
+    undoDrafts.length = 0
     let error: WriteError | undefined
     for (const u of updates) {
       const st = this.table.groups.get(u.groupId)
@@ -239,8 +308,9 @@ export class Writer<B> {
         break
       }
       const before = drafts.get(u.groupId)
-      undo.push([u.groupId, before])
-      const from = before ?? base?.get(u.groupId) ?? { meta: st?.meta ?? emptyMeta, pending: [] }
+      undoGroups.push(u.groupId)
+      undoDrafts.push(before)
+      const from = before ?? base?.get(u.groupId) ?? durableDraft(st?.meta ?? emptyMeta)
       let next: Draft | InvalidUpdate
       try {
         next = planUpdate(from, u, ops, this.table.readTerm)
@@ -257,10 +327,10 @@ export class Writer<B> {
     }
     if (error === undefined) return undefined
     ops.length = 0
-    for (let k = undo.length - 1; k >= 0; k--) {
-      const [g, d] = undo[k]!
-      if (d === undefined) drafts.delete(g)
-      else drafts.set(g, d)
+    for (let k = undoGroups.length - 1; k >= 0; k--) {
+      const d = undoDrafts[k]
+      if (d === undefined) drafts.delete(undoGroups[k]!)
+      else drafts.set(undoGroups[k]!, d)
     }
     return error
   }
@@ -297,10 +367,10 @@ export class Writer<B> {
   private finish(batch: Batch<B>, failure: StoreError | undefined): void {
     this.inflight--
     if (this.coalesce) this.inflightDrafts = undefined
-    else for (const r of batch.requests) for (const u of r.updates!) this.busy.delete(u.groupId)
+    else for (const r of batch.requests) for (const g of groupsOf(r)) this.busy.delete(g)
     if (failure !== undefined) {
       this.counters.failedBatches++
-      for (const r of batch.requests) r.done(failure)
+      for (const r of batch.requests) this.settle(r, failure)
       if (this.table.stopped !== undefined) this.failQueued(this.table.stopped)
       else this.replanOpen()
     } else this.commit(batch)
@@ -314,6 +384,7 @@ export class Writer<B> {
     for (const r of batch.requests)
       for (const [g, ref] of r.refs) if (batch.drafts.get(g)?.meta.snapshot !== ref) obsolete.push([g, ref])
     for (const [g, d] of batch.drafts) {
+      settle(d)
       const st = this.table.groups.get(g)
       if (st === undefined) {
         // A group is stored once something was written for it, not for an update that changed nothing.
@@ -329,7 +400,7 @@ export class Writer<B> {
       this.counters.requests++
       this.counters.updates += r.updates!.length
       for (const u of r.updates!) this.counters.entries += u.entries?.length ?? 0
-      r.done(undefined)
+      this.settle(r, undefined)
     }
     // Old snapshot data goes only now that the records pointing to the new data are durable.
     this.discard(obsolete)
@@ -349,11 +420,11 @@ export class Writer<B> {
     this.open = undefined
     if (open !== undefined) {
       this.backend.abandon(open.handle)
-      for (const r of open.requests) this.reject(r, error)
+      for (const r of open.requests) this.settle(r, error)
     }
     const backlog = this.backlog
     this.backlog = []
-    for (const r of backlog) this.reject(r, error)
+    for (const r of backlog) this.settle(r, error)
   }
 
   private startRemoval(r: Request): void {
@@ -366,14 +437,14 @@ export class Writer<B> {
         this.inflight--
         if (failure !== undefined) {
           this.counters.failedBatches++
-          r.done(failure)
+          this.settle(r, failure)
           if (this.table.stopped !== undefined) this.failQueued(this.table.stopped)
         } else {
           const old = this.table.groups.get(groupId)?.meta.snapshot
           this.table.groups.delete(groupId)
           this.counters.batches++
           this.counters.requests++
-          r.done(undefined)
+          this.settle(r, undefined)
           if (old !== undefined) this.discard([[groupId, old]])
         }
         this.kick()
