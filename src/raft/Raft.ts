@@ -901,13 +901,24 @@ export class Raft {
       return
     }
     const wasPaused = pr.isPaused()
-    if (!pr.maybeUpdate(m.index) && !(pr.match === m.index && pr.state === ProgressState.Probe)) return
+    // The follower holds the snapshot being sent (it may have said so before, in an answer lost).
+    const snapshotHeld = pr.state === ProgressState.Snapshot && m.index >= pr.pendingSnapshot
+    if (
+      !pr.maybeUpdate(m.index) &&
+      !(pr.match === m.index && pr.state === ProgressState.Probe) &&
+      !snapshotHeld
+    )
+      return
     if (pr.state === ProgressState.Probe) {
       pr.becomeReplicate()
     } else if (pr.state === ProgressState.Snapshot) {
       if (pr.match + 1 >= this.log.firstIndex()) {
         pr.becomeProbe()
         pr.becomeReplicate()
+      } else if (snapshotHeld) {
+        // Our log was compacted past that snapshot while it travelled: probing finds the gap
+        // and sends the newer one. Staying would wait forever for an answer beyond it.
+        pr.becomeProbe()
       }
     } else {
       pr.inflights.freeLE(m.index)
