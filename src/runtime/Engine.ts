@@ -148,7 +148,10 @@ export class Engine {
       mem.dropSnapshotData()
     }
     const replica = new Replica(o.groupId, o.replicaId, o.kind, raw, storage, sm, this.options)
-    if (!("_tag" in snap)) replica.confVersion = snap.metadata.index
+    if (!("_tag" in snap)) {
+      replica.confVersion = snap.metadata.index
+      replica.dataBytes = snap.data.length
+    }
     this.replicas.set(o.groupId, replica)
     this.expected.delete(o.groupId)
     this.active.add(replica)

@@ -129,6 +129,8 @@ export interface GroupStatus {
   readonly stopped: string | undefined
   /** Every voter, incoming and outgoing. */
   readonly voters: readonly ReplicaId[]
+  /** The voters of the incoming configuration (in a joint configuration: the new one). */
+  readonly incoming: readonly ReplicaId[]
   readonly learners: readonly ReplicaId[]
   /** In a joint configuration: the outgoing voters (else empty). */
   readonly outgoing: readonly ReplicaId[]
@@ -136,6 +138,10 @@ export interface GroupStatus {
   readonly learnersNext: readonly ReplicaId[]
   /** Log index of the applied configuration (see `Replica.confVersion`). */
   readonly confVersion: number
+  /** In a joint configuration: whether it is left automatically. */
+  readonly autoLeave: boolean
+  /** Approximate bytes of replicated state (latest snapshot + entries applied since). */
+  readonly sizeBytes: number
   /** On the leader: each member's replicated index (match). */
   readonly progress: ReadonlyArray<{
     readonly replica: ReplicaId
@@ -239,10 +245,13 @@ const statusOf = (r: Replica): GroupStatus => {
     quiesced: r.quiesced,
     stopped: r.stopped,
     voters: ascending(new Set([...st.config.incoming, ...st.config.outgoing])),
+    incoming: ascending(st.config.incoming),
     learners: ascending(st.config.learners),
     outgoing: ascending(st.config.outgoing),
     learnersNext: ascending(st.config.learnersNext),
     confVersion: r.confVersion,
+    autoLeave: st.config.autoLeave,
+    sizeBytes: r.dataBytes,
     progress: [...st.progress].map(([replica, pr]) => ({ replica, match: pr.match, learner: pr.isLearner })),
   }
 }

@@ -71,6 +71,11 @@ export class Replica {
    * configuration came from a snapshot; 0 for none): the group's configuration version.
    */
   confVersion: Index = 0
+  /**
+   * Approximate bytes of replicated state: the size of the latest snapshot (taken, installed
+   * or restored at start) plus the data of the entries applied since. Reported to placement.
+   */
+  dataBytes = 0
   quiesced = false
   /** Ticks without any activity (for quiescence). */
   idleTicks = 0
@@ -207,6 +212,7 @@ export class Replica {
       const meta = rd.snapshot.metadata
       mem.applySnapshot({ metadata: meta, data: rd.snapshot.data })
       this.confVersion = meta.index
+      this.dataBytes = rd.snapshot.data.length
       mem.dropSnapshotData()
       this.storage.cacheData(meta.index, rd.snapshot.data, nowMs + this.options.snapshotCacheMs)
       try {
@@ -240,6 +246,7 @@ export class Replica {
         continue
       }
       let reply: Uint8Array | undefined
+      this.dataBytes += e.data.length
       if (e.data.length > 0) {
         try {
           reply = this.sm.apply(e.data, e.index)
@@ -314,6 +321,7 @@ export class Replica {
     const mem = this.storage.mem
     const made = mem.createSnapshot(applied, this.raw.confState(), data)
     if (typeof made !== "object" || !("metadata" in made)) return
+    this.dataBytes = data.length
     mem.dropSnapshotData()
     this.storage.cacheData(applied, data, nowMs + this.options.snapshotCacheMs)
     const compactTo = applied - this.options.keepEntries
