@@ -353,7 +353,8 @@ export class Engine {
       const rd = r.takeReady()
       const u = r.toUpdate(rd)
       if (u) updates.push(u)
-      if (r.pendingSave !== undefined) {
+      if (r.pendingSave !== undefined && !r.saveInFlight) {
+        r.saveInFlight = true
         saves.push(r)
         sync = true
       }
@@ -378,7 +379,10 @@ export class Engine {
 
   /** The write is durable: send what waited for it, apply and answer (steps 4–5). */
   completeWrite(round: WriteRound, nowMs: number, outbound: Outbound): void {
-    for (const r of round.saves) r.pendingSave = undefined
+    for (const r of round.saves) {
+      r.pendingSave = undefined
+      r.saveInFlight = false
+    }
     for (const [r, rd] of round.readies) {
       const entry = r.readies.find((x) => x.rd === rd)
       if (entry) entry.durable = true
@@ -405,7 +409,7 @@ export class Engine {
       }
     }
     if (r.storage.loadWanted) this.snapshotLoads.add(r.groupId)
-    if (r.raw.hasReady() || r.pendingSave !== undefined) this.dirty.add(r)
+    if (r.raw.hasReady() || (r.pendingSave !== undefined && !r.saveInFlight)) this.dirty.add(r)
   }
 
   /**

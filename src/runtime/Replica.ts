@@ -65,6 +65,12 @@ export class Replica {
   private readSeq = 0
   /** A snapshot of our own state machine (and compaction) to persist with the next write. */
   pendingSave: { readonly snapshot: Snapshot; readonly compactTo: Index } | undefined
+  /**
+   * `pendingSave` rides in a write still in flight. Rounds are pipelined, so the next round may
+   * collect this replica before that write completes: it must not carry the save again (the
+   * store refuses a snapshot that is not newer than the stored one, and the group stopped).
+   */
+  saveInFlight = false
   isLeader = false
   /**
    * Log index of the last configuration change applied (the snapshot's index when the
@@ -188,7 +194,7 @@ export class Replica {
 
   /** What the store must persist for `rd` (and any snapshot of our own waiting to be saved). */
   toUpdate(rd: Ready | undefined): GroupUpdate | undefined {
-    const save = this.pendingSave
+    const save = this.saveInFlight ? undefined : this.pendingSave
     const hasReadyWork =
       rd !== undefined && (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined)
     if (!hasReadyWork && save === undefined) return undefined
