@@ -49,6 +49,26 @@ export const waitForOneLeader = (sim: Simulator, among: readonly number[], limit
   return leader!
 }
 
+/** Runs until `id` leads and every one of `among` follows it; fails (with the seed) after `limit`. */
+export const waitForLeaderToBe = (
+  sim: Simulator,
+  id: number,
+  among: readonly number[],
+  limit = 30_000,
+): void => {
+  sim.runUntil(
+    () => {
+      const l = sim.node(id)
+      if (!l.up || !l.raw!.isLeader) return false
+      return among.every(
+        (x) => sim.node(x).up && sim.node(x).raw!.leader === id && sim.node(x).raw!.term === l.raw!.term,
+      )
+    },
+    limit,
+    `${id} to lead ${among.join(",")}`,
+  )
+}
+
 /** Ids of the live replicas that believe they lead. */
 export const leaderIds = (sim: Simulator, among?: readonly number[]): number[] =>
   sim
