@@ -52,7 +52,7 @@ export class FaultControl extends Context.Tag("flotilla/storage/FaultControl")<
 >() {}
 
 /** The control service over a fault plan. */
-export const controlOf = (plan: FaultPlan): FaultControlService => ({
+const controlOf = (plan: FaultPlan): FaultControlService => ({
   failNextWrite: (options) => Effect.sync(() => plan.failNextWrite(options?.diskFull ? "diskFull" : "io")),
   failNextSync: Effect.sync(() => plan.failNextSync()),
   slowSync: (ms, count = 1) => Effect.sync(() => plan.slowSync(ms, count)),

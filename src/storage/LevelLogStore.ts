@@ -150,7 +150,7 @@ const openDb = async (dir: string, k: number, options: LevelOptions): Promise<Db
 }
 
 /** Opens the back end of a LevelDB store; on failure everything opened so far is closed. */
-export const openBackend = async (dir: string, options: LevelOptions = {}): Promise<LevelBackend> => {
+const openBackend = async (dir: string, options: LevelOptions = {}): Promise<LevelBackend> => {
   const root = resolve(dir)
   if (options.instances !== undefined && (!Number.isInteger(options.instances) || options.instances < 1))
     throw new StoreUnavailable({
@@ -179,7 +179,10 @@ export const openBackend = async (dir: string, options: LevelOptions = {}): Prom
   }
 }
 
-/** The LevelDB store in `dir`, open for the scope's lifetime. */
+/**
+ * The LevelDB store in `dir`, open for the scope's lifetime. `faults` is how `FaultyLogStore`
+ * arms fault injection; leave it out.
+ */
 export const make = (
   dir: string,
   options: LevelOptions = {},

@@ -211,7 +211,11 @@ class MemoryBackend implements Backend<MemoryBatch> {
   }
 }
 
-/** Opens a store on `disk` (a fresh one when omitted) for the scope's lifetime. */
+/**
+ * Opens a store on `disk` (a fresh one when omitted) for the scope's lifetime; fails with
+ * `StoreLocked` while another store has the disk open. `faults` is how `FaultyLogStore` arms
+ * fault injection; leave it out.
+ */
 export const make = (
   disk: MemoryDisk = new MemoryDisk(),
   faults?: FaultPlan,
