@@ -1,0 +1,18 @@
+/**
+ * Flotilla's clients: the routing core, the typed KV client (Effect), the Promise client, the
+ * entity sender for typed entity clients, and the KV gateway that nodes run for plain NATS
+ * clients. Each module is re-exported as a namespace; docs/protocol.md documents the wire.
+ */
+export * as Backoff from "./Backoff.js"
+export * as ClientErrors from "./ClientErrors.js"
+export * as ClientSession from "./ClientSession.js"
+export * as Entities from "./Entities.js"
+export * as GatewayProtocol from "./GatewayProtocol.js"
+export * as KvClient from "./KvClient.js"
+export * as KvGateway from "./KvGateway.js"
+export * as KvProtocol from "./KvProtocol.js"
+export * as MetaClient from "./MetaClient.js"
+export * as PromiseClient from "./PromiseClient.js"
+export * as Router from "./Router.js"
+export * as ScanMerge from "./ScanMerge.js"
+export * as ShardMapView from "./ShardMapView.js"
