@@ -417,7 +417,7 @@ const make = (config: NodeConfig) =>
         let updates = round.updates
         let outcome: ReadonlyMap<GroupId, string> | string = failed
         while (updates.length > 0) {
-          const r = yield* Effect.either(store.write(updates))
+          const r = yield* Effect.either(store.write(updates, { sync: round.sync }))
           if (r._tag === "Right") break
           const e = r.left
           if ("groupId" in e && !failed.has(e.groupId as GroupId)) {

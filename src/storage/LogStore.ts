@@ -70,6 +70,12 @@ export interface GroupUpdate {
   readonly compactTo?: Index | undefined
 }
 
+/** Options of `LogStoreService.write`. */
+export interface WriteOptions {
+  /** fsync before succeeding (default true). Snapshots are always synced. */
+  readonly sync?: boolean
+}
+
 /** Everything needed to rebuild a group's in-memory log (see `Restore.toMemoryStorage`). */
 export interface LoadedGroup {
   readonly groupId: GroupId
@@ -112,9 +118,14 @@ export interface LogStoreService {
   readonly location: string
   /**
    * Persists every update as one atomic, synced batch (shared with concurrent callers);
-   * succeeds only once all of it is durable. See the contracts above.
+   * succeeds only once all of it is durable. See the contracts above. With `sync: false` it
+   * succeeds once written without fsync (survives the process, not the machine): for state
+   * Raft can recover, such as a commit index alone (a Ready with `mustSync` false).
    */
-  readonly write: (updates: ReadonlyArray<GroupUpdate>) => Effect.Effect<void, WriteError>
+  readonly write: (
+    updates: ReadonlyArray<GroupUpdate>,
+    options?: WriteOptions,
+  ) => Effect.Effect<void, WriteError>
   /** Groups with anything stored (stopped ones included), ascending. */
   readonly groups: Effect.Effect<ReadonlyArray<GroupId>, StoreError>
   /** Everything needed to rebuild the group's log; an empty log for a group never written. */

@@ -117,6 +117,28 @@ export const complianceSuite = (b: BackendUnderTest): void => {
       ),
     )
 
+    it.live("an unsynced write (a commit index alone) is read back and kept by a clean reopen", () =>
+      fresh(b, (h) =>
+        Effect.gen(function* () {
+          yield* withStore(h, ({ store }) =>
+            Effect.gen(function* () {
+              yield* store.write([{ groupId: G(1), entries: entries(1, 1, 4, 1), hardState: hs(1, 1, 2) }])
+              const before = (yield* store.stats).batches
+              yield* store.write([{ groupId: G(1), hardState: hs(1, 1, 4) }], { sync: false })
+              expect((yield* store.stats).batches).toBe(before + 1)
+              expect(yield* store.hardState(G(1))).toEqual(hs(1, 1, 4))
+            }),
+          )
+          yield* withStore(h, ({ store }) =>
+            Effect.gen(function* () {
+              expect(yield* store.hardState(G(1))).toEqual(hs(1, 1, 4))
+              expect(yield* store.lastIndex(G(1))).toBe(4)
+            }),
+          )
+        }),
+      ),
+    )
+
     it.live("refuses gaps and rewrites under the snapshot, and refuses the whole call", () =>
       fresh(b, (h) =>
         withStore(h, ({ store }) =>

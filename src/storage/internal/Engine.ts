@@ -96,7 +96,7 @@ export class Engine<B> {
   // ---------------------------------------------------------------- writes
 
   /** Takes a write call; `done` is called once, when it is durable or has failed. */
-  submit(updates: ReadonlyArray<UpdateInput>, done: Done): void {
+  submit(updates: ReadonlyArray<UpdateInput>, done: Done, sync = true): void {
     const refused = this.refusal(updates)
     if (refused !== undefined) {
       done(refused)
@@ -107,12 +107,13 @@ export class Engine<B> {
       if (u.snapshot !== undefined || u.savedSnapshot !== undefined) withSnapshots = true
     // Without snapshots a caller's update is already a prepared one.
     if (!withSnapshots) {
-      this.writer.submit(request(updates, undefined, true, done))
+      this.writer.submit(request(updates, undefined, true, done, sync))
       return
     }
     // The call takes its place in the order now; its snapshot data goes to files first (outside
     // the batch path), and the batch then points to it.
-    const r = request(undefined, undefined, false, done)
+    // Snapshots are always synced: their files are.
+    const r = request(undefined, undefined, false, done, true)
     r.groups = updates.map((u) => u.groupId)
     this.writer.submit(r)
     this.prepareSnapshots(updates).then(

@@ -7,7 +7,7 @@
  */
 import { Effect, Option, type Scope } from "effect"
 import type { GroupId } from "../../raft/Ids.js"
-import type { GroupUpdate, LoadedGroup, LogStoreService, StoreStats } from "../LogStore.js"
+import type { GroupUpdate, LoadedGroup, LogStoreService, StoreStats, WriteOptions } from "../LogStore.js"
 import {
   IndexCompacted,
   IndexUnavailable,
@@ -50,9 +50,13 @@ const attempt = <A, E>(f: () => Promise<A> | A): Effect.Effect<A, E> =>
 
 /** Builds the service of an opened engine. */
 export const serviceOf = <B>(engine: Engine<B>): LogStoreService => {
-  const write = (updates: ReadonlyArray<GroupUpdate>) =>
+  const write = (updates: ReadonlyArray<GroupUpdate>, options?: WriteOptions) =>
     Effect.async<void, WriteError>((resume) => {
-      engine.submit(updates, (error) => resume(error === undefined ? Effect.void : Effect.fail(error)))
+      engine.submit(
+        updates,
+        (error) => resume(error === undefined ? Effect.void : Effect.fail(error)),
+        options?.sync ?? true,
+      )
     })
   return {
     location: engine.location,

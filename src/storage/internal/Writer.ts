@@ -16,6 +16,10 @@
  * - Entries left below floors are swept by a background task, unsynced, never together with a
  *   removal (a removed group may be re-created at low indexes).
  *
+ * - A batch is synced when any call in it asks for `sync` (the default). A batch of unsynced
+ *   calls only is written to LevelDB without fsync: it survives the process, not the machine;
+ *   the next synced batch makes it durable too (LevelDB's log is sequential).
+ *
  * With `coalesce = false` (baseline measurements only) every call is its own synced batch and
  * calls on disjoint groups are written concurrently, in call order per group.
  */
@@ -62,6 +66,8 @@ export interface Request {
   groups: ReadonlyArray<GroupId> | undefined
   /** Set once `done` has been called. */
   settled: boolean
+  /** Whether the batch holding it must be synced (false: written to LevelDB, not fsynced). */
+  readonly sync: boolean
   readonly done: Done
 }
 
@@ -71,7 +77,8 @@ export const request = (
   remove: GroupId | undefined,
   ready: boolean,
   done: Done,
-): Request => ({ updates, remove, refs: [], ready, groups: undefined, settled: false, done })
+  sync = true,
+): Request => ({ updates, remove, refs: [], ready, groups: undefined, settled: false, sync, done })
 
 const groupsOf = (r: Request): ReadonlyArray<GroupId> =>
   (r.groups ??= r.remove !== undefined ? [r.remove] : r.updates!.map((u) => u.groupId))
@@ -89,6 +96,8 @@ interface Batch<B> {
   readonly handle: B
   readonly requests: Request[]
   readonly drafts: Map<GroupId, Draft>
+  /** Synced when any of its requests asks for it. */
+  sync: boolean
 }
 
 const SWEEP_LIMIT = 1024
@@ -220,13 +229,15 @@ export class Writer<B> {
 
   /** Plans a request into the open batch and encodes it there; refuses it alone when invalid. */
   private addToOpen(r: Request): void {
-    if (this.open === undefined) this.open = { handle: this.backend.begin(), requests: [], drafts: new Map() }
+    if (this.open === undefined)
+      this.open = { handle: this.backend.begin(), requests: [], drafts: new Map(), sync: false }
     const batch = this.open
     const error = this.plan(r.updates!, batch.drafts, this.inflightDrafts)
     if (error !== undefined) this.settle(r, error)
     else {
       this.backend.add(batch.handle, this.ops)
       batch.requests.push(r)
+      if (r.sync) batch.sync = true
     }
   }
 
@@ -267,7 +278,12 @@ export class Writer<B> {
     this.drain(
       (r) => !groupsOf(r).some((g) => this.busy.has(g)),
       (r) => {
-        const batch: Batch<B> = { handle: this.backend.begin(), requests: [r], drafts: new Map() }
+        const batch: Batch<B> = {
+          handle: this.backend.begin(),
+          requests: [r],
+          drafts: new Map(),
+          sync: r.sync,
+        }
         const error = this.plan(r.updates!, batch.drafts, undefined)
         if (error !== undefined) {
           this.backend.abandon(batch.handle)
@@ -358,7 +374,7 @@ export class Writer<B> {
   private start(batch: Batch<B>): void {
     this.inflight++
     if (this.coalesce) this.inflightDrafts = batch.drafts
-    this.writeWithFaults((sync) => this.backend.write(batch.handle, sync)).then(
+    this.writeWithFaults((sync) => this.backend.write(batch.handle, sync && batch.sync)).then(
       (failure) => this.finish(batch, failure),
       (e: unknown) => this.crash(e),
     )
