@@ -2,6 +2,7 @@
  * Flotilla's pure Raft core. Start at `RawNode` (the Ready/advance contract) and `Types`.
  */
 export * from "./ConfChange.js"
+export * from "./Describe.js"
 export * from "./Errors.js"
 export * from "./Ids.js"
 export { ProgressState, progressStateName } from "./Progress.js"

@@ -30,8 +30,10 @@ export class SimNode {
   raw: RawNode | undefined = undefined
   kv = new KvModel()
   readonly storage = new MemoryStorage()
-  /** The Ready taken but not yet persisted and advanced. */
-  inFlightReady: Ready | undefined = undefined
+  /** Readies taken but not yet persisted and advanced, oldest first. */
+  readonly inFlightReadies: Ready[] = []
+  /** Virtual time at which the disk finishes the writes issued so far. */
+  diskBusyUntil = 0
   readyScheduled = false
   /** Incremented on every crash: events scheduled for an earlier life are ignored. */
   life = 0
@@ -98,7 +100,7 @@ export class SimNode {
   /** Loses everything volatile: the core, unpersisted entries, the state machine, waiters. */
   crash(): void {
     this.raw = undefined
-    this.inFlightReady = undefined
+    this.inFlightReadies.length = 0
     this.readyScheduled = false
     this.life++
     this.proposals.clear()

@@ -7,7 +7,9 @@
  * reordering from `SimNetwork`), Ready processing and client operations. A Ready is handled
  * in two events, as a real node does: (1) take it and send the leader's messages, (2) after a
  * disk latency persist it, send the messages that waited for persistence, apply, advance. A
- * crash can land between the two: storage then keeps only what was persisted.
+ * crash can land between the two: storage then keeps only what was persisted. With
+ * `maxReadiesInFlight` > 1 Readies are pipelined: later ones are taken while earlier ones are
+ * still being written, and the writes complete in order.
  *
  * Safety invariants are checked as the run goes (`Invariants`); client histories can be
  * checked for linearizability at the end. Every failure names the seed; the same seed and
@@ -43,8 +45,13 @@ export interface SimOptions {
   readonly tickInterval?: number
   /** Extra delay before a replica takes its Ready (batches work); default [0, 2]. */
   readonly readyDelay?: readonly [number, number]
-  /** Disk write latency; default [0, 5]. */
+  /** Disk write latency; default [0, 5]. Writes complete in the order they were issued. */
   readonly diskLatency?: readonly [number, number]
+  /**
+   * Readies a replica may have taken but not yet persisted and advanced (pipelined Readies,
+   * as the node runtime does); default 1.
+   */
+  readonly maxReadiesInFlight?: number
   /** Take a snapshot every this many applied entries (0: never); default 0. */
   readonly snapshotEvery?: number
   /** Entries kept behind a snapshot when compacting; default 5. */
@@ -545,7 +552,8 @@ export class Simulator {
   // Event handling
 
   private scheduleReady(node: SimNode): void {
-    if (!node.up || node.readyScheduled || node.inFlightReady !== undefined) return
+    if (!node.up || node.readyScheduled) return
+    if (node.inFlightReadies.length >= (this.options.maxReadiesInFlight ?? 1)) return
     if (!node.raw!.hasReady()) return
     node.readyScheduled = true
     const [lo, hi] = this.options.readyDelay ?? [0, 2]
@@ -626,15 +634,21 @@ export class Simulator {
     }
     if (raw.isLeader) this.invariants.leaderElected(id, raw.term, termAt, log.firstIndex())
     this.send(rd.messages)
-    node.inFlightReady = rd
+    node.inFlightReadies.push(rd)
     const [lo, hi] = this.options.diskLatency ?? [0, 5]
-    this.queue.push(this.now + this.random.int(lo, hi), { kind: "persist", id, life })
+    // The disk completes writes in order: a write never finishes before an earlier one.
+    const done = Math.max(this.now + this.random.int(lo, hi), node.diskBusyUntil)
+    node.diskBusyUntil = done
+    this.queue.push(done, { kind: "persist", id, life })
+    // Pipelining: the next Ready may be taken while this one is being written.
+    this.scheduleReady(node)
   }
 
   private persistReady(id: ReplicaId, life: number): void {
     const node = this.nodes.get(id)
-    if (node === undefined || node.life !== life || !node.up || node.inFlightReady === undefined) return
-    const rd = node.inFlightReady
+    if (node === undefined || node.life !== life || !node.up) return
+    const rd = node.inFlightReadies.shift()
+    if (rd === undefined) return
     const before = node.storage.hardStateNow().commit
     if (rd.hardState && rd.hardState.commit < before) {
       throw new InvariantViolation(
@@ -652,7 +666,6 @@ export class Simulator {
     }
     const raw = node.raw!
     raw.advance(rd)
-    node.inFlightReady = undefined
     const applied = raw.status().applied
     this.serveReads(node, applied)
     node.maybeSnapshot(applied, this.snapshotEvery, this.keepAfterSnapshot)
