@@ -36,7 +36,7 @@ import type { MemoryStorage } from "../raft/Storage.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { LogStore } from "../storage/LogStore.js"
 import { toMemoryStorage } from "../storage/Restore.js"
-import { Bus } from "../transport/Bus.js"
+import { Bus, type BusMessage } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 import { type InboundBatch, Transport } from "../transport/Transport.js"
 import { Engine, type EngineOptions, type Outbound, type WriteRound } from "./Engine.js"
@@ -170,6 +170,8 @@ export interface NodeStats {
   readonly snapshotsInstalled: number
   readonly refusedMessages: number
   readonly droppedUnknownGroup: number
+  /** Replies to bus requests that could not be sent (connection down, payload too large). */
+  readonly unsentReplies: number
   readonly nodesDown: readonly NodeId[]
 }
 
@@ -308,7 +310,13 @@ const make = (config: NodeConfig) =>
     const wakeup = yield* Queue.sliding<void>(1)
     const signal = () => Queue.unsafeOffer(wakeup, undefined)
     const inbox: InboundBatch[] = []
-    const replies: Array<Effect.Effect<unknown>> = []
+    /** Answers to bus requests, sent together once per loop iteration (one socket write). */
+    const replies: Array<{ readonly msg: BusMessage; readonly data: Uint8Array }> = []
+    let unsentReplies = 0
+    const flushReplies = () => {
+      for (const r of replies) if (!r.msg.unsafeRespond(r.data) && r.msg.reply !== undefined) unsentReplies++
+      replies.length = 0
+    }
 
     // Node liveness: last time each node was heard from, and which are down now.
     const lastHeard = new Map<NodeId, number>()
@@ -387,8 +395,7 @@ const make = (config: NodeConfig) =>
         }
         for (const g of engine.snapshotLoads) yield* Effect.forkIn(loadSnapshot(g), scope)
         engine.snapshotLoads.clear()
-        if (replies.length > 0)
-          yield* Effect.all(replies.splice(0), { discard: true, concurrency: "unbounded" })
+        if (replies.length > 0) flushReplies()
         if (now >= nextLiveness && !engine.stopping) {
           nextLiveness = now + settings.livenessIntervalMs
           yield* bus.publish(`${subjects.root}.live.${nodeId}`, EMPTY).pipe(Effect.ignore)
@@ -453,17 +460,18 @@ const make = (config: NodeConfig) =>
     // ----- leader-only group subscriptions
     const scope = yield* Effect.scope
     const subscriptions = yield* FiberMap.make<GroupId>()
+    // Requests are handled synchronously in the bus's callback: routed, queued in the replica's
+    // mailbox and answered from the loop, with no fiber or stream per request.
     const serveGroup = (r: Replica) =>
       Effect.scoped(
         Effect.gen(function* () {
-          const sub = yield* bus.subscribe(subjects.group(r.groupId))
-          yield* Stream.runForEach(sub.messages, (msg) =>
-            Effect.sync(() => {
-              const reply = (data: Uint8Array) => replies.push(msg.respond(data).pipe(Effect.ignore))
-              serveRequest(r.groupId, msg.data, nowMs(), reply)
+          yield* bus.subscribe(subjects.group(r.groupId), {
+            handler: (msg) => {
+              serveRequest(r.groupId, msg.data, nowMs(), (data) => replies.push({ msg, data }))
               signal()
-            }),
-          )
+            },
+          })
+          return yield* Effect.never
         }),
       ).pipe(Effect.catchAll((e) => Effect.logError(`group ${r.groupId}: subscription failed: ${e.message}`)))
     const onLeadership = (r: Replica) =>
@@ -543,7 +551,7 @@ const make = (config: NodeConfig) =>
         signal()
         yield* loopFiberAwait(loopFiber)
         engine.failAll(new NodeStopping({ nodeId }))
-        if (replies.length > 0) yield* Effect.all(replies.splice(0), { discard: true })
+        flushReplies()
       }),
     )
 
@@ -653,6 +661,7 @@ const make = (config: NodeConfig) =>
           snapshotsInstalled: engine.stats.snapshotsInstalled,
           refusedMessages: engine.stats.refusedMessages,
           droppedUnknownGroup: engine.stats.droppedUnknownGroup,
+          unsentReplies,
           nodesDown: [...down],
         }
       }),

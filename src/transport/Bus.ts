@@ -71,6 +71,12 @@ export interface BusMessage {
   readonly reply: string | undefined
   /** Replies to a request; `false` (nothing sent) when the message expects no reply. */
   readonly respond: (data: Uint8Array) => Effect.Effect<boolean, RespondError>
+  /**
+   * Replies at once, outside Effect (hot paths that answer many requests per round): `true`
+   * when sent; `false`, with nothing sent, when there is no reply subject, the payload is
+   * above the limit or the bus is closed. Never throws.
+   */
+  readonly unsafeRespond: (data: Uint8Array) => boolean
 }
 
 /** A live subscription; it ends when its scope closes. */
@@ -89,6 +95,12 @@ export interface BusSubscription {
 export interface SubscribeOptions {
   /** Join this queue group: each message goes to one member of the group. */
   readonly queue?: string
+  /**
+   * Hand every message to this function as it arrives, synchronously, instead of buffering it
+   * for `take`/`messages` (which then never yield). For hot paths whose handling is a few
+   * synchronous steps; the handler MUST NOT throw and MUST NOT block.
+   */
+  readonly handler?: (message: BusMessage) => void
   /** Messages buffered before new ones are dropped (default 65,536). */
   readonly capacity?: number
 }
@@ -184,6 +196,14 @@ const natsMessage = (conn: NatsConnectionService, msg: Msg): BusMessage => ({
         }
       }),
     ),
+  unsafeRespond: (data) => {
+    if (!msg.reply || data.length > conn.maxPayload() || conn.connection.isClosed()) return false
+    try {
+      return msg.respond(data)
+    } catch {
+      return false
+    }
+  },
 })
 
 /** The NATS implementation of the bus, over one connection. */
@@ -271,7 +291,9 @@ export const makeNatsBus = (conn: NatsConnectionService): BusService => {
                     )
                     return
                   }
-                  if (!queue.unsafeOffer(natsMessage(conn, msg))) dropped++
+                  const handler = options.handler
+                  if (handler !== undefined) handler(natsMessage(conn, msg))
+                  else if (!queue.unsafeOffer(natsMessage(conn, msg))) dropped++
                 },
               }),
             catch: () => closedError(),

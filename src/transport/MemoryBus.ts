@@ -12,7 +12,7 @@
  * one here. Replies do not travel on `_INBOX` subjects: `respond` completes the request
  * directly (a subscription to `_INBOX.>` sees nothing).
  */
-import { Deferred, Duration, Effect, Queue, type Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Queue, type Scope, Stream } from "effect"
 import {
   BusClosed,
   type BusMessage,
@@ -70,6 +70,7 @@ interface Delivery {
   readonly data: Uint8Array
   readonly reply: string | undefined
   readonly respond: BusMessage["respond"]
+  readonly unsafeRespond: BusMessage["unsafeRespond"]
 }
 
 /** Creates a memory bus. */
@@ -143,6 +144,7 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<MemoryBus> =
       )
       const noReply: BusMessage["respond"] = (data) =>
         Effect.as(checkPayload("(no reply subject)", data, maxPayload), false)
+      const noReplyNow: BusMessage["unsafeRespond"] = () => false
 
       const service: BusService = {
         maxPayload: () => maxPayload,
@@ -152,7 +154,13 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<MemoryBus> =
             yield* checkPayload(subject, data, maxPayload)
             yield* whenOpen
             counters.published++
-            dispatch(route(subject), { subject, data, reply: undefined, respond: noReply })
+            dispatch(route(subject), {
+              subject,
+              data,
+              reply: undefined,
+              respond: noReply,
+              unsafeRespond: noReplyNow,
+            })
           }),
         request: (subject, data, options) =>
           Effect.gen(function* () {
@@ -172,7 +180,12 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<MemoryBus> =
                 checkPayload(reply, bytes, maxPayload),
                 Effect.as(Deferred.succeed(answer, bytes), true),
               )
-            dispatch(targets, { subject, data, reply, respond })
+            const unsafeRespond: BusMessage["unsafeRespond"] = (bytes) => {
+              if (bytes.length > maxPayload) return false
+              Deferred.unsafeDone(answer, Exit.succeed(bytes))
+              return true
+            }
+            dispatch(targets, { subject, data, reply, respond, unsafeRespond })
             const timeout = Duration.decode(options.timeout)
             return yield* Deferred.await(answer).pipe(
               Effect.timeoutFail({
@@ -209,6 +222,11 @@ export const make = (options: MemoryBusOptions = {}): Effect.Effect<MemoryBus> =
               queue: queueName,
               offer: (message) => {
                 if (closed) return false
+                const handler = subscribeOptions.handler
+                if (handler !== undefined) {
+                  handler(message)
+                  return true
+                }
                 if (buffer.unsafeOffer(message)) return true
                 dropped++
                 return false
