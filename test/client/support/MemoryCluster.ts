@@ -41,7 +41,12 @@ export interface MemoryCluster {
   readonly network: MemoryNetwork.MemoryNetwork
   /** The metadata state the responder serves (see `setServedState`). */
   readonly state: ClusterState
-  /** A `Bus` for a client of this cluster. */
+  /**
+   * A `Bus` for a client of this cluster. Each request's answer is handed over after a
+   * `setImmediate` hop: an in-memory cluster (memory bus, memory network, memory log store)
+   * otherwise completes everything in microtasks, and a client that keeps it busy starves
+   * every timer of the process (ticks, sleeps, timeouts).
+   */
   readonly clientBus: Layer.Layer<Bus.Bus>
   /** The running node, if it is running. */
   readonly node: (id: number) => Option.Option<NodeService>
@@ -63,6 +68,21 @@ const must = <A>(r: MetaCommand.MetaResponse, tag: string): A => {
   if (r._tag !== tag) throw new Error(`metadata command refused: ${JSON.stringify(r)}`)
   return r as A
 }
+
+const macrotask = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/** The bus of `layer` with a macrotask hop after every request (see `MemoryCluster.clientBus`). */
+const yielding = (layer: Layer.Layer<Bus.Bus>): Layer.Layer<Bus.Bus> =>
+  Layer.effect(
+    Bus.Bus,
+    Effect.map(Bus.Bus, (bus) => ({
+      ...bus,
+      request: (subject, data, options) => Effect.zipLeft(bus.request(subject, data, options), macrotask),
+    })),
+  ).pipe(Layer.provide(layer))
 
 /** Builds the metadata state of `nodes` nodes with one keyspace per kind. */
 export const metaState = (
@@ -206,7 +226,7 @@ export const make = (options: MemoryClusterOptions): Effect.Effect<MemoryCluster
       bus,
       network,
       state,
-      clientBus: Bus.layerMemory(bus),
+      clientBus: yielding(Bus.layerMemory(bus)),
       node: (id) => Option.map(Option.fromNullable(running.get(id)), (r) => r.node),
       stop,
       start,

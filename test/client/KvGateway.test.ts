@@ -1,0 +1,178 @@
+/**
+ * The KV gateway on `flotilla.<c>.kv` over an in-process cluster: every operation in JSON,
+ * base64 for binary, the queue group (several gateways, each request answered once), and bad
+ * requests: each gets a `BadRequest` reply naming the problem, and none reaches a Raft log.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Context, Effect, Layer, Option } from "effect"
+import fc from "fast-check"
+import { Kv } from "../../shards/kv/Kv.js"
+import * as Gateway from "../../src/client/GatewayProtocol.js"
+import * as KvGateway from "../../src/client/KvGateway.js"
+import { MAX_VALUE_BYTES } from "../../src/client/KvProtocol.js"
+import { GroupId } from "../../src/raft/Ids.js"
+import { Bus } from "../../src/transport/Bus.js"
+import * as MemoryCluster from "./support/MemoryCluster.js"
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+const setup = Effect.gen(function* () {
+  const cluster = yield* MemoryCluster.make({ kinds: [Kv], shards: 3 })
+  // Two gateways (as two nodes would run), one client bus.
+  yield* Layer.buildWithScope(
+    Layer.mergeAll(
+      KvGateway.layer({ cluster: cluster.cluster }).pipe(Layer.provide(cluster.clientBus)),
+      KvGateway.layer({ cluster: cluster.cluster }).pipe(Layer.provide(cluster.clientBus)),
+    ),
+    yield* Effect.scope,
+  )
+  const bus = Context.get(yield* Layer.build(cluster.clientBus), Bus)
+  const req = (body: unknown) =>
+    Effect.map(
+      bus
+        .request(
+          `flotilla.${cluster.cluster}.kv`,
+          body instanceof Uint8Array
+            ? body
+            : encoder.encode(typeof body === "string" ? body : JSON.stringify(body)),
+          { timeout: "10 seconds" },
+        )
+        .pipe(Effect.orDie),
+      (bytes) => JSON.parse(decoder.decode(bytes)) as Record<string, unknown>,
+    )
+  return { cluster, req }
+})
+
+/** The last log index of every group on every node: unchanged means nothing was proposed. */
+const logPositions = (cluster: MemoryCluster.MemoryCluster) =>
+  Effect.gen(function* () {
+    const out: number[] = []
+    for (let id = 1; id <= 3; id++) {
+      const node = Option.getOrThrow(cluster.node(id))
+      for (const g of cluster.groupsOf("kv")) {
+        const st = yield* node.status(GroupId(g))
+        out.push(Option.isSome(st) ? st.value.lastIndex : -1)
+      }
+    }
+    return out
+  })
+
+describe("KV gateway", () => {
+  it.live(
+    "serves get, put, delete, cas and scan in JSON",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { req } = yield* setup
+          expect(yield* req({ op: "get", key: "a" })).toEqual({ ok: true, value: null })
+          expect(yield* req({ op: "put", key: "a", value: "1" })).toEqual({ ok: true, created: true })
+          expect(yield* req({ op: "put", key: "a", value: "héllo" })).toEqual({ ok: true, created: false })
+          expect(yield* req({ op: "get", key: "a" })).toEqual({ ok: true, value: "héllo" })
+          expect(yield* req({ op: "get", key: "a", stale: true })).toEqual({ ok: true, value: "héllo" })
+          expect(yield* req({ op: "cas", key: "a", expected: "héllo", value: "2" })).toEqual({ ok: true })
+          expect(yield* req({ op: "cas", key: "a", expected: "x", value: "3" })).toMatchObject({
+            ok: false,
+            error: "Conflict",
+            current: "2",
+          })
+          expect(yield* req({ op: "cas", key: "b", expected: null, value: "new" })).toEqual({ ok: true })
+          expect(yield* req({ op: "cas", key: "b", expected: "new", value: null })).toEqual({ ok: true })
+          expect(yield* req({ op: "delete", key: "a" })).toEqual({ ok: true, deleted: true })
+          expect(yield* req({ op: "delete", key: "a" })).toEqual({ ok: true, deleted: false })
+
+          // Binary through base64; reading it as UTF-8 says what to do.
+          const bin = Buffer.from([0xff, 0x00, 0xfe]).toString("base64")
+          const key = Buffer.from("bin").toString("base64")
+          expect(yield* req({ op: "put", key, value: bin, encoding: "base64" })).toEqual({
+            ok: true,
+            created: true,
+          })
+          expect(yield* req({ op: "get", key, encoding: "base64" })).toEqual({ ok: true, value: bin })
+          const notUtf8 = yield* req({ op: "get", key: "bin" })
+          expect(notUtf8).toMatchObject({ ok: false, error: "NotUtf8" })
+          expect(notUtf8.message).toContain("base64")
+          yield* req({ op: "delete", key: "bin" })
+
+          for (let i = 0; i < 25; i++)
+            yield* req({ op: "put", key: `s-${String(i).padStart(2, "0")}`, value: `${i}` })
+          const keys: string[] = []
+          let after: string | undefined
+          for (;;) {
+            const page = yield* req({ op: "scan", prefix: "s-", limit: 7, ...(after ? { after } : {}) })
+            expect(page.ok).toBe(true)
+            for (const e of page.entries as Array<{ key: string; value: string }>) {
+              expect(e.value).toBe(String(Number(e.key.slice(2))))
+              keys.push(e.key)
+            }
+            if (page.continuation === null) break
+            after = page.continuation as string
+          }
+          expect(keys).toEqual(Array.from({ length: 25 }, (_, i) => `s-${String(i).padStart(2, "0")}`))
+        }),
+      ),
+    60_000,
+  )
+
+  it.live(
+    "answers bad requests with BadRequest and proposes nothing",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { cluster, req } = yield* setup
+          yield* req({ op: "put", key: "keep", value: "v" })
+          const before = yield* logPositions(cluster)
+          const cases: Array<[unknown, string]> = [
+            ["not json at all", "not JSON"],
+            [new Uint8Array([0xff, 0xfe, 0x00]), "not UTF-8"],
+            ["[1,2]", "JSON object"],
+            ["null", "JSON object"],
+            [{ key: "a" }, `missing "op"`],
+            [{ op: "increment", key: "a" }, `unknown op "increment"`],
+            [{ op: 7, key: "a" }, "unknown op 7"],
+            [{ op: "get" }, `"key"`],
+            [{ op: "get", key: 5 }, `"key"`],
+            [{ op: "put", key: "a" }, `"value"`],
+            [{ op: "put", key: "a", vaule: "1" }, `unknown field "vaule"`],
+            [{ op: "put", key: "a", value: ["1"] }, `"value"`],
+            [{ op: "put", key: "", value: "1" }, "key is empty"],
+            [{ op: "put", key: "k".repeat(4097), value: "1" }, "limit is 4096"],
+            [{ op: "put", key: "a", value: "x".repeat(MAX_VALUE_BYTES + 1) }, `limit is ${MAX_VALUE_BYTES}`],
+            [{ op: "put", key: "a", value: "!!", encoding: "base64" }, "not valid base64"],
+            [{ op: "put", key: "a", value: "1", encoding: "hex" }, `"encoding"`],
+            [{ op: "cas", key: "a", value: "1" }, `"expected"`],
+            [{ op: "scan", limit: 0 }, `"limit"`],
+            [{ op: "scan", limit: 5000 }, `"limit"`],
+            [{ op: "scan", after: "%%" }, "not valid base64"],
+            [{ op: "get", key: "a", timeoutMs: 0 }, `"timeoutMs"`],
+            [{ op: "get", key: "a", stale: "yes" }, `"stale"`],
+          ]
+          for (const [body, needle] of cases) {
+            const reply = yield* req(body)
+            expect(reply, JSON.stringify(body).slice(0, 80)).toMatchObject({ ok: false, error: "BadRequest" })
+            expect(String(reply.message)).toContain(needle)
+          }
+          expect(yield* logPositions(cluster)).toEqual(before)
+          expect(yield* req({ op: "get", key: "keep" })).toEqual({ ok: true, value: "v" })
+        }),
+      ),
+    60_000,
+  )
+
+  it("refuses arbitrary bytes and arbitrary JSON values without throwing", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+        expect(Gateway.decodeRequest(bytes)._tag).toBe("Left")
+      }),
+    )
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        const r = Gateway.decodeRequest(encoder.encode(JSON.stringify(value)))
+        if (r._tag === "Left") expect(r.left.message.length).toBeGreaterThan(0)
+      }),
+    )
+    expect(Gateway.fromBase64("YQ==")).toEqual(new Uint8Array([97]))
+    expect(Gateway.fromBase64("YQ")).toBeUndefined()
+    expect(Gateway.toBase64(new Uint8Array([1, 2, 3]))).toBe("AQID")
+  })
+})
