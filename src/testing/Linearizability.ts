@@ -126,3 +126,52 @@ export const describeHistory = <I, O>(ops: readonly Operation<I, O>[]): string =
         `  c${o.client} [${o.invokedAt}, ${o.completedAt === Number.POSITIVE_INFINITY ? "∞" : o.completedAt}] ${JSON.stringify(o.input)} -> ${o.output === undefined ? "?" : JSON.stringify(o.output)}`,
     )
     .join("\n")
+
+/**
+ * Compare-and-set register per key (the KV store's `get`, `put` and `cas`): the state of a key
+ * is its value, `null` when absent. A `cas` whose `value` is null deletes.
+ */
+export type CasInput =
+  | { readonly op: "get"; readonly key: string }
+  | { readonly op: "put"; readonly key: string; readonly value: string }
+  | {
+      readonly op: "cas"
+      readonly key: string
+      readonly expected: string | null
+      readonly value: string | null
+    }
+/** `get` answers `{ value }`; `put` and a successful `cas` `{ ok: true }`; a failed `cas` the value it found. */
+export type CasOutput =
+  | { readonly value: string | null }
+  | { readonly ok: true }
+  | { readonly ok: false; readonly current: string | null }
+
+export const casModel: Model<string | null, CasInput, CasOutput> = {
+  init: null,
+  step: (state, input, output) => {
+    switch (input.op) {
+      case "get":
+        return { ok: output === undefined || ("value" in output && output.value === state), state }
+      case "put":
+        return { ok: output === undefined || ("ok" in output && output.ok), state: input.value }
+      case "cas": {
+        const matches = state === input.expected
+        // An unknown outcome may be placed here: it applies exactly when the value matches.
+        if (output === undefined) return { ok: true, state: matches ? input.value : state }
+        if (!("ok" in output)) return { ok: false, state }
+        if (output.ok) return { ok: matches, state: matches ? input.value : state }
+        return { ok: !matches && output.current === state, state }
+      }
+    }
+  },
+  key: (state) => (state === null ? "\u0000absent" : `=${state}`),
+  partition: (ops) => {
+    const byKey = new Map<string, Operation<CasInput, CasOutput>[]>()
+    for (const op of ops) {
+      const list = byKey.get(op.input.key) ?? []
+      list.push(op)
+      byKey.set(op.input.key, list)
+    }
+    return [...byKey.values()]
+  },
+}
