@@ -445,7 +445,7 @@ describe("bad input", () => {
       ],
       ["leave while not joint", leaveJoint()],
       [
-        "two voters without joint",
+        "two voters under Auto",
         {
           ...confChange([{ type: ConfChangeType.AddNode, nodeId: 5 as ReplicaId }]),
           changes: [
@@ -456,17 +456,17 @@ describe("bad input", () => {
         },
       ],
       [
-        "no voter left",
+        "no voter left (5 and 6 joined just before)",
         confChange(
-          [1, 2, 3].map((id) => ({ type: ConfChangeType.RemoveNode, nodeId: id as ReplicaId })),
+          [1, 2, 3, 5, 6].map((id) => ({ type: ConfChangeType.RemoveNode, nodeId: id as ReplicaId })),
           ConfChangeTransition.JointExplicit,
         ),
       ],
     ]
     for (const [what, cc] of bad) {
       const r = raw.proposeConfChange(cc as ConfChange)
-      // Two voters at once under Auto is a valid joint change; it is the one exception here.
-      if (what === "two voters without joint") {
+      // Two voters at once under Auto is a valid (joint) change: the one exception here.
+      if (what === "two voters under Auto") {
         expect(r._tag, what).toBe("Proposed")
         c.stabilize()
         continue
