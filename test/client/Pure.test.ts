@@ -1,0 +1,199 @@
+/**
+ * The pure parts of the client: backoff bounds, the session window, the scan merge (checked
+ * against a sorted model through random shard layouts, page sizes and early stops), shard map
+ * lookups, and the client's KV protocol against the shard's (byte for byte).
+ */
+import { Either } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import * as KvShard from "../../shards/kv/Kv.js"
+import { Kv } from "../../shards/kv/Kv.js"
+import * as Backoff from "../../src/client/Backoff.js"
+import { ClientSession } from "../../src/client/ClientSession.js"
+import { KvProtocol, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../../src/client/KvProtocol.js"
+import * as ScanMerge from "../../src/client/ScanMerge.js"
+import * as ShardMapView from "../../src/client/ShardMapView.js"
+import { splitSlots } from "../../src/meta/Slots.js"
+import { GroupId } from "../../src/raft/Ids.js"
+import { EntityClient, EntityId, ShardStateMachine } from "../../src/runtime/entity/index.js"
+import type { ScanPage } from "../../src/runtime/entity/ShardScan.js"
+
+describe("Backoff", () => {
+  it("waits at most the ceiling, which doubles up to the maximum, and never past the deadline", () => {
+    fc.assert(
+      fc.property(fc.nat(40), fc.double({ min: 0, max: 0.999999, noNaN: true }), fc.nat(10_000), (retry, r, left) => {
+        const s = Backoff.defaultBackoff
+        const d = Backoff.delay(s, retry, r, left)
+        expect(d).toBeGreaterThanOrEqual(0)
+        expect(d).toBeLessThanOrEqual(Math.min(Backoff.ceiling(s, retry), left))
+        expect(Backoff.ceiling(s, retry)).toBe(Math.min(s.maxMs, s.baseMs * 2 ** retry))
+      }),
+    )
+  })
+})
+
+describe("ClientSession", () => {
+  it("numbers commands from 1, acknowledges the lowest unfinished, and keeps the window", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 16 }),
+        fc.array(fc.oneof(fc.constant("take" as const), fc.nat(40)), { maxLength: 200 }),
+        (window, steps) => {
+          const s = new ClientSession(7, window)
+          const open = new Set<number>()
+          let next = 1
+          for (const step of steps) {
+            if (step === "take") {
+              const t = s.tryTake()
+              const floor = Math.min(next, ...open)
+              if (next - floor >= window) {
+                expect(t).toBeUndefined()
+                continue
+              }
+              expect(t).toEqual({ seq: next, ackedBelow: Math.min(floor, next) })
+              open.add(next++)
+            } else if (open.has(step)) {
+              s.finish(step)
+              open.delete(step)
+            }
+            expect(s.inFlight).toBe(open.size)
+            expect(s.floor()).toBe(Math.min(next, ...open))
+          }
+        },
+      ),
+    )
+  })
+
+  it("wakes waiters when a number finishes or the session dies", () => {
+    const s = new ClientSession(1, 1)
+    const t = s.tryTake()!
+    let woken = 0
+    s.onRoom(() => woken++)
+    expect(s.tryTake()).toBeUndefined()
+    s.finish(t.seq)
+    expect(woken).toBe(1)
+    s.onRoom(() => woken++)
+    s.kill()
+    expect([woken, s.dead]).toEqual([2, true])
+  })
+})
+
+const bytes = (s: string) => new TextEncoder().encode(s)
+const text = (b: Uint8Array) => new TextDecoder().decode(b)
+
+describe("ScanMerge", () => {
+  it("pages through shards to exactly the sorted keys, whatever the layout and stops", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6 }), { maxLength: 80 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 12 }),
+        fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 8 }),
+        (keys, shards, limit, budgets) => {
+          // Spread keys over shards by slot; each shard is a sorted list.
+          const tables = Array.from({ length: shards }, () => [] as Uint8Array[])
+          for (const k of keys) tables[EntityId.slotOf(bytes(k)) % shards]!.push(bytes(k))
+          for (const t of tables) t.sort(EntityId.compare)
+          let round = 0
+          // A shard returns up to `limit` entries after `after`, but may stop early (a byte
+          // budget), which it reports with a continuation.
+          const page = (t: Uint8Array[], after: Uint8Array | undefined): ScanPage<null> => {
+            const rest = t.filter((k) => after === undefined || EntityId.compare(k, after) > 0)
+            const budget = budgets[round++ % budgets.length]!
+            const n = Math.min(limit, budget, rest.length)
+            const entries = rest.slice(0, n).map((id) => ({ id }))
+            return { entries, continuation: rest.length > n ? entries[n - 1]!.id : undefined }
+          }
+          const seen: string[] = []
+          let after: Uint8Array | undefined
+          for (let i = 0; i < 1000; i++) {
+            const merged = ScanMerge.merge(
+              tables.map((t) => page(t, after)),
+              limit,
+            )
+            expect(merged.entries.length).toBeLessThanOrEqual(limit)
+            for (const e of merged.entries) seen.push(text(e.id))
+            if (merged.continuation === undefined) break
+            expect(merged.entries.length).toBeGreaterThan(0)
+            after = merged.continuation
+          }
+          const expected = [...keys].map(bytes).sort(EntityId.compare).map(text)
+          expect(seen).toEqual(expected)
+        },
+      ),
+    )
+  })
+})
+
+describe("ShardMapView", () => {
+  it("finds the group of every slot and the groups of a keyspace", () => {
+    const ranges = splitSlots(5)
+    const view = ShardMapView.fromShardMap({
+      _tag: "ShardMap",
+      version: 3,
+      keyspaces: [
+        {
+          name: "kv",
+          kind: "kv",
+          replicationFactor: 3,
+          createdAt: 0,
+          shards: ranges.map((r, i) => ({ group: GroupId(i + 1), ...r })).reverse(),
+        },
+      ],
+      groups: [],
+    } as never)
+    for (let slot = 0; slot < 16384; slot += 97) {
+      const g = ShardMapView.groupOfSlot(view, "kv", slot)!
+      const r = ranges[g - 1]!
+      expect(slot >= r.start && slot < r.end).toBe(true)
+    }
+    expect(ShardMapView.groupOfSlot(view, "other", 1)).toBeUndefined()
+    expect(ShardMapView.groupsOf(view, "kv")).toEqual([1, 2, 3, 4, 5])
+    expect(ShardMapView.keyspaceOfKind("Counter")).toBe("counter")
+    expect(ShardMapView.keyspaceOfKind("My.Kind")).toBe("my-kind")
+    expect(ShardMapView.isKeyspaceName(ShardMapView.keyspaceOfKind("_x"))).toBe(true)
+  })
+})
+
+describe("the client's KV protocol", () => {
+  it("is the shard's protocol: same operations, same request bytes, same reply decoding", () => {
+    expect(KvProtocol.name).toBe(Kv.name)
+    expect([...KvProtocol.operations.keys()].sort()).toEqual([...Kv.operations.keys()].sort())
+    for (const [name, op] of KvProtocol.operations) expect(op.type).toBe(Kv.operations.get(name)!.type)
+    expect(MAX_VALUE_BYTES).toBe(KvShard.MAX_VALUE_BYTES)
+    expect(MAX_KEY_BYTES).toBe(KvShard.MAX_KEY_BYTES)
+    expect(KvProtocol.initialBytes).toEqual(Kv.initialBytes)
+
+    const shard = ShardStateMachine.ShardStateMachine.make(Kv)
+    const call = (operation: "Put" | "Delete" | "Cas" | "Get", key: string, payload: object) => {
+      const mine = Either.getOrThrow(EntityClient.encodePayload(KvProtocol, operation, payload as never))
+      const theirs = Either.getOrThrow(EntityClient.encodePayload(Kv, operation, payload as never))
+      expect(mine.bytes).toEqual(theirs.bytes)
+      const request = EntityClient.encodeCall({
+        kind: "kv",
+        operation,
+        type: operation === "Get" ? "query" : "command",
+        entityId: bytes(key),
+        slot: EntityId.slotOf(bytes(key)),
+        payload: mine,
+        staleRead: false,
+      })
+      const reply = operation === "Get" ? shard.query(request) : shard.apply(request, 1)
+      const decoded = EntityClient.decodeReply(KvProtocol, operation, reply)
+      const theirsDecoded = EntityClient.decodeReply(Kv, operation, reply)
+      // Failures decode into each module's own classes: compare their tags and fields.
+      const plain = (e: Either.Either<unknown, unknown>) =>
+        Either.isRight(e) ? e : { left: JSON.parse(JSON.stringify({ ...(e.left as object) })) }
+      expect(plain(decoded)).toEqual(plain(theirsDecoded))
+      return decoded
+    }
+    expect(call("Put", "a", { value: bytes("1") })).toEqual(Either.right({ created: true }))
+    expect(call("Get", "a", {})).toEqual(Either.right(bytes("1")))
+    expect(call("Cas", "a", { expected: bytes("0"), value: null })).toEqual(
+      Either.right({ succeeded: false, current: bytes("1") }),
+    )
+    const tooLarge = call("Put", "b", { value: new Uint8Array(MAX_VALUE_BYTES + 1) })
+    expect(Either.isLeft(tooLarge) && (tooLarge.left as { _tag: string })._tag).toBe("ValueTooLarge")
+    expect(call("Delete", "a", {})).toEqual(Either.right({ deleted: true }))
+  })
+})
