@@ -181,6 +181,8 @@ const resolve = (c: Config): RaftOptions => {
 
 const VALID_TYPES = new Set<number>(Object.values(MessageType))
 const isIndex = (n: unknown): boolean => typeof n === "number" && Number.isSafeInteger(n) && n >= 0
+// Messages may come from a decoder that lets nulls through: check shapes before reading fields.
+const isObject = <T>(x: T): x is NonNullable<T> & object => typeof x === "object" && x !== null
 
 /** Checks a message from the network; undefined when it is well formed. */
 export const validateMessage = (m: Message, self: ReplicaId): InvalidMessage | undefined => {
@@ -204,6 +206,7 @@ export const validateMessage = (m: Message, self: ReplicaId): InvalidMessage | u
     let prevTerm = m.logTerm
     for (let i = 0; i < m.entries.length; i++) {
       const e = m.entries[i]!
+      if (!isObject(e)) return invalidMessage(`entry ${i} is not an entry`)
       if (e.index !== m.index + 1 + i)
         return invalidMessage(`entry ${i} has index ${e.index}, want ${m.index + 1 + i}`)
       if (!isIndex(e.term) || e.term < prevTerm || e.term > m.term) {
@@ -218,13 +221,14 @@ export const validateMessage = (m: Message, self: ReplicaId): InvalidMessage | u
   }
   if (m.type === MessageType.Snap) {
     const c = m.snapshot
-    if (c === undefined) return invalidMessage("MsgSnap without a snapshot chunk")
+    if (!isObject(c)) return invalidMessage("MsgSnap without a snapshot chunk")
     if (!(c.data instanceof Uint8Array) || !isIndex(c.offset) || !isIndex(c.totalBytes)) {
       return invalidMessage("malformed snapshot chunk")
     }
     if (c.offset + c.data.length > c.totalBytes)
       return invalidMessage("snapshot chunk runs past its total size")
     const md = c.metadata
+    if (!isObject(md) || !isObject(md.confState)) return invalidMessage("snapshot chunk without metadata")
     if (!isIndex(md.index) || md.index === 0 || !isIndex(md.term) || md.term === 0 || md.term > m.term) {
       return invalidMessage("malformed snapshot metadata")
     }
@@ -234,6 +238,8 @@ export const validateMessage = (m: Message, self: ReplicaId): InvalidMessage | u
         return invalidMessage("malformed snapshot ConfState")
     }
   }
+  if (m.context !== undefined && !(m.context instanceof Uint8Array))
+    return invalidMessage("context must be bytes")
   if (
     (m.type === MessageType.ReadIndex || m.type === MessageType.ReadIndexResp) &&
     !(m.context instanceof Uint8Array && m.context.length > 0)
