@@ -3,7 +3,7 @@
  * shared by the command handlers (names, labels, settings). Handlers are pure functions
  * `(state, command) → Applied`; a refusal returns the state unchanged.
  */
-import { type ClusterState, defaultSettings, type Labels, type Settings } from "./ClusterState.js"
+import { type ClusterState, defaultSettings, type Labels, META_KIND, type Settings } from "./ClusterState.js"
 import { Done, type MetaResponse } from "./MetaCommand.js"
 import { InvalidArgument, type MetaError } from "./MetaErrors.js"
 
@@ -36,6 +36,7 @@ const MAX_TEXT = 256
 const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,64}$/
 const KEYSPACE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9_./-]{0,62}$/
+const KIND_NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/
 
 /** A cluster name usable as a NATS subject token. */
 export const checkClusterName = (name: string): InvalidArgument | undefined =>
@@ -44,6 +45,14 @@ export const checkClusterName = (name: string): InvalidArgument | undefined =>
 /** A keyspace name: lower case letters, digits, `-` and `_`, at most 64 characters. */
 export const checkKeyspaceName = (name: string): InvalidArgument | undefined =>
   KEYSPACE_NAME.test(name) ? undefined : new InvalidArgument({ message: `bad keyspace name "${name}"` })
+
+/** A state machine kind name (as entity kinds name themselves), never the metadata group's own. */
+export const checkKindName = (kind: string): InvalidArgument | undefined => {
+  if (!KIND_NAME.test(kind)) return new InvalidArgument({ message: `bad state machine kind "${kind}"` })
+  if (kind === META_KIND)
+    return new InvalidArgument({ message: `kind "${META_KIND}" is the metadata group's own` })
+  return undefined
+}
 
 /** A node's identity token and display name. */
 export const checkIdentity = (token: string, name: string): InvalidArgument | undefined => {

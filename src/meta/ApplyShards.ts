@@ -18,12 +18,14 @@ import {
   accept,
   bumpShardMap,
   checkKeyspaceName,
+  checkKindName,
   checkReplicationFactor,
   refuse,
 } from "./Applied.js"
 import {
   bisect,
   type ClusterState,
+  DEFAULT_KEYSPACE_KIND,
   findKeyspace,
   findNode,
   type GroupRecord,
@@ -69,6 +71,9 @@ export const applyCreateKeyspace = (state: ClusterState, cmd: typeof CreateKeysp
   if (cmd.shards < 1 || cmd.shards > SLOT_COUNT) {
     return refuse(state, new InvalidArgument({ message: `shards must be in 1..${SLOT_COUNT}` }))
   }
+  const kind = cmd.kind ?? DEFAULT_KEYSPACE_KIND
+  const badKind = checkKindName(kind)
+  if (badKind) return refuse(state, badKind)
   const rf = cmd.replicationFactor === 0 ? state.settings.replicationFactor : cmd.replicationFactor
   const badRf = checkReplicationFactor(rf)
   if (badRf) return refuse(state, badRf)
@@ -94,6 +99,7 @@ export const applyCreateKeyspace = (state: ClusterState, cmd: typeof CreateKeysp
   })
   const keyspace: Keyspace = {
     name: cmd.name,
+    kind,
     replicationFactor: rf,
     createdAt: cmd.at,
     shards: ranges.map((r, i) => ({ group: groups[i]!.id, start: r.start, end: r.end })),

@@ -97,9 +97,20 @@ export const ShardRange = Schema.Struct({ group: GroupIdSchema, start: Count, en
 /** See `ShardRange`. */
 export interface ShardRange extends Schema.Schema.Type<typeof ShardRange> {}
 
+/** The state machine kind of keyspaces created without one: the KV store (shards/kv). */
+export const DEFAULT_KEYSPACE_KIND = "kv"
+
+/** The state machine kind of the metadata group itself; no keyspace may use it. */
+export const META_KIND = "meta"
+
 /** A keyspace: the slot space split into shards, each a group with `replicationFactor` voters. */
 export const Keyspace = Schema.Struct({
   name: Schema.String,
+  /**
+   * The state machine kind every shard of the keyspace runs (a `ShardKind` name the nodes
+   * know). Snapshots written before the field existed decode as the KV store.
+   */
+  kind: Schema.optionalWith(Schema.String, { default: () => DEFAULT_KEYSPACE_KIND }),
   replicationFactor: Count,
   createdAt: Millis,
   /** Sorted by `start`; together they cover `[0, SLOT_COUNT)` without gaps or overlaps. */

@@ -51,11 +51,15 @@ export const SetNodeState = Schema.TaggedStruct("SetNodeState", {
 /** Changes some settings. */
 export const UpdateSettings = Schema.TaggedStruct("UpdateSettings", { settings: SettingsPatch })
 
-/** Creates a keyspace of `shards` groups with `replicationFactor` voters each (0: the default). */
+/**
+ * Creates a keyspace of `shards` groups with `replicationFactor` voters each (0: the default),
+ * running state machine kind `kind` (absent: the KV store).
+ */
 export const CreateKeyspace = Schema.TaggedStruct("CreateKeyspace", {
   name: Schema.String,
   shards: Count,
   replicationFactor: Count,
+  kind: Schema.optional(Schema.String),
   at: Millis,
 })
 

@@ -35,6 +35,11 @@ export class NodeRemoved extends Schema.TaggedError<NodeRemoved>()("NodeRemoved"
   node: NodeIdSchema,
 }) {}
 
+/** The identity token does not belong to the node it claims to be. */
+export class WrongToken extends Schema.TaggedError<WrongToken>()("WrongToken", {
+  node: NodeIdSchema,
+}) {}
+
 /** Every node id (1 .. 65535) has been allocated. */
 export class NodeIdsExhausted extends Schema.TaggedError<NodeIdsExhausted>()("NodeIdsExhausted", {}) {}
 
@@ -133,6 +138,7 @@ export const MetaError = Schema.Union(
   InvalidArgument,
   UnknownNode,
   NodeRemoved,
+  WrongToken,
   NodeIdsExhausted,
   GroupIdsExhausted,
   IllegalTransition,

@@ -1,59 +1,15 @@
 /**
- * What nodes report with every heartbeat, and the per-group status the planner and the
- * operator step function derive from those reports.
- *
- * A node reports each replica it hosts: its role as it sees it, whether it leads (and in which
- * term), its applied index and its size (bytes on disk: informative today, the planner
- * balances counts). A leader also reports the group's applied
- * configuration; followers need not (their view may lag), which keeps reports small on nodes
- * that host thousands of replicas.
- *
- * The reports cross process boundaries (node → metadata leader), hence the Schemas.
+ * The per-group status the planner and the operator step function derive from the nodes'
+ * heartbeat reports (`NodeLoad`, defined with the metadata protocol in src/meta/NodeReport.ts
+ * and re-exported here): who leads each group, in which term, its applied configuration and
+ * how far each replica has applied.
  */
-import { Schema } from "effect"
-import { Count, GroupIdSchema, Millis, NodeIdSchema, ReplicaIdSchema } from "../meta/IdSchemas.js"
+
+import type { Membership, NodeLoad, ReplicaReport } from "../meta/NodeReport.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 
-/** A group's applied configuration, as in `ConfState`, with the log index it was applied at. */
-export const Membership = Schema.Struct({
-  /** Log index of the configuration change (0: the initial configuration). */
-  confVersion: Count,
-  voters: Schema.Array(ReplicaIdSchema),
-  learners: Schema.Array(ReplicaIdSchema),
-  votersOutgoing: Schema.Array(ReplicaIdSchema),
-  learnersNext: Schema.Array(ReplicaIdSchema),
-  autoLeave: Schema.Boolean,
-})
-/** See `Membership`. */
-export interface Membership extends Schema.Schema.Type<typeof Membership> {}
-
-/** One hosted replica, as its node sees it. */
-export const ReplicaReport = Schema.Struct({
-  group: GroupIdSchema,
-  replica: ReplicaIdSchema,
-  /** The replica's role in the configuration it has applied (a joint configuration's outgoing voters are voters). */
-  role: Schema.Literal("voter", "learner"),
-  /** True when this replica is its group's leader. */
-  leader: Schema.Boolean,
-  term: Count,
-  applied: Count,
-  sizeBytes: Count,
-  /** The applied configuration; leaders MUST send it, followers may. */
-  membership: Schema.optional(Membership),
-})
-/** See `ReplicaReport`. */
-export interface ReplicaReport extends Schema.Schema.Type<typeof ReplicaReport> {}
-
-/** One node's heartbeat payload. */
-export const NodeLoad = Schema.Struct({
-  node: NodeIdSchema,
-  /** The sender's clock; informative only (the metadata leader stamps its own time). */
-  at: Millis,
-  replicas: Schema.Array(ReplicaReport),
-})
-/** See `NodeLoad`. */
-export interface NodeLoad extends Schema.Schema.Type<typeof NodeLoad> {}
+export { Membership, NodeLoad, ReplicaReport } from "../meta/NodeReport.js"
 
 /** What the reports say about one group. */
 export interface GroupStatus {

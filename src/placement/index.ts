@@ -1,8 +1,10 @@
 /**
- * Placement: the pure planner, the operator step function and the reports they read. Each
- * module is re-exported as a namespace, Effect style.
+ * Placement: the pure planner, the operator step function and the reports they read, and the
+ * driver that runs them on the metadata leader. Each module is re-exported as a namespace,
+ * Effect style.
  */
 export * as ClusterView from "./ClusterView.js"
+export * as Driver from "./Driver.js"
 export * as LoadReport from "./LoadReport.js"
 export * as OperatorStep from "./OperatorStep.js"
 export * as Planner from "./Planner.js"

@@ -13,7 +13,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const MAIN = join(ROOT, "src", "cli", "main.ts")
 
 export interface NodeProcessOptions {
+  /**
+   * Static mode (the default): the node's id, passed as `--id`. Bootstrap and join modes: the id
+   * the node is expected to get from the cluster (its admin subject); `nodeId` reports the real one.
+   */
   readonly nodeId: number
+  /**
+   * How the node joins its cluster: "static" (`--id`, the default), "bootstrap" (`--bootstrap`:
+   * it creates the cluster) or "join" (`--join`: it registers with the metadata group).
+   */
+  readonly mode?: "static" | "bootstrap" | "join"
   readonly dataDir: string
   readonly natsUrl: string
   readonly cluster: string
@@ -27,11 +36,17 @@ export class NodeProcess {
   private child: ChildProcess | undefined
   private output: string[] = []
   private exitCode: Promise<number | null> = Promise.resolve(null)
+  private readyNode: number | undefined
 
   constructor(readonly options: NodeProcessOptions) {}
 
   get pid(): number | undefined {
     return this.child?.pid
+  }
+
+  /** The node id the process announced in its ready line (its id in the cluster). */
+  get nodeId(): number | undefined {
+    return this.readyNode
   }
 
   get running(): boolean {
@@ -52,8 +67,11 @@ export class NodeProcess {
       "tsx",
       MAIN,
       "start",
-      "--id",
-      String(o.nodeId),
+      ...(o.mode === "bootstrap"
+        ? ["--bootstrap"]
+        : o.mode === "join"
+          ? ["--join"]
+          : ["--id", String(o.nodeId)]),
       "--data-dir",
       o.dataDir,
       "--nats",
@@ -65,6 +83,7 @@ export class NodeProcess {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
     this.child = child
     this.output = []
+    this.readyNode = undefined
     this.exitCode = new Promise((resolve) => child.once("exit", (code) => resolve(code)))
     await new Promise<void>((resolve, reject) => {
       const timeout = setTimeout(() => {
@@ -75,7 +94,9 @@ export class NodeProcess {
       const onData = (chunk: Buffer) => {
         const text = chunk.toString()
         this.output.push(text)
-        if (text.includes('"event":"ready"')) {
+        const ready = /"event":"ready","node":(\d+)/.exec(this.logs())
+        if (ready !== null && this.readyNode === undefined) {
+          this.readyNode = Number(ready[1])
           clearTimeout(timeout)
           resolve()
         }

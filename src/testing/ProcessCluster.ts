@@ -17,6 +17,12 @@ export interface ProcessClusterOptions {
   readonly nodeArgs?: readonly string[]
   /** Extra nats-server arguments (e.g. ["-m", "8222"] for monitoring). */
   readonly natsArgs?: readonly string[]
+  /**
+   * A cluster managed by the metadata group: node 1 starts with `--bootstrap` (with these
+   * cluster settings), the others join one after the other (so node i gets id i). Without it,
+   * nodes are static (`--id i`).
+   */
+  readonly managed?: { readonly clusterSettings?: Record<string, unknown> }
 }
 
 /** One replica as a node's admin `status` reports it. */
@@ -49,6 +55,8 @@ export class ProcessCluster {
     readonly client: NatsConnection,
     readonly cluster: string,
     private readonly root: string,
+    private readonly nodeArgs: readonly string[],
+    readonly managed: boolean,
   ) {}
 
   /** Starts nats-server on a free port and `nodes` node processes (ids 1..n). */
@@ -57,21 +65,34 @@ export class ProcessCluster {
     const root = mkdtempSync(join(tmpdir(), "flotilla-cluster-"))
     const nats = await startNatsServer({ args: o.natsArgs ?? [] })
     const nodes: NodeProcess[] = []
+    const managed = o.managed !== undefined
     for (let i = 1; i <= o.nodes; i++) {
+      const settings = o.managed?.clusterSettings
+      const extra = i === 1 && settings !== undefined ? ["--cluster-settings", JSON.stringify(settings)] : []
       nodes.push(
         new NodeProcess({
           nodeId: i,
+          mode: managed ? (i === 1 ? "bootstrap" : "join") : undefined,
           dataDir: join(root, `node-${i}`),
           natsUrl: nats.url,
           cluster,
-          args: o.nodeArgs ?? [],
+          args: [...(o.nodeArgs ?? []), ...extra],
         }),
       )
     }
     try {
-      await Promise.all(nodes.map((n) => n.start()))
+      if (managed) {
+        // One after the other: registration order gives node i the id i.
+        for (const n of nodes) {
+          await n.start()
+          if (n.nodeId !== n.options.nodeId)
+            throw new Error(`node started as ${n.options.nodeId} got id ${n.nodeId} from the cluster`)
+        }
+      } else {
+        await Promise.all(nodes.map((n) => n.start()))
+      }
       const client = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 })
-      return new ProcessCluster(nats, nodes, client, cluster, root)
+      return new ProcessCluster(nats, nodes, client, cluster, root, o.nodeArgs ?? [], managed)
     } catch (e) {
       await Promise.all(nodes.map((n) => n.kill()))
       await nats.close()
@@ -84,6 +105,46 @@ export class ProcessCluster {
     const n = this.nodes[id - 1]
     if (n === undefined) throw new Error(`no node ${id}`)
     return n
+  }
+
+  /**
+   * Managed clusters: starts one more node that joins the cluster; resolves with its id (the
+   * next one: nodes must be added one at a time).
+   */
+  async addNode(args: readonly string[] = []): Promise<number> {
+    if (!this.managed) throw new Error("addNode needs a managed cluster")
+    const id = this.nodes.length + 1
+    const n = new NodeProcess({
+      nodeId: id,
+      mode: "join",
+      dataDir: join(this.root, `node-${id}`),
+      natsUrl: this.nats.url,
+      cluster: this.cluster,
+      args: [...this.nodeArgs, ...args],
+    })
+    this.nodes.push(n)
+    await n.start()
+    if (n.nodeId !== id) throw new Error(`the new node got id ${n.nodeId}, expected ${id}`)
+    return id
+  }
+
+  /**
+   * A request to the metadata leader (`flotilla.<c>.meta`, JSON; docs/placement.md), retried
+   * while no leader answers or the answer is a runtime error (NotLeader, ...); the answer.
+   */
+  async meta(request: object, timeoutMs = 30_000): Promise<Record<string, unknown> & { _tag: string }> {
+    const retryable = new Set(["NotLeader", "Overloaded", "ProposalFailed", "NodeStopping", "GroupNotFound"])
+    return this.waitFor(
+      `an answer from the metadata leader to ${JSON.stringify(request).slice(0, 80)}`,
+      async () => {
+        const r = await this.request(`flotilla.${this.cluster}.meta`, JSON.stringify(request), 3000)
+        if (r === undefined) return undefined
+        const reply = JSON.parse(decoder.decode(r)) as Record<string, unknown> & { _tag: string }
+        return retryable.has(reply._tag) ? undefined : reply
+      },
+      timeoutMs,
+      100,
+    )
   }
 
   /** A request on the bus; undefined on no responders or timeout. */

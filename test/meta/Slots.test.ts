@@ -6,6 +6,7 @@ import { GroupId } from "../../src/raft/Ids.js"
 
 const keyspaceOf = (count: number): Keyspace => ({
   name: "k",
+  kind: "kv",
   replicationFactor: 3,
   createdAt: 0,
   shards: splitSlots(count).map((r, i) => ({ group: GroupId(i + 1), ...r })),

@@ -158,6 +158,7 @@ export const buildInput = (raw: RawCluster): PlannerInput => {
         : [
             {
               name: "kv",
+              kind: "kv",
               replicationFactor: raw.rf,
               createdAt: 0,
               shards: splitSlots(shardGroups.length).map((r, i) => ({ group: shardGroups[i]!.id, ...r })),

@@ -1,11 +1,57 @@
 /**
  * `flotilla start`: run one node until SIGINT/SIGTERM (its groups, NATS connection and store).
+ *
+ *   flotilla start --bootstrap --data-dir d1 --cluster c    # the first node: creates the cluster
+ *   flotilla start --data-dir d2 --cluster c --zone b       # any other node joins (--join)
+ *   flotilla start --data-dir d2 --cluster c                # a restart rejoins as itself
+ *   flotilla start --id 1 --static-groups 100 ...           # static groups, no metadata group
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Layer, Option } from "effect"
+import { Console, Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { SettingsPatch } from "../../meta/MetaCommand.js"
+import { Node } from "../../runtime/Node.js"
 import * as StartNode from "../StartNode.js"
 
-const id = Options.integer("id").pipe(Options.withDescription("this node's id (1..65535)"))
+const id = Options.integer("id").pipe(
+  Options.withDescription(
+    "static mode: this node's id (1..65535); managed nodes get theirs from the cluster",
+  ),
+  Options.optional,
+)
+const bootstrap = Options.boolean("bootstrap").pipe(
+  Options.withDescription(
+    "create the cluster: this node becomes node 1 and the metadata group's first voter",
+  ),
+)
+const join = Options.boolean("join").pipe(
+  Options.withDescription("join the cluster through its metadata group (the default without --bootstrap)"),
+)
+const name = Options.text("name").pipe(
+  Options.withDescription("the node's display name (default: the host name)"),
+  Options.optional,
+)
+const zone = Options.text("zone").pipe(
+  Options.withDescription("the node's failure domain (the `zone` label)"),
+  Options.optional,
+)
+const labels = Options.text("labels").pipe(
+  Options.withDescription("the node's labels, key=value comma separated"),
+  Options.optional,
+)
+const clusterSettings = Options.text("cluster-settings").pipe(
+  Options.withDescription(
+    "with --bootstrap: the cluster settings as JSON, e.g. '{\"downTimeoutMs\":30000}' (docs/placement.md)",
+  ),
+  Options.optional,
+)
+const reportMs = Options.integer("report-ms").pipe(
+  Options.withDescription("milliseconds between heartbeats to the metadata leader (default 1000)"),
+  Options.optional,
+)
+const placementMs = Options.integer("placement-ms").pipe(
+  Options.withDescription("milliseconds between placement passes on the metadata leader (default 500)"),
+  Options.optional,
+)
 const dataDir = Options.directory("data-dir").pipe(Options.withDescription("directory of the node's data"))
 const natsUrl = Options.text("nats").pipe(
   Options.withDescription("NATS server URL(s), comma separated"),
@@ -42,10 +88,30 @@ const staticMembers = Options.text("static-members").pipe(
 
 const parseIds = (s: string) => s.split(",").map((x) => Number(x.trim()))
 
+/** `key=value,key=value` as labels, or why not. */
+export const parseLabels = (text: string): Record<string, string> | string => {
+  const out: Record<string, string> = {}
+  for (const part of text.split(",")) {
+    if (part.trim() === "") continue
+    const eq = part.indexOf("=")
+    if (eq <= 0) return `--labels wants key=value pairs, got "${part}"`
+    out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim()
+  }
+  return out
+}
+
 export const start = Command.make(
   "start",
   {
     id,
+    bootstrap,
+    join,
+    name,
+    zone,
+    labels,
+    clusterSettings,
+    reportMs,
+    placementMs,
     dataDir,
     natsUrl,
     cluster,
@@ -62,8 +128,37 @@ export const start = Command.make(
       if (members.some((m) => !Number.isInteger(m) || m < 1 || m > 65535)) {
         return yield* Effect.fail(new Error(`--static-members must be node ids, got "${o.staticMembers}"`))
       }
-      if (!Number.isInteger(o.id) || o.id < 1 || o.id > 65535) {
-        return yield* Effect.fail(new Error(`--id must be in 1..65535, got ${o.id}`))
+      const nodeId = Option.getOrUndefined(o.id)
+      if (nodeId !== undefined && (!Number.isInteger(nodeId) || nodeId < 1 || nodeId > 65535)) {
+        return yield* Effect.fail(new Error(`--id must be in 1..65535, got ${nodeId}`))
+      }
+      if (o.bootstrap && o.join)
+        return yield* Effect.fail(new Error("--bootstrap and --join exclude each other"))
+      const managed = o.bootstrap || o.join
+      if (managed && (nodeId !== undefined || Option.isSome(o.staticGroups))) {
+        return yield* Effect.fail(
+          new Error(
+            "--id and --static-groups are for static nodes; a managed node gets its id from the cluster",
+          ),
+        )
+      }
+      const isStatic = nodeId !== undefined || Option.isSome(o.staticGroups)
+      if (isStatic && nodeId === undefined) return yield* Effect.fail(new Error("--static-groups needs --id"))
+      const nodeLabels: Record<string, string> = {}
+      if (Option.isSome(o.labels)) {
+        const parsed = parseLabels(o.labels.value)
+        if (typeof parsed === "string") return yield* Effect.fail(new Error(parsed))
+        Object.assign(nodeLabels, parsed)
+      }
+      if (Option.isSome(o.zone)) nodeLabels.zone = o.zone.value
+      let settingsPatch: Record<string, unknown> | undefined
+      if (Option.isSome(o.clusterSettings)) {
+        if (!o.bootstrap)
+          return yield* Effect.fail(new Error("--cluster-settings only applies with --bootstrap"))
+        const decoded = Schema.decodeUnknownEither(Schema.parseJson(SettingsPatch))(o.clusterSettings.value)
+        if (Either.isLeft(decoded))
+          return yield* Effect.fail(new Error(`--cluster-settings: ${decoded.left.message}`))
+        settingsPatch = decoded.right
       }
       const settings: Record<string, number> = {}
       if (Option.isSome(o.tickMs)) settings.tickMs = o.tickMs.value
@@ -71,17 +166,24 @@ export const start = Command.make(
       if (Option.isSome(o.keepEntries)) settings.keepEntries = o.keepEntries.value
       if (Option.isSome(o.quiesceAfterTicks)) settings.quiesceAfterTicks = o.quiesceAfterTicks.value
       const layer = StartNode.layer({
-        nodeId: o.id,
+        mode: isStatic ? "static" : o.bootstrap ? "bootstrap" : "join",
+        nodeId,
         dataDir: o.dataDir,
         cluster: o.cluster,
         nats: { servers: o.natsUrl.split(",") },
         settings,
         staticGroups: Option.isSome(o.staticGroups) ? { count: o.staticGroups.value, members } : undefined,
+        name: Option.getOrUndefined(o.name),
+        labels: nodeLabels,
+        clusterSettings: settingsPatch,
+        reportIntervalMs: Option.getOrUndefined(o.reportMs),
+        placementIntervalMs: Option.getOrUndefined(o.placementMs),
       })
       yield* Effect.scoped(
         Effect.gen(function* () {
-          yield* Layer.build(layer)
-          yield* Console.log(JSON.stringify({ event: "ready", node: o.id, pid: process.pid }))
+          const context = yield* Layer.build(layer)
+          const node = Context.get(context, Node)
+          yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
           return yield* Effect.never
         }),
       )

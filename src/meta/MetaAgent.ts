@@ -1,0 +1,228 @@
+/**
+ * The metadata agent: one per node of a cluster managed by the metadata group. It
+ *
+ * 1. registers the node again at start with its identity token (a restart rejoins as itself
+ *    and refreshes its name and labels);
+ * 2. heartbeats to the metadata leader every `reportIntervalMs`, each heartbeat carrying the
+ *    node's load report: every hosted replica with its role, leadership, term, applied index,
+ *    size, and for the groups it leads the applied configuration (`NodeLoad`);
+ * 3. fetches the shard map whenever the heartbeat answer shows a newer version than the one it
+ *    holds (asking "anything newer than v?", so an unchanged map costs a `NotModified`), and
+ *    keeps it in `ShardMapCache` (which also answers the node's `ownsSlot`);
+ * 4. reconciles the local replicas with the map (`planLocalReplicas`): creates the replicas
+ *    the map assigns here, removes those it no longer lists, records their kinds in the group
+ *    catalog (through `createGroup`), and never re-creates a replica id removed here.
+ *
+ * Failures (no metadata leader, timeouts) are logged and retried at the next beat: the agent
+ * never stops the node.
+ */
+import { Clock, Effect, Layer, Schedule } from "effect"
+import type { GroupId } from "../raft/Ids.js"
+import type { ReplicaId } from "../raft/Types.js"
+import { type GroupStatus, Node, type NodeService } from "../runtime/Node.js"
+import { Bus } from "../transport/Bus.js"
+import { clusterSubjects } from "../transport/Subjects.js"
+import type { Labels } from "./ClusterState.js"
+import { type HostedReplica, type LocalAction, planLocalReplicas } from "./LocalReplicas.js"
+import { call, callUntilAnswered } from "./MetaCall.js"
+import type { NodeLoad, ReplicaReport } from "./NodeReport.js"
+import { ShardMapCache, type ShardMapCacheService } from "./ShardMapCache.js"
+
+/** Options of the agent. */
+export interface MetaAgentOptions {
+  readonly cluster: string
+  readonly subjectPrefix?: string
+  /** This node's identity token (NodeIdentity.ts). */
+  readonly token: string
+  readonly name: string
+  readonly labels: Labels
+  /** The state machine kinds this node can host (names of `NodeConfig.kinds`). */
+  readonly kinds: ReadonlyArray<string>
+  /** Between heartbeats (default 1,000 ms). */
+  readonly reportIntervalMs?: number
+  /** Per request to the metadata leader (default 2,000 ms). */
+  readonly requestTimeoutMs?: number
+}
+
+/** The load report of a node from its replicas' status. */
+export const loadReport = (
+  node: NodeService["nodeId"],
+  at: number,
+  groups: ReadonlyArray<GroupStatus>,
+): NodeLoad => ({
+  node,
+  at,
+  replicas: groups.map((g): ReplicaReport => {
+    const leads = g.isLeader && g.stopped === undefined
+    return {
+      group: g.groupId,
+      replica: g.replicaId,
+      role: g.voters.includes(g.replicaId) ? "voter" : "learner",
+      leader: leads,
+      term: g.term,
+      applied: g.applied,
+      sizeBytes: g.sizeBytes,
+      ...(leads
+        ? {
+            membership: {
+              confVersion: g.confVersion,
+              voters: g.incoming,
+              learners: g.learners,
+              votersOutgoing: g.outgoing,
+              learnersNext: g.learnersNext,
+              autoLeave: g.autoLeave,
+            },
+          }
+        : {}),
+    }
+  }),
+})
+
+/** Carries out one reconciliation action; failures are logged. */
+const act = (node: NodeService, a: LocalAction, tombstones: Set<ReplicaId>) => {
+  switch (a._tag) {
+    case "Create":
+      return node
+        .createGroup({
+          groupId: a.group,
+          replicaId: a.replica,
+          kind: a.kind,
+          ...(a.bootstrap === undefined ? {} : { bootstrap: { voters: a.bootstrap } }),
+        })
+        .pipe(
+          Effect.tap(() =>
+            Effect.logInfo(
+              `group ${a.group}: created replica ${a.replica} (${a.kind}${a.bootstrap === undefined ? ", empty" : ", initial voter"})`,
+            ),
+          ),
+          Effect.catchAll((e) =>
+            Effect.logWarning(`group ${a.group}: cannot create replica ${a.replica}: ${e._tag}`),
+          ),
+        )
+    case "Remove":
+      return Effect.gen(function* () {
+        tombstones.add(a.replica)
+        yield* node.removeReplica(a.group)
+        yield* Effect.logInfo(`group ${a.group}: removed replica ${a.replica} (${a.why})`)
+      })
+    case "Skip":
+      return Effect.void
+  }
+}
+
+/** The agent's state and steps, for the layer and for tests that drive it by hand. */
+export const make = (options: MetaAgentOptions) =>
+  Effect.gen(function* () {
+    const node = yield* Node
+    const bus = yield* Bus
+    const cache: ShardMapCacheService = yield* ShardMapCache
+    const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
+    const timeout = options.requestTimeoutMs ?? 2000
+    const kinds = new Set(options.kinds)
+    const tombstones = new Set<ReplicaId>()
+    /** Replicas seen hosted here: one that vanishes was removed by its group (tombstoned). */
+    const seen = new Map<GroupId, ReplicaId>()
+    const skipped = new Set<string>()
+    let removed = false
+
+    const register = callUntilAnswered(
+      bus,
+      subject,
+      { _tag: "RegisterNode", token: options.token, name: options.name, labels: options.labels },
+      {
+        timeout,
+        onRetry: (attempt, why) =>
+          attempt % 10 === 0
+            ? Effect.logInfo(
+                `waiting for a metadata leader on ${subject} (${attempt} attempts, last: ${why})`,
+              )
+            : Effect.void,
+      },
+    ).pipe(
+      Effect.flatMap((reply) => {
+        if (reply._tag === "NodeRegistered" && reply.node === node.nodeId) return Effect.void
+        if (reply._tag === "NodeRemoved") removed = true
+        return Effect.logError(
+          `the metadata group does not recognise node ${node.nodeId}'s identity: ${JSON.stringify(reply)}`,
+        )
+      }),
+      Effect.catchAll((e) => Effect.logError(`registration failed: ${e.message}`)),
+    )
+
+    const fetchMap = Effect.gen(function* () {
+      const reply = yield* call(
+        bus,
+        subject,
+        { _tag: "GetShardMap", keyspace: "", knownVersion: cache.version() },
+        timeout,
+      )
+      if (reply._tag === "ShardMap") cache.update(reply)
+    }).pipe(Effect.catchAll((e) => Effect.logDebug(`shard map fetch failed: ${e._tag}`)))
+
+    const reconcile = Effect.gen(function* () {
+      const map = cache.current()
+      if (map === undefined) return
+      const statuses = yield* node.groups
+      const hosted: HostedReplica[] = statuses.map((g) => ({ group: g.groupId, replica: g.replicaId }))
+      const now = new Map(hosted.map((h) => [h.group, h.replica]))
+      for (const [group, replica] of seen) {
+        if (now.get(group) === replica) continue
+        seen.delete(group)
+        if (tombstones.has(replica)) continue
+        // Removed by its group (it applied its own removal): remember, and drop its catalog entry.
+        tombstones.add(replica)
+        if (!now.has(group)) yield* node.removeReplica(group)
+      }
+      for (const a of planLocalReplicas(node.nodeId, map, hosted, tombstones, (k) => kinds.has(k))) {
+        if (a._tag === "Skip") {
+          // A tombstoned replica still listed is the map lagging its group's removal: expected.
+          if (tombstones.has(a.replica)) continue
+          const key = `${a.group}/${a.replica}`
+          if (!skipped.has(key)) {
+            skipped.add(key)
+            yield* Effect.logWarning(`group ${a.group}: replica ${a.replica} not created: ${a.why}`)
+          }
+          continue
+        }
+        yield* act(node, a, tombstones)
+      }
+      for (const g of yield* node.groups) seen.set(g.groupId, g.replicaId)
+    })
+
+    const beat = Effect.gen(function* () {
+      const at = yield* Clock.currentTimeMillis
+      const load = loadReport(node.nodeId, at, yield* node.groups)
+      const reply = yield* Effect.either(
+        call(bus, subject, { _tag: "Heartbeat", node: node.nodeId, token: options.token, load }, timeout),
+      )
+      if (reply._tag === "Right") {
+        const r = reply.right
+        if (r._tag === "HeartbeatAck") {
+          if (r.shardMapVersion > cache.version()) yield* fetchMap
+        } else if (r._tag === "NodeRemoved") {
+          removed = true
+          yield* Effect.logError(`node ${node.nodeId} was removed from the cluster: heartbeats stop`)
+        } else {
+          yield* Effect.logDebug(`heartbeat answered ${r._tag}`)
+        }
+      } else {
+        yield* Effect.logDebug(`heartbeat failed: ${reply.left._tag}`)
+      }
+      yield* reconcile
+    })
+
+    const run = Effect.gen(function* () {
+      yield* register
+      const every = options.reportIntervalMs ?? 1000
+      yield* beat.pipe(
+        Effect.catchAllCause((cause) => Effect.logError("metadata agent: heartbeat round failed", cause)),
+        Effect.repeat(Schedule.spaced(every).pipe(Schedule.whileOutput(() => !removed))),
+      )
+    })
+
+    return { register, beat, fetchMap, reconcile, run, tombstones, cache }
+  })
+
+/** Runs the agent for the layer's lifetime. */
+export const layer = (options: MetaAgentOptions): Layer.Layer<never, never, Node | Bus | ShardMapCache> =>
+  Layer.scopedDiscard(Effect.flatMap(make(options), (agent) => Effect.forkScoped(agent.run)))

@@ -1,0 +1,140 @@
+/**
+ * The metadata endpoint: whichever node leads group 0 serves `<prefix>.<cluster>.meta`. It
+ * subscribes when its replica becomes leader and unsubscribes when it stops leading, like a
+ * group subject, so "no responders" means "no metadata leader now: retry with backoff".
+ *
+ * Each request is a JSON `MetaRequest` (MetaProtocol.ts). Heartbeats are answered here: the
+ * node's token is checked against the leader's state, its load report is kept in memory
+ * (`MetaReports`, read by the placement driver; never in the log) and the answer carries the
+ * shard map version. Everything else is served through the group like any request to a group
+ * (`Node.request(0, bytes)`, routed by `metaShardKind`): queries by ReadIndex, commands
+ * stamped with the leader's time and replicated. Bad requests get an error answer and change
+ * nothing.
+ */
+import { Clock, Context, Effect, Either, Layer, Option, Stream } from "effect"
+import type { NodeId } from "../raft/Ids.js"
+import { Node, type NodeService } from "../runtime/Node.js"
+import { Bus } from "../transport/Bus.js"
+import { clusterSubjects } from "../transport/Subjects.js"
+import { type ClusterState, findNode, META_GROUP } from "./ClusterState.js"
+import { encodeResponse } from "./MetaCommand.js"
+import { InvalidArgument, NodeRemoved, NotBootstrapped, UnknownNode, WrongToken } from "./MetaErrors.js"
+import { decodeRequest, encodeReply, HeartbeatAck, type HeartbeatRequest } from "./MetaProtocol.js"
+import { MetaStateMachine } from "./MetaStateMachine.js"
+import type { NodeLoad } from "./NodeReport.js"
+import { whileLeader } from "./WhileLeader.js"
+
+/** The latest report of one node, as the metadata leader received it. */
+export interface ReportEntry {
+  readonly load: NodeLoad
+  /** The leader's clock when the report arrived. */
+  readonly receivedAt: number
+}
+
+/** The reports received by this node while it leads the metadata group. */
+export interface MetaReportsService {
+  /** Records a node's report (the latest one wins). */
+  readonly record: (node: NodeId, load: NodeLoad, receivedAt: number) => void
+  /** The latest report of every node. */
+  readonly entries: () => ReadonlyMap<NodeId, ReportEntry>
+  /** Forgets every report and notes when this leadership began. */
+  readonly reset: (leaderSince: number) => void
+  /** When the current leadership began (the last `reset`). */
+  readonly leaderSince: () => number
+}
+
+/** Load reports kept in the metadata leader's memory (see the module comment). */
+export class MetaReports extends Context.Tag("flotilla/meta/MetaReports")<
+  MetaReports,
+  MetaReportsService
+>() {}
+
+/** A fresh, empty report table. */
+export const makeReports = (): MetaReportsService => {
+  let table = new Map<NodeId, ReportEntry>()
+  let since = 0
+  return {
+    record: (node, load, receivedAt) => void table.set(node, { load, receivedAt }),
+    entries: () => table,
+    reset: (leaderSince) => {
+      table = new Map()
+      since = leaderSince
+    },
+    leaderSince: () => since,
+  }
+}
+
+/** The report table of this process. */
+export const reportsLayer: Layer.Layer<MetaReports> = Layer.sync(MetaReports, makeReports)
+
+/** The metadata group's state on this node, if it hosts a replica of group 0. */
+export const localMetaState = (node: NodeService): ClusterState | undefined => {
+  const sm = node.localStateMachine(META_GROUP)
+  return Option.isSome(sm) && sm.value instanceof MetaStateMachine ? sm.value.state() : undefined
+}
+
+/** Checks a heartbeat against the state and records its report; the answer bytes. */
+export const answerHeartbeat = (
+  state: ClusterState | undefined,
+  request: HeartbeatRequest,
+  reports: MetaReportsService,
+  nowMs: number,
+): Uint8Array => {
+  if (state === undefined || !state.bootstrapped) return encodeResponse(new NotBootstrapped())
+  const node = findNode(state, request.node)
+  if (node === undefined) return encodeResponse(new UnknownNode({ node: request.node }))
+  if (node.token !== request.token) return encodeResponse(new WrongToken({ node: node.id }))
+  if (node.state === "removed") return encodeResponse(new NodeRemoved({ node: node.id }))
+  if (request.load.node !== request.node) {
+    return encodeResponse(
+      new InvalidArgument({
+        message: `the load report is node ${request.load.node}'s, the heartbeat node ${request.node}'s`,
+      }),
+    )
+  }
+  reports.record(node.id, request.load, nowMs)
+  return encodeReply(HeartbeatAck.make({ node: node.id, shardMapVersion: state.shardMapVersion }))
+}
+
+/** Answers one request on the meta subject (this node leading group 0). */
+export const handleRequest = (node: NodeService, reports: MetaReportsService, data: Uint8Array) =>
+  Effect.gen(function* () {
+    const decoded = decodeRequest(data)
+    if (Either.isLeft(decoded)) return encodeResponse(decoded.left)
+    if (decoded.right._tag === "Heartbeat") {
+      const now = yield* Clock.currentTimeMillis
+      return answerHeartbeat(localMetaState(node), decoded.right, reports, now)
+    }
+    return yield* node.request(META_GROUP, data)
+  })
+
+/** Options of the endpoint. */
+export interface MetaEndpointOptions {
+  readonly cluster: string
+  readonly subjectPrefix?: string
+}
+
+/** Serves the meta subject whenever this node leads group 0, for the layer's lifetime. */
+export const layer = (options: MetaEndpointOptions): Layer.Layer<never, never, Node | Bus | MetaReports> =>
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const node = yield* Node
+      const bus = yield* Bus
+      const reports = yield* MetaReports
+      const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
+      const serve = Effect.gen(function* () {
+        reports.reset(yield* Clock.currentTimeMillis)
+        const sub = yield* bus.subscribe(subject)
+        yield* Effect.logInfo(`metadata leader: serving ${subject}`)
+        yield* Effect.addFinalizer(() => Effect.logInfo(`no longer the metadata leader: left ${subject}`))
+        yield* Stream.runForEach(sub.messages, (msg) =>
+          handleRequest(node, reports, msg.data).pipe(
+            Effect.flatMap((reply) => msg.respond(reply)),
+            Effect.catchAll((e) => Effect.logWarning(`meta endpoint: reply failed: ${e.message}`)),
+            Effect.forkScoped,
+          ),
+        )
+      }).pipe(Effect.catchAll((e) => Effect.logError(`meta endpoint: cannot serve ${subject}: ${e.message}`)))
+      yield* Effect.forkScoped(whileLeader(META_GROUP, serve))
+    }),
+  )

@@ -1,0 +1,314 @@
+/**
+ * The placement driver: the thin Effect loop that runs the pure planner and operator step
+ * function (Planner.ts, OperatorStep.ts, Reconcile.ts) against the live cluster. It runs only
+ * on the node leading the metadata group (group 0), and stops AT ONCE when that node stops
+ * leading (`whileLeader`); a new leader's driver takes over every operator in flight from the
+ * records in the metadata group (docs/decisions/0031).
+ *
+ * Each pass, every `intervalMs`:
+ * 1. confirm leadership and catch up: a linearizable read of group 0 (ReadIndex: a quorum
+ *    still follows us, and the local state machine has applied everything committed before
+ *    the read), then read the state from the local replica;
+ * 2. record heartbeats for nodes that reported (the leader's time of arrival; at most one per
+ *    node per quarter of the heartbeat timeout, and at once for a node recorded `down`);
+ * 3. record `down` for silent nodes, and the memberships and leaders the reports show;
+ * 4. for each operator in flight, `nextAction` and carry it out: meta commands are proposed to
+ *    group 0 here; configuration changes and leader transfers go to the admin endpoint of the
+ *    node leading the group (NodeAdmin.ts), in the background, and are not repeated while the
+ *    reports do not show their effect yet (unless `retryMs` passed since the last attempt);
+ * 5. once warm (every live node reported since this leadership began, or `warmupMs` passed),
+ *    `plan` and `StartOperator` for each operator it returns.
+ *
+ * Load reports come from `MetaReports` (the heartbeats the endpoint received: memory only).
+ * Only reports from nodes alive at the time of the pass and younger than the heartbeat
+ * timeout count. A report whose configuration is older than the one recorded is ignored for
+ * that group's operator (reports lag the record by up to one heartbeat).
+ */
+import { Clock, Effect, Either, Layer } from "effect"
+import { isAlive, nodeHealth } from "../meta/Allocation.js"
+import { type ClusterState, findGroup, findNode, META_GROUP, type Settings } from "../meta/ClusterState.js"
+import { decodeResponse, encodeCommand, type MetaCommand, type MetaResponse } from "../meta/MetaCommand.js"
+import { localMetaState, MetaReports, type ReportEntry } from "../meta/MetaEndpoint.js"
+import { encodeQuery } from "../meta/MetaQuery.js"
+import type { NodeLoad } from "../meta/NodeReport.js"
+import { describeOperator } from "../meta/Operator.js"
+import { whileLeader } from "../meta/WhileLeader.js"
+import {
+  type ConfChange,
+  ConfChangeTransition,
+  ConfChangeType,
+  describeConfChange,
+} from "../raft/ConfChange.js"
+import { type NodeId, nodeOfReplica } from "../raft/Ids.js"
+import { Node } from "../runtime/Node.js"
+import { type AdminRequest, adminSubject } from "../runtime/NodeAdmin.js"
+import type { RuntimeError } from "../runtime/RuntimeErrors.js"
+import { Bus } from "../transport/Bus.js"
+import { type GroupStatus, groupStatuses } from "./LoadReport.js"
+import { nextAction, type OperatorAction } from "./OperatorStep.js"
+import { plan } from "./Planner.js"
+import { leaderHintUpdates, membershipUpdates, nodeStateUpdates } from "./Reconcile.js"
+
+/** Options of the driver. */
+export interface DriverOptions {
+  readonly cluster: string
+  readonly subjectPrefix?: string
+  /** Between passes (default 500 ms). */
+  readonly intervalMs?: number
+  /** Per admin request to a group's leader (default 10 s). */
+  readonly actionTimeoutMs?: number
+  /** Before repeating a group action whose effect the reports do not show (default 2 s). */
+  readonly retryMs?: number
+  /** A new leader plans after this long at the latest (default 3 s; earlier once every live node reported). */
+  readonly warmupMs?: number
+}
+
+/** Heartbeats of a node are recorded at most this often. */
+export const heartbeatRecordInterval = (settings: Settings): number =>
+  Math.max(1, Math.floor(settings.heartbeatTimeoutMs / 4))
+
+/** The reports that count at `now`: from nodes alive then, and younger than the heartbeat timeout. */
+export const freshLoads = (
+  state: ClusterState,
+  entries: ReadonlyMap<NodeId, ReportEntry>,
+  now: number,
+): NodeLoad[] => {
+  const out: NodeLoad[] = []
+  for (const [id, e] of [...entries].sort(([a], [b]) => a - b)) {
+    const rec = findNode(state, id)
+    if (rec === undefined || !isAlive(nodeHealth(rec, state.settings, now))) continue
+    if (now - e.receivedAt > state.settings.heartbeatTimeoutMs) continue
+    out.push(e.load)
+  }
+  return out
+}
+
+/** `Heartbeat` commands for the reports not recorded yet (see the module comment). */
+export const heartbeatUpdates = (
+  state: ClusterState,
+  entries: ReadonlyMap<NodeId, ReportEntry>,
+): MetaCommand[] => {
+  const every = heartbeatRecordInterval(state.settings)
+  const out: MetaCommand[] = []
+  for (const [id, e] of [...entries].sort(([a], [b]) => a - b)) {
+    const rec = findNode(state, id)
+    if (rec === undefined || rec.state === "removed") continue
+    const at = Math.floor(e.receivedAt)
+    const due = rec.state === "down" ? at > rec.stateSince : at - rec.lastHeartbeat >= every
+    if (due) out.push({ _tag: "Heartbeat", node: id, at })
+  }
+  return out
+}
+
+const CHANGE_TYPES: Record<number, "add-voter" | "remove" | "add-learner"> = {
+  [ConfChangeType.AddNode]: "add-voter",
+  [ConfChangeType.RemoveNode]: "remove",
+  [ConfChangeType.AddLearner]: "add-learner",
+}
+const TRANSITIONS: Record<number, "auto" | "joint" | "joint-explicit"> = {
+  [ConfChangeTransition.Auto]: "auto",
+  [ConfChangeTransition.JointImplicit]: "joint",
+  [ConfChangeTransition.JointExplicit]: "joint-explicit",
+}
+
+/** The admin request carrying out a group action. */
+export const adminRequestOf = (
+  action: Extract<OperatorAction, { _tag: "ChangeMembership" | "TransferLeadership" }>,
+): AdminRequest =>
+  action._tag === "TransferLeadership"
+    ? { op: "transfer-leader", group: action.group, to: action.to }
+    : {
+        op: "conf-change",
+        group: action.group,
+        changes: confChanges(action.change),
+        transition: TRANSITIONS[action.change.transition]!,
+      }
+
+const confChanges = (cc: ConfChange) =>
+  cc.changes.map((c) => ({ type: CHANGE_TYPES[c.type]!, replica: c.nodeId as number }))
+
+const CONFIRM = encodeQuery({ _tag: "GetSettings" })
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+/** An admin reply (`{ ok, error?, message? }`); anything unreadable counts as a refusal. */
+const parseAdminReply = (bytes: Uint8Array): { ok?: boolean; error?: string; message?: string } => {
+  try {
+    const v: unknown = JSON.parse(decoder.decode(bytes))
+    return typeof v === "object" && v !== null ? v : { ok: false, error: "Unreadable" }
+  } catch {
+    return { ok: false, error: "Unreadable", message: "the admin reply is not JSON" }
+  }
+}
+
+/** A group action sent and not yet shown by the reports. */
+interface Issued {
+  readonly key: string
+  running: boolean
+  doneAt: number
+}
+
+/** Whether a response is a success (not a `MetaError`). */
+const accepted = (r: MetaResponse): boolean =>
+  r._tag === "Done" ||
+  r._tag === "Bootstrapped" ||
+  r._tag === "NodeRegistered" ||
+  r._tag === "KeyspaceCreated" ||
+  r._tag === "ReplicaAllocated" ||
+  r._tag === "OperatorStarted"
+
+/** The driver's passes, while this node leads group 0. */
+export const run = (options: DriverOptions) =>
+  Effect.gen(function* () {
+    const node = yield* Node
+    const bus = yield* Bus
+    const reports = yield* MetaReports
+    const scope = yield* Effect.scope
+    const intervalMs = options.intervalMs ?? 500
+    const retryMs = options.retryMs ?? 2000
+    const warmupMs = options.warmupMs ?? 3000
+    const actionTimeout = options.actionTimeoutMs ?? 10_000
+    const issued = new Map<number, Issued>()
+    const current = (): ClusterState => localMetaState(node)!
+
+    const propose = (command: MetaCommand): Effect.Effect<MetaResponse, RuntimeError> =>
+      Effect.map(node.propose(META_GROUP, encodeCommand(command)), decodeResponse)
+
+    const proposeAll = (commands: ReadonlyArray<MetaCommand>) =>
+      Effect.forEach(
+        commands,
+        (c) =>
+          Effect.tap(propose(c), (r) =>
+            accepted(r) ? Effect.void : Effect.logDebug(`placement: ${c._tag} refused: ${JSON.stringify(r)}`),
+          ),
+        { discard: true },
+      )
+
+    /** Sends a group action to the node leading the group, in the background. */
+    const issue = (
+      opId: number,
+      action: Extract<OperatorAction, { _tag: "ChangeMembership" | "TransferLeadership" }>,
+      status: GroupStatus | undefined,
+      now: number,
+    ) =>
+      Effect.gen(function* () {
+        if (status === undefined || status.leader === 0) return
+        const key =
+          action._tag === "ChangeMembership"
+            ? `${action.step}:${describeConfChange(action.change)}`
+            : `${action.step}:${action.to}`
+        const last = issued.get(opId)
+        if (last !== undefined && last.key === key && (last.running || now - last.doneAt < retryMs)) return
+        const entry: Issued = { key, running: true, doneAt: 0 }
+        issued.set(opId, entry)
+        const leaderNode = nodeOfReplica(status.leader)
+        const subject = adminSubject(options.cluster, leaderNode, options.subjectPrefix)
+        const body = encoder.encode(JSON.stringify(adminRequestOf(action)))
+        yield* Effect.logDebug(`placement: operator ${opId}: ${key} on node ${leaderNode}`)
+        yield* Effect.forkIn(
+          bus.request(subject, body, { timeout: actionTimeout }).pipe(
+            Effect.flatMap((bytes) => {
+              const reply = parseAdminReply(bytes)
+              return reply.ok === true
+                ? Effect.void
+                : Effect.logDebug(
+                    `placement: operator ${opId}: ${key} refused: ${reply.error} ${reply.message}`,
+                  )
+            }),
+            Effect.catchAll((e) => Effect.logDebug(`placement: operator ${opId}: ${key} failed: ${e._tag}`)),
+            Effect.ensuring(
+              Effect.flatMap(Clock.currentTimeMillis, (t) =>
+                Effect.sync(() => {
+                  entry.running = false
+                  entry.doneAt = t
+                }),
+              ),
+            ),
+          ),
+          scope,
+        )
+      })
+
+    /** Advances one operator as far as it goes without waiting for the group. */
+    const drive = (opId: number, statuses: ReadonlyMap<number, GroupStatus>, now: number) =>
+      Effect.gen(function* () {
+        for (let i = 0; i < 8; i++) {
+          const state = current()
+          const op = state.operators.find((o) => o.id === opId)
+          if (op === undefined) return
+          const group = findGroup(state, op.spec.group)
+          const status = statuses.get(op.spec.group)
+          const m = status?.membership
+          if (group !== undefined && m !== undefined && m.confVersion < group.confVersion) return
+          const action = nextAction(op, state, status, now)
+          switch (action._tag) {
+            case "Wait":
+              return
+            case "ProposeMeta": {
+              const c = action.command
+              const r = yield* propose(c)
+              if (!accepted(r)) {
+                yield* Effect.logDebug(`placement: operator ${opId}: ${c._tag} refused: ${JSON.stringify(r)}`)
+                return
+              }
+              if (
+                c._tag === "FinishOperator" ||
+                c._tag === "RollbackOperator" ||
+                c._tag === "TimeoutOperator"
+              )
+                yield* Effect.logInfo(
+                  `placement: ${c._tag === "FinishOperator" ? c.outcome : c._tag === "TimeoutOperator" ? "timed out" : `rolling back (${c.cause})`}: ${describeOperator(op.spec)}`,
+                )
+              break
+            }
+            default:
+              return yield* issue(opId, action, status, now)
+          }
+        }
+      })
+
+    const pass = Effect.gen(function* () {
+      const confirmed = yield* Effect.either(node.read(META_GROUP, CONFIRM))
+      if (Either.isLeft(confirmed)) return
+      if (localMetaState(node)?.bootstrapped !== true) return
+      const now = Math.floor(yield* Clock.currentTimeMillis)
+      const entries = reports.entries()
+      yield* proposeAll(heartbeatUpdates(current(), entries))
+      yield* proposeAll(nodeStateUpdates(current(), now))
+      const loads = freshLoads(current(), entries, now)
+      const statuses = groupStatuses(loads)
+      yield* proposeAll(membershipUpdates(current(), statuses))
+      yield* proposeAll(leaderHintUpdates(current(), statuses))
+      const inFlight = current().operators.map((o) => o.id)
+      for (const id of issued.keys()) if (!inFlight.includes(id)) issued.delete(id)
+      for (const id of inFlight) yield* drive(id, statuses, now)
+      const state = current()
+      const since = reports.leaderSince()
+      const warm =
+        now - since >= warmupMs ||
+        state.nodes.every(
+          (n) =>
+            !isAlive(nodeHealth(n, state.settings, now)) || (entries.get(n.id)?.receivedAt ?? -1) >= since,
+        )
+      if (!warm) return
+      for (const spec of plan(state, loads, now)) {
+        const r = yield* propose({ _tag: "StartOperator", spec, at: now })
+        if (r._tag === "OperatorStarted")
+          yield* Effect.logInfo(`placement: operator ${r.id}: ${describeOperator(spec)}`)
+        else yield* Effect.logDebug(`placement: ${describeOperator(spec)} refused: ${JSON.stringify(r)}`)
+      }
+    })
+
+    yield* Effect.logInfo("placement driver: running on the metadata leader")
+    yield* Effect.addFinalizer(() =>
+      Effect.logInfo("placement driver: stopped (no longer the metadata leader)"),
+    )
+    for (;;) {
+      yield* pass.pipe(Effect.catchAll((e) => Effect.logDebug(`placement pass interrupted: ${e._tag}`)))
+      yield* Effect.sleep(intervalMs)
+    }
+  })
+
+/** Runs the driver whenever this node leads the metadata group, for the layer's lifetime. */
+export const layer = (options: DriverOptions): Layer.Layer<never, never, Node | Bus | MetaReports> =>
+  Layer.scopedDiscard(Effect.forkScoped(whileLeader(META_GROUP, run(options))))
