@@ -227,7 +227,12 @@ export class Raft {
   ): void {
     const prevIndex = pr.next - 1
     const prevTerm = this.log.term(prevIndex)
-    if (prevTerm === undefined) return
+    if (prevTerm === undefined) {
+      // The window's start has been compacted away since: probe afresh (it sends a snapshot).
+      pr.becomeProbe()
+      this.sendAppend(to)
+      return
+    }
     const commit = this.log.committed
     this.send({ type: MessageType.App, to, index: prevIndex, logTerm: prevTerm, commit })
     pr.sentCommit = commit
