@@ -1,0 +1,58 @@
+/**
+ * The flags every client command (`kv`, `status`, `bench`) shares, and the router they build:
+ * where NATS is, which cluster, how long to wait. The defaults reach the cluster `flotilla dev`
+ * runs on this machine (`nats://127.0.0.1:4222`, cluster `default`).
+ */
+import { Options } from "@effect/cli"
+import { Layer } from "effect"
+import * as Router from "../client/Router.js"
+import { type Bus, layerNats as busLayerNats } from "../transport/Bus.js"
+import { NatsConnection } from "../transport/index.js"
+
+/** The default NATS URL of client commands (where `flotilla dev` puts its nats-server). */
+export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+/** The default cluster name (`flotilla start` and `flotilla dev` use it too). */
+export const DEFAULT_CLUSTER = "default"
+
+export const nats = Options.text("nats").pipe(
+  Options.withDescription("NATS server URL(s), comma separated"),
+  Options.withDefault(DEFAULT_NATS_URL),
+)
+export const cluster = Options.text("cluster").pipe(
+  Options.withDescription("cluster name"),
+  Options.withDefault(DEFAULT_CLUSTER),
+)
+export const timeoutMs = Options.integer("timeout-ms").pipe(
+  Options.withDescription("give up on a request after this many milliseconds"),
+  Options.withDefault(10_000),
+)
+
+/** The flags as one record (spread into a command's config). */
+export const clientFlags = { nats, cluster, timeoutMs }
+
+/** The parsed flags. */
+export interface ClientFlags {
+  readonly nats: string
+  readonly cluster: string
+  readonly timeoutMs: number
+}
+
+/** The NATS connection and bus of a client command. */
+export const busLayer = (flags: ClientFlags) =>
+  busLayerNats.pipe(
+    Layer.provideMerge(
+      NatsConnection.layer({
+        servers: flags.nats.split(","),
+        name: "flotilla-cli",
+        startupTimeout: "5 seconds",
+      }),
+    ),
+  )
+
+/** The router of a client command, over its own bus (both in the context). */
+export const routerLayer = (
+  flags: ClientFlags,
+): Layer.Layer<Router.Router | Bus, NatsConnection.NatsConnectionError> =>
+  Router.layer({ cluster: flags.cluster, deadline: flags.timeoutMs }).pipe(
+    Layer.provideMerge(busLayer(flags)),
+  )

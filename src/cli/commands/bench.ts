@@ -1,0 +1,90 @@
+/**
+ * `flotilla bench`: a read/write workload against the KV store with a progress bar and a
+ * latency summary (p50, p90, p99, max for reads and writes). `--json` prints the result as one
+ * JSON line instead (`{"bench":"kv",...}`).
+ */
+import { Command, Options } from "@effect/cli"
+import { Console, Effect, Layer } from "effect"
+import * as KvClient from "../../client/KvClient.js"
+import * as Bench from "../Bench.js"
+import { clientFlags, routerLayer } from "../ClientFlags.js"
+
+const clients = Options.integer("clients").pipe(
+  Options.withDescription("concurrent callers, each with one request outstanding"),
+  Options.withDefault(32),
+)
+const seconds = Options.integer("seconds").pipe(
+  Options.withDescription("how long to run"),
+  Options.withDefault(10),
+)
+const keys = Options.integer("keys").pipe(
+  Options.withDescription("distinct keys written and read"),
+  Options.withDefault(10_000),
+)
+const valueBytes = Options.integer("value-bytes").pipe(
+  Options.withDescription("size of each value"),
+  Options.withDefault(100),
+)
+const reads = Options.float("reads").pipe(
+  Options.withDescription("fraction of operations that are reads, 0..1"),
+  Options.withDefault(0.5),
+)
+const stale = Options.boolean("stale").pipe(
+  Options.withDescription("reads accept stale answers (no ReadIndex)"),
+)
+const json = Options.boolean("json").pipe(Options.withDescription("print the result as one JSON line"))
+
+/** `flotilla bench`. */
+export const bench = Command.make(
+  "bench",
+  { ...clientFlags, clients, seconds, keys, valueBytes, reads, stale, json },
+  (o) =>
+    Effect.gen(function* () {
+      const problems = [
+        o.clients >= 1 && o.clients <= 10_000 ? undefined : "--clients must be in 1..10000",
+        o.seconds >= 1 && o.seconds <= 3600 ? undefined : "--seconds must be in 1..3600",
+        o.keys >= 1 ? undefined : "--keys must be at least 1",
+        o.valueBytes >= 0 && o.valueBytes <= 448 * 1024 ? undefined : "--value-bytes must be in 0..458752",
+        o.reads >= 0 && o.reads <= 1 ? undefined : "--reads must be in 0..1",
+      ].filter((p) => p !== undefined)
+      if (problems.length > 0) return yield* Effect.fail(new Error(problems.join("; ")))
+      const kv = yield* KvClient.KvClient
+      const options: Bench.BenchOptions = {
+        clients: o.clients,
+        seconds: o.seconds,
+        keys: o.keys,
+        valueBytes: o.valueBytes,
+        reads: o.reads,
+        staleReads: o.stale,
+      }
+      const tty = process.stderr.isTTY === true
+      let lastLine = 0
+      const result = yield* Bench.run(kv, options, (p) =>
+        Effect.sync(() => {
+          if (tty) process.stderr.write(`\r${Bench.progressLine(p)}`)
+          else if (p.elapsedMs - lastLine >= 1000 || p.elapsedMs >= p.totalMs) {
+            lastLine = p.elapsedMs
+            process.stderr.write(`${Bench.progressLine(p)}\n`)
+          }
+        }),
+      )
+      if (tty) process.stderr.write("\n")
+      if (o.json)
+        yield* Console.log(
+          JSON.stringify({
+            bench: "kv",
+            clients: o.clients,
+            seconds: Number(result.seconds.toFixed(2)),
+            reads: o.reads,
+            ops: result.ops,
+            opsPerSec: Math.round(result.opsPerSec),
+            errors: result.errors,
+            p50Ms: Number(result.all.p50.toFixed(3)),
+            p90Ms: Number(result.all.p90.toFixed(3)),
+            p99Ms: Number(result.all.p99.toFixed(3)),
+            maxMs: Number(result.all.max.toFixed(3)),
+          }),
+        )
+      else yield* Console.log(Bench.summary(options, result))
+    }).pipe(Effect.provide(KvClient.layer.pipe(Layer.provide(routerLayer(o))))),
+).pipe(Command.withDescription("run a read/write workload on the KV store and summarize its latency"))

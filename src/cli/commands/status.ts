@@ -1,0 +1,21 @@
+/**
+ * `flotilla status`: a table of the cluster's nodes (state, replicas, leaders, last heartbeat)
+ * and of its groups (keyspace, slots, replicas, leader, replication lag in entries).
+ * `--json` prints the same data as one JSON object.
+ */
+import { Command, Options } from "@effect/cli"
+import { Console, Effect } from "effect"
+import { Router } from "../../client/Router.js"
+import { Bus } from "../../transport/Bus.js"
+import { clientFlags, routerLayer } from "../ClientFlags.js"
+import * as ClusterStatus from "../ClusterStatus.js"
+
+const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of tables"))
+
+/** `flotilla status`. */
+export const status = Command.make("status", { ...clientFlags, json }, (o) =>
+  Effect.gen(function* () {
+    const report = yield* ClusterStatus.gather(yield* Router, yield* Bus)
+    yield* Console.log(o.json ? JSON.stringify(report) : ClusterStatus.render(report))
+  }).pipe(Effect.provide(routerLayer(o))),
+).pipe(Command.withDescription("show the cluster's nodes, groups, leaders and replication lag"))
