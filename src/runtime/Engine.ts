@@ -19,7 +19,7 @@
 import { type GroupId, type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import { type Config as RaftConfig, RawNode, type Ready } from "../raft/RawNode.js"
 import { MemoryStorage } from "../raft/Storage.js"
-import { type Message, MessageType, newMessage, type ReplicaId } from "../raft/Types.js"
+import { type ConfState, type Message, MessageType, newMessage, type ReplicaId } from "../raft/Types.js"
 import type { GroupUpdate } from "../storage/LogStore.js"
 import type { Envelope } from "../transport/Frame.js"
 import type { InboundBatch } from "../transport/Transport.js"
@@ -85,6 +85,11 @@ export interface CreateReplicaOptions {
   /** Bootstrap a brand-new group with these members (every initial member does the same). */
   readonly bootstrap?: { readonly voters: readonly ReplicaId[]; readonly learners?: readonly ReplicaId[] }
 }
+
+/** Whether a voter of the configuration lives on `node` (learners do not count for quorum). */
+const hasVoterOn = (cs: ConfState, node: NodeId): boolean =>
+  cs.voters.some((id) => nodeOfReplica(id) === node) ||
+  cs.votersOutgoing.some((id) => nodeOfReplica(id) === node)
 
 export class Engine {
   readonly replicas = new Map<GroupId, Replica>()
@@ -285,6 +290,13 @@ export class Engine {
     for (const [id, pr] of st.progress) {
       if (id !== r.id && pr.match !== last) return false
     }
+    // Sleep only while check-quorum would pass: a leader that has not heard from a quorum
+    // since its last check would otherwise fall asleep still leading, with nothing left to
+    // notice that it is cut off (asleep, it never checks again).
+    let heard = 0
+    for (const id of st.config.incoming)
+      if (id === r.id || st.progress.get(id)?.recentActive === true) heard++
+    if (heard * 2 <= st.config.incoming.length) return false
     // Every member holds everything: tell them to stop ticking, then stop ourselves.
     for (const id of st.progress.keys()) {
       if (id === r.id) continue
@@ -307,10 +319,17 @@ export class Engine {
     return true
   }
 
-  /** A node went silent: wake the quiesced groups it led so they can elect a new leader. */
+  /**
+   * A node went silent: wake the quiesced groups it led so they can elect a new leader, and the
+   * quiesced groups led here that have a voter on it, so that their check-quorum runs again.
+   * Without the latter, a leader cut off from its followers while asleep kept leading (and
+   * serving its group subject) for as long as the partition lasted, since only ticks check
+   * the quorum; awake, it steps down after an election timeout if no quorum answers.
+   */
   nodeDown(node: NodeId): void {
     for (const r of this.replicas.values()) {
-      if (r.quiesced && r.leaderNode() === node) {
+      if (!r.quiesced) continue
+      if (r.leaderNode() === node || (r.isLeader && hasVoterOn(r.raw.confState(), node))) {
         this.wake(r)
         this.dirty.add(r)
       }

@@ -209,6 +209,8 @@ export interface WorkloadOptions {
   readonly prefix?: string
   /** After every `readEvery`-th write, a linearizable read of the same group (default: none). */
   readonly readEvery?: number
+  /** Each writer pauses this long between its operations, to spread them over time (default 0). */
+  readonly pauseMs?: number
 }
 
 /** What a workload did. */
@@ -290,6 +292,8 @@ export class ChecksumClient {
           const g = options.groups[i % options.groups.length]!
           yield* self.write(g, `${prefix}-${i}`)
           if (options.readEvery !== undefined && (i + 1) % options.readEvery === 0) yield* self.read(g)
+          if (options.pauseMs !== undefined && options.pauseMs > 0)
+            yield* Effect.sleep(Duration.millis(options.pauseMs))
         }
       })
       const n = Math.max(1, Math.min(options.concurrency ?? 32, options.writes))

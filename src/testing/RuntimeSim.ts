@@ -333,8 +333,9 @@ export interface RuntimeSim {
     readonly timeoutMs?: number
   }) => Effect.Effect<Map<number, MachineState>, SimTimeout | Divergence | SimCheckFailed>
   /**
-   * A summary of the whole cluster now (time, per node: up, rounds, messages, leaders; per
-   * group and node: leader, term, applied): two runs of the same seed give the same string.
+   * A summary of the whole cluster now (time, fiber tasks run so far, per node: up, rounds,
+   * messages, leaders; per group and node: leader, term, applied): two runs of the same seed
+   * and test code give the same string.
    */
   readonly fingerprint: Effect.Effect<string>
 }
@@ -727,7 +728,7 @@ export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, neve
           return finals
         }),
       fingerprint: Effect.gen(function* () {
-        const lines = [`t=${time.now()}`]
+        const lines = [`t=${time.now()} tasks=${time.scheduler.ran}`]
         for (const id of nodeIds) {
           const cur = slotOf(id).current
           if (cur === undefined) {
