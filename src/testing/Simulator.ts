@@ -539,12 +539,10 @@ export class Simulator {
     try {
       this.runUntil(() => this.converged(), limit, "convergence")
     } catch (e) {
-      const lines = this.liveNodes().map((n) => JSON.stringify(this.summary(n.id)))
-      throw new SimulationFailure(
-        this.seed,
-        this.now,
-        new Error(`${(e as Error).message}\n${lines.join("\n")}`),
-      )
+      if (!(e instanceof SimulationFailure)) throw e
+      const lines = this.liveNodes().map((n) => `  ${JSON.stringify(this.summary(n.id))}`)
+      const what = `timed out after ${limit} waiting for convergence; live replicas:\n${lines.join("\n")}`
+      throw new SimulationFailure(this.seed, this.now, new Error(what))
     }
   }
 

@@ -162,9 +162,9 @@ const runScenario = (s: Scenario): void => {
         sim.restartAll()
         sim.runFor(ELECTION)
         sim.stopClients()
-        sim.agree(bytes(`progress-${s.simSeed}`), Math.floor(s.voters / 2) + 1, { limit: 60_000 })
+        sim.agree(bytes(`progress-${s.simSeed}`), Math.floor(s.voters / 2) + 1, { limit: 30_000 })
         sim.runFor(4_000) // outstanding operations finish or time out
-        sim.waitForConvergence(60_000)
+        sim.waitForConvergence(30_000)
         sim.checkLinearizable()
         const pending = sim.opCounts().pending
         if (pending > 0) throw new Error(`${pending} client operations never finished`)
