@@ -6,9 +6,7 @@
  */
 import { Effect, Either, Schema } from "effect"
 import type { CallError } from "../client/ClientErrors.js"
-import * as MetaClient from "../client/MetaClient.js"
 import type { RouterService } from "../client/Router.js"
-import * as MetaQuery from "../meta/MetaQuery.js"
 import { nodeOfReplica } from "../raft/Ids.js"
 import type { BusService } from "../transport/Bus.js"
 import { duration, table } from "./Table.js"
@@ -67,10 +65,8 @@ const encoder = new TextEncoder()
 export const gather = (router: RouterService, bus: BusService): Effect.Effect<StatusReport, CallError> =>
   Effect.gen(function* () {
     const map = yield* router.refresh()
-    const answer = MetaClient.decodeQueryAnswer(
-      yield* router.meta(MetaQuery.encodeQuery(MetaQuery.GetNodes.make({}))),
-    )
-    const nodes = Either.isRight(answer) && answer.right._tag === "NodeList" ? answer.right.nodes : []
+    const answer = yield* router.meta({ _tag: "GetNodes" })
+    const nodes = answer._tag === "NodeList" ? answer.nodes : []
     const live = nodes.filter((n) => n.state !== "removed")
     const admin = yield* Effect.forEach(
       live,

@@ -189,8 +189,15 @@ const replyError = (operation: string, left: unknown): KvError => {
 const orFail = <A>(operation: string, decoded: Decoded<A>): Effect.Effect<A, KvError> =>
   Either.isRight(decoded) ? Effect.succeed(decoded.right) : Effect.fail(replyError(operation, decoded.left))
 
+/** Options of a KV client. */
+export interface KvOptions {
+  /** The keyspace (default: the keyspace of kind `kv`, the one named `kv` if there are several). */
+  readonly keyspace?: string
+}
+
 /** The KV client over a router. */
-export const make = (router: Router.RouterService): KvClientService => {
+export const make = (router: Router.RouterService, kvOptions: KvOptions = {}): KvClientService => {
+  const keyspace = kvOptions.keyspace === undefined ? {} : { keyspace: kvOptions.keyspace }
   const invoke = <K extends "Put" | "Delete" | "Cas" | "Get">(
     operation: K,
     key: Uint8Array,
@@ -210,7 +217,7 @@ export const make = (router: Router.RouterService): KvClientService => {
           payload: raw.right,
           staleRead: options?.staleRead === true,
         },
-        options?.deadline === undefined ? undefined : { deadline: options.deadline },
+        options?.deadline === undefined ? keyspace : { ...keyspace, deadline: options.deadline },
       )
       return EntityClient.decodeReply(KvProtocol, operation, reply) as Decoded<unknown>
     })
@@ -230,6 +237,7 @@ export const make = (router: Router.RouterService): KvClientService => {
         KIND,
         { prefix, start, end, after, limit, values: true },
         {
+          ...keyspace,
           staleRead: options.staleRead === true,
           ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
         },
@@ -292,18 +300,24 @@ export const make = (router: Router.RouterService): KvClientService => {
 }
 
 /** The KV client over the `Router` in context. */
-export const layer: Layer.Layer<KvClient, never, Router.Router> = Layer.effect(
-  KvClient,
-  Effect.map(Router.Router, make),
-)
+export const layerWith = (options: KvOptions = {}): Layer.Layer<KvClient, never, Router.Router> =>
+  Layer.effect(
+    KvClient,
+    Effect.map(Router.Router, (router) => make(router, options)),
+  )
+
+/** The KV client over the `Router` in context, on the default keyspace. */
+export const layer: Layer.Layer<KvClient, never, Router.Router> = layerWith()
 
 /** The KV client with its own router over the `Bus` in context. */
-export const layerBus = (options: Router.RouterOptions): Layer.Layer<KvClient, never, Bus> =>
-  layer.pipe(Layer.provide(Router.layer(options)))
+export const layerBus = (options: Router.RouterOptions & KvOptions): Layer.Layer<KvClient, never, Bus> =>
+  layerWith(options).pipe(Layer.provide(Router.layer(options)))
 
 /** The KV client with its own NATS connection. */
-export const layerNats = (options: Router.NatsRouterOptions): Layer.Layer<KvClient, NatsConnectionError> =>
-  layer.pipe(Layer.provide(Router.layerNats(options)))
+export const layerNats = (
+  options: Router.NatsRouterOptions & KvOptions,
+): Layer.Layer<KvClient, NatsConnectionError> =>
+  layerWith(options).pipe(Layer.provide(Router.layerNats(options)))
 
 /** Reads the value of `key` as text: none when absent, `NotUtf8` when it is not UTF-8. */
 export const getText = (

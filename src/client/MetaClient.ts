@@ -1,39 +1,51 @@
 /**
- * The client's side of the metadata endpoint `<prefix>.<c>.meta` (docs/placement.md,
- * docs/protocol.md): the bytes of the queries a client asks and the decoding of the answers.
- * Requests are `MetaQuery` JSON, answers `MetaQueryResponse` JSON; a node that does not lead
- * the metadata group does not listen, so "no responders" means "no metadata leader now".
+ * The client's side of the metadata endpoint `<prefix>.<c>.meta` (docs/protocol.md,
+ * src/meta/MetaProtocol.ts): JSON requests tagged by `_tag`, JSON answers. Only the metadata
+ * group's leader listens, so "no responders" means "no metadata leader now"; an answer that is
+ * a runtime error (`NotLeader`, `ProposalFailed`, ...) means nothing was done. Both are
+ * retried by the callers (`MapCache`, `Router.meta`).
  */
 import { Either } from "effect"
-import { decodeJson } from "../meta/JsonCodec.js"
-import * as MetaQuery from "../meta/MetaQuery.js"
+import { isRetryable } from "../meta/MetaCall.js"
+import { decodeReply, encodeRequest, type MetaReply, type MetaRequest } from "../meta/MetaProtocol.js"
+import type { ShardMap } from "../meta/MetaQuery.js"
+
+/** The bytes of a request. */
+export const requestBytes = (request: MetaRequest): Uint8Array => encodeRequest(request)
 
 /** The request bytes of `GetShardMap` for every keyspace, "anything newer than `knownVersion`?". */
 export const getShardMapRequest = (knownVersion: number): Uint8Array =>
-  MetaQuery.encodeQuery(MetaQuery.GetShardMap.make({ keyspace: "", knownVersion }))
+  encodeRequest({ _tag: "GetShardMap", keyspace: "", knownVersion })
 
-const decodeAnswer = decodeJson(MetaQuery.MetaQueryResponse)
+/** What an answer means to a client. */
+export type Answer =
+  /** A definitive answer (a query's, a command's success or its refusal). */
+  | { readonly _tag: "Answer"; readonly reply: MetaReply }
+  /** Nothing was done; ask again (a runtime error of the node that got the request). */
+  | { readonly _tag: "Retry"; readonly reason: string }
 
-/** What a shard map request can bring back. */
-export type ShardMapAnswer =
-  | { readonly _tag: "ShardMap"; readonly map: MetaQuery.ShardMap }
-  | { readonly _tag: "NotModified"; readonly version: number }
-
-/** Decodes the answer to `getShardMapRequest`; `Left(reason)` for anything else. */
-export const decodeShardMapAnswer = (bytes: Uint8Array): Either.Either<ShardMapAnswer, string> => {
-  const answer = decodeAnswer(bytes)
-  if (Either.isLeft(answer)) return Either.left(`undecodable metadata answer: ${answer.left.message}`)
-  const a = answer.right
-  switch (a._tag) {
-    case "ShardMap":
-      return Either.right({ _tag: "ShardMap", map: a })
-    case "NotModified":
-      return Either.right({ _tag: "NotModified", version: a.version })
-    default:
-      return Either.left(`the metadata group answered ${a._tag} to GetShardMap`)
-  }
+/** Classifies answer bytes; `Left(reason)` when they are not a metadata answer at all. */
+export const classify = (bytes: Uint8Array): Either.Either<Answer, string> => {
+  const reply = decodeReply(bytes)
+  if (Either.isLeft(reply)) return Either.left(`undecodable metadata answer: ${reply.left.message}`)
+  const r = reply.right
+  if (isRetryable(r)) return Either.right({ _tag: "Retry", reason: `the metadata group answered ${r._tag}` })
+  return Either.right({ _tag: "Answer", reply: r })
 }
 
-/** Decodes any query answer (for `status` and other tools). */
-export const decodeQueryAnswer = (bytes: Uint8Array): Either.Either<MetaQuery.MetaQueryResponse, string> =>
-  Either.mapLeft(decodeAnswer(bytes), (e) => `undecodable metadata answer: ${e.message}`)
+/** What a shard map request brings back. */
+export type ShardMapAnswer =
+  | { readonly _tag: "ShardMap"; readonly map: ShardMap }
+  | { readonly _tag: "NotModified"; readonly version: number }
+
+/** The shard map in an answer; `Left(reason)` for any other answer. */
+export const shardMapOf = (reply: MetaReply): Either.Either<ShardMapAnswer, string> => {
+  switch (reply._tag) {
+    case "ShardMap":
+      return Either.right({ _tag: "ShardMap", map: reply })
+    case "NotModified":
+      return Either.right({ _tag: "NotModified", version: reply.version })
+    default:
+      return Either.left(`the metadata group answered ${reply._tag} to GetShardMap`)
+  }
+}

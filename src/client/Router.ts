@@ -4,27 +4,27 @@
  * subject over the `Bus` (NATS or in-process), and retries until a shard answers or the
  * caller's deadline passes.
  *
- * - SHARD MAP: fetched from the metadata group (`GetShardMap` on `<prefix>.<c>.meta`), cached
- *   by version, refreshed with `knownVersion` (a current cache costs a `NotModified`) when a
- *   request says the map may be stale: "no responders" on a group subject, `NotLeader`,
- *   `GroupNotFound`, `WrongShard` (forced). One refresh runs at a time; others wait for it.
+ * - SHARD MAP: fetched from the metadata group and cached by version (MapCache.ts), refreshed
+ *   when a request says it may be stale: "no responders" on a group subject, `NotLeader`,
+ *   `GroupNotFound`, and `WrongShard` (forced).
  * - REQUESTS go to `<prefix>.<c>.group.<gid>`, where only the group's leader listens.
  * - RETRIES: "no responders", `NotLeader`, `Overloaded`, `ProposalFailed`, `WrongShard`, ... are
- *   retried after an exponential backoff with full jitter (Backoff.ts), a request without a
- *   reply within `attemptTimeout` is resent, all within the call's deadline.
+ *   retried after an exponential backoff with full jitter (Backoff.ts); a request without a
+ *   reply within `attemptTimeout` is resent; all within the call's deadline.
  * - EXACTLY ONCE: a command is stamped ONCE with a session of its shard (opened on first use,
  *   one per shard and kind) and a sequence number, and EVERY RETRY RESENDS THE SAME BYTES, so
  *   the shard applies it at most once (docs/entities.md). A session the shard no longer knows
  *   (`SessionExpired`) is replaced and the command restamped, unless an earlier attempt may
  *   have been applied: the outcome is then unknown and the call fails with `Timeout`.
  * - FAILURES: `Unavailable` when nothing can have taken effect, `Timeout` when a request went
- *   unanswered (see ClientErrors.ts). A reply from a shard (success, declared failure or
+ *   unanswered (ClientErrors.ts). A reply from a shard (success, declared failure or
  *   `EntityError`) is returned as it is, for the caller to decode.
  *
  * The deadline of a call is its `deadline` option, else the fiber's `withDeadline`, else the
  * router's default.
  */
 import { Clock, Context, Deferred, Duration, Effect, Either, FiberRef, Layer, Option, Random } from "effect"
+import type { MetaReply, MetaRequest } from "../meta/MetaProtocol.js"
 import type { GroupId } from "../raft/Ids.js"
 import { type EntityCall, encodeCall } from "../runtime/entity/EntityClient.js"
 import * as Wire from "../runtime/entity/Wire.js"
@@ -34,8 +34,9 @@ import { type ClusterSubjects, clusterSubjects } from "../transport/Subjects.js"
 import { type BackoffSettings, defaultBackoff, delay } from "./Backoff.js"
 import { type CallError, Timeout, Unavailable } from "./ClientErrors.js"
 import { ClientSession } from "./ClientSession.js"
-import * as MetaClient from "./MetaClient.js"
+import * as MapCache from "./MapCache.js"
 import * as ShardMapView from "./ShardMapView.js"
+import { verdictOf } from "./Verdict.js"
 
 /** Settings of a router. */
 export interface RouterOptions {
@@ -53,7 +54,7 @@ export interface RouterOptions {
   readonly sessions?: boolean
   /** Commands in flight per session, below the shards' `maxPending` (default 32). */
   readonly sessionWindow?: number
-  /** The keyspace of an entity kind (default `ShardMapView.keyspaceOfKind`). */
+  /** The keyspace of an entity kind (default: the keyspace running it, `ShardMapView.keyspaceFor`). */
   readonly keyspaceOf?: (kind: string) => string
 }
 
@@ -61,6 +62,8 @@ export interface RouterOptions {
 export interface CallOptions {
   /** Give up after this long (default: `withDeadline`, else the router's default). */
   readonly deadline?: Duration.DurationInput
+  /** The keyspace to route to (default: the keyspace of the call's kind). */
+  readonly keyspace?: string
 }
 
 /** Counters since the router started (for tests, `bench` and `status`). */
@@ -89,8 +92,6 @@ export interface RouterStats {
 export interface RouterService {
   readonly cluster: string
   readonly subjects: ClusterSubjects
-  /** The keyspace hosting an entity kind. */
-  readonly keyspaceOf: (kind: string) => string
   /** Sends an entity call to its shard and returns the shard's reply bytes. */
   readonly call: (call: EntityCall, options?: CallOptions) => Effect.Effect<Uint8Array, CallError>
   /**
@@ -106,8 +107,11 @@ export interface RouterService {
   readonly shardMap: (options?: CallOptions) => Effect.Effect<ShardMapView.ShardMapView, CallError>
   /** Asks the metadata group for a newer shard map now. */
   readonly refresh: (options?: CallOptions) => Effect.Effect<ShardMapView.ShardMapView, CallError>
-  /** A raw request to the metadata endpoint, retried while nobody listens (no leader yet). */
-  readonly meta: (request: Uint8Array, options?: CallOptions) => Effect.Effect<Uint8Array, CallError>
+  /**
+   * A request to the metadata endpoint (docs/protocol.md), retried while no metadata leader
+   * answers or the answer is a runtime error; the first definitive answer.
+   */
+  readonly meta: (request: MetaRequest, options?: CallOptions) => Effect.Effect<MetaReply, CallError>
   readonly stats: Effect.Effect<RouterStats>
 }
 
@@ -125,67 +129,17 @@ export const withDeadline =
   <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.locally(effect, currentDeadline, Option.some(Duration.decode(deadline)))
 
-/** Shard map refreshes not forced by `WrongShard` are at least this far apart. */
-const MIN_REFRESH_INTERVAL_MS = 50
-
 const ms = (d: Duration.DurationInput) => Duration.toMillis(Duration.decode(d))
-
-/** What a reply asks the router to do. */
-type Verdict =
-  | { readonly _tag: "Done" }
-  | { readonly _tag: "Retry"; readonly reason: string; readonly stale: "no" | "maybe" | "forced" }
-  /** Retry, and the command may have been applied already (its waiter was failed). */
-  | { readonly _tag: "RetryUncertain"; readonly reason: string }
-  | { readonly _tag: "SessionExpired" }
-
-/** Classifies a shard reply by its status byte, decoding only runtime and session errors. */
-const verdictOf = (reply: Uint8Array, stats: MutableStats): Verdict => {
-  if (reply.length < 2 || reply[0] !== Wire.VERSION) return { _tag: "Done" }
-  const status = reply[1]
-  if (status === Wire.ReplyStatus.SystemError) {
-    const env = Wire.decodeReply(reply)
-    if (Either.isLeft(env)) return { _tag: "Done" }
-    const err = Wire.decodeEntityErrorBody(env.right.body)
-    if (Either.isLeft(err)) return { _tag: "Done" }
-    if (err.right._tag === "SessionExpired") return { _tag: "SessionExpired" }
-    if (err.right._tag === "TooManyPending")
-      return { _tag: "Retry", reason: "the session holds too many unacknowledged replies", stale: "no" }
-    return { _tag: "Done" }
-  }
-  if (status !== Wire.ReplyStatus.RuntimeError) return { _tag: "Done" }
-  const env = Wire.decodeReply(reply)
-  if (Either.isLeft(env)) return { _tag: "Done" }
-  const err = Wire.decodeRuntimeErrorBody(env.right.body)
-  if (Either.isLeft(err)) return { _tag: "Done" }
-  const e = err.right
-  switch (e._tag) {
-    case "NotLeader":
-      stats.notLeader++
-      return { _tag: "Retry", reason: e.message, stale: "maybe" }
-    case "GroupNotFound":
-      return { _tag: "Retry", reason: e.message, stale: "maybe" }
-    case "WrongShard":
-      stats.wrongShard++
-      return { _tag: "Retry", reason: e.message, stale: "forced" }
-    case "Overloaded":
-      stats.overloaded++
-      return { _tag: "Retry", reason: e.message, stale: "no" }
-    case "ProposalFailed":
-      return { _tag: "Retry", reason: e.message, stale: "no" }
-    case "NodeStopping":
-    case "GroupStopped":
-      return { _tag: "RetryUncertain", reason: e.message }
-    case "BadRequest":
-      return { _tag: "Done" }
-  }
-}
 
 type MutableStats = { -readonly [K in keyof RouterStats]: RouterStats[K] }
 
 /** One routed request: where it goes and how its bytes are made. */
 interface Spec {
   readonly operation: string
-  readonly keyspace: string
+  /** The entity kind (its keyspace comes from the shard map)... */
+  readonly kind: string
+  /** ...unless named here. */
+  readonly keyspace: string | undefined
   /** Route by slot through the shard map... */
   readonly slot?: number
   /** ...or straight to a group. */
@@ -207,10 +161,7 @@ interface Stamp {
 
 /** Builds a router over the `Bus` in context. */
 export const make = (options: RouterOptions): Effect.Effect<RouterService, never, Bus> =>
-  Effect.gen(function* () {
-    const bus = yield* Bus
-    return makeWith(bus, options)
-  })
+  Effect.map(Bus, (bus) => makeWith(bus, options))
 
 /** A router over `bus`. THROWS `InvalidSubjectName` on a bad cluster name or prefix. */
 export const makeWith = (bus: BusService, options: RouterOptions): RouterService => {
@@ -220,7 +171,6 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
   const backoff: BackoffSettings = { ...defaultBackoff, ...options.backoff }
   const useSessions = options.sessions ?? true
   const window = Math.max(1, Math.floor(options.sessionWindow ?? 32))
-  const keyspaceOf = options.keyspaceOf ?? ShardMapView.keyspaceOfKind
   const stats: MutableStats = {
     calls: 0,
     attempts: 0,
@@ -235,70 +185,23 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
     mapFetches: 0,
     mapVersion: 0,
   }
-
-  // ----- the shard map cache
-  let view: ShardMapView.ShardMapView = ShardMapView.empty
-  let lastFetchAt = Number.NEGATIVE_INFINITY
-  const mapLock = Effect.unsafeMakeSemaphore(1)
-
-  /** One request for the shard map; `Left(reason)` when the metadata group did not answer it. */
-  const fetchMap = (deadlineAt: number) =>
-    Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      const remaining = deadlineAt - now
-      if (remaining <= 0) return Either.left("the deadline passed before the shard map was fetched")
-      lastFetchAt = now
-      stats.mapFetches++
-      const answer = yield* Effect.either(
-        bus.request(subjects.meta, MetaClient.getShardMapRequest(view.version), {
-          timeout: Math.max(1, Math.min(attemptTimeoutMs, remaining)),
-        }),
-      )
-      if (Either.isLeft(answer)) {
-        const e = answer.left
-        return Either.left(
-          e._tag === "NoResponders" ? "no metadata leader answers on the metadata subject" : e.message,
-        )
-      }
-      const decoded = MetaClient.decodeShardMapAnswer(answer.right)
-      if (Either.isLeft(decoded)) return Either.left(decoded.left)
-      if (decoded.right._tag === "ShardMap" && decoded.right.map.version >= view.version) {
-        view = ShardMapView.fromShardMap(decoded.right.map)
-        stats.mapVersion = view.version
-      }
-      return Either.right(view)
-    })
-
-  /**
-   * A newer map than version `seen`, unless one arrived meanwhile or (not `forced`) the last
-   * fetch was very recent. Never fails: on trouble the current view stays.
-   */
-  const refreshFrom = (seen: number, forced: boolean, deadlineAt: number) =>
-    mapLock.withPermits(1)(
-      Effect.gen(function* () {
-        if (view.version > seen) return Either.right(view)
-        const now = yield* Clock.currentTimeMillis
-        if (!forced && view.version > 0 && now - lastFetchAt < MIN_REFRESH_INTERVAL_MS)
-          return Either.right(view)
-        return yield* fetchMap(deadlineAt)
-      }),
-    )
+  const cache = MapCache.make(bus, subjects.meta, attemptTimeoutMs, backoff, stats)
+  const nowMs = Clock.currentTimeMillis
+  const keyspaceOf = (kind: string, explicit: string | undefined) =>
+    explicit ?? options.keyspaceOf?.(kind) ?? ShardMapView.keyspaceFor(cache.view(), kind)
 
   // ----- sessions: one per (group, kind)
   const sessions = new Map<string, ClientSession>()
   const opening = new Map<string, Deferred.Deferred<ClientSession, CallError>>()
 
-  const nowMs = Clock.currentTimeMillis
-
   /** The live session of `kind` in `group`, opening one (once, for all waiters) if needed. */
   const sessionFor = (
+    spec: Spec,
     group: GroupId,
-    kind: string,
-    keyspace: string,
     deadlineAt: number,
   ): Effect.Effect<ClientSession, CallError> =>
     Effect.gen(function* () {
-      const key = `${group}/${kind}`
+      const key = `${group}/${spec.kind}`
       for (;;) {
         const existing = sessions.get(key)
         if (existing !== undefined && !existing.dead) return existing
@@ -311,7 +214,7 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
         }
         const deferred = yield* Deferred.make<ClientSession, CallError>()
         opening.set(key, deferred)
-        const opened = yield* Effect.either(openSession(group, kind, keyspace, deadlineAt))
+        const opened = yield* Effect.either(openSession(spec, group, deadlineAt))
         opening.delete(key)
         if (Either.isRight(opened)) sessions.set(key, opened.right)
         yield* Deferred.complete(deferred, opened)
@@ -319,31 +222,26 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
       }
     })
 
-  const openSession = (group: GroupId, kind: string, keyspace: string, deadlineAt: number) =>
+  const openSession = (spec: Spec, group: GroupId, deadlineAt: number) =>
     Effect.gen(function* () {
-      const operation = `${kind}.OpenSession`
-      const remaining = deadlineAt - (yield* nowMs)
+      const operation = `${spec.kind}.OpenSession`
       const reply = yield* route({
         operation,
-        keyspace,
+        kind: spec.kind,
+        keyspace: spec.keyspace,
         group,
-        bytes: Wire.encodeRequest({ type: "openSession", kind }),
-        deadlineMs: remaining,
+        bytes: Wire.encodeRequest({ type: "openSession", kind: spec.kind }),
+        deadlineMs: deadlineAt - (yield* nowMs),
       })
       const env = Wire.decodeReply(reply)
-      if (
-        Either.isRight(env) &&
-        env.right.status === Wire.ReplyStatus.Success &&
-        typeof env.right.body === "number" &&
-        Number.isSafeInteger(env.right.body) &&
-        env.right.body > 0
-      ) {
-        stats.sessionsOpened++
-        return new ClientSession(env.right.body, window)
+      if (Either.isRight(env) && env.right.status === Wire.ReplyStatus.Success) {
+        const id = env.right.body
+        if (typeof id === "number" && Number.isSafeInteger(id) && id > 0) {
+          stats.sessionsOpened++
+          return new ClientSession(id, window)
+        }
       }
-      const why = Either.isLeft(env)
-        ? env.left
-        : `status ${env.right.status}: ${JSON.stringify(env.right.body)}`
+      const why = Either.isLeft(env) ? env.left : `status ${env.right.status}`
       return yield* Effect.fail(
         new Unavailable({ operation, attempts: 1, reason: `group ${group} did not open a session (${why})` }),
       )
@@ -387,25 +285,27 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
               reason: why ?? reason,
             })
           : new Unavailable({ operation: spec.operation, attempts, reason: why ?? reason })
+      /** Waits before the next retry; false when the deadline has passed. */
       const pause = Effect.gen(function* () {
         const remaining = deadlineAt - (yield* nowMs)
         if (remaining <= 0) return false
-        const draw = yield* Random.next
         stats.retries++
-        yield* Effect.sleep(delay(backoff, retries++, draw, remaining))
+        yield* Effect.sleep(delay(backoff, retries++, yield* Random.next, remaining))
         return true
       })
 
       for (;;) {
-        const remaining = deadlineAt - (yield* nowMs)
-        if (remaining <= 0) return yield* Effect.fail(giveUp())
+        if (deadlineAt - (yield* nowMs) <= 0) return yield* Effect.fail(giveUp())
 
         // Where does it go?
         let group = spec.group
         if (group === undefined) {
-          const needFetch = view.version === 0 || forceRefresh
-          if (needFetch) {
-            const r = yield* refreshFrom(forceRefresh ? view.version : 0, forceRefresh, deadlineAt)
+          if (cache.view().version === 0 || forceRefresh) {
+            const r = yield* cache.refreshFrom(
+              forceRefresh ? cache.view().version : 0,
+              forceRefresh,
+              deadlineAt,
+            )
             forceRefresh = false
             if (Either.isLeft(r)) {
               reason = `no shard map: ${r.left}`
@@ -413,9 +313,10 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
               continue
             }
           }
-          group = ShardMapView.groupOfSlot(view, spec.keyspace, spec.slot ?? 0)
+          const keyspace = keyspaceOf(spec.kind, spec.keyspace)
+          group = ShardMapView.groupOfSlot(cache.view(), keyspace, spec.slot ?? 0)
           if (group === undefined) {
-            reason = `the shard map (version ${view.version}) has no keyspace "${spec.keyspace}" covering slot ${spec.slot}`
+            reason = `the shard map (version ${cache.view().version}) has no keyspace "${keyspace}" for kind "${spec.kind}"`
             forceRefresh = true
             if (!(yield* pause)) return yield* Effect.fail(giveUp())
             continue
@@ -428,66 +329,47 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
         if (command !== undefined && useSessions) {
           if (stamp !== undefined && (stamp.group !== group || stamp.session.dead)) release()
           if (stamp === undefined) {
-            const session = yield* sessionFor(group, command.kind, spec.keyspace, deadlineAt).pipe(
+            const session = yield* sessionFor(spec, group, deadlineAt).pipe(
               Effect.mapError((e) => giveUp(e.reason)),
             )
             const ticket = yield* take(session, deadlineAt)
             if (ticket === undefined) {
               if (session.dead) continue
-              return yield* Effect.fail(giveUp(`session window of ${window} commands stayed full`))
+              return yield* Effect.fail(giveUp(`the session window of ${window} commands stayed full`))
             }
-            stamp = {
-              group,
-              session,
-              seq: ticket.seq,
-              bytes: encodeCall(command, { session: session.id, ...ticket }),
-            }
+            const bytes = encodeCall(command, { session: session.id, ...ticket })
+            stamp = { group, session, seq: ticket.seq, bytes }
           }
           bytes = stamp.bytes
-        } else if (command !== undefined) {
-          bytes = spec.bytes ?? encodeCall(command)
-        } else {
-          bytes = spec.bytes!
-        }
+        } else bytes = spec.bytes ?? encodeCall(command!)
 
         // Send it.
         attempts++
         stats.attempts++
         const left = deadlineAt - (yield* nowMs)
-        const sent = yield* Effect.either(
-          bus.request(subjects.group(group), bytes, {
-            timeout: Math.max(1, Math.min(attemptTimeoutMs, left)),
-          }),
-        )
+        const wait = Math.max(1, Math.min(attemptTimeoutMs, left))
+        const sent = yield* Effect.either(bus.request(subjects.group(group), bytes, { timeout: wait }))
         if (Either.isLeft(sent)) {
           const e = sent.left
-          switch (e._tag) {
-            case "NoResponders":
-              stats.noResponders++
-              reason = `no leader answers for group ${group}`
-              if (spec.group === undefined) {
-                const seen = view.version
-                yield* refreshFrom(seen, false, deadlineAt)
-              }
-              break
-            case "RequestTimeout":
-              stats.requestTimeouts++
-              uncertain = true
-              reason = `group ${group} did not answer within ${Math.min(attemptTimeoutMs, left)} ms`
-              break
-            default:
-              return yield* Effect.fail(giveUp(e.message))
-          }
+          if (e._tag === "NoResponders") {
+            stats.noResponders++
+            reason = `no leader answers for group ${group}`
+            if (spec.group === undefined) yield* cache.refreshFrom(cache.view().version, false, deadlineAt)
+          } else if (e._tag === "RequestTimeout") {
+            stats.requestTimeouts++
+            uncertain = true
+            reason = `group ${group} did not answer within ${wait} ms`
+          } else return yield* Effect.fail(giveUp(e.message))
           if (!(yield* pause)) return yield* Effect.fail(giveUp())
           continue
         }
 
         const reply = sent.right
-        const verdict = verdictOf(reply, stats)
+        const verdict = verdictOf(reply)
         switch (verdict._tag) {
           case "Done":
             return reply
-          case "SessionExpired": {
+          case "SessionExpired":
             stats.sessionsExpired++
             if (stamp === undefined) return reply
             stamp.session.kill()
@@ -497,16 +379,18 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
                 giveUp("the session expired after an unanswered attempt, so the outcome is unknown"),
               )
             continue
-          }
           case "RetryUncertain":
             if (command !== undefined) uncertain = true
             reason = verdict.reason
             break
           case "Retry":
             reason = verdict.reason
+            if (verdict.error === "NotLeader") stats.notLeader++
+            else if (verdict.error === "WrongShard") stats.wrongShard++
+            else if (verdict.error === "Overloaded") stats.overloaded++
             if (verdict.stale === "forced") forceRefresh = true
             else if (verdict.stale === "maybe" && spec.group === undefined)
-              yield* refreshFrom(view.version, false, deadlineAt)
+              yield* cache.refreshFrom(cache.view().version, false, deadlineAt)
             break
         }
         if (!(yield* pause)) return yield* Effect.fail(giveUp())
@@ -527,120 +411,76 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
           : defaultDeadlineMs,
     )
 
-  const call: RouterService["call"] = (c, options) =>
+  const refresh: RouterService["refresh"] = (o) =>
     Effect.gen(function* () {
-      stats.calls++
-      const deadlineMs = yield* deadlineOf(options)
-      return yield* route({
-        operation: `${c.kind}.${c.operation}`,
-        keyspace: keyspaceOf(c.kind),
-        slot: c.slot,
-        ...(c.type === "command" ? { command: c } : { bytes: encodeCall(c) }),
-        deadlineMs,
-      })
-    })
-
-  const shardMap: RouterService["shardMap"] = (options) =>
-    Effect.gen(function* () {
-      if (view.version > 0) return view
-      return yield* refresh(options)
-    })
-
-  const refresh: RouterService["refresh"] = (options) =>
-    Effect.gen(function* () {
-      const deadlineMs = yield* deadlineOf(options)
+      const deadlineMs = yield* deadlineOf(o)
       const deadlineAt = (yield* nowMs) + deadlineMs
+      const seen = cache.view().version
       let attempts = 0
-      let retries = 0
-      const seen = view.version
-      for (;;) {
+      for (let retry = 0; ; retry++) {
         attempts++
-        const r = yield* refreshFrom(seen, true, deadlineAt)
+        const r = yield* cache.refreshFrom(seen, true, deadlineAt)
         if (Either.isRight(r)) return r.right
         const remaining = deadlineAt - (yield* nowMs)
         if (remaining <= 0)
-          return yield* Effect.fail(new Unavailable({ operation: "GetShardMap", attempts, reason: r.left }))
-        const draw = yield* Random.next
-        yield* Effect.sleep(delay(backoff, retries++, draw, remaining))
+          return yield* Effect.fail(
+            new Unavailable({ operation: "meta.GetShardMap", attempts, reason: r.left }),
+          )
+        yield* Effect.sleep(delay(backoff, retry, yield* Random.next, remaining))
       }
     })
 
-  const scan: RouterService["scan"] = (kind, range, options) =>
-    Effect.gen(function* () {
-      stats.calls++
-      const keyspace = keyspaceOf(kind)
-      const deadlineMs = yield* deadlineOf(options)
-      const started = yield* nowMs
-      let map = yield* shardMap({ deadline: deadlineMs })
-      let groups = ShardMapView.groupsOf(map, keyspace)
-      if (groups === undefined) {
-        map = yield* refresh({ deadline: Math.max(1, deadlineMs - ((yield* nowMs) - started)) })
-        groups = ShardMapView.groupsOf(map, keyspace)
-      }
-      if (groups === undefined)
-        return yield* Effect.fail(
-          new Unavailable({
-            operation: `${kind}.Scan`,
-            attempts: 0,
-            reason: `the shard map (version ${map.version}) has no keyspace "${keyspace}"`,
-          }),
-        )
-      const bytes = Wire.encodeRequest(
-        { type: "scan", kind, range },
-        { staleRead: options?.staleRead === true },
-      )
-      const left = Math.max(1, deadlineMs - ((yield* nowMs) - started))
-      return yield* Effect.forEach(
-        groups,
-        (group) => route({ operation: `${kind}.Scan`, keyspace, group, bytes, deadlineMs: left }),
-        { concurrency: 16 },
-      )
-    })
-
-  const meta: RouterService["meta"] = (request, options) =>
-    Effect.gen(function* () {
-      const deadlineMs = yield* deadlineOf(options)
-      const deadlineAt = (yield* nowMs) + deadlineMs
-      let attempts = 0
-      let retries = 0
-      let uncertain = false
-      let reason = "no attempt made"
-      for (;;) {
-        const remaining = deadlineAt - (yield* nowMs)
-        if (remaining <= 0) break
-        attempts++
-        const r = yield* Effect.either(
-          bus.request(subjects.meta, request, {
-            timeout: Math.max(1, Math.min(attemptTimeoutMs, remaining)),
-          }),
-        )
-        if (Either.isRight(r)) return r.right
-        const e = r.left
-        if (e._tag === "RequestTimeout") uncertain = true
-        else if (e._tag !== "NoResponders")
-          return yield* Effect.fail(new Unavailable({ operation: "meta", attempts, reason: e.message }))
-        reason = e._tag === "NoResponders" ? "no metadata leader answers" : e.message
-        const left = deadlineAt - (yield* nowMs)
-        if (left <= 0) break
-        const draw = yield* Random.next
-        yield* Effect.sleep(delay(backoff, retries++, draw, left))
-      }
-      return yield* Effect.fail(
-        uncertain
-          ? new Timeout({ operation: "meta", deadlineMs, attempts, reason })
-          : new Unavailable({ operation: "meta", attempts, reason }),
-      )
-    })
+  const shardMap: RouterService["shardMap"] = (o) =>
+    Effect.suspend(() => (cache.view().version > 0 ? Effect.succeed(cache.view()) : refresh(o)))
 
   return {
     cluster: options.cluster,
     subjects,
-    keyspaceOf,
-    call,
-    scan,
+    call: (c, o) =>
+      Effect.gen(function* () {
+        stats.calls++
+        return yield* route({
+          operation: `${c.kind}.${c.operation}`,
+          kind: c.kind,
+          keyspace: o?.keyspace,
+          slot: c.slot,
+          ...(c.type === "command" ? { command: c } : { bytes: encodeCall(c) }),
+          deadlineMs: yield* deadlineOf(o),
+        })
+      }),
+    scan: (kind, range, o) =>
+      Effect.gen(function* () {
+        stats.calls++
+        const deadlineMs = yield* deadlineOf(o)
+        const started = yield* nowMs
+        const elapsed = Effect.map(nowMs, (now) => Math.max(1, deadlineMs - (now - started)))
+        let map = yield* shardMap({ deadline: deadlineMs })
+        let keyspace = keyspaceOf(kind, o?.keyspace)
+        let groups = ShardMapView.groupsOf(map, keyspace)
+        if (groups === undefined) {
+          map = yield* refresh({ deadline: yield* elapsed })
+          keyspace = keyspaceOf(kind, o?.keyspace)
+          groups = ShardMapView.groupsOf(map, keyspace)
+        }
+        if (groups === undefined)
+          return yield* Effect.fail(
+            new Unavailable({
+              operation: `${kind}.Scan`,
+              attempts: 0,
+              reason: `the shard map (version ${map.version}) has no keyspace "${keyspace}" for kind "${kind}"`,
+            }),
+          )
+        const bytes = Wire.encodeRequest({ type: "scan", kind, range }, { staleRead: o?.staleRead === true })
+        const left = yield* elapsed
+        return yield* Effect.forEach(
+          groups,
+          (group) => route({ operation: `${kind}.Scan`, kind, keyspace, group, bytes, deadlineMs: left }),
+          { concurrency: 16 },
+        )
+      }),
     shardMap,
     refresh,
-    meta,
+    meta: (request, o) => Effect.flatMap(deadlineOf(o), (deadlineMs) => cache.meta(request, deadlineMs)),
     stats: Effect.sync(() => ({ ...stats })),
   }
 }

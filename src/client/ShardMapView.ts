@@ -3,10 +3,11 @@
  * which keyspace, at which shard map version. Built from a `MetaQuery.ShardMap` answer; pure
  * lookups (the router caches one view and replaces it when the metadata group has a newer one).
  *
- * Entity kinds live in keyspaces: by default kind `K` lives in the keyspace named
- * `keyspaceOfKind(K)` (the kind name in lower case, characters a keyspace name does not
- * allow replaced by `-`), so the KV kind `kv` lives in keyspace `kv` and `Counter` in
- * `counter`. A node hosts a keyspace's groups with the kind of that name.
+ * Entity kinds live in keyspaces: every keyspace records the kind its shards run. A client
+ * sends the calls of kind `K` to the keyspace of kind `K` (`keyspaceFor`): the only one, or,
+ * when several keyspaces run `K`, the one named `keyspaceOfKind(K)` (the kind name in lower
+ * case, other characters as `-`: `kv` for the KV store, `counter` for `Counter`). A client may
+ * also name the keyspace itself.
  */
 
 import type { GroupRecord, ShardRange } from "../meta/ClusterState.js"
@@ -19,19 +20,38 @@ export interface ShardMapView {
   readonly version: number
   /** Each keyspace's shards, sorted by first slot. */
   readonly keyspaces: ReadonlyMap<string, ReadonlyArray<ShardRange>>
+  /** The names of the keyspaces of each kind, sorted. */
+  readonly byKind: ReadonlyMap<string, ReadonlyArray<string>>
   /** Every group of the map, by id. */
   readonly groups: ReadonlyMap<number, GroupRecord>
 }
 
 /** The view before anything was fetched. */
-export const empty: ShardMapView = { version: 0, keyspaces: new Map(), groups: new Map() }
+export const empty: ShardMapView = { version: 0, keyspaces: new Map(), byKind: new Map(), groups: new Map() }
 
 /** The view of a shard map answer. */
-export const fromShardMap = (map: ShardMap): ShardMapView => ({
-  version: map.version,
-  keyspaces: new Map(map.keyspaces.map((k) => [k.name, [...k.shards].sort((a, b) => a.start - b.start)])),
-  groups: new Map(map.groups.map((g) => [g.id, g])),
-})
+export const fromShardMap = (map: ShardMap): ShardMapView => {
+  const byKind = new Map<string, string[]>()
+  for (const k of map.keyspaces) byKind.set(k.kind, [...(byKind.get(k.kind) ?? []), k.name].sort())
+  return {
+    version: map.version,
+    keyspaces: new Map(map.keyspaces.map((k) => [k.name, [...k.shards].sort((a, b) => a.start - b.start)])),
+    byKind,
+    groups: new Map(map.groups.map((g) => [g.id, g])),
+  }
+}
+
+/**
+ * The keyspace of kind `kind`'s entities: the only keyspace running it, else the one named
+ * `keyspaceOfKind(kind)` among several, else (none runs it) `keyspaceOfKind(kind)`, which the
+ * map then does not have.
+ */
+export const keyspaceFor = (view: ShardMapView, kind: string): string => {
+  const named = keyspaceOfKind(kind)
+  const candidates = view.byKind.get(kind) ?? []
+  if (candidates.length === 1) return candidates[0]!
+  return candidates.includes(named) || candidates.length === 0 ? named : candidates[0]!
+}
 
 /** The shard of `keyspace` serving `slot`, by bisection; undefined when none does. */
 export const shardOfSlot = (view: ShardMapView, keyspace: string, slot: number): ShardRange | undefined => {

@@ -21,13 +21,18 @@ import type { ScanPage } from "../../src/runtime/entity/ShardScan.js"
 describe("Backoff", () => {
   it("waits at most the ceiling, which doubles up to the maximum, and never past the deadline", () => {
     fc.assert(
-      fc.property(fc.nat(40), fc.double({ min: 0, max: 0.999999, noNaN: true }), fc.nat(10_000), (retry, r, left) => {
-        const s = Backoff.defaultBackoff
-        const d = Backoff.delay(s, retry, r, left)
-        expect(d).toBeGreaterThanOrEqual(0)
-        expect(d).toBeLessThanOrEqual(Math.min(Backoff.ceiling(s, retry), left))
-        expect(Backoff.ceiling(s, retry)).toBe(Math.min(s.maxMs, s.baseMs * 2 ** retry))
-      }),
+      fc.property(
+        fc.nat(40),
+        fc.double({ min: 0, max: 0.999999, noNaN: true }),
+        fc.nat(10_000),
+        (retry, r, left) => {
+          const s = Backoff.defaultBackoff
+          const d = Backoff.delay(s, retry, r, left)
+          expect(d).toBeGreaterThanOrEqual(0)
+          expect(d).toBeLessThanOrEqual(Math.min(Backoff.ceiling(s, retry), left))
+          expect(Backoff.ceiling(s, retry)).toBe(Math.min(s.maxMs, s.baseMs * 2 ** retry))
+        },
+      ),
     )
   })
 })

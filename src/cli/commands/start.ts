@@ -7,7 +7,7 @@
  *   flotilla start --id 1 --static-groups 100 ...           # static groups, no metadata group
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { SettingsPatch } from "../../meta/MetaCommand.js"
 import { Node } from "../../runtime/Node.js"
 import * as StartNode from "../StartNode.js"
@@ -86,6 +86,18 @@ const staticMembers = Options.text("static-members").pipe(
   Options.withDefault("1,2,3"),
 )
 
+const logLevel = Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
+  Options.withDescription("the lowest level of log lines written (default info)"),
+  Options.withDefault("info" as const),
+)
+
+const LOG_LEVELS = {
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+} as const
+
 const parseIds = (s: string) => s.split(",").map((x) => Number(x.trim()))
 
 /** `key=value,key=value` as labels, or why not. */
@@ -112,6 +124,7 @@ export const start = Command.make(
     clusterSettings,
     reportMs,
     placementMs,
+    logLevel,
     dataDir,
     natsUrl,
     cluster,
@@ -186,6 +199,6 @@ export const start = Command.make(
           yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
           return yield* Effect.never
         }),
-      )
+      ).pipe(Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]))
     }),
 ).pipe(Command.withDescription("run one node: its groups, its NATS connection, its store"))

@@ -88,7 +88,7 @@ const yielding = (layer: Layer.Layer<Bus.Bus>): Layer.Layer<Bus.Bus> =>
 export const metaState = (
   cluster: string,
   nodes: number,
-  keyspaces: ReadonlyArray<string>,
+  keyspaces: ReadonlyArray<{ readonly name: string; readonly kind: string }>,
   shards: number,
 ): ClusterState => {
   const sm = new MetaStateMachine()
@@ -103,11 +103,12 @@ export const metaState = (
       sm.applyCommand(MetaCommand.RegisterNode.make({ token: `n${i}`, name: `n${i}`, labels: {}, at: 1 })),
       "NodeRegistered",
     )
-  for (const name of keyspaces)
+  for (const { name, kind } of keyspaces)
     must(
       sm.applyCommand(
         MetaCommand.CreateKeyspace.make({
           name,
+          kind,
           shards,
           replicationFactor: Math.min(3, nodes),
           at: 1,
@@ -131,7 +132,12 @@ export const make = (options: MemoryClusterOptions): Effect.Effect<MemoryCluster
       kinds.set(k.name, EntityShardKind.make(k))
       keyspaceKind.set(keyspaceOfKind(k.name), k.name)
     }
-    const state = metaState(cluster, nodeCount, [...keyspaceKind.keys()], options.shards ?? 4)
+    const state = metaState(
+      cluster,
+      nodeCount,
+      [...keyspaceKind].map(([name, kind]) => ({ name, kind })),
+      options.shards ?? 4,
+    )
     const served = yield* Ref.make(state)
     const groupKeyspace = new Map<number, string>(
       state.groups.filter((g) => g.id !== 0).map((g) => [g.id, g.keyspace]),
