@@ -14,6 +14,18 @@
  * Safety invariants are checked as the run goes (`Invariants`); client histories can be
  * checked for linearizability at the end. Every failure names the seed; the same seed and
  * the same test code replay the run event for event.
+ *
+ * The fault-injection API, in short:
+ * - replicas: `crash`, `restart`, `crashAll`, `restartAll`, `addReplica`, `with(id, fn)`;
+ * - network: `network.partition / isolate / rejoin / heal / setLink`, `setReliable`,
+ *   `setLinkFaults`, and `addMessageFilter(m => boolean)` to lose chosen messages;
+ * - observation: `onSend`, `onDeliver` (may crash replicas mid-protocol), `onStep` (a custom
+ *   invariant after every event), `sent` / `sentTotal()` message counts;
+ * - workload: `startClients` / `stopClients`, one-shot `submitPut` / `submitGet` with
+ *   `operation(id)`, `propose`, `proposeConfChange`, `transferLeader`, `setSnapshotPolicy`;
+ * - waiting and checking: `runFor`, `runUntil`, `at`, `waitForLeader`, `agree` (6.824's
+ *   `one()`), `nApplied`, `converged` / `waitForConvergence`, `checkLinearizable`.
+ * A burst of events at one virtual instant (a livelock) fails the run instead of hanging it.
  */
 import type { ConfChange } from "../raft/ConfChange.js"
 import type { InvalidConfChange, ProposalDropped, Proposed } from "../raft/Errors.js"

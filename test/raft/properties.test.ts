@@ -176,7 +176,7 @@ const runScenario = (s: Scenario): void => {
 }
 
 const fcSeed = Number(process.env.FLOTILLA_FC_SEED ?? 20_251_125)
-const numRuns = Number(process.env.FLOTILLA_FC_RUNS ?? 40)
+const numRuns = Number(process.env.FLOTILLA_FC_RUNS ?? 60)
 
 describe("properties over random fault schedules", () => {
   it("five voters: safety after every step, linearizable clients, progress after healing", () => {
