@@ -231,6 +231,20 @@ describe("RawNode Ready contract", () => {
     expect(n.internals.pendingReadIndexMessages.length).toBe(0)
   })
 
+  it("drops proposals beyond maxUncommittedEntriesSize until entries commit", () => {
+    const c = new Cluster({ maxUncommittedEntriesSize: 10 })
+    c.bootstrap([1, 2, 3])
+    c.elect(1)
+    const n = c.node(1).raw
+    expect(n.propose(bytes("12345678"))._tag).toBe("Proposed")
+    expect(n.propose(bytes("abcdef"))).toMatchObject({
+      _tag: "ProposalDropped",
+      reason: "UncommittedSizeLimit",
+    })
+    c.stabilize()
+    expect(n.propose(bytes("abcdef"))._tag).toBe("Proposed")
+  })
+
   it("bootstrap is refused on storage that is not empty, and for bad member lists", () => {
     const c = new Cluster()
     c.bootstrap([1, 2, 3])

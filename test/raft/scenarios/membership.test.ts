@@ -221,6 +221,25 @@ describe("membership", () => {
     }
   })
 
+  it("a leader that removes itself steps down once the change applies; the rest elect a leader", () => {
+    for (const seed of seeds(3, 3350)) {
+      Simulator.run({ seed, voters: [1, 2, 3, 4] }, (sim) => {
+        const l = waitForOneLeader(sim, [1, 2, 3, 4])
+        sim.agree(put("s", "0"), 4)
+        changeConfig(sim, confChange([remove(l)]))
+        const rest = [1, 2, 3, 4].filter((id) => id !== l)
+        const next = waitForOneLeader(sim, rest)
+        expect(next).not.toBe(l)
+        sim.agree(put("s", "1"), 3)
+        // The removed replica cannot campaign any more: it never leads again.
+        sim.runFor(3 * ELECTION)
+        expect(sim.node(l).raw!.isLeader).toBe(false)
+        expect(sim.leader()!.id).toBe(next)
+        for (const id of rest) expect(sim.node(id).raw!.describeConfig()).toBe(`voters=(${rest.join(" ")})`)
+      })
+    }
+  })
+
   it("refuses a second change while one is pending, and changes that can never apply", () => {
     Simulator.run({ seed: 3400 }, (sim) => {
       const l = waitForOneLeader(sim, [1, 2, 3])
