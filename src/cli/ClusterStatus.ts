@@ -1,5 +1,6 @@
 /**
- * What `flotilla status` (and `flotilla dev`) print: the nodes the metadata group knows, and
+ * What `flotilla status` (and `flotilla dev`) print: the nodes the metadata group knows (state,
+ * replicas, groups led), and
  * every group with its slots, replicas, current leader and replication lag. The metadata group
  * gives the nodes and the shard map; each node's admin endpoint (`<root>.admin.<node>`) gives
  * what its replicas see (who leads, how far each follower is behind the leader's log).
@@ -9,7 +10,7 @@ import type { CallError } from "../client/ClientErrors.js"
 import type { RouterService } from "../client/Router.js"
 import { nodeOfReplica } from "../raft/Ids.js"
 import type { BusService } from "../transport/Bus.js"
-import { duration, table } from "./Table.js"
+import { table } from "./Table.js"
 
 /** One replica as a node's admin `status` reports it (the fields used here). */
 const AdminGroup = Schema.Struct({
@@ -36,7 +37,6 @@ export interface NodeRow {
   readonly replicas: number
   /** Groups it leads, by its own admin endpoint; undefined when it did not answer. */
   readonly leads: number | undefined
-  readonly heardAgoMs: number
 }
 
 /** A row of the group table. */
@@ -98,7 +98,6 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
         leaders.set(g.groupId, { node: status.node, lag })
       }
     }
-    const now = Date.now()
     const slotsOf = new Map<number, { keyspace: string; slots: string }>()
     for (const [name, shards] of map.keyspaces)
       for (const s of shards) slotsOf.set(s.group, { keyspace: name, slots: `${s.start}-${s.end - 1}` })
@@ -125,7 +124,6 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
         state: n.state,
         replicas: n.replicas,
         leads: leads.get(n.id),
-        heardAgoMs: now - n.lastHeartbeat,
       })),
       groups,
     }
@@ -136,14 +134,13 @@ export const render = (r: StatusReport): string => {
   const leaderless = r.groups.filter((g) => g.leader === undefined).length
   const summary = `cluster ${r.cluster}: ${r.nodes.length} node(s), ${r.groups.length} group(s), shard map v${r.mapVersion}${leaderless > 0 ? `, ${leaderless} without a leader` : ""}`
   const nodes = table(
-    ["NODE", "NAME", "STATE", "REPLICAS", "LEADS", "LAST HEARD"],
+    ["NODE", "NAME", "STATE", "REPLICAS", "LEADS"],
     r.nodes.map((n) => [
       `n${n.id}`,
       n.name,
       n.state,
       String(n.replicas),
       n.leads === undefined ? "(no answer)" : String(n.leads),
-      `${duration(n.heardAgoMs)} ago`,
     ]),
   )
   const groups = table(

@@ -8,14 +8,17 @@
  *   the metadata group. Its identity comes from `<dataDir>/identity.json`, or from bootstrapping
  *   the cluster (node 1), or from registering on the meta subject (NodeIdentity.ts). Besides the
  *   engine it runs the metadata agent (heartbeats, shard map, local replicas), the meta endpoint
- *   and the placement driver (both active only while this node leads group 0). Its kinds are
- *   the metadata group's and the KV store (or `kinds`).
+ *   and the placement driver (both active only while this node leads group 0), and the KV
+ *   gateway (`<prefix>.<c>.kv`, queue group `kv`). Its kinds are the metadata group's and the
+ *   KV store (or `kinds`). With `memory`, it runs over an in-process bus and network instead
+ *   of NATS (`flotilla dev` without a nats-server).
  * - static (`mode: "static"`, with `nodeId`): no metadata group. `staticGroups` bootstraps
  *   groups 1..count with fixed members on first start (benchmarks and multi-process tests).
  */
 import { hostname } from "node:os"
 import { Effect, Layer } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
+import * as KvGateway from "../client/KvGateway.js"
 import type { Labels } from "../meta/ClusterState.js"
 import * as MetaAgent from "../meta/MetaAgent.js"
 import { bootstrapCluster } from "../meta/MetaBootstrap.js"
@@ -35,6 +38,8 @@ import * as NodeAdmin from "../runtime/NodeAdmin.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
 import * as LogStore from "../storage/LogStore.js"
 import * as Bus from "../transport/Bus.js"
+import type { MemoryBus } from "../transport/MemoryBus.js"
+import type { MemoryNetwork } from "../transport/MemoryNetwork.js"
 import * as NatsConnection from "../transport/NatsConnection.js"
 import * as Transport from "../transport/Transport.js"
 
@@ -63,6 +68,8 @@ export interface StartNodeOptions {
   readonly reportIntervalMs?: number
   /** Managed mode: between placement passes on the metadata leader (default 500 ms). */
   readonly placementIntervalMs?: number
+  /** Managed mode: an in-process bus and Raft network instead of NATS (`nats` is then unused). */
+  readonly memory?: { readonly bus: MemoryBus; readonly network: MemoryNetwork }
 }
 
 /** The mode `options` ask for. */
@@ -117,14 +124,18 @@ const staticLayer = (options: StartNodeOptions) => {
 }
 
 /** The node of a cluster managed by the metadata group, once its identity is known. */
-const managedNode = (options: StartNodeOptions, identity: NodeIdentity.Identity, name: string) => {
-  const nodeId = identity.nodeId
+const managedNode = <R>(
+  options: StartNodeOptions,
+  identity: NodeIdentity.Identity,
+  name: string,
+  transport: Layer.Layer<Transport.Transport, never, R>,
+) => {
   const { cluster, subjectPrefix } = options
+  const nodeId = identity.nodeId
   const labels = options.labels ?? {}
   const shardKinds = options.kinds ?? [EntityShardKind.make(Kv)]
   const kinds = [metaShardKind, ...shardKinds]
   const fallback = shardKinds[0] ?? metaShardKind
-  const transport = Transport.layerNatsConnection({ cluster, nodeId, subjectPrefix })
   const node = Layer.unwrapEffect(
     Effect.map(ShardMapCache.ShardMapCache, (cache) =>
       NodeLive({
@@ -152,6 +163,7 @@ const managedNode = (options: StartNodeOptions, identity: NodeIdentity.Identity,
       : Layer.empty
   const services = Layer.mergeAll(
     NodeAdmin.layer({ cluster, subjectPrefix }),
+    KvGateway.layer({ cluster, subjectPrefix }),
     MetaEndpoint.layer({ cluster, subjectPrefix }),
     Driver.layer({ cluster, subjectPrefix, intervalMs: options.placementIntervalMs }),
     MetaAgent.layer({
@@ -177,7 +189,6 @@ const managedLayer = (options: StartNodeOptions) => {
   const mode = modeOf(options)
   if (mode === "static") throw new RangeError("not a managed mode")
   const name = options.name ?? hostname()
-  const nats = NatsConnection.layer({ name: `flotilla-node-${name}`, ...options.nats })
   const identity = NodeIdentity.layer({
     dataDir: options.dataDir,
     cluster: options.cluster,
@@ -186,10 +197,21 @@ const managedLayer = (options: StartNodeOptions) => {
     name,
     labels: options.labels ?? {},
   })
-  const node = Layer.unwrapEffect(
-    Effect.map(NodeIdentity.NodeIdentity, (id) => managedNode(options, id, name)),
+  const node = <R>(transport: (nodeId: NodeId) => Layer.Layer<Transport.Transport, never, R>) =>
+    Layer.unwrapEffect(
+      Effect.map(NodeIdentity.NodeIdentity, (id) => managedNode(options, id, name, transport(id.nodeId))),
+    ).pipe(Layer.provideMerge(identity))
+  const { cluster, subjectPrefix } = options
+  if (options.memory !== undefined) {
+    const { bus, network } = options.memory
+    return node((nodeId) => Transport.layerMemory(network, nodeId)).pipe(
+      Layer.provideMerge(Bus.layerMemory(bus)),
+    )
+  }
+  const nats = NatsConnection.layer({ name: `flotilla-node-${name}`, ...options.nats })
+  return node((nodeId) => Transport.layerNatsConnection({ cluster, nodeId, subjectPrefix })).pipe(
+    Layer.provideMerge(Layer.provideMerge(Bus.layerNats, nats)),
   )
-  return node.pipe(Layer.provideMerge(identity), Layer.provideMerge(Layer.provideMerge(Bus.layerNats, nats)))
 }
 
 /** Every service of a running node, built from `options`. */

@@ -7,13 +7,14 @@ import { Command } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect } from "effect"
 import { bench } from "./commands/bench.js"
+import { dev } from "./commands/dev.js"
 import { kv } from "./commands/kv.js"
 import { start } from "./commands/start.js"
 import { status } from "./commands/status.js"
 
 const flotilla = Command.make("flotilla").pipe(
   Command.withDescription("Flotilla: a multi-raft sharded actor runtime"),
-  Command.withSubcommands([start, kv, status, bench]),
+  Command.withSubcommands([dev, start, kv, status, bench]),
 )
 
 const cli = Command.run(flotilla, { name: "flotilla", version: "0.1.0" })
