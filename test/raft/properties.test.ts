@@ -106,7 +106,9 @@ const apply = (sim: Simulator, e: Event, voters: readonly number[]): void => {
   switch (e.kind) {
     case "partition": {
       const groups: number[][] = [[], [], []]
-      e.sides.forEach((side, i) => groups[side]!.push(voters[i]!))
+      e.sides.forEach((side, i) => {
+        groups[side]!.push(voters[i]!)
+      })
       sim.network.partition(groups.filter((g) => g.length > 0))
       return
     }
