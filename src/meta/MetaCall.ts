@@ -23,6 +23,7 @@ const RUNTIME_ERRORS = new Set([
   "Overloaded",
   "GroupNotFound",
   "ProposalFailed",
+  "OutcomeUnknown",
   "GroupStopped",
   "NodeStopping",
   "WrongShard",

@@ -99,6 +99,17 @@ export const decodeState: (bytes: Uint8Array) => ClusterState = decodeJsonOrThro
 /** The metadata group's `StateMachine`. */
 export class MetaStateMachine implements StateMachine {
   #state: ClusterState
+  #mapCache:
+    | {
+        readonly keyspace: string
+        /** The answer was `NotModified`. */
+        readonly known: boolean
+        readonly version: number
+        readonly groups: ClusterState["groups"]
+        readonly keyspaces: ClusterState["keyspaces"]
+        readonly bytes: Uint8Array
+      }
+    | undefined
 
   /** A state machine holding `state` (by default: not bootstrapped). */
   constructor(state: ClusterState = emptyClusterState) {
@@ -133,7 +144,29 @@ export class MetaStateMachine implements StateMachine {
   query(request: Uint8Array): Uint8Array {
     const decoded = decodeQuery(request)
     if (Either.isLeft(decoded)) return encodeQueryResponse(decoded.left)
-    return encodeQueryResponse(this.ask(decoded.right))
+    const q = decoded.right
+    if (q._tag !== "GetShardMap") return encodeQueryResponse(this.ask(q))
+    // Every node refetches the map after each change: encode each map once. A map is a
+    // function of the version, the keyspaces and the groups (immutable arrays: identity).
+    const s = this.#state
+    const c = this.#mapCache
+    if (
+      c?.keyspace === q.keyspace &&
+      c.known === (q.knownVersion === s.shardMapVersion && q.knownVersion !== 0)
+    ) {
+      if (c.version === s.shardMapVersion && c.groups === s.groups && c.keyspaces === s.keyspaces)
+        return c.bytes
+    }
+    const bytes = encodeQueryResponse(this.ask(q))
+    this.#mapCache = {
+      keyspace: q.keyspace,
+      known: q.knownVersion === s.shardMapVersion && q.knownVersion !== 0,
+      version: s.shardMapVersion,
+      groups: s.groups,
+      keyspaces: s.keyspaces,
+      bytes,
+    }
+    return bytes
   }
 
   /** See `StateMachine.snapshot`. */

@@ -174,6 +174,7 @@ export const run = (options: DriverOptions) =>
     const propose = (command: MetaCommand): Effect.Effect<MetaResponse, RuntimeError> =>
       Effect.map(node.propose(META_GROUP, encodeCommand(command)), decodeResponse)
 
+    /** Independent commands, proposed together: the engine batches them into one append. */
     const proposeAll = (commands: ReadonlyArray<MetaCommand>) =>
       Effect.forEach(
         commands,
@@ -181,7 +182,7 @@ export const run = (options: DriverOptions) =>
           Effect.tap(propose(c), (r) =>
             accepted(r) ? Effect.void : Effect.logDebug(`placement: ${c._tag} refused: ${JSON.stringify(r)}`),
           ),
-        { discard: true },
+        { discard: true, concurrency: "unbounded" },
       )
 
     /** Sends a group action to the node leading the group, in the background. */
@@ -281,7 +282,11 @@ export const run = (options: DriverOptions) =>
       yield* proposeAll(leaderHintUpdates(current(), statuses))
       const inFlight = current().operators.map((o) => o.id)
       for (const id of issued.keys()) if (!inFlight.includes(id)) issued.delete(id)
-      for (const id of inFlight) yield* drive(id, statuses, now)
+      // Operators touch distinct groups: they advance side by side.
+      yield* Effect.forEach(inFlight, (id) => drive(id, statuses, now), {
+        discard: true,
+        concurrency: "unbounded",
+      })
       const state = current()
       const since = reports.leaderSince()
       const warm =
@@ -291,12 +296,16 @@ export const run = (options: DriverOptions) =>
             !isAlive(nodeHealth(n, state.settings, now)) || (entries.get(n.id)?.receivedAt ?? -1) >= since,
         )
       if (!warm) return
-      for (const spec of plan(state, loads, now)) {
-        const r = yield* propose({ _tag: "StartOperator", spec, at: now })
-        if (r._tag === "OperatorStarted")
-          yield* Effect.logInfo(`placement: operator ${r.id}: ${describeOperator(spec)}`)
-        else yield* Effect.logDebug(`placement: ${describeOperator(spec)} refused: ${JSON.stringify(r)}`)
-      }
+      yield* Effect.forEach(
+        plan(state, loads, now),
+        (spec) =>
+          Effect.flatMap(propose({ _tag: "StartOperator", spec, at: now }), (r) =>
+            r._tag === "OperatorStarted"
+              ? Effect.logInfo(`placement: operator ${r.id}: ${describeOperator(spec)}`)
+              : Effect.logDebug(`placement: ${describeOperator(spec)} refused: ${JSON.stringify(r)}`),
+          ),
+        { discard: true, concurrency: "unbounded" },
+      )
     })
 
     yield* Effect.logInfo("placement driver: running on the metadata leader")

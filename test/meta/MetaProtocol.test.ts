@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { decodeCommand, decodeResponse } from "../../src/meta/MetaCommand.js"
 import { answerHeartbeat, makeReports } from "../../src/meta/MetaEndpoint.js"
 import { decodeReply, type HeartbeatRequest } from "../../src/meta/MetaProtocol.js"
-import { decodeQuery } from "../../src/meta/MetaQuery.js"
+import { answerQuery, decodeQuery, encodeQuery, encodeQueryResponse } from "../../src/meta/MetaQuery.js"
 import { metaShardKind } from "../../src/meta/MetaShardKind.js"
 import { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
 import { NodeId } from "../../src/raft/Ids.js"
@@ -185,5 +185,34 @@ describe("keyspace kinds", () => {
     const restored = new MetaStateMachine()
     restored.restore(enc.encode(JSON.stringify(old)))
     expect(restored.state().keyspaces[0]!.kind).toBe("kv")
+  })
+})
+
+describe("shard map answers", () => {
+  it("come from a cache only while the map is unchanged, leader terms included", () => {
+    const sm = cluster()
+    sm.applyCommand({ _tag: "RegisterNode", token: "t3", name: "n3", labels: {}, at: 100 })
+    sm.applyCommand({ _tag: "CreateKeyspace", name: "kv", shards: 2, replicationFactor: 3, at: 100 })
+    const ask = (keyspace = "", knownVersion = 0) =>
+      dec.decode(sm.query(encodeQuery({ _tag: "GetShardMap", keyspace, knownVersion })))
+    const fresh = (keyspace = "", knownVersion = 0) =>
+      dec.decode(
+        encodeQueryResponse(answerQuery(sm.state(), { _tag: "GetShardMap", keyspace, knownVersion })),
+      )
+    const group = sm.state().groups[1]!
+    const steps: Array<() => void> = [
+      () => sm.applyCommand({ _tag: "Heartbeat", node: NodeId(2), at: 150 }),
+      () => sm.applyCommand({ _tag: "SetLeaderHint", group: group.id, leader: group.leaderHint, term: 4 }),
+      () => sm.applyCommand({ _tag: "SetLeaderHint", group: group.id, leader: group.leaderHint, term: 5 }),
+      () => sm.applyCommand({ _tag: "UpdateSettings", settings: { replicationFactor: 3 } }),
+    ]
+    for (const step of steps) {
+      expect(ask()).toBe(fresh())
+      expect(ask("kv")).toBe(fresh("kv"))
+      expect(ask("", sm.state().shardMapVersion)).toBe(fresh("", sm.state().shardMapVersion))
+      expect(ask()).toBe(fresh())
+      step()
+    }
+    expect(JSON.parse(ask()).groups[1].leaderTerm).toBe(5)
   })
 })
