@@ -58,6 +58,7 @@ export const verdictOf = (reply: Uint8Array): Verdict => {
       return { _tag: "Retry", reason: e.message, stale: "no", error: e._tag }
     case "NodeStopping":
     case "GroupStopped":
+    case "OutcomeUnknown":
       return { _tag: "RetryUncertain", reason: e.message, error: e._tag }
     case "BadRequest":
       return DONE

@@ -16,7 +16,13 @@ import { contextKey } from "../raft/ReadOnly.js"
 import { EntryType, type Index, None, type ReplicaId, type Snapshot } from "../raft/Types.js"
 import type { GroupUpdate } from "../storage/LogStore.js"
 import type { ReplicaStorage } from "./ReplicaStorage.js"
-import { GroupStopped, NotLeader, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
+import {
+  GroupStopped,
+  NotLeader,
+  OutcomeUnknown,
+  ProposalFailed,
+  type RuntimeError,
+} from "./RuntimeErrors.js"
 import type { ShardKind } from "./ShardKind.js"
 import type { StateMachine } from "./StateMachine.js"
 
@@ -227,11 +233,22 @@ export class Replica {
         this.stop(`snapshot ${meta.index} could not be restored: ${String(e)}`)
         return NO_OUTCOME
       }
-      // Proposals below the snapshot point can no longer be matched: their fate is unknown here.
+      // Proposals below the snapshot point can no longer be matched against their entries. Terms
+      // never decrease along the log, so the committed entry at such an index has a term <= the
+      // snapshot's: a proposal of a later term provably lost its slot. Otherwise its fate is
+      // unknown here (a proposal replicated before we lost leadership may well have committed),
+      // and `ProposalFailed` ("retry is safe") would have made clients apply it twice.
       for (const [index, p] of this.proposals) {
         if (index <= meta.index) {
           this.proposals.delete(index)
-          p.waiter.fail(new ProposalFailed({ groupId: this.groupId, reason: "replaced by a snapshot" }))
+          p.waiter.fail(
+            p.term > meta.term
+              ? new ProposalFailed({
+                  groupId: this.groupId,
+                  reason: "its slot went to an earlier term's entry",
+                })
+              : new OutcomeUnknown({ groupId: this.groupId, reason: "replaced by a snapshot" }),
+          )
         }
       }
     }

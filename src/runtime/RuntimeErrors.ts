@@ -47,6 +47,20 @@ export class ProposalFailed extends Schema.TaggedError<ProposalFailed>()("Propos
   }
 }
 
+/**
+ * The proposal may or may not have taken effect, and this replica cannot tell: it proposed the
+ * entry as leader, lost leadership, and then received a snapshot covering the entry's index
+ * (so the entry can no longer be matched). Retrying may apply the command twice.
+ */
+export class OutcomeUnknown extends Schema.TaggedError<OutcomeUnknown>()("OutcomeUnknown", {
+  groupId: Schema.Number,
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return `group ${this.groupId}: the proposal's outcome is unknown (${this.reason}); it may have taken effect`
+  }
+}
+
 /** The group's replica on this node stopped (corrupted data, failed disk, state machine bug). */
 export class GroupStopped extends Schema.TaggedError<GroupStopped>()("GroupStopped", {
   groupId: Schema.Number,
@@ -91,6 +105,7 @@ export type RuntimeError =
   | Overloaded
   | GroupNotFound
   | ProposalFailed
+  | OutcomeUnknown
   | GroupStopped
   | NodeStopping
   | WrongShard
@@ -101,6 +116,7 @@ export const RuntimeErrorSchema = Schema.Union(
   Overloaded,
   GroupNotFound,
   ProposalFailed,
+  OutcomeUnknown,
   GroupStopped,
   NodeStopping,
   WrongShard,

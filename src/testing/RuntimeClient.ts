@@ -80,7 +80,7 @@ export interface OperationRecord {
  */
 const REJECTED = new Set(["NotLeader", "ProposalFailed", "Overloaded", "GroupNotFound"])
 /** Replies after which the command may or may not have been applied. */
-const UNKNOWN = new Set(["NodeStopping", "GroupStopped"])
+const UNKNOWN = new Set(["NodeStopping", "GroupStopped", "OutcomeUnknown"])
 
 /** Every operation a client made, in the order they were invoked. */
 export class ClientHistory {
@@ -218,7 +218,7 @@ export interface WorkloadReport {
   readonly writes: number
   readonly reads: number
   readonly attempts: number
-  /** Attempts whose outcome stayed unknown (timeouts, `NodeStopping`, `GroupStopped`). */
+  /** Attempts whose outcome stayed unknown (timeouts, `OutcomeUnknown`, `NodeStopping`, `GroupStopped`). */
   readonly unknown: number
 }
 

@@ -215,6 +215,9 @@ interface Slot {
   isolated: boolean
 }
 
+/** Virtual milliseconds between two checks of a condition (`until`, `waitConverged`). */
+const POLL_MS = 25
+
 /** Virtual milliseconds `run` and `join` drive before giving up (default). */
 const DEFAULT_RUN_LIMIT = 600_000
 
@@ -249,7 +252,7 @@ export interface RuntimeSim {
     fiber: Fiber.RuntimeFiber<A, E>,
     options?: { readonly timeoutMs?: number; readonly what?: string },
   ) => Effect.Effect<A, E | SimTimeout>
-  /** Drives time in steps of `stepMs` (default 10) until `cond` (run inside the simulation) holds. */
+  /** Drives time in steps of `stepMs` (default 25) until `cond` (run inside the simulation) holds. */
   readonly until: <E>(
     what: string,
     cond: Effect.Effect<boolean, E>,
@@ -526,7 +529,7 @@ export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, neve
     const until: RuntimeSim["until"] = (what, cond, o) =>
       Effect.gen(function* () {
         const limit = o?.timeoutMs ?? 60_000
-        const step = o?.stepMs ?? 10
+        const step = o?.stepMs ?? POLL_MS
         const start = time.now()
         for (;;) {
           if (yield* run(cond, { what: `checking ${what}` })) return
@@ -608,7 +611,7 @@ export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, neve
               afterMillis: time.now() - start,
               message: `groups ${pending.slice(0, 20).join(",")}${pending.length > 20 ? ",…" : ""} did not converge on nodes ${nodes.join(",")} within ${limit} ms`,
             })
-          yield* Effect.promise(() => time.advance(10))
+          yield* Effect.promise(() => time.advance(POLL_MS))
         }
       })
 

@@ -31,13 +31,13 @@ describe("runtime simulation: crash of the busiest leader", () => {
             Effect.gen(function* () {
               const all = sim.groupIds.map(Number)
               const before = yield* sim.waitForLeaders()
-              yield* sim.workload({ groups: all, writes: 500, prefix: "a" })
+              yield* sim.workload({ groups: all, writes: 300, prefix: "a" })
               const { victim, led } = busiest(before)
               const live = sim.nodeIds.filter((n) => n !== victim)
 
               // Crash in the middle of a workload: writes in flight at the victim have unknown outcomes.
               const writes = yield* sim.fork(
-                sim.client.workload({ groups: all, writes: 600, prefix: "b", readEvery: 7 }),
+                sim.client.workload({ groups: all, writes: 400, prefix: "b", readEvery: 7 }),
               )
               yield* sim.advance(5)
               yield* sim.crash(victim)
@@ -46,8 +46,8 @@ describe("runtime simulation: crash of the busiest leader", () => {
               yield* sim.join(writes)
 
               // Enough writes to some of its groups that their leaders snapshot and compact past its log.
-              const behind = led.slice(0, 6)
-              yield* sim.workload({ groups: behind, writes: behind.length * 70, prefix: "c" })
+              const behind = led.slice(0, 5)
+              yield* sim.workload({ groups: behind, writes: behind.length * 50, prefix: "c" })
               yield* sim.verify({ groups: all, nodes: live })
 
               yield* sim.restart(victim)
@@ -57,14 +57,14 @@ describe("runtime simulation: crash of the busiest leader", () => {
               expect(stats.groups).toBe(GROUPS)
 
               // The restarted node takes part again: a last round of writes everywhere.
-              yield* sim.workload({ groups: all, writes: 300, prefix: "d" })
+              yield* sim.workload({ groups: all, writes: 200, prefix: "d" })
               const last = yield* sim.verify({ groups: all })
               let total = 0
               for (const s of last.values()) total += s.count
               const summary = sim.client.history.writeSummary()
               let acked = 0
               for (const s of summary.values()) acked += s.acked
-              expect(acked).toBe(500 + 600 + behind.length * 70 + 300)
+              expect(acked).toBe(300 + 400 + behind.length * 50 + 200)
               expect(total).toBeGreaterThanOrEqual(acked)
             }),
         ),

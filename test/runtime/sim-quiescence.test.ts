@@ -25,7 +25,7 @@ describe("runtime simulation: quiescence and node liveness", () => {
         Effect.gen(function* () {
           const all = sim.groupIds.map(Number)
           yield* sim.waitForLeaders()
-          yield* sim.workload({ groups: all, writes: 300 })
+          yield* sim.workload({ groups: all, writes: 200 })
           const allQuiet = (nodes: ReadonlyArray<number>) =>
             Effect.map(
               Effect.forEach(nodes, (n) => sim.stats(n)),
@@ -47,7 +47,7 @@ describe("runtime simulation: quiescence and node liveness", () => {
           const leaders = yield* sim.waitForLeaders({ among: live, timeoutMs: 20_000 })
           for (const g of led) expect(live).toContain(leaders.get(g))
           for (const n of live) expect((yield* sim.stats(n)).nodesDown).toContain(victim)
-          yield* sim.workload({ groups: led, writes: 200, prefix: "after" })
+          yield* sim.workload({ groups: led, writes: 100, prefix: "after" })
           yield* sim.verify({ groups: all, nodes: live })
 
           // Back, it catches up, and everything goes quiet again.

@@ -65,4 +65,44 @@ describe("runtime simulation: regressions", () => {
       ),
     )
   }
+
+  // A leader replicated a proposal, lost leadership before hearing the acknowledgements, and
+  // later received a snapshot covering the entry: it failed the waiter with `ProposalFailed`
+  // ("it did not take effect, retry is safe") although the entry had committed. The client
+  // retried and the command applied twice. Now such a waiter gets `OutcomeUnknown`.
+  for (const seed of RuntimeSim.seeds([71, 72])) {
+    it.effect(
+      `a proposal replaced by a snapshot is answered OutcomeUnknown, not ProposalFailed (seed ${seed})`,
+      () =>
+        RuntimeSim.run(
+          {
+            seed,
+            nodes: 3,
+            groups: 1,
+            settings: { snapshotEntries: 10, keepEntries: 2 },
+            // The client outlasts the whole episode, so it sees the old leader's answer.
+            client: { requestTimeoutMs: 20_000 },
+          },
+          (sim) =>
+            Effect.gen(function* () {
+              const leader = (yield* sim.waitForLeaders()).get(1)!
+              const others = sim.nodeIds.filter((n) => n !== leader)
+              yield* sim.workload({ groups: [1], writes: 5 })
+              // The leader's appends reach the followers; their acknowledgements do not come back.
+              for (const f of others) yield* sim.network.block(f, leader)
+              const write = yield* sim.fork(sim.client.write(1, "replicated-but-unacknowledged"))
+              // Check-quorum deposes it; a follower holding the entry wins, commits it, and compacts past it.
+              yield* sim.waitForLeaders({ among: others, timeoutMs: 20_000 })
+              yield* sim.workload({ groups: [1], writes: 30, prefix: "more" })
+              yield* sim.heal
+              yield* sim.join(write)
+              const op = sim.client.history.operations.find((o) => o.attempts.length > 1)
+              expect(op?.attempts[0]?.error).toBe("OutcomeUnknown")
+              const finals = yield* sim.verify({ groups: [1] })
+              // Applied twice: the client retried an attempt that had in fact committed.
+              expect(finals.get(1)?.count).toBe(37)
+            }),
+        ),
+    )
+  }
 })
