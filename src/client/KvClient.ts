@@ -233,9 +233,10 @@ export const make = (router: Router.RouterService, kvOptions: KvOptions = {}): K
       const start = yield* checkOptionalKey(options.start, "start")
       const end = yield* checkOptionalKey(options.end, "end")
       const after = yield* checkOptionalKey(options.after, "after")
+      const range = ScanMerge.prefixRange(prefix, start, end)
       const replies = yield* router.scan(
         KIND,
-        { prefix, start, end, after, limit, values: true },
+        { start: range.start, end: range.end, after, limit, values: true },
         {
           ...keyspace,
           staleRead: options.staleRead === true,

@@ -9,7 +9,7 @@
  * page's continuation is its own last key, which every shard can resume after: a shard scan's
  * `after` bound means "ids strictly greater than this" (decision 0051).
  */
-import { compare } from "../runtime/entity/EntityId.js"
+import { compare, prefixEnd } from "../runtime/entity/EntityId.js"
 import type { ScanEntry, ScanPage } from "../runtime/entity/ShardScan.js"
 
 /** Merges shard pages into one page of at most `limit` entries (see the module comment). */
@@ -28,4 +28,28 @@ export const merge = <S>(pages: ReadonlyArray<ScanPage<S>>, limit: number): Scan
   const more = cut !== undefined || all.length > limit
   const last = entries[entries.length - 1]?.id
   return { entries, continuation: more ? (last ?? cut) : undefined }
+}
+
+/**
+ * The range `[start, end)` holding exactly the keys of `[start, end)` that start with
+ * `prefix`: from the larger of `start` and `prefix`, to the smaller of `end` and the first
+ * key after every key with that prefix (none when the prefix is all 0xff bytes: every key at
+ * or above such a prefix starts with it).
+ *
+ * Clients send prefixes this way (decision 0051): shards compute the same bound from a
+ * `prefix` field, but a shard behind NATS receives its bytes as a Node `Buffer` view, on which
+ * that computation (`EntityId.prefixEnd`, which copies with `slice`) changes the prefix itself.
+ */
+export const prefixRange = (
+  prefix: Uint8Array | undefined,
+  start: Uint8Array | undefined,
+  end: Uint8Array | undefined,
+): { readonly start: Uint8Array | undefined; readonly end: Uint8Array | undefined } => {
+  if (prefix === undefined || prefix.length === 0) return { start, end }
+  const own = Uint8Array.from(prefix)
+  const after = prefixEnd(Uint8Array.from(prefix))
+  return {
+    start: start === undefined || compare(own, start) > 0 ? own : start,
+    end: after === undefined ? end : end === undefined || compare(after, end) < 0 ? after : end,
+  }
 }

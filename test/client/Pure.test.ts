@@ -202,3 +202,34 @@ describe("the client's KV protocol", () => {
     expect(call("Delete", "a", {})).toEqual(Either.right({ deleted: true }))
   })
 })
+
+describe("prefixRange", () => {
+  it("holds exactly the keys of the range that start with the prefix", () => {
+    const key = fc.uint8Array({ maxLength: 4 }).map((a) => a.map((b) => [0, 1, 0xfe, 0xff][b % 4]!))
+    fc.assert(
+      fc.property(
+        key,
+        fc.option(key, { nil: undefined }),
+        fc.option(key, { nil: undefined }),
+        key,
+        (prefix, start, end, k) => {
+          const r = ScanMerge.prefixRange(prefix, start, end)
+          const inOriginal =
+            (start === undefined || EntityId.compare(k, start) >= 0) &&
+            (end === undefined || EntityId.compare(k, end) < 0) &&
+            EntityId.hasPrefix(k, prefix)
+          const inRange =
+            (r.start === undefined || EntityId.compare(k, r.start) >= 0) &&
+            (r.end === undefined || EntityId.compare(k, r.end) < 0)
+          expect(inRange).toBe(inOriginal)
+        },
+      ),
+    )
+  })
+
+  it("leaves a Buffer prefix untouched", () => {
+    const prefix = Buffer.from("p-")
+    ScanMerge.prefixRange(prefix, undefined, undefined)
+    expect(prefix.toString()).toBe("p-")
+  })
+})

@@ -42,10 +42,10 @@ export interface MemoryCluster {
   /** The metadata state the responder serves (see `setServedState`). */
   readonly state: ClusterState
   /**
-   * A `Bus` for a client of this cluster. Each request's answer is handed over after a
-   * `setImmediate` hop: an in-memory cluster (memory bus, memory network, memory log store)
-   * otherwise completes everything in microtasks, and a client that keeps it busy starves
-   * every timer of the process (ticks, sleeps, timeouts).
+   * A `Bus` for a client of this cluster, delivering like NATS: request payloads arrive as
+   * Node `Buffer`s (whose `slice` is a view, not a copy), and each answer is handed over after
+   * a `setImmediate` hop (an in-memory cluster otherwise completes everything in microtasks,
+   * and a client that keeps it busy starves every timer of the process).
    */
   readonly clientBus: Layer.Layer<Bus.Bus>
   /** The running node, if it is running. */
@@ -74,13 +74,14 @@ const macrotask = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
-/** The bus of `layer` with a macrotask hop after every request (see `MemoryCluster.clientBus`). */
+/** The bus of `layer`, NATS-like (see `MemoryCluster.clientBus`). */
 const yielding = (layer: Layer.Layer<Bus.Bus>): Layer.Layer<Bus.Bus> =>
   Layer.effect(
     Bus.Bus,
     Effect.map(Bus.Bus, (bus) => ({
       ...bus,
-      request: (subject, data, options) => Effect.zipLeft(bus.request(subject, data, options), macrotask),
+      request: (subject, data, options) =>
+        Effect.zipLeft(bus.request(subject, Buffer.from(data), options), macrotask),
     })),
   ).pipe(Layer.provide(layer))
 
