@@ -169,7 +169,12 @@ export const run = (options: DriverOptions) =>
     const warmupMs = options.warmupMs ?? 3000
     const actionTimeout = options.actionTimeoutMs ?? 10_000
     const issued = new Map<number, Issued>()
-    const current = (): ClusterState => localMetaState(node)!
+    /** The local replica's state; the pass checked it exists (a leader's replica is never removed while it leads). */
+    const current = (): ClusterState => {
+      const state = localMetaState(node)
+      if (state === undefined) throw new Error("this node no longer hosts the metadata group")
+      return state
+    }
 
     const propose = (command: MetaCommand): Effect.Effect<MetaResponse, RuntimeError> =>
       Effect.map(node.propose(META_GROUP, encodeCommand(command)), decodeResponse)
@@ -313,7 +318,11 @@ export const run = (options: DriverOptions) =>
       Effect.logInfo("placement driver: stopped (no longer the metadata leader)"),
     )
     for (;;) {
-      yield* pass.pipe(Effect.catchAll((e) => Effect.logDebug(`placement pass interrupted: ${e._tag}`)))
+      yield* pass.pipe(
+        // A runtime error (NotLeader, ...) ends the pass; the next one confirms leadership again.
+        Effect.catchAll((e) => Effect.logDebug(`placement pass interrupted: ${e._tag}`)),
+        Effect.catchAllDefect((d) => Effect.logError(`placement pass failed: ${String(d)}`)),
+      )
       yield* Effect.sleep(intervalMs)
     }
   })

@@ -43,7 +43,7 @@ const expectNoViolation = (sim: PlacementSim) =>
 describe("placement simulation", () => {
   for (const seed of seeds([11])) {
     it(
-      `3 nodes, 30 shards of R=3, then a 4th and 5th node: replicas and leaders rebalance within ±1 (seed ${seed})`,
+      `3 nodes, 30 shards of R=3, then a 4th and 5th node: replicas and leaders rebalance within ±1; group 0 grows to 5 when configured (seed ${seed})`,
       () =>
         runSim({ seed, nodes: 3 }, (sim) =>
           Effect.gen(function* () {
@@ -62,6 +62,14 @@ describe("placement simulation", () => {
             expect(
               after.state.history.some((h) => h.spec._tag === "MoveReplica" && h.status === "succeeded"),
             ).toBe(true)
+            // Configured for 5 and with 5 nodes available, the metadata group grows to 5 voters.
+            expect((yield* sim.meta({ _tag: "UpdateSettings", settings: { metaTargetSize: 5 } }))._tag).toBe(
+              "Done",
+            )
+            yield* waitUntil(sim, "a metadata group of 5 voters", (x) => {
+              const voters = x.state.groups[0]!.replicas.filter((r) => r.role === "voter").length
+              return voters === 5 && x.state.operators.length === 0 ? hostingMatches(x) : `${voters} voters`
+            })
             yield* expectNoViolation(sim)
           }),
         ),
