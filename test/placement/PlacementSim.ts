@@ -149,6 +149,8 @@ export interface PlacementSim {
     cond: Effect.Effect<boolean>,
     options?: { readonly timeoutMs?: number; readonly stepMs?: number },
   ) => Effect.Effect<void, SimFailed>
+  /** Raw bytes to the meta subject, once; the answer bytes. */
+  readonly rawMeta: (bytes: Uint8Array) => Effect.Effect<Uint8Array, SimFailed>
   /** A request to the metadata leader, retried until it answers (runtime errors retried). */
   readonly meta: (request: MetaRequestInput) => Effect.Effect<MetaReply, SimFailed>
   /** Starts a new node that joins the cluster; its id. */
@@ -423,6 +425,10 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
             yield* Effect.promise(() => time.advance(step))
           }
         }),
+      rawMeta: (bytes) =>
+        run(clientBus.request(subjects.meta, bytes, { timeout: "1 second" }), "a raw meta request").pipe(
+          Effect.mapError((e) => (e instanceof SimFailed ? e : new SimFailed(`raw meta request: ${e._tag}`))),
+        ),
       meta,
       addNode,
       nodeIds: () => slots.map((s) => s.id),

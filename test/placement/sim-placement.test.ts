@@ -226,3 +226,63 @@ describe("placement simulation", () => {
     expect(b).toEqual(a)
   }, 180_000)
 })
+
+describe("the meta endpoint of a running cluster", () => {
+  it(
+    "answers bad requests with an error and changes nothing",
+    () =>
+      runSim({ seed: 3, nodes: 2 }, (sim) =>
+        Effect.gen(function* () {
+          const before = (yield* observe(sim))!.state
+          const enc = new TextEncoder()
+          const answer = (v: unknown) =>
+            Effect.map(sim.rawMeta(enc.encode(typeof v === "string" ? v : JSON.stringify(v))), (b) =>
+              JSON.parse(new TextDecoder().decode(b)),
+            )
+          expect(yield* answer("{not json")).toEqual({ _tag: "MalformedRequest", message: "not JSON" })
+          expect((yield* answer({ _tag: "Nope" }))._tag).toBe("MalformedRequest")
+          expect((yield* answer({ _tag: "CreateKeyspace", name: "Bad Name", shards: 2 }))._tag).toBe(
+            "InvalidArgument",
+          )
+          expect(
+            (yield* answer({ _tag: "CreateKeyspace", name: "kv", shards: 2, replicationFactor: 3 }))._tag,
+          ).toBe("NotEnoughNodes")
+          expect((yield* answer({ _tag: "SetNodeState", node: 9, state: "draining" }))._tag).toBe(
+            "UnknownNode",
+          )
+          expect((yield* answer({ _tag: "UpdateSettings", settings: { downTimeoutMs: 1 } }))._tag).toBe(
+            "InvalidArgument",
+          )
+          const load = { node: 2, at: 0, replicas: [] }
+          expect(yield* answer({ _tag: "Heartbeat", node: 2, token: "token-1", load })).toEqual({
+            _tag: "WrongToken",
+            node: 2,
+          })
+          expect(
+            (yield* answer({ _tag: "Heartbeat", node: 7, token: "token-2", load: { ...load, node: 7 } }))
+              ._tag,
+          ).toBe("UnknownNode")
+          expect(
+            (yield* answer({
+              _tag: "StartOperator",
+              spec: { _tag: "AddReplica", group: 0, node: 2, reason: "drain" },
+              at: 1,
+            }))._tag,
+          ).toBe("MalformedRequest")
+          expect(yield* answer({ _tag: "RegisterNode", token: "token-2" })).toEqual({
+            _tag: "NodeRegistered",
+            node: 2,
+            rejoined: true,
+          })
+          const after = (yield* observe(sim))!.state
+          expect(after.keyspaces).toEqual(before.keyspaces)
+          expect(after.settings).toEqual(before.settings)
+          expect(after.nodes.map((n) => [n.id, n.state, n.token])).toEqual(
+            before.nodes.map((n) => [n.id, n.state, n.token]),
+          )
+          expect(after.nextNodeId).toBe(before.nextNodeId)
+        }),
+      ),
+    60_000,
+  )
+})
