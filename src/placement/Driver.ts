@@ -12,12 +12,14 @@
  * 2. record heartbeats for nodes that reported (the leader's time of arrival; at most one per
  *    node per quarter of the heartbeat timeout, and at once for a node recorded `down`);
  * 3. record `down` for silent nodes, and the memberships and leaders the reports show;
+ *    until warm (every node recorded up or draining reported since this leadership began, or
+ *    `warmupMs` passed), only memberships and leaders: the recorded heartbeats may be as old as
+ *    the failover, and health judged on them would roll back operators for nothing;
  * 4. for each operator in flight, `nextAction` and carry it out: meta commands are proposed to
  *    group 0 here; configuration changes and leader transfers go to the admin endpoint of the
  *    node leading the group (NodeAdmin.ts), in the background, and are not repeated while the
  *    reports do not show their effect yet (unless `retryMs` passed since the last attempt);
- * 5. once warm (every live node reported since this leadership began, or `warmupMs` passed),
- *    `plan` and `StartOperator` for each operator it returns.
+ * 5. `plan` and `StartOperator` for each operator it returns.
  *
  * Load reports come from `MetaReports` (the heartbeats the endpoint received: memory only).
  * Only reports from nodes alive at the time of the pass and younger than the heartbeat
@@ -82,6 +84,22 @@ export const freshLoads = (
   }
   return out
 }
+
+/**
+ * Whether a leader that took over at `since` has heard enough to judge health: `warmupMs` have
+ * passed, or every node recorded `up` or `draining` has reported since.
+ */
+export const isWarm = (
+  state: ClusterState,
+  entries: ReadonlyMap<NodeId, ReportEntry>,
+  since: number,
+  now: number,
+  warmupMs: number,
+): boolean =>
+  now - since >= warmupMs ||
+  state.nodes.every(
+    (n) => (n.state !== "up" && n.state !== "draining") || (entries.get(n.id)?.receivedAt ?? -1) >= since,
+  )
 
 /** `Heartbeat` commands for the reports not recorded yet (see the module comment). */
 export const heartbeatUpdates = (
@@ -280,11 +298,16 @@ export const run = (options: DriverOptions) =>
       const now = Math.floor(yield* Clock.currentTimeMillis)
       const entries = reports.entries()
       yield* proposeAll(heartbeatUpdates(current(), entries))
-      yield* proposeAll(nodeStateUpdates(current(), now))
+      // Until every node had a chance to report to this leader, the recorded heartbeats may be
+      // as old as the failover: judging health on them would mark live nodes down and roll
+      // back operators whose targets only look silent. Record what the reports show, no more.
+      const warm = isWarm(current(), entries, reports.leaderSince(), now, warmupMs)
+      if (warm) yield* proposeAll(nodeStateUpdates(current(), now))
       const loads = freshLoads(current(), entries, now)
       const statuses = groupStatuses(loads)
       yield* proposeAll(membershipUpdates(current(), statuses))
       yield* proposeAll(leaderHintUpdates(current(), statuses))
+      if (!warm) return
       const inFlight = current().operators.map((o) => o.id)
       for (const id of issued.keys()) if (!inFlight.includes(id)) issued.delete(id)
       // Operators touch distinct groups: they advance side by side.
@@ -293,14 +316,6 @@ export const run = (options: DriverOptions) =>
         concurrency: "unbounded",
       })
       const state = current()
-      const since = reports.leaderSince()
-      const warm =
-        now - since >= warmupMs ||
-        state.nodes.every(
-          (n) =>
-            !isAlive(nodeHealth(n, state.settings, now)) || (entries.get(n.id)?.receivedAt ?? -1) >= since,
-        )
-      if (!warm) return
       yield* Effect.forEach(
         plan(state, loads, now),
         (spec) =>
