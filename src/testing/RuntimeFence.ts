@@ -12,7 +12,7 @@
  * its bus messages are lost both ways until healed. Its Raft frames are cut by the
  * `MemoryNetwork` itself.
  */
-import { Effect, Option, Stream } from "effect"
+import { Duration, Effect, Option, Stream } from "effect"
 import type { NodeId } from "../raft/Ids.js"
 import { type BusMessage, type BusService, type BusSubscription, RequestTimeout } from "../transport/Bus.js"
 import type { MemoryNetwork } from "../transport/MemoryNetwork.js"
@@ -94,7 +94,7 @@ export const fencedBus = (bus: BusService, fence: Fence): BusService => ({
           Effect.fail(
             new RequestTimeout({
               subject,
-              timeoutMillis: 0,
+              timeoutMillis: Duration.toMillis(Duration.decode(options.timeout)),
               message: `no reply on ${subject}: this node is cut off the bus`,
             }),
           ),
