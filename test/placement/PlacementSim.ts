@@ -106,6 +106,7 @@ interface Slot {
   bootstrapped: boolean
   current: Incarnation | undefined
   starts: number
+  isolated: boolean
 }
 
 const mix = (seed: number, a: number, b: number): number => {
@@ -163,7 +164,11 @@ export interface PlacementSim {
   readonly crash: (node: number) => Effect.Effect<void, SimFailed>
   /** A crashed node starts again on its disk, as itself. */
   readonly restart: (node: number) => Effect.Effect<void, SimFailed>
-  /** The running node leading group 0 and its local metadata state, if any. */
+  /** Cuts the node off Raft traffic and the bus (a lost NATS connection) until `heal`. */
+  readonly isolate: (node: number) => Effect.Effect<void>
+  /** Undoes every `isolate`. */
+  readonly heal: Effect.Effect<void>
+  /** The running, reachable node leading group 0 and its local metadata state, if any. */
   readonly metaLeader: () => Effect.Effect<
     { readonly node: NodeId; readonly state: ClusterState } | undefined
   >
@@ -245,6 +250,7 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
         slot.starts++
         const scope = yield* Scope.fork(simScope, ExecutionStrategy.sequential)
         const fence = new Fence()
+        fence.cut = slot.isolated
         const kinds = [metaShardKind, kvKind]
         const cacheLayer = ShardMapCache.layer
         const deps = Layer.mergeAll(
@@ -328,6 +334,7 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
         bootstrapped: false,
         current: undefined,
         starts: 0,
+        isolated: false,
       }
       slots.push(slot)
       return slot
@@ -374,6 +381,7 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
     const metaLeader = () =>
       Effect.map(statuses(), (all) => {
         for (const [id, groups] of all) {
+          if (slotOf(id).isolated) continue
           const g0 = groups.find((g) => g.groupId === META_GROUP)
           if (g0?.isLeader !== true) continue
           const state = MetaEndpoint.localMetaState(slotOf(id).current!.node)
@@ -390,7 +398,8 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
             const best = latest.get(g.groupId)
             if (best === undefined || g.confVersion > best.confVersion) latest.set(g.groupId, g)
           }
-        const up = new Set(upNodes())
+        // An isolated node is alive but reaches nobody: it does not count towards a quorum.
+        const up = new Set(upNodes().filter((n) => !slotOf(n).isolated))
         const out: string[] = []
         for (const [group, g] of latest) {
           const ok = (voters: ReadonlyArray<number>) =>
@@ -457,6 +466,22 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
             ),
           )
         }),
+      isolate: (n) =>
+        Effect.gen(function* () {
+          const slot = slotOf(n)
+          slot.isolated = true
+          if (slot.current !== undefined) slot.current.fence.cut = true
+          ring.push(`t=${sim.now()} [test] isolate n${n}`)
+          yield* network.isolate(slot.id)
+        }),
+      heal: Effect.gen(function* () {
+        for (const slot of slots) {
+          slot.isolated = false
+          if (slot.current !== undefined) slot.current.fence.cut = false
+        }
+        ring.push(`t=${sim.now()} [test] heal`)
+        yield* network.heal
+      }),
       metaLeader,
       statuses,
       checkQuorum,

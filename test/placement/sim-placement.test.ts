@@ -6,7 +6,7 @@
  * step of 250 virtual ms. Replay a failing seed with
  * `FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts test/placement/sim-placement.test.ts`.
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { META_GROUP } from "../../src/meta/ClusterState.js"
 import type { NodeId } from "../../src/raft/Ids.js"
@@ -194,6 +194,51 @@ describe("placement simulation", () => {
             const o = (yield* observe(sim))!
             expect(o.up).toContain(leader)
             expect(o.state.groups.find((g) => g.id === META_GROUP)!.replicas.length).toBe(3)
+            yield* expectNoViolation(sim)
+          }),
+        ),
+      180_000,
+    )
+  }
+
+  for (const seed of seeds([31])) {
+    it(
+      `an isolated metadata leader is deposed and stops driving; the others repair and rebalance around it, and after healing it gets its share back (seed ${seed})`,
+      () =>
+        runSim({ seed, nodes: 4, keepLogLines: 5_000 }, (sim) =>
+          Effect.gen(function* () {
+            yield* createKeyspace(sim)
+            const old = (yield* sim.metaLeader())!.node
+            const others = sim.upNodes().filter((n) => n !== old)
+            yield* sim.isolate(old)
+            const cut = sim.now()
+            yield* sim.until(
+              `node ${old} deposed`,
+              Effect.sync(() => {
+                const stopped = sim
+                  .logs()
+                  .some(
+                    (l) =>
+                      l.includes(`[n${old}] INFO placement driver: stopped`) &&
+                      Number(l.slice(2, l.indexOf(" "))) >= cut,
+                  )
+                return stopped
+              }),
+              { timeoutMs: 30_000 },
+            )
+            const g0 = Option.getOrUndefined(yield* sim.node(old)!.status(META_GROUP))
+            expect(g0?.isLeader).toBe(false)
+            yield* waitUntil(sim, "full replication without the isolated node", (x) => {
+              if (x.up.includes(old)) return `node ${old} still counted up`
+              if (x.state.operators.length > 0) return "operators in flight"
+              return (
+                fullyReplicated(x) ?? hostingMatches({ ...x, up: x.up.filter((n) => others.includes(n)) })
+              )
+            })
+            yield* sim.heal
+            yield* waitUntil(sim, "balanced with the node back", (x) =>
+              x.up.includes(old) ? balanced(x) : `node ${old} not back up`,
+            )
             yield* expectNoViolation(sim)
           }),
         ),
