@@ -234,8 +234,10 @@ export interface RuntimeSim {
   readonly client: ChecksumClient
   /** Virtual time now, in milliseconds. */
   readonly now: () => number
-  /** The last log lines of every node (`t=<ms> [node n] LEVEL message`). */
+  /** The last log lines of every node (`t=<ms> [node n] LEVEL message`) and of `note`. */
   readonly logs: () => ReadonlyArray<string>
+  /** Adds a line to the log (`t=<ms> NOTE text`), e.g. each fault a test injects. */
+  readonly note: (text: string) => void
 
   // ----- time
   /** Lets `millis` of virtual time pass. */
@@ -360,14 +362,18 @@ export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, neve
     // ----- logs: a ring of the last lines, stamped with virtual time and the node
     const keep = options.keepLogLines ?? 200
     const ring: string[] = []
+    const record = (line: string) => {
+      ring.push(line)
+      if (ring.length > keep) ring.splice(0, ring.length - keep)
+      options.onLog?.(line)
+    }
     const logger = Logger.make(({ logLevel, message, annotations, cause }) => {
       const node = HashMap.get(annotations, "node")
       const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
       const why = Cause.isEmpty(cause) ? "" : ` | ${Cause.pretty(cause).split("\n")[0]}`
-      const line = `t=${time.now()} ${Option.isSome(node) ? `[node ${node.value}] ` : ""}${logLevel.label} ${text}${why}`
-      ring.push(line)
-      if (ring.length > keep) ring.splice(0, ring.length - keep)
-      options.onLog?.(line)
+      record(
+        `t=${time.now()} ${Option.isSome(node) ? `[node ${node.value}] ` : ""}${logLevel.label} ${text}${why}`,
+      )
     })
     const runtime = yield* Effect.runtime<never>()
     const inSim = <A, E>(effect: Effect.Effect<A, E>) =>
@@ -625,6 +631,7 @@ export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, neve
       client,
       now: () => time.now(),
       logs: () => [...ring],
+      note: (text) => record(`t=${time.now()} NOTE ${text}`),
 
       advance: (d) =>
         Effect.promise(() => time.advance(Duration.toMillis(Duration.decode(d)))).pipe(Effect.asVoid),
