@@ -43,6 +43,7 @@ import type { MemoryNetwork } from "../transport/MemoryNetwork.js"
 import * as NatsConnection from "../transport/NatsConnection.js"
 import * as Transport from "../transport/Transport.js"
 
+/** How to run one node (the flags of `flotilla start`). */
 export interface StartNodeOptions {
   /** How the node joins a cluster (default: "static" when `nodeId` is given, else "join"). */
   readonly mode?: "static" | "bootstrap" | "join"
