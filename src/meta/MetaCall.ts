@@ -3,7 +3,9 @@
  * heartbeats, shard map fetches, tools): one attempt (`call`), or attempts with backoff until
  * the metadata group answers (`callUntilAnswered`). "No responders" on the meta subject means
  * that no node leads the metadata group at the moment, which a new election soon fixes; runtime
- * errors (`NotLeader`, `ProposalFailed`, ...) mean that nothing was done. Both are retried.
+ * errors (`NotLeader`, `ProposalFailed`, ...) mean that nothing was done, or for
+ * `OutcomeUnknown` that it may have been: every request of the meta protocol is idempotent
+ * (docs/placement.md), so all of them are retried.
  */
 import { Data, Duration, Effect, Either } from "effect"
 import type { BusService, RequestError } from "../transport/Bus.js"

@@ -133,7 +133,14 @@ export class ProcessCluster {
    * while no leader answers or the answer is a runtime error (NotLeader, ...); the answer.
    */
   async meta(request: object, timeoutMs = 30_000): Promise<Record<string, unknown> & { _tag: string }> {
-    const retryable = new Set(["NotLeader", "Overloaded", "ProposalFailed", "NodeStopping", "GroupNotFound"])
+    const retryable = new Set([
+      "NotLeader",
+      "Overloaded",
+      "ProposalFailed",
+      "OutcomeUnknown",
+      "NodeStopping",
+      "GroupNotFound",
+    ])
     return this.waitFor(
       `an answer from the metadata leader to ${JSON.stringify(request).slice(0, 80)}`,
       async () => {

@@ -26,10 +26,13 @@ const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+// OutcomeUnknown: the put may have applied; the workload writes each key once with one value,
+// so sending it again is harmless.
 const RETRYABLE = new Set([
   "NotLeader",
   "Overloaded",
   "ProposalFailed",
+  "OutcomeUnknown",
   "NodeStopping",
   "GroupNotFound",
   "GroupStopped",
