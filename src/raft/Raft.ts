@@ -150,7 +150,7 @@ export class Raft {
     this.id = opts.id
     this.log = new RaftLog(opts.storage, opts.maxCommittedSizePerReady)
     this.prs = new ProgressTracker(opts.maxInflightMsgs, opts.maxInflightBytes)
-    const { hardState, confState } = opts.storage.initialState()
+    const { hardState, confState, snapshotIndex = 0 } = opts.storage.initialState()
     const config = configFromConfState(confState)
     if (config === undefined) throw new RangeError("storage holds an inconsistent ConfState")
     this.adoptConfig(config)
@@ -164,8 +164,21 @@ export class Raft {
       this.term = hardState.term
       this.vote = hardState.vote
     }
+    // The configuration is the snapshot's, and so (by default) is the state machine: start
+    // applying after the snapshot, even when entries are kept behind it.
+    if (snapshotIndex > this.log.applied) {
+      if (snapshotIndex > this.log.lastIndex())
+        throw new RangeError(`snapshot ${snapshotIndex} is beyond the log`)
+      this.log.commitTo(snapshotIndex)
+      this.log.appliedTo(snapshotIndex)
+    }
     if (opts.applied > 0) {
       if (opts.applied > this.log.committed) throw new RangeError(`applied ${opts.applied} is beyond commit`)
+      if (opts.applied < this.log.applied) {
+        throw new RangeError(
+          `applied ${opts.applied} is below the snapshot ${this.log.applied} the configuration comes from`,
+        )
+      }
       this.replayConfChanges(this.log.applied + 1, opts.applied)
       this.log.appliedTo(opts.applied)
     }

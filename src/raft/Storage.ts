@@ -31,6 +31,13 @@ import {
 export interface InitialState {
   readonly hardState: HardState
   readonly confState: ConfState
+  /**
+   * The log index `confState` is the configuration at: the latest snapshot's index (0 without
+   * one). It may be above `firstIndex() - 1` when entries are kept behind the snapshot. Unless
+   * `Config.applied` says otherwise, the application's state machine is restored from that
+   * snapshot, so the core starts applying after this index.
+   */
+  readonly snapshotIndex?: Index
 }
 
 export interface Storage {
@@ -81,7 +88,11 @@ export class MemoryStorage implements Storage {
   snapshotUnavailable = false
 
   initialState(): InitialState {
-    return { hardState: this.hardState, confState: this.snap.metadata.confState }
+    return {
+      hardState: this.hardState,
+      confState: this.snap.metadata.confState,
+      snapshotIndex: this.snap.metadata.index,
+    }
   }
 
   setHardState(hs: HardState): void {

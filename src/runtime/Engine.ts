@@ -130,12 +130,9 @@ export class Engine {
   createReplica(o: CreateReplicaOptions): Replica {
     if (this.replicas.has(o.groupId)) throw new RangeError(`group ${o.groupId} already has a replica here`)
     const mem = o.storage ?? new MemoryStorage()
-    // A restarted replica's state machine is restored from its latest snapshot below, so its
-    // core must start applying right after that snapshot. With entries kept behind it for slow
-    // followers, the core would start at the first kept entry (applied = first index - 1) and
-    // apply the kept entries a second time on top of the restored state (conf changes too).
-    const stored = mem.snapshot()
-    if (!("_tag" in stored) && stored.metadata.index >= mem.firstIndex()) mem.compact(stored.metadata.index)
+    // A restarted replica's state machine is restored from its latest snapshot below; the core
+    // starts applying right after that snapshot (InitialState.snapshotIndex), not at the first of
+    // the entries kept behind it.
     const storage = new ReplicaStorage(mem)
     const config: RaftConfig = {
       ...this.options.raft,
