@@ -14,7 +14,9 @@
  *    catalog (through `createGroup`), and never re-creates a replica id removed here.
  *
  * Failures (no metadata leader, timeouts) are logged and retried at the next beat: the agent
- * never stops the node.
+ * never stops the node. A node the cluster removed stops heartbeating; it keeps fetching the map
+ * and removing what the map no longer lists until it hosts nothing (the drain may have finished
+ * just before its last map fetch).
  */
 import { Clock, Effect, Layer, Schedule } from "effect"
 import type { GroupId } from "../raft/Ids.js"
@@ -123,7 +125,10 @@ export const make = (options: MetaAgentOptions) =>
     /** Replicas seen hosted here: one that vanishes was removed by its group (tombstoned). */
     const seen = new Map<GroupId, ReplicaId>()
     const skipped = new Set<string>()
+    /** The node was removed from the cluster (its registration or heartbeat said so). */
     let removed = false
+    /** Removed and hosting nothing: the agent has nothing left to do. */
+    let finished = false
 
     const register = callUntilAnswered(
       bus,
@@ -189,7 +194,15 @@ export const make = (options: MetaAgentOptions) =>
       for (const g of yield* node.groups) seen.set(g.groupId, g.replicaId)
     })
 
+    /** A removed node no longer heartbeats; it only follows the map until it hosts nothing. */
+    const afterRemoval = Effect.gen(function* () {
+      yield* fetchMap
+      yield* reconcile
+      if ((yield* node.groups).length === 0) finished = true
+    })
+
     const beat = Effect.gen(function* () {
+      if (removed) return yield* afterRemoval
       const at = yield* Clock.currentTimeMillis
       const load = loadReport(node.nodeId, at, yield* node.groups)
       const reply = yield* Effect.either(
@@ -202,6 +215,7 @@ export const make = (options: MetaAgentOptions) =>
         } else if (r._tag === "NodeRemoved") {
           removed = true
           yield* Effect.logError(`node ${node.nodeId} was removed from the cluster: heartbeats stop`)
+          return yield* afterRemoval
         } else {
           yield* Effect.logDebug(`heartbeat answered ${r._tag}`)
         }
@@ -216,7 +230,7 @@ export const make = (options: MetaAgentOptions) =>
       const every = options.reportIntervalMs ?? 1000
       yield* beat.pipe(
         Effect.catchAllCause((cause) => Effect.logError("metadata agent: heartbeat round failed", cause)),
-        Effect.repeat(Schedule.spaced(every).pipe(Schedule.whileOutput(() => !removed))),
+        Effect.repeat(Schedule.spaced(every).pipe(Schedule.whileOutput(() => !finished))),
       )
     })
 

@@ -89,9 +89,15 @@ const settle = async (what: string, live: number[], balance = true, timeoutMs = 
       500,
     )
     .catch((e) => {
-      throw new Error(`${(e as Error).message} (last: ${last})`)
+      throw new Error(`${(e as Error).message} (last: ${last})\n${nodeLogs()}`)
     })
 }
+
+/** The last log lines of every node, for failure messages. */
+const nodeLogs = (lines = 40): string =>
+  cluster.nodes
+    .map((n) => `--- node ${n.options.nodeId}\n${n.logs().split("\n").slice(-lines).join("\n")}`)
+    .join("\n")
 
 describe("placement with real processes under a client workload", () => {
   beforeAll(async () => {
@@ -136,7 +142,7 @@ describe("placement with real processes under a client workload", () => {
     const onNew = v.groups.filter((g) => g.id !== 0 && g.replicas.some((r) => nodeOfReplica(r.id) === 4))
     expect(onNew.length).toBe((SHARDS * 3) / 4)
     expect(workload.acked.size).toBeGreaterThan(before)
-    expect(workload.failures).toEqual([])
+    expect(workload.failures, nodeLogs()).toEqual([])
   }, 180_000)
 
   it("the metadata leader is killed past the down timeout: its replicas are replaced; restarted, it rejoins as itself", async () => {
@@ -154,7 +160,7 @@ describe("placement with real processes under a client workload", () => {
     expect(cluster.node(victim).nodeId).toBe(victim)
     await settle("4 nodes balanced after the restart", [1, 2, 3, 4])
     expect(workload.acked.size).toBeGreaterThan(before)
-    expect(workload.failures).toEqual([])
+    expect(workload.failures, nodeLogs()).toEqual([])
   }, 240_000)
 
   it("a node is drained, then removed", async () => {
@@ -162,18 +168,22 @@ describe("placement with real processes under a client workload", () => {
     expect((await cluster.meta({ _tag: "SetNodeState", node: victim, state: "draining" }))._tag).toBe("Done")
     await settle(`node ${victim} drained`, [1, 3, 4], false)
     expect((await cluster.meta({ _tag: "SetNodeState", node: victim, state: "removed" }))._tag).toBe("Done")
-    await cluster.waitFor(`node ${victim} hosting nothing`, async () => {
-      const st = await cluster.status(victim)
-      return st?.groups.length === 0 ? true : undefined
-    })
-    expect(workload.failures).toEqual([])
+    await cluster
+      .waitFor(`node ${victim} hosting nothing`, async () => {
+        const st = await cluster.status(victim)
+        return st?.groups.length === 0 ? true : undefined
+      })
+      .catch((e) => {
+        throw new Error(`${(e as Error).message}\n${nodeLogs()}`)
+      })
+    expect(workload.failures, nodeLogs()).toEqual([])
   }, 180_000)
 
   it("no request failed and every acknowledged write reads back", async () => {
     await workload.stop()
-    expect(workload.failures).toEqual([])
+    expect(workload.failures, nodeLogs()).toEqual([])
     expect(workload.acked.size).toBeGreaterThan(100)
     const lost = await workload.verify()
-    expect(lost).toEqual([])
+    expect(lost, nodeLogs()).toEqual([])
   }, 120_000)
 })
