@@ -198,6 +198,8 @@ export class Workload {
       readonly prefix: string
       readonly valueBytes?: number
       readonly pauseMs?: number
+      /** How long one put may keep retrying before it counts as failed (default 30 s). */
+      readonly deadlineMs?: number
     },
   ) {}
 
@@ -211,7 +213,7 @@ export class Workload {
       const i = this.next++
       const key = `${this.options.prefix}-${i}`
       const value = `${i}:${pad}`
-      const r = await this.router.put(key, encoder.encode(value))
+      const r = await this.router.put(key, encoder.encode(value), this.options.deadlineMs ?? 30_000)
       this.latencies.push({ at: Date.now(), ms: r.latencyMs })
       if (r.attempts > 1) this.retried++
       if (r.ok) this.acked.set(key, value)

@@ -113,7 +113,7 @@ describe("placement with real processes under a client workload", () => {
           maxOperatorsPerNode: 4,
         },
       },
-      nodeArgs: ["--tick-ms", "50", "--report-ms", "300", "--placement-ms", "200"],
+      nodeArgs: ["--report-ms", "300", "--placement-ms", "200"],
     })
     const created = await cluster.meta({
       _tag: "CreateKeyspace",
@@ -125,7 +125,7 @@ describe("placement with real processes under a client workload", () => {
     await settle("the keyspace placed on 3 nodes", [1, 2, 3])
     const router = new KvRouter(cluster.client, cluster.cluster)
     await router.refresh()
-    workload = new Workload(router, { writers: 8, prefix: "w", pauseMs: 5 })
+    workload = new Workload(router, { writers: 8, prefix: "w", pauseMs: 5, deadlineMs: 60_000 })
     workload.start()
   }, 240_000)
 
