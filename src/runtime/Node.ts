@@ -25,7 +25,6 @@ import {
   Layer,
   Option,
   PubSub,
-  Queue,
   Schema,
   Stream,
 } from "effect"
@@ -38,7 +37,7 @@ import { LogStore } from "../storage/LogStore.js"
 import { toMemoryStorage } from "../storage/Restore.js"
 import { Bus, type BusMessage } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import { type InboundBatch, Transport } from "../transport/Transport.js"
+import { Transport } from "../transport/Transport.js"
 import { Engine, type EngineOptions, type Outbound, type WriteRound } from "./Engine.js"
 import { GroupCatalog } from "./GroupCatalog.js"
 import type { MailboxItem, Replica, Waiter } from "./Replica.js"
@@ -306,10 +305,35 @@ const make = (config: NodeConfig) =>
       raft: config.raft,
     })
 
-    // Wake-up signal for the loop: a sliding queue of one.
-    const wakeup = yield* Queue.sliding<void>(1)
-    const signal = () => Queue.unsafeOffer(wakeup, undefined)
-    const inbox: InboundBatch[] = []
+    // Wake-up signal for the loop, raised from synchronous callbacks (bus, transport, writes).
+    // A plain callback rather than a queue and a race: the loop waits on it every iteration.
+    let wakePending = false
+    let waiter: ((done: Effect.Effect<void>) => void) | undefined
+    const signal = () => {
+      const w = waiter
+      if (w === undefined) wakePending = true
+      else {
+        waiter = undefined
+        w(Effect.void)
+      }
+    }
+    const waitForSignal = Effect.async<void>((resume) => {
+      if (wakePending) {
+        wakePending = false
+        resume(Effect.void)
+        return
+      }
+      waiter = resume
+      return Effect.sync(() => {
+        if (waiter === resume) waiter = undefined
+      })
+    })
+    let inboundWaiting = false
+    let tickDue = false
+    transport.unsafeOnInbound(() => {
+      inboundWaiting = true
+      signal()
+    })
     /** Answers to bus requests, sent together once per loop iteration (one socket write). */
     const replies: Array<{ readonly msg: BusMessage; readonly data: Uint8Array }> = []
     let unsentReplies = 0
@@ -351,17 +375,12 @@ const make = (config: NodeConfig) =>
     let writesInFlight = 0
 
     const loop = Effect.gen(function* () {
-      let nextTick = (yield* Clock.currentTimeMillis) + settings.tickMs
       let nextLiveness = 0
       let nextExpiry = 0
       const outbound: Outbound = new Map()
       while (!engine.stopping || writesInFlight > 0 || finishedWrites.length > 0) {
-        let now = yield* Clock.currentTimeMillis
-        const idle = !engine.hasWork() && inbox.length === 0 && finishedWrites.length === 0
-        if (idle && now < nextTick) {
-          yield* Effect.raceFirst(Queue.take(wakeup), Effect.sleep(nextTick - now))
-          now = yield* Clock.currentTimeMillis
-        }
+        if (!engine.hasWork() && !inboundWaiting && finishedWrites.length === 0) yield* waitForSignal
+        const now = yield* Clock.currentTimeMillis
         // Writes that completed: their Readies finish, their waiting messages join this flush.
         for (const w of finishedWrites.splice(0)) {
           if (typeof w.failed === "string") engine.fail(w.round, "all", w.failed)
@@ -370,10 +389,16 @@ const make = (config: NodeConfig) =>
           engine.completeWrite(w.round, now, outbound)
         }
         if (!engine.stopping) {
-          for (const b of inbox.splice(0)) engine.ingest(b)
-          if (now >= nextTick) {
+          if (inboundWaiting) {
+            inboundWaiting = false
+            for (const b of yield* transport.takeAll) {
+              heard(b.from, now)
+              engine.ingest(b)
+            }
+          }
+          if (tickDue) {
+            tickDue = false
             engine.tick()
-            nextTick = now + settings.tickMs
           }
           const round = engine.collect(outbound, now)
           if (round !== undefined) {
@@ -533,13 +558,16 @@ const make = (config: NodeConfig) =>
         }),
       ).pipe(Effect.catchAll((e) => Effect.logError(`liveness subscription failed: ${e.message}`))),
     )
+    // The beat: wakes the loop once per tick (the loop ticks the cores when the time has come).
     yield* Effect.forkScoped(
-      Stream.runForEach(transport.inbound, (batch) =>
-        Effect.sync(() => {
-          inbox.push(batch)
-          heard(batch.from, nowMs())
-          signal()
-        }),
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(settings.tickMs),
+          Effect.sync(() => {
+            tickDue = true
+            signal()
+          }),
+        ),
       ),
     )
     const loopFiber = yield* Effect.forkScoped(

@@ -77,6 +77,12 @@ export interface TransportService {
   readonly takeAll: Effect.Effect<ReadonlyArray<InboundBatch>>
   /** Inbound batches as a stream (use one consumer: `take`, `takeAll` or this). */
   readonly inbound: Stream.Stream<InboundBatch>
+  /**
+   * Registers `listener`, called synchronously each time a batch becomes available (then
+   * `takeAll` gets it). For an engine loop that waits on its own wake-up signal rather than on
+   * the transport. The listener MUST NOT throw; a later call replaces it.
+   */
+  readonly unsafeOnInbound: (listener: () => void) => void
   /** A snapshot of the counters. */
   readonly stats: Effect.Effect<TransportStats>
 }

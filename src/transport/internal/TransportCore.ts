@@ -146,6 +146,7 @@ export const makeTransportCore = (
       pendingBytes += payload.length
       stats.envelopesReceived += frame.envelopes.length
       queue.unsafeOffer({ batch: { from: frame.from, envelopes: frame.envelopes }, bytes: payload.length })
+      listener?.()
     }
 
     const release = (p: Pending): InboundBatch => {
@@ -200,6 +201,8 @@ export const makeTransportCore = (
       }
     }
 
+    let listener: (() => void) | undefined
+
     const snapshotStats = (): TransportStats => ({
       framesSent: stats.framesSent,
       bytesSent: stats.bytesSent,
@@ -221,6 +224,9 @@ export const makeTransportCore = (
       takeAll: Effect.map(Queue.takeAll(queue), (chunk) => Chunk.toReadonlyArray(Chunk.map(chunk, release))),
       inbound: Stream.map(Stream.fromQueue(queue), release),
       stats: Effect.sync(snapshotStats),
+      unsafeOnInbound: (l) => {
+        listener = l
+      },
     }
     return { service, subjects, receive, warn: log }
   })
