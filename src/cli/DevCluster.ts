@@ -15,10 +15,11 @@
 import { mkdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { join, resolve } from "node:path"
-import { Context, Data, Duration, Effect, Layer, Option, type Scope } from "effect"
+import { Context, Data, Duration, Effect, Layer, Option, Scope } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
 import * as Router from "../client/Router.js"
 import { EntityShardKind } from "../runtime/entity/index.js"
+import { Node, type NodeService } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
 import { findNatsServer, type RunningNatsServer, startNatsServer } from "../testing/NatsServer.js"
 import * as Bus from "../transport/Bus.js"
@@ -140,7 +141,15 @@ export const start = (options: DevOptions): Effect.Effect<DevCluster, DevError, 
 
     // ----- the nodes, one after the other: joining in order gives node i the id i
     const kinds = [EntityShardKind.make(Kv), ...(options.kinds ?? [])]
-    const scope = yield* Effect.scope
+    const running: NodeService[] = []
+    // Each node in its own scope, all closed together after the cluster settled (see `settle`).
+    const nodeScopes: Scope.CloseableScope[] = []
+    yield* Effect.addFinalizer((exit) =>
+      Effect.zipRight(
+        settle(running),
+        Effect.forEach(nodeScopes, (s) => Scope.close(s, exit), { concurrency: "unbounded", discard: true }),
+      ),
+    )
     for (let i = 1; i <= nodes; i++) {
       const layer = StartNode.layer({
         mode: i === 1 ? "bootstrap" : "join",
@@ -153,12 +162,15 @@ export const start = (options: DevOptions): Effect.Effect<DevCluster, DevError, 
         placementIntervalMs: 300,
         ...(memory === undefined ? {} : { memory }),
       })
-      yield* Layer.buildWithScope(layer, scope).pipe(
+      const nodeScope = yield* Scope.make()
+      nodeScopes.push(nodeScope)
+      const built = yield* Layer.buildWithScope(layer, nodeScope).pipe(
         Effect.mapError((e) => new DevError({ message: `node ${i} did not start: ${describe(e)}` })),
         Effect.catchAllDefect((d) =>
           Effect.fail(new DevError({ message: `node ${i} failed: ${describe(d)}` })),
         ),
       )
+      running.push(Context.get(built, Node))
       yield* log(`node ${i} up (${join(dataDir, `node-${i}`)})`)
     }
 
@@ -169,9 +181,8 @@ export const start = (options: DevOptions): Effect.Effect<DevCluster, DevError, 
         : Bus.layerNats.pipe(
             Layer.provide(NatsConnection.layer({ servers: natsUrl!, name: "flotilla-dev-client" })),
           )
-    const clientContext = yield* Layer.buildWithScope(
+    const clientContext = yield* Layer.build(
       Router.layer({ cluster }).pipe(Layer.provideMerge(clientBus)),
-      scope,
     ).pipe(Effect.mapError((e) => new DevError({ message: `the client connection failed: ${e.message}` })))
     const router = Context.get(clientContext, Router.Router)
     const bus = Context.get(clientContext, Bus.Bus)
@@ -223,6 +234,39 @@ export const start = (options: DevOptions): Effect.Effect<DevCluster, DevError, 
       readyMs: Date.now() - started,
     } satisfies DevCluster
   })
+
+/**
+ * Waits, at most `SETTLE_TIMEOUT_MS`, until no replica's log moves: every replica has applied
+ * its whole log, and terms, commit and last indexes are the same in two looks 150 ms apart.
+ * The nodes then stop together, so that none sees another leave and starts an election while
+ * it stops: a node whose scope closes while a log write is in flight can spin in its engine
+ * loop instead of stopping (reported to the runtime's owners). It runs in a finalizer, which
+ * cannot be interrupted, so the deadline is checked by hand.
+ */
+const settle = (nodes: ReadonlyArray<NodeService>) =>
+  Effect.gen(function* () {
+    const look = Effect.map(
+      Effect.forEach(nodes, (n) => n.groups),
+      (all) =>
+        all
+          .flat()
+          .map((g) =>
+            g.applied === g.lastIndex ? `${g.groupId}:${g.term}:${g.commit}:${g.lastIndex}` : "busy",
+          )
+          .join(","),
+    )
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS
+    let previous = ""
+    while (Date.now() < deadline) {
+      const now = yield* look
+      if (now === previous && !now.includes("busy")) return
+      previous = now
+      yield* Effect.sleep("150 millis")
+    }
+  })
+
+/** Longest wait for the nodes to settle before they stop. */
+const SETTLE_TIMEOUT_MS = 3_000
 
 /** The status table of a running dev cluster. */
 export const status = (dev: DevCluster) =>
