@@ -42,6 +42,7 @@ import { Engine, type EngineOptions, type Outbound, type WriteRound } from "./En
 import { GroupCatalog } from "./GroupCatalog.js"
 import type { MailboxItem, Replica, Waiter } from "./Replica.js"
 import { ownReplicaId } from "./ReplicaStorage.js"
+import { decodeBatch, encodeBatch, encodeBatchError } from "./RequestBatch.js"
 import {
   BadRequest,
   GroupNotFound,
@@ -493,6 +494,26 @@ const make = (config: NodeConfig) =>
           yield* bus.subscribe(subjects.group(r.groupId), {
             handler: (msg) => {
               serveRequest(r.groupId, msg.data, nowMs(), (data) => replies.push({ msg, data }))
+              signal()
+            },
+          })
+          // Batches: many requests in one message, answered in one message (RequestBatch.ts).
+          yield* bus.subscribe(`${subjects.group(r.groupId)}.batch`, {
+            handler: (msg) => {
+              const parts = decodeBatch(msg.data)
+              if (typeof parts === "string") {
+                replies.push({ msg, data: encodeBatchError(parts) })
+              } else {
+                const answers: Uint8Array[] = new Array(parts.length)
+                let missing = parts.length
+                const now = nowMs()
+                parts.forEach((part, i) =>
+                  serveRequest(r.groupId, part, now, (data) => {
+                    answers[i] = data
+                    if (--missing === 0) replies.push({ msg, data: encodeBatch(answers) })
+                  }),
+                )
+              }
               signal()
             },
           })

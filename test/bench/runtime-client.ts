@@ -2,11 +2,16 @@
  * The load generator of bench:runtime, run as its own process: C workers, each with one
  * request outstanding, send 128-byte proposals over NATS request/reply to the group subjects
  * of G groups (only the leader listens), for a fixed time after a warmup. Prints one JSON
- * line: { opsPerSec, p50Ms, p99Ms, errors, retries }.
+ * line: { opsPerSec, p50Ms, p99Ms, errors, retries, clientBatching }.
+ *
+ * With `--batch true` (the default) requests for one group made in the same event-loop turn
+ * travel as one message on the group's batch subject (src/runtime/RequestBatch.ts): each
+ * worker still waits for its own proposal, only the bus messages are shared.
  *
  *   tsx test/bench/runtime-client.ts --url nats://... --cluster c --groups G --clients C --seconds S
  */
 import { connect } from "@nats-io/transport-node"
+import { decodeBatchReply, encodeBatch } from "../../src/runtime/RequestBatch.js"
 import { LatencyRecorder, parseArgs } from "./BenchUtil.js"
 
 const args = parseArgs(process.argv.slice(2), {
@@ -17,7 +22,9 @@ const args = parseArgs(process.argv.slice(2), {
   seconds: 10,
   warmup: 2,
   payload: 128,
+  batch: "true",
 })
+const batching = String(args.batch) !== "false"
 const groups = Number(args.groups)
 const clients = Number(args.clients)
 const payload = new Uint8Array(Number(args.payload) + 1).fill(0x61)
@@ -33,20 +40,53 @@ let measuring = false
 let stop = false
 let nextGroup = 0
 
+/** Sends one request to group g: alone, or in the next batch for that group. */
+const pending = new Map<number, { payload: Uint8Array; resolve: (reply: string | undefined) => void }[]>()
+let flushScheduled = false
+const flush = () => {
+  flushScheduled = false
+  for (const [g, items] of pending) {
+    pending.delete(g)
+    nc.request(`flotilla.${args.cluster}.group.${g}.batch`, encodeBatch(items.map((i) => i.payload)), {
+      timeout: 5000,
+    }).then(
+      (m) => {
+        const r = decodeBatchReply(m.data)
+        items.forEach((it, k) => it.resolve("answers" in r ? decoder.decode(r.answers[k]) : undefined))
+      },
+      () => {
+        for (const it of items) it.resolve(undefined)
+      },
+    )
+  }
+}
+const send = (g: number): Promise<string | undefined> => {
+  if (!batching) {
+    return nc.request(`flotilla.${args.cluster}.group.${g}`, payload, { timeout: 5000 }).then(
+      (m) => decoder.decode(m.data),
+      () => undefined,
+    )
+  }
+  return new Promise((resolve) => {
+    const list = pending.get(g)
+    if (list === undefined) pending.set(g, [{ payload, resolve }])
+    else list.push({ payload, resolve })
+    if (!flushScheduled) {
+      flushScheduled = true
+      setImmediate(flush)
+    }
+  })
+}
+
 const worker = async () => {
   while (!stop) {
     const g = (nextGroup++ % groups) + 1
     const start = performance.now()
     for (let attempt = 0; !stop; attempt++) {
-      try {
-        const m = await nc.request(`flotilla.${args.cluster}.group.${g}`, payload, { timeout: 5000 })
-        const text = decoder.decode(m.data)
-        if (text.startsWith('{"count"')) break
-        retries++ // NotLeader / Overloaded / ProposalFailed: retry
-        if (process.env.BENCH_DEBUG) console.error(text)
-      } catch {
-        retries++ // no responders (election) or timeout
-      }
+      const text = await send(g)
+      if (text?.startsWith('{"count"')) break
+      // NotLeader / Overloaded / ProposalFailed, or no responders (election) / timeout: retry.
+      retries++
       if (attempt > 50) {
         errors++
         break
@@ -70,4 +110,12 @@ const elapsed = (performance.now() - t0) / 1000
 stop = true
 await Promise.all(workers)
 await nc.close()
-console.log(JSON.stringify({ opsPerSec: Math.round(done / elapsed), ...latency.summary(), errors, retries }))
+console.log(
+  JSON.stringify({
+    opsPerSec: Math.round(done / elapsed),
+    ...latency.summary(),
+    errors,
+    retries,
+    clientBatching: batching,
+  }),
+)

@@ -3,6 +3,7 @@ import { Context, Effect, Layer, Option } from "effect"
 import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import { checksumKind } from "../../src/runtime/ChecksumMachine.js"
 import { Node, NodeLive } from "../../src/runtime/Node.js"
+import { decodeBatchReply, encodeBatch } from "../../src/runtime/RequestBatch.js"
 import * as LogStore from "../../src/storage/LogStore.js"
 import * as MemoryLogStore from "../../src/storage/MemoryLogStore.js"
 import * as Bus from "../../src/transport/Bus.js"
@@ -67,6 +68,28 @@ describe("NodeLive over the in-memory transport", () => {
           states.push(dec.decode(yield* node.read(g, new Uint8Array(0), { stale: true })))
         expect(new Set(states).size).toBe(1)
         expect(JSON.parse(states[0]!).count).toBe(20)
+
+        // A batch on the leader's batch subject: answers in request order, one of them an error.
+        const client = yield* Layer.build(Bus.layerMemory(bus)).pipe(
+          Effect.map((c) => Context.get(c, Bus.Bus)),
+        )
+        const reply = yield* client.request(
+          "flotilla.t.group.1.batch",
+          encodeBatch([enc.encode("wx"), enc.encode("?"), enc.encode("wy"), enc.encode("r")]),
+          { timeout: "5 seconds" },
+        )
+        const answers = decodeBatchReply(reply)
+        expect("answers" in answers).toBe(true)
+        const texts = "answers" in answers ? answers.answers.map((a) => dec.decode(a)) : []
+        const [w1, badOne, w2, read] = texts.map((t) => JSON.parse(t) as { count?: number; error?: string })
+        expect([w1?.count, badOne?.error, w2?.count]).toEqual([21, "BadRequest", 22])
+        // The read is concurrent with the batch's writes: any count they may be ordered around.
+        expect(read?.count).toBeGreaterThanOrEqual(20)
+        expect(read?.count).toBeLessThanOrEqual(22)
+        const bad = yield* client.request("flotilla.t.group.1.batch", new Uint8Array([0]), {
+          timeout: "5 seconds",
+        })
+        expect(decodeBatchReply(bad)).toEqual({ error: "a batch starts with a 2-byte count" })
       }),
     ),
   )
