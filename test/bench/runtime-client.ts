@@ -52,7 +52,9 @@ const flush = () => {
     }).then(
       (m) => {
         const r = decodeBatchReply(m.data)
-        items.forEach((it, k) => it.resolve("answers" in r ? decoder.decode(r.answers[k]) : undefined))
+        items.forEach((it, k) => {
+          it.resolve("answers" in r ? decoder.decode(r.answers[k]) : undefined)
+        })
       },
       () => {
         for (const it of items) it.resolve(undefined)
