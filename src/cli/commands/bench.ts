@@ -4,7 +4,7 @@
  * JSON line instead (`{"bench":"kv",...}`).
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Effect, Layer } from "effect"
+import { Console, Context, Effect, Layer } from "effect"
 import * as KvClient from "../../client/KvClient.js"
 import * as Bench from "../Bench.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
@@ -48,7 +48,8 @@ export const bench = Command.make(
         o.reads >= 0 && o.reads <= 1 ? undefined : "--reads must be in 0..1",
       ].filter((p) => p !== undefined)
       if (problems.length > 0) return yield* Effect.fail(new Error(problems.join("; ")))
-      const kv = yield* KvClient.KvClient
+      const client = yield* Layer.build(KvClient.layer.pipe(Layer.provide(routerLayer(o))))
+      const kv = Context.get(client, KvClient.KvClient)
       const options: Bench.BenchOptions = {
         clients: o.clients,
         seconds: o.seconds,
@@ -86,5 +87,5 @@ export const bench = Command.make(
           }),
         )
       else yield* Console.log(Bench.summary(options, result))
-    }).pipe(Effect.provide(KvClient.layer.pipe(Layer.provide(routerLayer(o))))),
+    }).pipe(Effect.scoped),
 ).pipe(Command.withDescription("run a read/write workload on the KV store and summarize its latency"))
