@@ -91,7 +91,9 @@ const bootstrapStatic = (options: StartNodeOptions, self: NodeId) =>
         const groupId = GroupId(g)
         if (held.has(groupId)) continue
         const replicaId = voters.find((v) => nodeOfReplica(v) === self)!
-        yield* node.createGroup({ groupId, replicaId, bootstrap: { voters } }).pipe(Effect.orDie)
+        // Group g's first leader is member (g mod n): leaders start spread, without elections racing.
+        const campaign = sg.members[(g - 1) % sg.members.length] === self
+        yield* node.createGroup({ groupId, replicaId, bootstrap: { voters }, campaign }).pipe(Effect.orDie)
       }
     }),
   )

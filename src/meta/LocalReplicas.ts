@@ -37,6 +37,8 @@ export type LocalAction =
       readonly kind: string
       /** The initial voters to bootstrap with; absent: an empty replica the leader fills. */
       readonly bootstrap?: ReadonlyArray<ReplicaId>
+      /** Campaign as soon as the bootstrap is applied: the placement chose it as first leader. */
+      readonly campaign?: boolean
     }
   | { readonly _tag: "Remove"; readonly group: GroupId; readonly replica: ReplicaId; readonly why: string }
   | { readonly _tag: "Skip"; readonly group: GroupId; readonly replica: ReplicaId; readonly why: string }
@@ -82,7 +84,14 @@ export const planLocalReplicas = (
       out.push({ _tag: "Create", group: g.id, replica: mine.id, kind })
     } else if (generationOfReplica(mine.id) === 0 && g.confVersion === 0) {
       const voters = g.replicas.filter((r) => r.role === "voter").map((r) => r.id)
-      out.push({ _tag: "Create", group: g.id, replica: mine.id, kind, bootstrap: voters })
+      out.push({
+        _tag: "Create",
+        group: g.id,
+        replica: mine.id,
+        kind,
+        bootstrap: voters,
+        campaign: g.leaderHint === mine.id,
+      })
     } else {
       out.push({
         _tag: "Skip",

@@ -90,6 +90,7 @@ const act = (node: NodeService, a: LocalAction, tombstones: Set<ReplicaId>) => {
           replicaId: a.replica,
           kind: a.kind,
           ...(a.bootstrap === undefined ? {} : { bootstrap: { voters: a.bootstrap } }),
+          campaign: a.campaign === true,
         })
         .pipe(
           Effect.tap(() =>

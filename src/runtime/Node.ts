@@ -187,6 +187,11 @@ export interface CreateGroupOptions {
   readonly kind?: string
   /** Bootstrap a new group: every initial member is created with the same members. */
   readonly bootstrap?: { readonly voters: readonly ReplicaId[]; readonly learners?: readonly ReplicaId[] }
+  /**
+   * Campaign as soon as the bootstrap is applied, rather than after an election timeout: the
+   * one initial member chosen to lead first (spreads leaders, no election storm at startup).
+   */
+  readonly campaign?: boolean
 }
 
 export interface NodeService {
@@ -636,7 +641,7 @@ const make = (config: NodeConfig) =>
                 replicaId: o.replicaId,
                 kind: kindFor(o.groupId),
                 bootstrap: o.bootstrap,
-              })
+              }).campaignPending = o.campaign === true
               signal()
             }),
           )

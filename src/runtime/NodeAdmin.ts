@@ -5,8 +5,8 @@
  *
  * Requests (`op`):
  * - `status`: every hosted replica (`GroupStatus`) and the node's counters;
- * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced) and the
- *   counters — small enough for nodes with tens of thousands of groups;
+ * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced), the
+ *   counters and the process's memory — small enough for nodes with tens of thousands of groups;
  * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
  * - `transfer-leader`: `{ group, to: replicaId }`;
  * - `conf-change`: `{ group, changes: [{ type: "add-voter" | "remove" | "add-learner", replica }],

@@ -78,6 +78,8 @@ export class Replica {
    */
   saveInFlight = false
   isLeader = false
+  /** Campaign once everything committed is applied (a freshly bootstrapped first leader). */
+  campaignPending = false
   /**
    * Log index of the last configuration change applied (the snapshot's index when the
    * configuration came from a snapshot; 0 for none): the group's configuration version.
@@ -293,6 +295,11 @@ export class Replica {
     }
     const wasLeader = this.isLeader
     this.raw.advance(rd)
+    // The bootstrap configuration must be applied before the core will campaign.
+    if (this.campaignPending && this.raw.appliedIndex >= this.raw.commitIndex) {
+      this.campaignPending = false
+      this.raw.campaign()
+    }
     this.isLeader = this.raw.isLeader
     const leadershipChanged = rd.softState !== undefined && wasLeader !== this.isLeader
     if (wasLeader && !this.isLeader) this.failLeaderWork()

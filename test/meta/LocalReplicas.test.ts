@@ -72,9 +72,22 @@ describe("local replicas from the shard map", () => {
       ),
     ])
     expect(planLocalReplicas(self, m, [], new Set(), all)).toEqual([
-      { _tag: "Create", group: 1, replica: r(2), kind: "kv", bootstrap: [r(1), r(2), r(3)] },
+      // The hint names r(1) as the group's first leader: this replica does not campaign at once.
+      { _tag: "Create", group: 1, replica: r(2), kind: "kv", bootstrap: [r(1), r(2), r(3)], campaign: false },
       { _tag: "Create", group: 2, replica: r(2, 3), kind: "kv" },
       { _tag: "Create", group: 3, replica: r(2, 1), kind: "kv" },
+    ])
+    // The initial voter the hint names as first leader campaigns as soon as it is bootstrapped.
+    const hinted = map([
+      meta,
+      group(1, [
+        [r(2), "voter"],
+        [r(1), "voter"],
+        [r(3), "voter"],
+      ]),
+    ])
+    expect(planLocalReplicas(self, hinted, [], new Set(), all)).toEqual([
+      { _tag: "Create", group: 1, replica: r(2), kind: "kv", bootstrap: [r(2), r(1), r(3)], campaign: true },
     ])
   })
 
