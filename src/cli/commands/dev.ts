@@ -75,10 +75,10 @@ export const dev = Command.make(
             yield* Console.log(
               [
                 "try, from another terminal:",
-                `  npx flotilla kv put greeting hello${natsFlag}${clusterFlag}`,
-                `  npx flotilla kv get greeting${natsFlag}${clusterFlag}`,
+                `  npx tsx src/cli/main.ts kv put greeting hello${natsFlag}${clusterFlag}`,
+                `  npx tsx src/cli/main.ts kv get greeting${natsFlag}${clusterFlag}`,
                 `  nats req${server} flotilla.${cluster.cluster}.kv '{"op":"get","key":"greeting"}'`,
-                `  npx flotilla status${natsFlag}${clusterFlag}`,
+                `  npx tsx src/cli/main.ts status${natsFlag}${clusterFlag}`,
               ].join("\n"),
             )
           }
