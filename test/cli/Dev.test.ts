@@ -84,7 +84,8 @@ describe("flotilla dev", () => {
     running.push(first)
     await first.waitFor(/cluster "devtest" ready in [\d.]+ s/)
     expect(first.output).toContain(`bus: NATS at ${nats.url}`)
-    expect(first.output).toMatch(/kv\s+1\s+0-4095\s+n\d/)
+    // The status table follows the ready line.
+    await first.waitFor(/kv\s+1\s+0-4095\s+(n\d|-)\s+n\d n\d n\d/)
 
     expect((await runCli("kv", "put", "greeting", "hello", ...flags)).out).toBe("created")
     expect((await runCli("kv", "put", "other", "x", ...flags)).out).toBe("created")
