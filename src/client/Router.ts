@@ -16,6 +16,10 @@
  *   the shard applies it at most once (docs/entities.md). A session the shard no longer knows
  *   (`SessionExpired`) is replaced and the command restamped, unless an earlier attempt may
  *   have been applied: the outcome is then unknown and the call fails with `Timeout`.
+ * - STALE READS (`staleRead`) go first to the shard's replicas, in random order, through their
+ *   nodes' admin endpoints (`{"op":"read","stale":true}`), so any replica answers, followers
+ *   included, even while the shard has no leader; when none answers, the read takes the
+ *   leader's path (the group subject, without the ReadIndex round).
  * - FAILURES: `Unavailable` when nothing can have taken effect, `Timeout` when a request went
  *   unanswered (ClientErrors.ts). A reply from a shard (success, declared failure or
  *   `EntityError`) is returned as it is, for the caller to decode.
@@ -23,9 +27,21 @@
  * The deadline of a call is its `deadline` option, else the fiber's `withDeadline`, else the
  * router's default.
  */
-import { Clock, Context, Deferred, Duration, Effect, Either, FiberRef, Layer, Option, Random } from "effect"
+import {
+  Clock,
+  Context,
+  Deferred,
+  Duration,
+  Effect,
+  Either,
+  FiberRef,
+  Layer,
+  Option,
+  Random,
+  Schema,
+} from "effect"
 import type { MetaReply, MetaRequest } from "../meta/MetaProtocol.js"
-import type { GroupId } from "../raft/Ids.js"
+import { type GroupId, nodeOfReplica } from "../raft/Ids.js"
 import { type EntityCall, encodeCall } from "../runtime/entity/EntityClient.js"
 import * as Wire from "../runtime/entity/Wire.js"
 import { Bus, type BusService, layerNats as busLayerNats } from "../transport/Bus.js"
@@ -56,6 +72,11 @@ export interface RouterOptions {
   readonly sessionWindow?: number
   /** The keyspace of an entity kind (default: the keyspace running it, `ShardMapView.keyspaceFor`). */
   readonly keyspaceOf?: (kind: string) => string
+  /**
+   * Stale reads try a random replica through its node's admin endpoint first (default true;
+   * false where clients may not use the admin subjects: stale reads then go to the leader).
+   */
+  readonly staleReadsFromReplicas?: boolean
 }
 
 /** Per-call options. */
@@ -82,6 +103,8 @@ export interface RouterStats {
   readonly requestTimeouts: number
   readonly sessionsOpened: number
   readonly sessionsExpired: number
+  /** Stale reads answered by a replica through its node's admin endpoint. */
+  readonly replicaReads: number
   /** Requests to the metadata group for the shard map. */
   readonly mapFetches: number
   /** The cached shard map's version. */
@@ -131,6 +154,19 @@ export const withDeadline =
 
 const ms = (d: Duration.DurationInput) => Duration.toMillis(Duration.decode(d))
 
+const textEncoder = new TextEncoder()
+const textDecoder = new TextDecoder()
+
+/** The admin endpoint's answer to `read` (src/runtime/NodeAdmin.ts). */
+const decodeAdminRead = Schema.decodeUnknownEither(
+  Schema.parseJson(
+    Schema.Union(
+      Schema.Struct({ ok: Schema.Literal(true), reply: Schema.String }),
+      Schema.Struct({ ok: Schema.Literal(false) }),
+    ),
+  ),
+)
+
 type MutableStats = { -readonly [K in keyof RouterStats]: RouterStats[K] }
 
 /** One routed request: where it goes and how its bytes are made. */
@@ -148,6 +184,8 @@ interface Spec {
   readonly bytes?: Uint8Array
   /** A command to stamp with a session of its shard. */
   readonly command?: EntityCall
+  /** A stale read: try a random replica first. */
+  readonly staleRead?: boolean
   readonly deadlineMs: number
 }
 
@@ -182,10 +220,12 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
     requestTimeouts: 0,
     sessionsOpened: 0,
     sessionsExpired: 0,
+    replicaReads: 0,
     mapFetches: 0,
     mapVersion: 0,
   }
   const cache = MapCache.make(bus, subjects.meta, attemptTimeoutMs, backoff, stats)
+  const replicaReads = options.staleReadsFromReplicas ?? true
   const nowMs = Clock.currentTimeMillis
   const keyspaceOf = (kind: string, explicit: string | undefined) =>
     explicit ?? options.keyspaceOf?.(kind) ?? ShardMapView.keyspaceFor(cache.view(), kind)
@@ -262,6 +302,37 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
       }
     })
 
+  /**
+   * A stale read from a replica of `group` (voter or learner) through its node's admin
+   * endpoint, trying them in random order until one answers; none when the map does not list
+   * the group or no replica answers.
+   */
+  const readFromReplica = (group: GroupId, bytes: Uint8Array, deadlineAt: number) =>
+    Effect.gen(function* () {
+      const nodes = (cache.view().groups.get(group)?.replicas ?? [])
+        .filter((r) => r.role !== "joining")
+        .map((r) => nodeOfReplica(r.id))
+      const request = textEncoder.encode(
+        JSON.stringify({ op: "read", group, query: Buffer.from(bytes).toString("base64"), stale: true }),
+      )
+      while (nodes.length > 0) {
+        const remaining = deadlineAt - (yield* nowMs)
+        if (remaining <= 0) break
+        const node = nodes.splice(Math.floor((yield* Random.next) * nodes.length), 1)[0]!
+        const answer = yield* Effect.either(
+          bus.request(`${subjects.root}.admin.${node}`, request, {
+            timeout: Math.max(1, Math.min(attemptTimeoutMs, remaining)),
+          }),
+        )
+        if (Either.isLeft(answer)) continue
+        const reply = decodeAdminRead(textDecoder.decode(answer.right))
+        if (Either.isLeft(reply) || reply.right.ok !== true) continue
+        stats.replicaReads++
+        return Option.some(new Uint8Array(Buffer.from(reply.right.reply, "base64")))
+      }
+      return Option.none<Uint8Array>()
+    })
+
   // ----- the retry loop
   const route = (spec: Spec): Effect.Effect<Uint8Array, CallError> => {
     let stamp: Stamp | undefined
@@ -276,6 +347,7 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
       let uncertain = false
       let reason = "the deadline passed before any request was sent"
       let forceRefresh = false
+      let triedReplica = !(spec.staleRead === true && replicaReads)
       const giveUp = (why?: string): CallError =>
         uncertain
           ? new Timeout({
@@ -321,6 +393,13 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
             if (!(yield* pause)) return yield* Effect.fail(giveUp())
             continue
           }
+        }
+
+        // A stale read: any replica may answer (tried once per call).
+        if (!triedReplica && spec.bytes !== undefined) {
+          triedReplica = true
+          const read = yield* readFromReplica(group, spec.bytes, deadlineAt)
+          if (Option.isSome(read) && verdictOf(read.value)._tag === "Done") return read.value
         }
 
         // Which bytes?
@@ -444,7 +523,7 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
           kind: c.kind,
           keyspace: o?.keyspace,
           slot: c.slot,
-          ...(c.type === "command" ? { command: c } : { bytes: encodeCall(c) }),
+          ...(c.type === "command" ? { command: c } : { bytes: encodeCall(c), staleRead: c.staleRead }),
           deadlineMs: yield* deadlineOf(o),
         })
       }),
@@ -474,7 +553,16 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
         const left = yield* elapsed
         return yield* Effect.forEach(
           groups,
-          (group) => route({ operation: `${kind}.Scan`, kind, keyspace, group, bytes, deadlineMs: left }),
+          (group) =>
+            route({
+              operation: `${kind}.Scan`,
+              kind,
+              keyspace,
+              group,
+              bytes,
+              staleRead: o?.staleRead === true,
+              deadlineMs: left,
+            }),
           { concurrency: 16 },
         )
       }),

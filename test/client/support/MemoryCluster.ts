@@ -4,7 +4,7 @@
  * hosting keyspaces of entity kinds. The shard map comes from a real `MetaStateMachine`
  * (bootstrap, node registration, `CreateKeyspace`), and a test-local responder answers
  * metadata queries on `flotilla.<c>.meta` with it. The groups are created on the nodes the
- * metadata state places them on. Nothing here moves replicas: that is the placement driver's.
+ * metadata state places them on. Each node serves its admin endpoint. Nothing here moves replicas: that is the placement driver's.
  */
 import { Context, Effect, Exit, Layer, Option, Ref, Scope } from "effect"
 import { keyspaceOfKind } from "../../../src/client/ShardMapView.js"
@@ -16,6 +16,7 @@ import { GroupId, NodeId, nodeOfReplica } from "../../../src/raft/Ids.js"
 import type { AnyKind } from "../../../src/runtime/entity/EntityKind.js"
 import { EntityShardKind } from "../../../src/runtime/entity/index.js"
 import { Node, NodeLive, type NodeService } from "../../../src/runtime/Node.js"
+import * as NodeAdmin from "../../../src/runtime/NodeAdmin.js"
 import type { ShardKind } from "../../../src/runtime/ShardKind.js"
 import * as LogStore from "../../../src/storage/LogStore.js"
 import * as MemoryLogStore from "../../../src/storage/MemoryLogStore.js"
@@ -163,24 +164,25 @@ export const make = (options: MemoryClusterOptions): Effect.Effect<MemoryCluster
       let disk = disks.get(id)
       if (disk === undefined) disks.set(id, (disk = new MemoryLogStore.MemoryDisk()))
       const store = Layer.scoped(LogStore.LogStore, Effect.orDie(MemoryLogStore.make(disk)))
-      return NodeLive({
+      const node = NodeLive({
         nodeId: NodeId(id),
         cluster,
         kinds: [...kinds.values()],
         kindOf: (g) => kindOfGroup(g),
         ownsSlot,
         settings: { tickMs: options.tickMs ?? 10, livenessIntervalMs: 100, livenessTimeoutMs: 600 },
-      }).pipe(
-        Layer.provide(
-          Layer.mergeAll(store, Transport.layerMemory(network, NodeId(id)), Bus.layerMemory(bus)),
-        ),
+      })
+      return NodeAdmin.layer({ cluster }).pipe(
+        Layer.provideMerge(node),
+        Layer.provide(Layer.mergeAll(store, Transport.layerMemory(network, NodeId(id)))),
+        Layer.provide(Bus.layerMemory(bus)),
       )
     }
     const start = (id: number) =>
       Effect.gen(function* () {
         if (running.has(id)) return
         const nodeScope = yield* Scope.make()
-        const ctx = yield* Layer.buildWithScope(layerOf(id), nodeScope)
+        const ctx = yield* Layer.buildWithScope(layerOf(id), nodeScope).pipe(Effect.orDie)
         running.set(id, { node: Context.get(ctx, Node), scope: nodeScope })
       })
     const stop = (id: number) =>
