@@ -30,7 +30,7 @@ const reads = Options.float("reads").pipe(
   Options.withDefault(0.5),
 )
 const stale = Options.boolean("stale").pipe(
-  Options.withDescription("reads accept stale answers (no ReadIndex)"),
+  Options.withDescription("reads accept stale answers from any replica (no ReadIndex)"),
 )
 const json = Options.boolean("json").pipe(Options.withDescription("print the result as one JSON line"))
 

@@ -19,7 +19,7 @@ const base64 = Options.boolean("base64").pipe(
   Options.withDescription("keys and values are base64 (binary data) instead of UTF-8 text"),
 )
 const stale = Options.boolean("stale").pipe(
-  Options.withDescription("accept a possibly stale read (no ReadIndex round)"),
+  Options.withDescription("accept a possibly stale read from any replica (no ReadIndex round)"),
 )
 const key = Args.text({ name: "key" }).pipe(Args.withDescription("the key"))
 const value = Args.text({ name: "value" }).pipe(Args.withDescription("the value"))
