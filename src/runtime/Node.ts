@@ -512,12 +512,12 @@ const make = (config: NodeConfig) =>
                 const answers: Uint8Array[] = new Array(parts.length)
                 let missing = parts.length
                 const now = nowMs()
-                parts.forEach((part, i) =>
+                parts.forEach((part, i) => {
                   serveRequest(r.groupId, part, now, (data) => {
                     answers[i] = data
                     if (--missing === 0) replies.push({ msg, data: encodeBatch(answers) })
-                  }),
-                )
+                  })
+                })
               }
               signal()
             },
