@@ -8,24 +8,13 @@
  * CONTRACT: `slotOf` is part of the wire protocol. Changing it moves every key; it MUST NOT
  * change without a new keyspace format.
  */
+import { crc16, SLOT_COUNT } from "../runtime/entity/EntityId.js"
 import type { Keyspace, ShardRange } from "./ClusterState.js"
 
-/** The size of every keyspace's slot space. */
-export const SLOT_COUNT = 16_384
+// One hash for every layer: the entity runtime places ids with the same function.
+export { crc16, SLOT_COUNT }
 
 const encoder = new TextEncoder()
-
-/** CRC-16/XMODEM of `bytes` (check value: `crc16(utf8("123456789")) === 0x31c3`). */
-export const crc16 = (bytes: Uint8Array): number => {
-  let crc = 0
-  for (const byte of bytes) {
-    crc ^= byte << 8
-    for (let bit = 0; bit < 8; bit++) {
-      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff
-    }
-  }
-  return crc
-}
 
 /** The slot of a key: a string is hashed as its UTF-8 bytes. */
 export const slotOf = (key: string | Uint8Array): number =>
