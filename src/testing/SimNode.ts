@@ -9,6 +9,7 @@ import { type Config, RawNode, type Ready } from "../raft/RawNode.js"
 import { contextKey } from "../raft/ReadOnly.js"
 import { MemoryStorage } from "../raft/Storage.js"
 import { type Entry, EntryType, type Index, type ReplicaId } from "../raft/Types.js"
+import type { GroupUpdate } from "../storage/LogStore.js"
 import { KvModel } from "./KvModel.js"
 
 /** A client operation waiting on this replica. */
@@ -26,10 +27,19 @@ export interface PendingRead {
 
 export type RaftOverrides = Omit<Partial<Config>, "id" | "storage" | "rand">
 
+/**
+ * What one replica made durable in one step, in `LogStore` terms: a Ready's snapshot, entries
+ * and hard state, or a snapshot of its own state machine and the compaction after it.
+ */
+export type PersistedUpdate = Omit<GroupUpdate, "groupId">
+
 export class SimNode {
   raw: RawNode | undefined = undefined
   kv = new KvModel()
-  readonly storage = new MemoryStorage()
+  /** Stable storage; replaced only while the replica is down (`replaceStorage`). */
+  storage = new MemoryStorage()
+  /** Told of every durable change to `storage`, in order (`Simulator.onPersist`). */
+  onPersisted: ((update: PersistedUpdate) => void) | undefined = undefined
   /** Readies taken but not yet persisted and advanced, oldest first. */
   readonly inFlightReadies: Ready[] = []
   /** Virtual time at which the disk finishes the writes issued so far. */
@@ -118,6 +128,16 @@ export class SimNode {
     }
     this.storage.append(rd.entries)
     if (rd.hardState) this.storage.setHardState(rd.hardState)
+    this.onPersisted?.({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState })
+  }
+
+  /**
+   * Restarts from other stable storage (a store's reloaded copy of this replica's log, say):
+   * only while down.
+   */
+  replaceStorage(storage: MemoryStorage): void {
+    if (this.up) throw new Error(`replica ${this.id} is up: crash it before replacing its storage`)
+    this.storage = storage
   }
 
   /** Applies committed entries; returns what each pending proposal learned. */
@@ -153,7 +173,9 @@ export class SimNode {
     if (typeof r !== "object" || "_tag" in r) return
     this.lastSnapshotIndex = applied
     const compactTo = applied - keep
-    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo)
+    const compacts = compactTo > this.storage.firstIndex()
+    if (compacts) this.storage.compact(compactTo)
+    this.onPersisted?.({ savedSnapshot: r, compactTo: compacts ? compactTo : undefined })
   }
 
   propose(data: Uint8Array, opId: number): Proposed | ProposalDropped | { _tag: "Down" } {

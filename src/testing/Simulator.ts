@@ -16,11 +16,13 @@
  * the same test code replay the run event for event.
  *
  * The fault-injection API, in short:
- * - replicas: `crash`, `restart`, `crashAll`, `restartAll`, `addReplica`, `with(id, fn)`;
+ * - replicas: `crash`, `restart` (from its own storage or a given one), `crashAll`, `restartAll`,
+ *   `addReplica`, `with(id, fn)`;
  * - network: `network.partition / isolate / rejoin / heal / setLink`, `setReliable`,
  *   `setLinkFaults`, and `addMessageFilter(m => boolean)` to lose chosen messages;
  * - observation: `onSend`, `onDeliver` (may crash replicas mid-protocol), `onStep` (a custom
- *   invariant after every event), `sent` / `sentTotal()` message counts;
+ *   invariant after every event), `onPersist` (every durable change, as `LogStore` updates),
+ *   `sent` / `sentTotal()` message counts;
  * - workload: `startClients` / `stopClients`, one-shot `submitPut` / `submitGet` with
  *   `operation(id)`, `propose`, `proposeConfChange`, `transferLeader`, `setSnapshotPolicy`;
  * - waiting and checking: `runFor`, `runUntil`, `at`, `waitForLeader`, `agree` (6.824's
@@ -31,6 +33,7 @@ import type { ConfChange } from "../raft/ConfChange.js"
 import type { InvalidConfChange, ProposalDropped, Proposed } from "../raft/Errors.js"
 import { seededRand } from "../raft/Rand.js"
 import { contextKey } from "../raft/ReadOnly.js"
+import type { MemoryStorage } from "../raft/Storage.js"
 import { type Entry, type Index, type Message, messageTypeName, type ReplicaId } from "../raft/Types.js"
 import { EventQueue } from "./EventQueue.js"
 import { Invariants, InvariantViolation } from "./Invariants.js"
@@ -44,7 +47,7 @@ import {
   type Operation,
 } from "./Linearizability.js"
 import { type LinkFaults, type RandomSource, reliableLink, SimNetwork, unreliableLink } from "./SimNetwork.js"
-import { type RaftOverrides, SimNode } from "./SimNode.js"
+import { type PersistedUpdate, type RaftOverrides, SimNode } from "./SimNode.js"
 
 export interface SimOptions {
   readonly seed: number
@@ -170,6 +173,7 @@ export class Simulator {
   private readonly sendObservers = new Set<MessageObserver>()
   private readonly deliverObservers = new Set<MessageObserver>()
   private readonly stepObservers = new Set<() => void>()
+  private readonly persistObservers = new Set<(id: ReplicaId, update: PersistedUpdate) => void>()
   private eventsAtNow = 0
 
   constructor(readonly options: SimOptions) {
@@ -268,6 +272,9 @@ export class Simulator {
 
   private newNode(id: ReplicaId): SimNode {
     const node = new SimNode(id, this.seed, this.options.raft ?? {})
+    node.onPersisted = (update) => {
+      for (const observe of this.persistObservers) observe(id, update)
+    }
     this.nodes.set(id, node)
     // Each replica's clock runs a little fast or slow.
     const base = this.options.tickInterval ?? 100
@@ -291,13 +298,26 @@ export class Simulator {
     this.node(id).crash()
   }
 
-  /** Restarts a crashed replica from its storage. */
-  restart(id: number): void {
+  /**
+   * Restarts a crashed replica from its storage, or from `storage` (which replaces it: a
+   * restart from what a real `LogStore` reloaded).
+   */
+  restart(id: number, storage?: MemoryStorage): void {
     const node = this.node(id)
     if (node.up) return
+    if (storage !== undefined) node.replaceStorage(storage)
     node.start()
     this.startTicking(node)
     this.scheduleReady(node)
+  }
+
+  /**
+   * Observes every durable change of every replica's storage, in the order it happened
+   * (mirror them into a `LogStore` to test restarts from it). Returns the unsubscribe.
+   */
+  onPersist(observer: (id: ReplicaId, update: PersistedUpdate) => void): () => void {
+    this.persistObservers.add(observer)
+    return () => this.persistObservers.delete(observer)
   }
 
   /** Adds a replica with empty storage (it joins once a conf change adds it). */
