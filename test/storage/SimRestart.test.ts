@@ -32,11 +32,11 @@ type Pending = Map<number, GroupUpdate[]>
 
 const mirror = (sims: ReadonlyArray<Sim>): Pending => {
   const pending: Pending = new Map(NODES.map((n) => [n, []]))
-  sims.forEach((sim, g) =>
+  for (const [g, sim] of sims.entries()) {
     sim.onPersist((id, update) => {
       pending.get(id)!.push({ groupId: GroupId(g + 1), ...update })
-    }),
-  )
+    })
+  }
   return pending
 }
 
