@@ -27,7 +27,7 @@ import { clusterSubjects } from "../transport/Subjects.js"
 import type { Labels } from "./ClusterState.js"
 import { type HostedReplica, type LocalAction, planLocalReplicas } from "./LocalReplicas.js"
 import { call, callUntilAnswered } from "./MetaCall.js"
-import type { NodeLoad, ReplicaReport } from "./NodeReport.js"
+import { type NodeLoad, type ReplicaReport, splitLoad } from "./NodeReport.js"
 import { ShardMapCache, type ShardMapCacheService } from "./ShardMapCache.js"
 
 /** Options of the agent. */
@@ -206,9 +206,25 @@ export const make = (options: MetaAgentOptions) =>
       if (removed) return yield* afterRemoval
       const at = yield* Clock.currentTimeMillis
       const load = loadReport(node.nodeId, at, yield* node.groups)
-      const reply = yield* Effect.either(
-        call(bus, subject, { _tag: "Heartbeat", node: node.nodeId, token: options.token, load }, timeout),
-      )
+      // Half the payload limit leaves room for the request around the replicas.
+      const parts = splitLoad(load, Math.floor(bus.maxPayload() / 2))
+      const heartbeat = (part: NodeLoad, index: number) =>
+        call(
+          bus,
+          subject,
+          {
+            _tag: "Heartbeat",
+            node: node.nodeId,
+            token: options.token,
+            load: part,
+            ...(parts.length > 1 ? { part: { index, count: parts.length } } : {}),
+          },
+          timeout,
+        )
+      // Every part is answered alike; the last answer stands for the heartbeat.
+      let reply = yield* Effect.either(heartbeat(parts[0]!, 0))
+      for (let i = 1; i < parts.length && reply._tag === "Right" && reply.right._tag === "HeartbeatAck"; i++)
+        reply = yield* Effect.either(heartbeat(parts[i]!, i))
       if (reply._tag === "Right") {
         const r = reply.right
         if (r._tag === "HeartbeatAck") {

@@ -21,7 +21,7 @@ import { encodeResponse } from "./MetaCommand.js"
 import { InvalidArgument, NodeRemoved, NotBootstrapped, UnknownNode, WrongToken } from "./MetaErrors.js"
 import { decodeRequest, encodeReply, HeartbeatAck, type HeartbeatRequest } from "./MetaProtocol.js"
 import { MetaStateMachine } from "./MetaStateMachine.js"
-import type { NodeLoad } from "./NodeReport.js"
+import { type NodeLoad, ReportAssembly } from "./NodeReport.js"
 import { whileLeader } from "./WhileLeader.js"
 
 /** The latest report of one node, as the metadata leader received it. */
@@ -41,6 +41,8 @@ export interface MetaReportsService {
   readonly reset: (leaderSince: number) => void
   /** When the current leadership began (the last `reset`). */
   readonly leaderSince: () => number
+  /** Reports that arrive in parts, until complete. */
+  readonly assembly: ReportAssembly
 }
 
 /** Load reports kept in the metadata leader's memory (see the module comment). */
@@ -53,11 +55,14 @@ export class MetaReports extends Context.Tag("flotilla/meta/MetaReports")<
 export const makeReports = (): MetaReportsService => {
   let table = new Map<NodeId, ReportEntry>()
   let since = 0
+  const assembly = new ReportAssembly()
   return {
+    assembly,
     record: (node, load, receivedAt) => void table.set(node, { load, receivedAt }),
     entries: () => table,
     reset: (leaderSince) => {
       table = new Map()
+      assembly.clear()
       since = leaderSince
     },
     leaderSince: () => since,
@@ -92,7 +97,8 @@ export const answerHeartbeat = (
       }),
     )
   }
-  reports.record(node.id, request.load, nowMs)
+  const whole = request.part === undefined ? request.load : reports.assembly.add(request.load, request.part)
+  if (whole !== undefined) reports.record(node.id, whole, nowMs)
   return encodeReply(HeartbeatAck.make({ node: node.id, shardMapVersion: state.shardMapVersion }))
 }
 

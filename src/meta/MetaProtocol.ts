@@ -21,7 +21,7 @@ import { decodeJson, encodeJson } from "./JsonCodec.js"
 import { type MetaCommand, MetaResponse, SettingsPatch } from "./MetaCommand.js"
 import type { MalformedRequest } from "./MetaErrors.js"
 import { type MetaQuery, MetaQueryResponse } from "./MetaQuery.js"
-import { NodeLoad } from "./NodeReport.js"
+import { NodeLoad, ReportPart } from "./NodeReport.js"
 
 /** Queries are linearizable (ReadIndex on the leader) unless `stale: true`. */
 const stale = { stale: Schema.optional(Schema.Boolean) }
@@ -54,11 +54,15 @@ export const RegisterNodeRequest = Schema.TaggedStruct("RegisterNode", {
   name: Schema.optionalWith(Schema.String, { default: () => "" }),
   labels: Schema.optionalWith(Labels, { default: () => ({}) }),
 })
-/** A node's heartbeat with its load report (`load.node` must be `node`). */
+/**
+ * A node's heartbeat with its load report (`load.node` must be `node`), or with one `part` of
+ * a report too large for one message (NodeReport.ts, `splitLoad`).
+ */
 export const HeartbeatRequest = Schema.TaggedStruct("Heartbeat", {
   node: NodeIdSchema,
   token: Schema.String,
   load: NodeLoad,
+  part: Schema.optional(ReportPart),
 })
 /** See `HeartbeatRequest`. */
 export interface HeartbeatRequest extends Schema.Schema.Type<typeof HeartbeatRequest> {}

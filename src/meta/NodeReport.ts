@@ -8,6 +8,11 @@
  * A leader MUST send its group's configuration; followers need not (their view may lag),
  * which keeps reports small on nodes that host thousands of replicas. Sizes are informative
  * (the planner balances counts).
+ *
+ * A report larger than a bus message allows (NATS: 1 MiB, about 7,000 replicas) is sent in
+ * parts (`splitLoad`): each part is a `NodeLoad` with the same `node` and `at` and a share of
+ * the replicas; the leader records the report once it holds every part of one `at`
+ * (`ReportAssembly`).
  */
 import { Schema } from "effect"
 import { Count, GroupIdSchema, Millis, NodeIdSchema, ReplicaIdSchema } from "./IdSchemas.js"
@@ -51,3 +56,70 @@ export const NodeLoad = Schema.Struct({
 })
 /** See `NodeLoad`. */
 export interface NodeLoad extends Schema.Schema.Type<typeof NodeLoad> {}
+
+/** Which part of a report a heartbeat carries: `index` in `0 .. count - 1`. */
+export const ReportPart = Schema.Struct({
+  index: Count,
+  count: Count.pipe(Schema.between(1, 1024)),
+}).pipe(Schema.filter((p) => p.index < p.count || `part index ${p.index} is not below its count ${p.count}`))
+/** See `ReportPart`. */
+export interface ReportPart extends Schema.Schema.Type<typeof ReportPart> {}
+
+/**
+ * Splits `load` into parts whose replicas take at most `maxBytes` of JSON each (a single
+ * replica larger than that still gets a part of its own). One part when it fits whole.
+ */
+export const splitLoad = (load: NodeLoad, maxBytes: number): ReadonlyArray<NodeLoad> => {
+  // ASCII JSON: string length = bytes. The whole report first, so small ones cost one pass.
+  if (JSON.stringify(load.replicas).length <= maxBytes) return [load]
+  const parts: NodeLoad[] = []
+  let replicas: ReplicaReport[] = []
+  let bytes = 0
+  for (const r of load.replicas) {
+    const size = JSON.stringify(r).length + 1
+    if (replicas.length > 0 && bytes + size > maxBytes) {
+      parts.push({ node: load.node, at: load.at, replicas })
+      replicas = []
+      bytes = 0
+    }
+    replicas.push(r)
+    bytes += size
+  }
+  parts.push({ node: load.node, at: load.at, replicas })
+  return parts
+}
+
+/**
+ * Puts split reports back together, per node: the parts of one `at` in any order; a part of
+ * a newer `at` drops an unfinished older report, a part of an older one is ignored.
+ */
+export class ReportAssembly {
+  private readonly pending = new Map<
+    number,
+    { at: number; parts: Array<NodeLoad | undefined>; missing: number }
+  >()
+
+  /** Forgets every unfinished report. */
+  clear(): void {
+    this.pending.clear()
+  }
+
+  /** Adds a part; the whole report once its last part arrived, otherwise undefined. */
+  add(load: NodeLoad, part: ReportPart): NodeLoad | undefined {
+    if (part.count === 1) {
+      this.pending.delete(load.node)
+      return load
+    }
+    let p = this.pending.get(load.node)
+    if (p !== undefined && load.at < p.at) return undefined
+    if (p === undefined || load.at > p.at || p.parts.length !== part.count) {
+      p = { at: load.at, parts: new Array(part.count).fill(undefined), missing: part.count }
+      this.pending.set(load.node, p)
+    }
+    if (p.parts[part.index] === undefined) p.missing--
+    p.parts[part.index] = load
+    if (p.missing > 0) return undefined
+    this.pending.delete(load.node)
+    return { node: load.node, at: load.at, replicas: p.parts.flatMap((x) => x!.replicas) }
+  }
+}
