@@ -9,6 +9,7 @@
  */
 import { Clock, Effect, Either, Random } from "effect"
 import type { MetaReply, MetaRequest } from "../meta/MetaProtocol.js"
+import { completeShardMap } from "../meta/ShardMapPages.js"
 import type { BusService } from "../transport/Bus.js"
 import { type BackoffSettings, delay } from "./Backoff.js"
 import { type CallError, Timeout, Unavailable } from "./ClientErrors.js"
@@ -94,8 +95,15 @@ export const make = (
       if (Either.isLeft(reply)) return Either.left(reply.left.reason)
       const map = MetaClient.shardMapOf(reply.right)
       if (Either.isLeft(map)) return Either.left(map.left)
-      if (map.right._tag === "ShardMap" && map.right.map.version >= view.version) {
-        view = ShardMapView.fromShardMap(map.right.map)
+      if (map.right._tag === "NotModified") return Either.right(view)
+      const pageAt = (page: number) =>
+        Effect.map(ask(MetaClient.getShardMapRequest(0, page), deadlineAt), (r) =>
+          Either.isRight(r) && r.right._tag === "ShardMap" ? r.right : undefined,
+        )
+      const whole = yield* completeShardMap(map.right.map, pageAt)
+      if (whole === undefined) return Either.left("could not read every page of one shard map version")
+      if (whole.version >= view.version) {
+        view = ShardMapView.fromShardMap(whole)
         stats.mapVersion = view.version
       }
       return Either.right(view)

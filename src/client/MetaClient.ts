@@ -13,9 +13,12 @@ import type { ShardMap } from "../meta/MetaQuery.js"
 /** The bytes of a request. */
 export const requestBytes = (request: MetaRequest): Uint8Array => encodeRequest(request)
 
-/** The request bytes of `GetShardMap` for every keyspace, "anything newer than `knownVersion`?". */
-export const getShardMapRequest = (knownVersion: number): Uint8Array =>
-  encodeRequest({ _tag: "GetShardMap", keyspace: "", knownVersion })
+/**
+ * The request bytes of `GetShardMap` for every keyspace, "anything newer than `knownVersion`?",
+ * or of its page `page` of a map too large for one answer (src/meta/ShardMapPages.ts).
+ */
+export const getShardMapRequest = (knownVersion: number, page = 0): Uint8Array =>
+  encodeRequest({ _tag: "GetShardMap", keyspace: "", knownVersion, ...(page > 0 ? { page } : {}) })
 
 /** What an answer means to a client. */
 export type Answer =

@@ -29,6 +29,7 @@ import { type HostedReplica, type LocalAction, planLocalReplicas } from "./Local
 import { call, callUntilAnswered } from "./MetaCall.js"
 import { type NodeLoad, type ReplicaReport, splitLoad } from "./NodeReport.js"
 import { ShardMapCache, type ShardMapCacheService } from "./ShardMapCache.js"
+import { completeShardMap } from "./ShardMapPages.js"
 
 /** Options of the agent. */
 export interface MetaAgentOptions {
@@ -162,7 +163,15 @@ export const make = (options: MetaAgentOptions) =>
         { _tag: "GetShardMap", keyspace: "", knownVersion: cache.version() },
         timeout,
       )
-      if (reply._tag === "ShardMap") cache.update(reply)
+      if (reply._tag !== "ShardMap") return
+      const pageAt = (page: number) =>
+        Effect.map(
+          call(bus, subject, { _tag: "GetShardMap", keyspace: "", knownVersion: 0, page }, timeout),
+          (r) => (r._tag === "ShardMap" ? r : undefined),
+        )
+      const map = yield* completeShardMap(reply, pageAt)
+      if (map !== undefined) cache.update(map)
+      else yield* Effect.logDebug("shard map fetch failed: its pages kept changing")
     }).pipe(Effect.catchAll((e) => Effect.logDebug(`shard map fetch failed: ${e._tag}`)))
 
     const reconcile = Effect.gen(function* () {

@@ -30,6 +30,8 @@ const stale = { stale: Schema.optional(Schema.Boolean) }
 export const GetShardMapRequest = Schema.TaggedStruct("GetShardMap", {
   keyspace: Schema.optionalWith(Schema.String, { default: () => "" }),
   knownVersion: Schema.optionalWith(Count, { default: () => 0 }),
+  /** A page of a map too large for one answer (ShardMapPages.ts); absent: 0. */
+  page: Schema.optional(Count),
   ...stale,
 })
 /** The node list (without identity tokens). */
@@ -140,7 +142,12 @@ export const classify = (request: MetaRequest, nowMs: number): Classified => {
   switch (request._tag) {
     case "GetShardMap":
       return query(
-        { _tag: "GetShardMap", keyspace: request.keyspace, knownVersion: request.knownVersion },
+        {
+          _tag: "GetShardMap",
+          keyspace: request.keyspace,
+          knownVersion: request.knownVersion,
+          ...(request.page !== undefined ? { page: request.page } : {}),
+        },
         request.stale,
       )
     case "GetNodes":

@@ -20,12 +20,15 @@ import { Count, Millis, NodeIdSchema } from "./IdSchemas.js"
 import { decodeJson, decodeJsonOrThrow, encodeJson } from "./JsonCodec.js"
 import { MalformedRequest, UnknownKeyspace } from "./MetaErrors.js"
 import { OperatorRecord } from "./Operator.js"
+import { paginateShardMap } from "./ShardMapPages.js"
 import { shardOfKey, slotOf } from "./Slots.js"
 
 /** The shard map of one keyspace ("" for all, with the metadata group) unless `knownVersion` is current. */
 export const GetShardMap = Schema.TaggedStruct("GetShardMap", {
   keyspace: Schema.String,
   knownVersion: Count,
+  /** Which page of a map too large for one answer (ShardMapPages.ts); absent: 0. */
+  page: Schema.optional(Count),
 })
 /** Every node, without identity tokens. */
 export const GetNodes = Schema.TaggedStruct("GetNodes", {})
@@ -41,11 +44,13 @@ export const MetaQuery = Schema.Union(GetShardMap, GetNodes, GetOperators, Looku
 /** See `MetaQuery`. */
 export type MetaQuery = typeof MetaQuery.Type
 
-/** The shard map at `version`. */
+/** The shard map at `version`, or its page `page` of `pages` (both absent: the whole map). */
 export const ShardMap = Schema.TaggedStruct("ShardMap", {
   version: Count,
   keyspaces: Schema.Array(Keyspace),
   groups: Schema.Array(GroupRecord),
+  page: Schema.optional(Count),
+  pages: Schema.optional(Count),
 })
 /** See `ShardMap`. */
 export interface ShardMap extends Schema.Schema.Type<typeof ShardMap> {}
@@ -102,24 +107,40 @@ export const MetaQueryResponse = Schema.Union(
 /** See `MetaQueryResponse`. */
 export type MetaQueryResponse = typeof MetaQueryResponse.Type
 
+/** The pages of the shard map of `keyspace` ("": every keyspace and the metadata group). */
+export const shardMapPages = (
+  state: ClusterState,
+  keyspace: string,
+): ReadonlyArray<ShardMap> | UnknownKeyspace => {
+  if (keyspace === "") return paginateShardMap(state.shardMapVersion, state.keyspaces, state.groups)
+  const ks = findKeyspace(state, keyspace)
+  if (ks === undefined) return new UnknownKeyspace({ name: keyspace })
+  const groups = ks.shards.flatMap((s) => findGroup(state, s.group) ?? [])
+  return paginateShardMap(state.shardMapVersion, [ks], groups)
+}
+
 /** Answers a query from a state. */
 export const answerQuery = (state: ClusterState, query: MetaQuery): MetaQueryResponse => {
   switch (query._tag) {
     case "GetShardMap": {
-      if (query.knownVersion !== 0 && query.knownVersion === state.shardMapVersion) {
+      const page = query.page ?? 0
+      if (page === 0 && query.knownVersion !== 0 && query.knownVersion === state.shardMapVersion) {
         return NotModified.make({ version: state.shardMapVersion })
       }
-      if (query.keyspace === "") {
-        return ShardMap.make({
+      const pages = shardMapPages(state, query.keyspace)
+      if (!Array.isArray(pages)) return pages as UnknownKeyspace
+      // A page past the end (the map shrank between a reader's pages): an empty page of the
+      // current version, which tells the reader to start again.
+      return (
+        pages[page] ??
+        ShardMap.make({
           version: state.shardMapVersion,
-          keyspaces: state.keyspaces,
-          groups: state.groups,
+          keyspaces: [],
+          groups: [],
+          page,
+          pages: pages.length,
         })
-      }
-      const keyspace = findKeyspace(state, query.keyspace)
-      if (keyspace === undefined) return new UnknownKeyspace({ name: query.keyspace })
-      const groups = keyspace.shards.flatMap((s) => findGroup(state, s.group) ?? [])
-      return ShardMap.make({ version: state.shardMapVersion, keyspaces: [keyspace], groups })
+      )
     }
     case "GetNodes": {
       const hosted = new Map<number, number>()

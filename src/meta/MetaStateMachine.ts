@@ -37,13 +37,15 @@ import {
 import { ClusterState, emptyClusterState } from "./ClusterState.js"
 import { decodeJsonOrThrow, encodeJson } from "./JsonCodec.js"
 import { decodeCommand, encodeResponse, type MetaCommand, type MetaResponse } from "./MetaCommand.js"
-import { NotBootstrapped } from "./MetaErrors.js"
+import { NotBootstrapped, type UnknownKeyspace } from "./MetaErrors.js"
 import {
   answerQuery,
   decodeQuery,
   encodeQueryResponse,
   type MetaQuery,
   type MetaQueryResponse,
+  type ShardMap,
+  shardMapPages,
 } from "./MetaQuery.js"
 
 /**
@@ -102,12 +104,12 @@ export class MetaStateMachine implements StateMachine {
   #mapCache:
     | {
         readonly keyspace: string
-        /** The answer was `NotModified`. */
-        readonly known: boolean
         readonly version: number
         readonly groups: ClusterState["groups"]
         readonly keyspaces: ClusterState["keyspaces"]
-        readonly bytes: Uint8Array
+        readonly pages: ReadonlyArray<ShardMap> | UnknownKeyspace
+        /** Each page's answer bytes, encoded on first demand. */
+        readonly bytes: Array<Uint8Array | undefined>
       }
     | undefined
 
@@ -146,27 +148,34 @@ export class MetaStateMachine implements StateMachine {
     if (Either.isLeft(decoded)) return encodeQueryResponse(decoded.left)
     const q = decoded.right
     if (q._tag !== "GetShardMap") return encodeQueryResponse(this.ask(q))
-    // Every node refetches the map after each change: encode each map once. A map is a
-    // function of the version, the keyspaces and the groups (immutable arrays: identity).
     const s = this.#state
-    const c = this.#mapCache
+    const page = q.page ?? 0
+    if (page === 0 && q.knownVersion !== 0 && q.knownVersion === s.shardMapVersion)
+      return encodeQueryResponse(this.ask(q))
+    // Every node refetches the map after each change: paginate and encode each map once. A
+    // map is a function of the version, the keyspaces and the groups (immutable arrays: identity).
+    let c = this.#mapCache
     if (
-      c?.keyspace === q.keyspace &&
-      c.known === (q.knownVersion === s.shardMapVersion && q.knownVersion !== 0)
+      c === undefined ||
+      c.keyspace !== q.keyspace ||
+      c.version !== s.shardMapVersion ||
+      c.groups !== s.groups ||
+      c.keyspaces !== s.keyspaces
     ) {
-      if (c.version === s.shardMapVersion && c.groups === s.groups && c.keyspaces === s.keyspaces)
-        return c.bytes
+      c = {
+        keyspace: q.keyspace,
+        version: s.shardMapVersion,
+        groups: s.groups,
+        keyspaces: s.keyspaces,
+        pages: shardMapPages(s, q.keyspace),
+        bytes: [],
+      }
+      this.#mapCache = c
     }
-    const bytes = encodeQueryResponse(this.ask(q))
-    this.#mapCache = {
-      keyspace: q.keyspace,
-      known: q.knownVersion === s.shardMapVersion && q.knownVersion !== 0,
-      version: s.shardMapVersion,
-      groups: s.groups,
-      keyspaces: s.keyspaces,
-      bytes,
-    }
-    return bytes
+    if (!Array.isArray(c.pages)) return encodeQueryResponse(c.pages as UnknownKeyspace)
+    if (page >= c.pages.length) return encodeQueryResponse(this.ask(q))
+    c.bytes[page] ??= encodeQueryResponse(c.pages[page]!)
+    return c.bytes[page]
   }
 
   /** See `StateMachine.snapshot`. */

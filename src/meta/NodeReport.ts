@@ -74,13 +74,14 @@ export const splitLoad = (load: NodeLoad, maxBytes: number): ReadonlyArray<NodeL
   if (JSON.stringify(load.replicas).length <= maxBytes) return [load]
   const parts: NodeLoad[] = []
   let replicas: ReplicaReport[] = []
-  let bytes = 0
+  // The JSON of k replicas: their sizes, k - 1 commas and two brackets.
+  let bytes = 1
   for (const r of load.replicas) {
     const size = JSON.stringify(r).length + 1
     if (replicas.length > 0 && bytes + size > maxBytes) {
       parts.push({ node: load.node, at: load.at, replicas })
       replicas = []
-      bytes = 0
+      bytes = 1
     }
     replicas.push(r)
     bytes += size
