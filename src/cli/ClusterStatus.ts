@@ -26,7 +26,10 @@ const AdminStatus = Schema.Struct({
   ok: Schema.Literal(true),
   node: Schema.Number,
   groups: Schema.Array(AdminGroup),
+  /** More replicas after this group id (the answer is paged). */
+  next: Schema.optional(Schema.Number),
 })
+type AdminGroup = typeof AdminGroup.Type
 const decodeAdmin = Schema.decodeUnknownEither(Schema.parseJson(AdminStatus))
 
 /** A row of the node table. */
@@ -61,6 +64,24 @@ export interface StatusReport {
 const decoder = new TextDecoder()
 const encoder = new TextEncoder()
 
+/** Every replica a node's admin endpoint reports, page after page; undefined if it did not answer. */
+const adminStatus = (bus: BusService, subject: string) =>
+  Effect.gen(function* () {
+    const groups: AdminGroup[] = []
+    let after: number | undefined
+    for (;;) {
+      const request = encoder.encode(
+        JSON.stringify({ op: "status", ...(after !== undefined ? { after } : {}) }),
+      )
+      const bytes = yield* bus.request(subject, request, { timeout: "2 seconds" })
+      const page = Either.getOrUndefined(decodeAdmin(decoder.decode(bytes)))
+      if (page === undefined) return undefined
+      groups.push(...page.groups)
+      if (page.next === undefined || page.next <= (after ?? -1)) return { node: page.node, groups }
+      after = page.next
+    }
+  }).pipe(Effect.orElseSucceed(() => undefined))
+
 /** Gathers the report through `router` (metadata) and `bus` (admin endpoints). */
 export const gather = (router: RouterService, bus: BusService): Effect.Effect<StatusReport, CallError> =>
   Effect.gen(function* () {
@@ -70,20 +91,10 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
     const live = nodes.filter((n) => n.state !== "removed")
     const admin = yield* Effect.forEach(
       live,
-      (n) =>
-        bus
-          .request(
-            `${router.subjects.root}.admin.${n.id}`,
-            encoder.encode(JSON.stringify({ op: "status" })),
-            {
-              timeout: "2 seconds",
-            },
-          )
-          .pipe(
-            Effect.map((bytes) => Either.getOrUndefined(decodeAdmin(decoder.decode(bytes)))),
-            Effect.orElseSucceed(() => undefined),
-          ),
-      { concurrency: "unbounded" },
+      (n) => adminStatus(bus, `${router.subjects.root}.admin.${n.id}`),
+      {
+        concurrency: "unbounded",
+      },
     )
     const leaders = new Map<number, { node: number; lag: number }>()
     const leads = new Map<number, number>()

@@ -4,7 +4,9 @@
  * gets `{"ok":false,"error":"BadRequest","message":...}` and changes nothing.
  *
  * Requests (`op`):
- * - `status`: every hosted replica (`GroupStatus`) and the node's counters;
+ * - `status`: `{ after?: groupId }` → the hosted replicas (`GroupStatus`) with group ids above
+ *   `after`, in id order, and the node's counters. An answer holds at most `STATUS_PAGE_BYTES`
+ *   of replicas; when some are left it says `next` (ask again with `after: next`);
  * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced), the
  *   counters and the process's memory — small enough for nodes with tens of thousands of groups;
  * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
@@ -22,7 +24,10 @@ import { clusterSubjects } from "../transport/Subjects.js"
 import { Node } from "./Node.js"
 
 export const AdminRequest = Schema.Union(
-  Schema.Struct({ op: Schema.Literal("status") }),
+  Schema.Struct({
+    op: Schema.Literal("status"),
+    after: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
+  }),
   Schema.Struct({ op: Schema.Literal("summary") }),
   Schema.Struct({
     op: Schema.Literal("read"),
@@ -55,12 +60,27 @@ export type AdminRequest = Schema.Schema.Type<typeof AdminRequest>
 export const adminSubject = (cluster: string, node: number, prefix?: string): string =>
   `${clusterSubjects(cluster, prefix).root}.admin.${node}`
 
+/** The JSON bytes of replicas one `status` answer carries at most (NATS allows 1 MiB). */
+export const STATUS_PAGE_BYTES = 512 * 1024
+
+/** The longest prefix of `items` within `maxBytes` of JSON (at least one item). */
+const takeWithin = <A>(items: ReadonlyArray<A>, maxBytes: number): ReadonlyArray<A> => {
+  let bytes = 1
+  let n = 0
+  for (const item of items) {
+    bytes += JSON.stringify(item).length + 1
+    if (n > 0 && bytes > maxBytes) break
+    n++
+  }
+  return n === items.length ? items : items.slice(0, n)
+}
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const json = (v: unknown) => encoder.encode(JSON.stringify(v))
 const decodeRequest = Schema.decodeUnknownEither(Schema.parseJson(AdminRequest))
 
-const handle = (node: Node["Type"], data: Uint8Array) =>
+const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =>
   Effect.gen(function* () {
     const parsed = decodeRequest(decoder.decode(data))
     if (parsed._tag === "Left") {
@@ -68,8 +88,21 @@ const handle = (node: Node["Type"], data: Uint8Array) =>
     }
     const req = parsed.right
     switch (req.op) {
-      case "status":
-        return { ok: true, node: node.nodeId, groups: yield* node.groups, stats: yield* node.stats }
+      case "status": {
+        const after = req.after ?? -1
+        const groups = (yield* node.groups)
+          .filter((g) => g.groupId > after)
+          .sort((a, b) => a.groupId - b.groupId)
+        const page = takeWithin(groups, statusPageBytes)
+        const next = page.length < groups.length ? page.at(-1)?.groupId : undefined
+        return {
+          ok: true,
+          node: node.nodeId,
+          groups: page,
+          stats: yield* node.stats,
+          ...(next !== undefined ? { next } : {}),
+        }
+      }
       case "summary": {
         const groups = yield* node.groups
         let leaders = 0
@@ -131,7 +164,12 @@ const handle = (node: Node["Type"], data: Uint8Array) =>
   })
 
 /** Serves the admin subject of the node in context for the layer's lifetime. */
-export const layer = (options: { readonly cluster: string; readonly subjectPrefix?: string }) =>
+export const layer = (options: {
+  readonly cluster: string
+  readonly subjectPrefix?: string
+  /** The JSON bytes of replicas per `status` answer (default `STATUS_PAGE_BYTES`). */
+  readonly statusPageBytes?: number
+}) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const node = yield* Node
@@ -139,7 +177,7 @@ export const layer = (options: { readonly cluster: string; readonly subjectPrefi
       const sub = yield* bus.subscribe(adminSubject(options.cluster, node.nodeId, options.subjectPrefix))
       yield* Effect.forkScoped(
         Stream.runForEach(sub.messages, (msg) =>
-          handle(node, msg.data).pipe(
+          handle(node, msg.data, options.statusPageBytes ?? STATUS_PAGE_BYTES).pipe(
             Effect.flatMap((reply) => msg.respond(json(reply))),
             Effect.catchAll((e) => Effect.logWarning(`admin reply failed: ${e.message}`)),
             Effect.forkScoped,

@@ -176,8 +176,21 @@ export class ProcessCluster {
     return r === undefined ? undefined : (JSON.parse(decoder.decode(r)) as Record<string, unknown>)
   }
 
+  /** A node's replicas and counters (every page of its admin `status`); undefined when it does not answer. */
   async status(node: number): Promise<AdminStatus | undefined> {
-    return (await this.admin(node, { op: "status" })) as AdminStatus | undefined
+    let first: (AdminStatus & { next?: number }) | undefined
+    const groups: AdminGroup[] = []
+    let after: number | undefined
+    for (;;) {
+      const page = (await this.admin(node, { op: "status", ...(after !== undefined ? { after } : {}) })) as
+        | (AdminStatus & { next?: number })
+        | undefined
+      if (page === undefined) return undefined
+      first ??= page
+      groups.push(...page.groups)
+      if (page.next === undefined || page.next <= (after ?? -1)) return { node: first.node, stats: first.stats, groups }
+      after = page.next
+    }
   }
 
   /** Polls `check` until it returns a value other than undefined; throws after `timeoutMs`. */

@@ -34,6 +34,8 @@ export interface MemoryClusterOptions {
   readonly cluster?: string
   readonly seed?: number
   readonly tickMs?: number
+  /** The admin endpoint's `status` page size (default: NodeAdmin's). */
+  readonly adminStatusPageBytes?: number
 }
 
 export interface MemoryCluster {
@@ -172,7 +174,10 @@ export const make = (options: MemoryClusterOptions): Effect.Effect<MemoryCluster
         ownsSlot,
         settings: { tickMs: options.tickMs ?? 10, livenessIntervalMs: 100, livenessTimeoutMs: 600 },
       })
-      return NodeAdmin.layer({ cluster }).pipe(
+      return NodeAdmin.layer({
+        cluster,
+        ...(options.adminStatusPageBytes !== undefined ? { statusPageBytes: options.adminStatusPageBytes } : {}),
+      }).pipe(
         Layer.provideMerge(node),
         Layer.provide(Layer.mergeAll(store, Transport.layerMemory(network, NodeId(id)))),
         Layer.provide(Bus.layerMemory(bus)),
