@@ -188,7 +188,8 @@ export class ProcessCluster {
       if (page === undefined) return undefined
       first ??= page
       groups.push(...page.groups)
-      if (page.next === undefined || page.next <= (after ?? -1)) return { node: first.node, stats: first.stats, groups }
+      if (page.next === undefined || page.next <= (after ?? -1))
+        return { node: first.node, stats: first.stats, groups }
       after = page.next
     }
   }

@@ -176,7 +176,9 @@ export const make = (options: MemoryClusterOptions): Effect.Effect<MemoryCluster
       })
       return NodeAdmin.layer({
         cluster,
-        ...(options.adminStatusPageBytes !== undefined ? { statusPageBytes: options.adminStatusPageBytes } : {}),
+        ...(options.adminStatusPageBytes !== undefined
+          ? { statusPageBytes: options.adminStatusPageBytes }
+          : {}),
       }).pipe(
         Layer.provideMerge(node),
         Layer.provide(Layer.mergeAll(store, Transport.layerMemory(network, NodeId(id)))),
