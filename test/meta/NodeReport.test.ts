@@ -9,10 +9,10 @@ import {
   encodeRequest,
   type HeartbeatRequest,
 } from "../../src/meta/MetaProtocol.js"
-import { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
 import { type NodeLoad, type ReplicaReport, ReportAssembly, splitLoad } from "../../src/meta/NodeReport.js"
 import { GroupId, NodeId } from "../../src/raft/Ids.js"
 import { ReplicaId } from "../../src/raft/Types.js"
+import { cluster } from "./Helpers.js"
 
 const replica = (group: number, leader: boolean): ReplicaReport => ({
   group: GroupId(group),
@@ -113,17 +113,7 @@ describe("ReportAssembly", () => {
 
 describe("a report of 20,000 replicas", () => {
   it("crosses the meta subject in parts under 1 MiB and is recorded whole, once, on the last part", () => {
-    const sm = new MetaStateMachine()
-    sm.applyCommand({
-      _tag: "Bootstrap",
-      cluster: "c",
-      token: "t1",
-      name: "",
-      labels: {},
-      settings: {},
-      at: 1,
-    })
-    sm.applyCommand({ _tag: "RegisterNode", token: "t2", name: "", labels: {}, at: 1 })
+    const sm = cluster(2)
     const load = loadOf(20_000)
     expect(encodeRequest({ _tag: "Heartbeat", node: NodeId(2), token: "t2", load }).length).toBeGreaterThan(
       1024 * 1024,

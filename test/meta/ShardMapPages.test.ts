@@ -12,22 +12,19 @@ import {
   type MetaQueryResponse,
   type ShardMap,
 } from "../../src/meta/MetaQuery.js"
-import { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
+import type { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
 import { completeShardMap, mergeShardMapPages, paginateShardMap } from "../../src/meta/ShardMapPages.js"
 import { slotOf } from "../../src/meta/Slots.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
+import { cluster as fiveNodes, must } from "./Helpers.js"
 
 const MiB = 1024 * 1024
 
 /** A bootstrapped metadata group with five nodes and keyspaces of the given shard counts. */
 const cluster = (shardCounts: ReadonlyArray<number>) => {
-  const sm = new MetaStateMachine()
-  sm.applyCommand({ _tag: "Bootstrap", cluster: "c", token: "t1", name: "", labels: {}, settings: {}, at: 1 })
-  for (let n = 2; n <= 5; n++)
-    sm.applyCommand({ _tag: "RegisterNode", token: `t${n}`, name: "", labels: {}, at: 1 })
+  const sm = fiveNodes(5)
   shardCounts.forEach((shards, i) => {
-    const r = sm.applyCommand({ _tag: "CreateKeyspace", name: `k${i}`, shards, replicationFactor: 3, at: 2 })
-    expect(r._tag).toBe("KeyspaceCreated")
+    must(sm, { _tag: "CreateKeyspace", name: `k${i}`, shards, replicationFactor: 3, at: 2 })
   })
   return sm
 }

@@ -144,9 +144,9 @@ describe("restart of simulated clusters from LevelDB", () => {
       )
       const rand = testRand(seed)
       const pending = mirror(sims)
-      const program = Effect.gen(function* () {
-        // 1. Run with clients and faults, mirroring into the stores; stop everything.
-        yield* Effect.scoped(
+      /** Clients and faults for `ms` of virtual time, mirrored into the stores; then all stop. */
+      const runPhase = (ms: number) =>
+        Effect.scoped(
           Effect.gen(function* () {
             const stores = yield* openStores(dir)
             for (const sim of sims) {
@@ -154,12 +154,15 @@ describe("restart of simulated clusters from LevelDB", () => {
               sim.setReliable(false)
               sim.startClients({ clients: 3 })
             }
-            yield* churn(sims, pending, stores, rand, 20_000)
+            yield* churn(sims, pending, stores, rand, ms)
             settle(sims)
             for (const sim of sims) sim.crashAll()
             yield* flush(pending, stores)
           }),
         )
+      const program = Effect.gen(function* () {
+        // 1. Run with clients and faults, mirroring into the stores; stop everything.
+        yield* runPhase(20_000)
         const first = yield* reload(dir)
         expectSame(sims, first, "after the first run")
         // The followers that were down caught up by snapshot, so snapshots were written.
@@ -167,20 +170,7 @@ describe("restart of simulated clusters from LevelDB", () => {
 
         // 2. Restart every replica from what its store loaded and run again.
         for (const [g, sim] of sims.entries()) for (const n of NODES) sim.restart(n, first.get(`${n}/${g}`)!)
-        yield* Effect.scoped(
-          Effect.gen(function* () {
-            const stores = yield* openStores(dir)
-            for (const sim of sims) {
-              sim.waitForLeader()
-              sim.setReliable(false)
-              sim.startClients({ clients: 3 })
-            }
-            yield* churn(sims, pending, stores, rand, 10_000)
-            settle(sims)
-            for (const sim of sims) sim.crashAll()
-            yield* flush(pending, stores)
-          }),
-        )
+        yield* runPhase(10_000)
         expectSame(sims, yield* reload(dir), "after the restart from LevelDB")
       })
       try {
