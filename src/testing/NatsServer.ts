@@ -188,6 +188,10 @@ export const startNatsServer = async (options: NatsServerOptions = {}): Promise<
   let port = options.port ?? (await freePort(host))
 
   const spawnOnce = async (): Promise<void> => {
+    // Something else answering on the port would pass the readiness probe below.
+    if (await probe(host, port)) {
+      throw new NatsServerStartFailed(`${host}:${port} is already in use by another process`, "")
+    }
     const args = ["-a", host, "-p", String(port)]
     if (options.config !== undefined) args.push("-c", configPath)
     args.push(...(options.args ?? []))
@@ -201,6 +205,7 @@ export const startNatsServer = async (options: NatsServerOptions = {}): Promise<
     const deadline = Date.now() + startTimeout
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
+        await sleep(100) // its last output may still be in the pipes
         throw new NatsServerStartFailed(
           `nats-server exited with ${proc.exitCode ?? proc.signalCode}`,
           lines.join("\n"),

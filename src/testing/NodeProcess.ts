@@ -24,7 +24,10 @@ export interface NodeProcessOptions {
    */
   readonly mode?: "static" | "bootstrap" | "join"
   readonly dataDir: string
-  readonly natsUrl: string
+  /** The NATS server(s), `--nats` (or `embeddedNats`). */
+  readonly natsUrl?: string
+  /** `--embedded-nats host:port`: the node runs its own nats-server there. */
+  readonly embeddedNats?: string
   readonly cluster: string
   /** More `flotilla start` flags, e.g. ["--static-groups", "100", "--tick-ms", "50"]. */
   readonly args?: readonly string[]
@@ -74,8 +77,8 @@ export class NodeProcess {
           : ["--id", String(o.nodeId)]),
       "--data-dir",
       o.dataDir,
-      "--nats",
-      o.natsUrl,
+      ...(o.embeddedNats !== undefined ? ["--embedded-nats", o.embeddedNats] : []),
+      ...(o.natsUrl !== undefined ? ["--nats", o.natsUrl] : []),
       "--cluster",
       o.cluster,
       ...(o.args ?? []),

@@ -10,6 +10,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { SettingsPatch } from "../../meta/MetaCommand.js"
 import { Node } from "../../runtime/Node.js"
+import { NatsServerStartFailed, startNatsServer } from "../../testing/NatsServer.js"
 import * as StartNode from "../StartNode.js"
 
 const id = Options.integer("id").pipe(
@@ -54,8 +55,15 @@ const placementMs = Options.integer("placement-ms").pipe(
 )
 const dataDir = Options.directory("data-dir").pipe(Options.withDescription("directory of the node's data"))
 const natsUrl = Options.text("nats").pipe(
-  Options.withDescription("NATS server URL(s), comma separated"),
-  Options.withDefault("nats://127.0.0.1:4222"),
+  Options.withDescription("NATS server URL(s), comma separated (default nats://127.0.0.1:4222)"),
+  Options.optional,
+)
+const embeddedNats = Options.text("embedded-nats").pipe(
+  Options.withDescription(
+    "run a nats-server (from the PATH) with this node, listening on host:port (e.g. 0.0.0.0:4300), " +
+      "and use it; other nodes join with --nats nats://<this host>:<port>. Excludes --nats",
+  ),
+  Options.optional,
 )
 const cluster = Options.text("cluster").pipe(
   Options.withDescription("cluster name"),
@@ -112,6 +120,36 @@ export const parseLabels = (text: string): Record<string, string> | string => {
   return out
 }
 
+/** `host:port` for --embedded-nats, or why not. */
+export const parseHostPort = (text: string): { readonly host: string; readonly port: number } | string => {
+  const colon = text.lastIndexOf(":")
+  const host = colon < 0 ? "127.0.0.1" : text.slice(0, colon)
+  const port = Number(colon < 0 ? text : text.slice(colon + 1))
+  if (!Number.isInteger(port) || port < 1 || port > 65535 || !/^[A-Za-z0-9.:-]+$/.test(host))
+    return `--embedded-nats wants host:port (e.g. 127.0.0.1:4300) or a port, got "${text}"`
+  return { host, port }
+}
+
+/** A nats-server child process for the scope's lifetime. */
+const startEmbeddedNats = (at: { readonly host: string; readonly port: number }) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({
+      try: () => startNatsServer({ host: at.host, port: at.port }),
+      catch: (e) => {
+        // nats-server says why on a fatal line ("bind: address already in use"); the rest is noise.
+        const fatal =
+          e instanceof NatsServerStartFailed
+            ? e.output.split("\n").find((l) => l.includes("[FTL]") || l.includes("[ERR]"))
+            : undefined
+        const why = e instanceof Error ? e.message.split("\n")[0] : String(e)
+        return new Error(
+          `--embedded-nats: ${why}${fatal ? `: ${fatal.replace(/^.*\[(FTL|ERR)\]\s*/, "")}` : ""}`,
+        )
+      },
+    }),
+    (server) => Effect.promise(() => server.close()),
+  )
+
 export const start = Command.make(
   "start",
   {
@@ -127,6 +165,7 @@ export const start = Command.make(
     logLevel,
     dataDir,
     natsUrl,
+    embeddedNats,
     cluster,
     tickMs,
     snapshotEntries,
@@ -178,12 +217,23 @@ export const start = Command.make(
       if (Option.isSome(o.snapshotEntries)) settings.snapshotEntries = o.snapshotEntries.value
       if (Option.isSome(o.keepEntries)) settings.keepEntries = o.keepEntries.value
       if (Option.isSome(o.quiesceAfterTicks)) settings.quiesceAfterTicks = o.quiesceAfterTicks.value
+      let embedded: { readonly host: string; readonly port: number } | undefined
+      if (Option.isSome(o.embeddedNats)) {
+        if (Option.isSome(o.natsUrl))
+          return yield* Effect.fail(new Error("--embedded-nats and --nats exclude each other"))
+        const parsed = parseHostPort(o.embeddedNats.value)
+        if (typeof parsed === "string") return yield* Effect.fail(new Error(parsed))
+        embedded = parsed
+      }
+      const servers = embedded
+        ? [`nats://${embedded.host === "0.0.0.0" ? "127.0.0.1" : embedded.host}:${embedded.port}`]
+        : Option.getOrElse(o.natsUrl, () => "nats://127.0.0.1:4222").split(",")
       const layer = StartNode.layer({
         mode: isStatic ? "static" : o.bootstrap ? "bootstrap" : "join",
         nodeId,
         dataDir: o.dataDir,
         cluster: o.cluster,
-        nats: { servers: o.natsUrl.split(",") },
+        nats: { servers },
         settings,
         staticGroups: Option.isSome(o.staticGroups) ? { count: o.staticGroups.value, members } : undefined,
         name: Option.getOrUndefined(o.name),
@@ -194,6 +244,10 @@ export const start = Command.make(
       })
       yield* Effect.scoped(
         Effect.gen(function* () {
+          if (embedded !== undefined) {
+            const server = yield* startEmbeddedNats(embedded)
+            yield* Console.log(JSON.stringify({ event: "nats", url: server.url, pid: server.pid() }))
+          }
           const context = yield* Layer.build(layer)
           const node = Context.get(context, Node)
           yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))

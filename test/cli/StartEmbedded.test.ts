@@ -1,0 +1,90 @@
+/**
+ * `flotilla start --embedded-nats`: a node that runs its own nats-server, which other nodes
+ * join through; the server stops with the node; a port already taken is a clear error.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { freePort } from "../../src/testing/NatsServer.js"
+import { NodeProcess } from "../../src/testing/NodeProcess.js"
+import { runCli } from "./support/RunCli.js"
+
+const root = mkdtempSync(join(tmpdir(), "flotilla-embedded-"))
+const nodes: NodeProcess[] = []
+
+afterAll(async () => {
+  for (const n of nodes) await n.kill()
+  rmSync(root, { recursive: true, force: true })
+})
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+describe("flotilla start --embedded-nats", () => {
+  it("serves the cluster's bus from the first node, refuses a taken port, and stops with the node", async () => {
+    const port = await freePort()
+    const first = new NodeProcess({
+      nodeId: 1,
+      mode: "bootstrap",
+      dataDir: join(root, "n1"),
+      embeddedNats: `127.0.0.1:${port}`,
+      cluster: "emb",
+    })
+    nodes.push(first)
+    await first.start()
+    const natsPid = Number(/"event":"nats","url":"[^"]+","pid":(\d+)/.exec(first.logs())?.[1])
+    expect(alive(natsPid)).toBe(true)
+
+    const second = new NodeProcess({
+      nodeId: 2,
+      mode: "join",
+      dataDir: join(root, "n2"),
+      natsUrl: `nats://127.0.0.1:${port}`,
+      cluster: "emb",
+    })
+    nodes.push(second)
+    await second.start()
+    expect(second.nodeId).toBe(2)
+
+    const status = await runCli("status", "--nats", `nats://127.0.0.1:${port}`, "--cluster", "emb")
+    expect(status.failure).toBeUndefined()
+    expect(status.out).toMatch(/n1\s/)
+    expect(status.out).toMatch(/n2\s/)
+
+    const taken = await runCli(
+      "start",
+      "--bootstrap",
+      "--data-dir",
+      join(root, "n3"),
+      "--cluster",
+      "other",
+      "--embedded-nats",
+      `127.0.0.1:${port}`,
+    )
+    expect(taken.failure).toContain(`127.0.0.1:${port} is already in use`)
+    const both = await runCli(
+      "start",
+      "--data-dir",
+      join(root, "n4"),
+      "--embedded-nats",
+      `${port}`,
+      "--nats",
+      "nats://127.0.0.1:1",
+    )
+    expect(both.failure).toContain("--embedded-nats and --nats exclude each other")
+    const bad = await runCli("start", "--data-dir", join(root, "n5"), "--embedded-nats", "here")
+    expect(bad.failure).toContain("--embedded-nats wants host:port")
+
+    await second.stop()
+    expect(await first.stop()).toBe(0)
+    for (let i = 0; i < 50 && alive(natsPid); i++) await new Promise((r) => setTimeout(r, 100))
+    expect(alive(natsPid)).toBe(false)
+  }, 120_000)
+})
