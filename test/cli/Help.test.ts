@@ -14,6 +14,9 @@ const commands: Array<[string[], string]> = [
   [["kv", "put"], "set the value of a key"],
   [["kv", "del"], "delete a key"],
   [["kv", "scan"], "list keys and values in key order"],
+  [["keyspace"], "create and list keyspaces"],
+  [["keyspace", "create"], "create a keyspace"],
+  [["keyspace", "list"], "list the keyspaces"],
   [["status"], "nodes, groups, leaders and replication lag"],
   [["bench"], "read/write workload"],
 ]

@@ -1,6 +1,7 @@
 /**
  * `flotilla start --embedded-nats`: a node that runs its own nats-server, which other nodes
- * join through; the server stops with the node; a port already taken is a clear error.
+ * join through; the server stops with the node; a port already taken is a clear error. And
+ * `flotilla keyspace create|list` on that cluster, then the KV store through it.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -57,6 +58,20 @@ describe("flotilla start --embedded-nats", () => {
     expect(status.failure).toBeUndefined()
     expect(status.out).toMatch(/n1\s/)
     expect(status.out).toMatch(/n2\s/)
+
+    const flags = ["--nats", `nats://127.0.0.1:${port}`, "--cluster", "emb"]
+    expect((await runCli("keyspace", "list", ...flags)).out).toContain("no keyspaces")
+    const created = await runCli("keyspace", "create", "kv", "--shards", "3", "--replication", "2", ...flags)
+    expect(created.failure).toBeUndefined()
+    expect(created.out).toContain("keyspace kv: 3 shard(s)")
+    const again = await runCli("keyspace", "create", "kv", ...flags)
+    expect(again.failure).toContain("KeyspaceExists")
+    expect((await runCli("keyspace", "create", "x", "--kind", "Nope", ...flags)).failure).toContain(
+      "not created",
+    )
+    expect((await runCli("keyspace", "list", ...flags)).out).toMatch(/kv\s+kv\s+3\s+2/)
+    expect((await runCli("kv", "put", "greeting", "hello", ...flags)).failure).toBeUndefined()
+    expect((await runCli("kv", "get", "greeting", ...flags)).out.trim()).toBe("hello")
 
     const taken = await runCli(
       "start",

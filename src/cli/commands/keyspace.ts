@@ -1,0 +1,67 @@
+/**
+ * `flotilla keyspace create|list`: keyspaces of a cluster started with `flotilla start`
+ * (`flotilla dev` creates its own). Both go through the metadata group.
+ *
+ *   flotilla keyspace create kv --shards 16             # the KV store's keyspace, 16 shards
+ *   flotilla keyspace create counters --kind Counter --shards 4 --replication 3
+ *   flotilla keyspace list
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect } from "effect"
+import { Router } from "../../client/Router.js"
+import { clientFlags, routerLayer } from "../ClientFlags.js"
+import { table } from "../Table.js"
+
+const name = Args.text({ name: "name" }).pipe(Args.withDescription("the keyspace's name"))
+const shards = Options.integer("shards").pipe(
+  Options.withDescription("number of shards (Raft groups), 1..16384"),
+  Options.withDefault(4),
+)
+const replication = Options.integer("replication").pipe(
+  Options.withDescription("replicas per shard (default: the cluster's replication factor)"),
+  Options.optional,
+)
+const kind = Options.text("kind").pipe(
+  Options.withDescription("the entity kind its shards run (default kv, the KV store)"),
+  Options.withDefault("kv"),
+)
+
+const create = Command.make("create", { ...clientFlags, name, shards, replication, kind }, (o) =>
+  Effect.gen(function* () {
+    const router = yield* Router
+    const r = yield* router.meta({
+      _tag: "CreateKeyspace",
+      name: o.name,
+      shards: o.shards,
+      replicationFactor: o.replication._tag === "Some" ? o.replication.value : 0,
+      kind: o.kind,
+    })
+    if (r._tag !== "KeyspaceCreated") {
+      const why = "message" in r && typeof r.message === "string" ? r.message : JSON.stringify(r)
+      return yield* Effect.fail(new Error(`keyspace ${o.name} not created: ${r._tag}: ${why}`))
+    }
+    yield* Console.log(`keyspace ${r.name}: ${r.groups.length} shard(s), groups ${r.groups.join(", ")}`)
+  }).pipe(Effect.provide(routerLayer(o))),
+).pipe(Command.withDescription("create a keyspace (its shards are placed on the cluster's nodes)"))
+
+const list = Command.make("list", { ...clientFlags }, (o) =>
+  Effect.gen(function* () {
+    const view = yield* (yield* Router).refresh()
+    const rows = [...view.keyspaces].map(([ks, ranges]) => {
+      const first = view.groups.get(ranges[0]?.group ?? -1)
+      const kindOf = [...view.byKind].find(([, names]) => names.includes(ks))?.[0] ?? "?"
+      return [ks, kindOf, String(ranges.length), String(first?.replicas.length ?? 0)]
+    })
+    yield* Console.log(
+      rows.length === 0
+        ? `no keyspaces (shard map v${view.version}): create one with flotilla keyspace create`
+        : table(["KEYSPACE", "KIND", "SHARDS", "REPLICAS"], rows),
+    )
+  }).pipe(Effect.provide(routerLayer(o))),
+).pipe(Command.withDescription("list the keyspaces: kind, shards, replicas per shard"))
+
+/** `flotilla keyspace`. */
+export const keyspace = Command.make("keyspace").pipe(
+  Command.withDescription("create and list keyspaces"),
+  Command.withSubcommands([create, list]),
+)
