@@ -16,21 +16,29 @@ export const encodeJson =
   (value: A): Uint8Array =>
     encoder.encode(JSON.stringify(Schema.encodeSync(schema)(value)))
 
-/** UTF-8 JSON bytes decoded through `schema`, or why not. */
-export const decodeJson =
+/** UTF-8 JSON bytes as a value, or "not JSON". */
+export const parseJson = (bytes: Uint8Array): Either.Either<unknown, MalformedRequest> => {
+  try {
+    return Either.right(JSON.parse(decoder.decode(bytes)))
+  } catch {
+    return Either.left(new MalformedRequest({ message: "not JSON" }))
+  }
+}
+
+/** A parsed JSON value decoded through `schema`, or why not. */
+export const decodeJsonValue =
   <A, I>(schema: Schema.Schema<A, I>) =>
-  (bytes: Uint8Array): Either.Either<A, MalformedRequest> => {
-    let raw: unknown
-    try {
-      raw = JSON.parse(decoder.decode(bytes))
-    } catch {
-      return Either.left(new MalformedRequest({ message: "not JSON" }))
-    }
-    return Either.mapLeft(
+  (raw: unknown): Either.Either<A, MalformedRequest> =>
+    Either.mapLeft(
       Schema.decodeUnknownEither(schema)(raw),
       (e) => new MalformedRequest({ message: describeParseError(e) }),
     )
-  }
+
+/** UTF-8 JSON bytes decoded through `schema`, or why not. */
+export const decodeJson =
+  <A, I>(schema: Schema.Schema<A, I>) =>
+  (bytes: Uint8Array): Either.Either<A, MalformedRequest> =>
+    Either.flatMap(parseJson(bytes), decodeJsonValue(schema))
 
 /** UTF-8 JSON bytes decoded through `schema`; throws on anything else. */
 export const decodeJsonOrThrow =

@@ -13,15 +13,16 @@
  * keeps the enclosed load report in memory for the driver (docs/decisions/0035) and answers
  * with the shard map version, so the node refetches the map only when it changed.
  */
-import { type Either, Schema } from "effect"
+import { Either, Schema } from "effect"
+import { isNodeId } from "../raft/Ids.js"
 import { RuntimeErrorSchema } from "../runtime/RuntimeErrors.js"
 import { Labels, NodeState } from "./ClusterState.js"
 import { Count, NodeIdSchema } from "./IdSchemas.js"
-import { decodeJson, encodeJson } from "./JsonCodec.js"
+import { decodeJson, decodeJsonValue, encodeJson, parseJson } from "./JsonCodec.js"
 import { type MetaCommand, MetaResponse, SettingsPatch } from "./MetaCommand.js"
 import type { MalformedRequest } from "./MetaErrors.js"
 import { type MetaQuery, MetaQueryResponse } from "./MetaQuery.js"
-import { NodeLoad, ReportPart } from "./NodeReport.js"
+import { NodeLoad, parseNodeLoad, parseReportPart, ReportPart } from "./NodeReport.js"
 
 /** Queries are linearizable (ReadIndex on the leader) unless `stale: true`. */
 const stale = { stale: Schema.optional(Schema.Boolean) }
@@ -190,12 +191,37 @@ export const classify = (request: MetaRequest, nowMs: number): Classified => {
   }
 }
 
-/** A request as bytes (what nodes and tools send). */
-export const encodeRequest: (request: MetaRequest) => Uint8Array = encodeJson(MetaRequest)
+const encodeThroughSchema = encodeJson(MetaRequest)
+const decodeThroughSchema = decodeJsonValue(MetaRequest)
+const utf8 = new TextEncoder()
+
+/**
+ * A request as bytes (what nodes and tools send). Heartbeats, sent every second with every
+ * replica of a node, skip the Schema: their type and their JSON coincide (numbers, strings,
+ * booleans; the Schemas only check them).
+ */
+export const encodeRequest = (request: MetaRequest): Uint8Array =>
+  request._tag === "Heartbeat" ? utf8.encode(JSON.stringify(request)) : encodeThroughSchema(request)
+
+/** A heartbeat exactly as the Schema would decode it, without its cost; otherwise undefined. */
+const fastHeartbeat = (v: Record<string, unknown>): HeartbeatRequest | undefined => {
+  if (!isNodeId(v.node) || typeof v.token !== "string") return undefined
+  const load = parseNodeLoad(v.load)
+  if (load === undefined) return undefined
+  if (!("part" in v)) return { _tag: "Heartbeat", node: v.node, token: v.token, load }
+  const part = parseReportPart(v.part)
+  return part === undefined ? undefined : { _tag: "Heartbeat", node: v.node, token: v.token, load, part }
+}
 
 /** Bytes as a request, or the `MalformedRequest` to answer. */
-export const decodeRequest: (bytes: Uint8Array) => Either.Either<MetaRequest, MalformedRequest> =
-  decodeJson(MetaRequest)
+export const decodeRequest = (bytes: Uint8Array): Either.Either<MetaRequest, MalformedRequest> =>
+  Either.flatMap(parseJson(bytes), (raw) => {
+    if (typeof raw === "object" && raw !== null && (raw as { _tag?: unknown })._tag === "Heartbeat") {
+      const fast = fastHeartbeat(raw as Record<string, unknown>)
+      if (fast !== undefined) return Either.right(fast)
+    }
+    return decodeThroughSchema(raw)
+  })
 
 /** An answer as bytes. */
 export const encodeReply: (reply: MetaReply) => Uint8Array = encodeJson(MetaReply)

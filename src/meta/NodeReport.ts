@@ -15,6 +15,8 @@
  * (`ReportAssembly`).
  */
 import { Schema } from "effect"
+import { type GroupId, isGroupId, isNodeId } from "../raft/Ids.js"
+import { isReplicaId, type ReplicaId } from "../raft/Types.js"
 import { Count, GroupIdSchema, Millis, NodeIdSchema, ReplicaIdSchema } from "./IdSchemas.js"
 
 /** A group's applied configuration, as in `ConfState`, with the log index it was applied at. */
@@ -124,3 +126,78 @@ export class ReportAssembly {
     return { node: load.node, at: load.at, replicas: p.parts.flatMap((x) => x!.replicas) }
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Fast decoding. The metadata leader decodes every node's report every second: through the
+// Schemas above, 10,000 replicas take about 30 ms. `parseNodeLoad` accepts exactly what
+// `NodeLoad` decodes (and builds the same value, unknown fields dropped) in a fraction of
+// that; callers fall back to the Schema when it says no, for the Schema's error message.
+
+type Json = Record<string, unknown>
+
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v)
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0
+
+const replicaIds = (v: unknown): ReadonlyArray<ReplicaId> | undefined =>
+  Array.isArray(v) && v.every(isReplicaId) ? (v as ReplicaId[]) : undefined
+
+const parseMembership = (v: Json): Membership | undefined => {
+  const voters = replicaIds(v.voters)
+  const learners = replicaIds(v.learners)
+  const votersOutgoing = replicaIds(v.votersOutgoing)
+  const learnersNext = replicaIds(v.learnersNext)
+  if (
+    !isCount(v.confVersion) ||
+    voters === undefined ||
+    learners === undefined ||
+    votersOutgoing === undefined ||
+    learnersNext === undefined ||
+    typeof v.autoLeave !== "boolean"
+  )
+    return undefined
+  return {
+    confVersion: v.confVersion,
+    voters,
+    learners,
+    votersOutgoing,
+    learnersNext,
+    autoLeave: v.autoLeave,
+  }
+}
+
+const parseReplica = (v: unknown): ReplicaReport | undefined => {
+  if (!isObject(v)) return undefined
+  const { group, replica, role, leader, term, applied, sizeBytes, membership } = v
+  if (
+    !isGroupId(group) ||
+    !isReplicaId(replica) ||
+    (role !== "voter" && role !== "learner") ||
+    typeof leader !== "boolean" ||
+    !isCount(term) ||
+    !isCount(applied) ||
+    !isCount(sizeBytes)
+  )
+    return undefined
+  const base: ReplicaReport = { group: group as GroupId, replica, role, leader, term, applied, sizeBytes }
+  if (!("membership" in v)) return base
+  const m = isObject(membership) ? parseMembership(membership) : undefined
+  return m === undefined ? undefined : { ...base, membership: m }
+}
+
+/** `v` as a `NodeLoad` when the Schema would decode it, the same value; otherwise undefined. */
+export const parseNodeLoad = (v: unknown): NodeLoad | undefined => {
+  if (!isObject(v) || !isNodeId(v.node) || !isCount(v.at) || !Array.isArray(v.replicas)) return undefined
+  const replicas: ReplicaReport[] = new Array(v.replicas.length)
+  for (let i = 0; i < v.replicas.length; i++) {
+    const r = parseReplica(v.replicas[i])
+    if (r === undefined) return undefined
+    replicas[i] = r
+  }
+  return { node: v.node, at: v.at, replicas }
+}
+
+/** `v` as a `ReportPart` when the Schema would decode it; otherwise undefined. */
+export const parseReportPart = (v: unknown): ReportPart | undefined =>
+  isObject(v) && isCount(v.index) && isCount(v.count) && v.count >= 1 && v.count <= 1024 && v.index < v.count
+    ? { index: v.index, count: v.count }
+    : undefined

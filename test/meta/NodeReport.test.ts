@@ -1,13 +1,18 @@
-/** Load reports too large for one bus message: split by the node, reassembled by the leader. */
-import { Either } from "effect"
+/**
+ * Load reports: split by the node when too large for one bus message, reassembled by the
+ * leader; heartbeats decoded by a fast path that must agree with the Schema on every input.
+ */
+import { Either, Schema } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
+import { decodeJsonValue } from "../../src/meta/JsonCodec.js"
 import { answerHeartbeat, makeReports } from "../../src/meta/MetaEndpoint.js"
 import {
   decodeReply,
   decodeRequest,
   encodeRequest,
   type HeartbeatRequest,
+  MetaRequest,
 } from "../../src/meta/MetaProtocol.js"
 import { type NodeLoad, type ReplicaReport, ReportAssembly, splitLoad } from "../../src/meta/NodeReport.js"
 import { GroupId, NodeId } from "../../src/raft/Ids.js"
@@ -147,5 +152,110 @@ describe("a report of 20,000 replicas", () => {
       part: { index: 3, count: 3 },
     })
     expect(Either.isLeft(decodeRequest(new TextEncoder().encode(bad)))).toBe(true)
+  })
+})
+
+describe("the heartbeat fast path", () => {
+  const throughSchema = decodeJsonValue(MetaRequest)
+  // Valid heartbeats, then one field replaced by a near miss or any JSON value.
+  const count = fc.nat()
+  const id = fc.integer({ min: 1, max: 65_535 })
+  const replicaIds = fc.array(id, { maxLength: 4 })
+  const membership = fc.record({
+    confVersion: count,
+    voters: replicaIds,
+    learners: replicaIds,
+    votersOutgoing: replicaIds,
+    learnersNext: replicaIds,
+    autoLeave: fc.boolean(),
+  })
+  const replica = fc.record(
+    {
+      group: fc.nat({ max: 100_000 }),
+      replica: id,
+      role: fc.constantFrom("voter", "learner"),
+      leader: fc.boolean(),
+      term: count,
+      applied: count,
+      sizeBytes: count,
+      membership,
+      extra: fc.string(),
+    },
+    { requiredKeys: ["group", "replica", "role", "leader", "term", "applied", "sizeBytes"] },
+  )
+  const heartbeat = fc.record(
+    {
+      _tag: fc.constant("Heartbeat"),
+      node: id,
+      token: fc.string(),
+      load: fc.record({ node: id, at: count, replicas: fc.array(replica, { minLength: 1, maxLength: 4 }) }),
+      part: fc
+        .integer({ min: 1, max: 1024 })
+        .chain((n) => fc.record({ index: fc.nat({ max: n - 1 }), count: fc.constant(n) })),
+    },
+    { requiredKeys: ["_tag", "node", "token", "load"] },
+  )
+  const nearMiss = fc.oneof(
+    fc.constantFrom<unknown>(-1, 0, 1.5, 2 ** 53, 65_536, 1025, "1", "voter", null, true, [], {}, [0], [1.5]),
+    fc.jsonValue(),
+  )
+  type Path = ReadonlyArray<string | number>
+  const paths: ReadonlyArray<Path> = [
+    ["node"],
+    ["token"],
+    ["load"],
+    ["load", "node"],
+    ["load", "at"],
+    ["load", "replicas"],
+    ...["group", "replica", "role", "leader", "term", "applied", "sizeBytes", "membership"].map(
+      (f): Path => ["load", "replicas", 0, f],
+    ),
+    ...["confVersion", "voters", "learners", "votersOutgoing", "learnersNext", "autoLeave"].map(
+      (f): Path => ["load", "replicas", 0, "membership", f],
+    ),
+    ["part"],
+    ["part", "index"],
+    ["part", "count"],
+  ]
+  const setAt = (root: unknown, path: Path, value: unknown): unknown => {
+    const copy = JSON.parse(JSON.stringify(root)) as Record<string | number, unknown>
+    let o: Record<string | number, unknown> | undefined = copy
+    for (const key of path.slice(0, -1)) {
+      const next: unknown = o?.[key]
+      o = typeof next === "object" && next !== null ? (next as Record<string | number, unknown>) : undefined
+    }
+    if (o !== undefined) o[path.at(-1)!] = value
+    return copy
+  }
+  const mutated = fc
+    .tuple(heartbeat, nearMiss, fc.constantFrom(...paths))
+    .map(([h, junk, path]) => setAt(h, path, junk))
+
+  it("accepts exactly what the Schema accepts, and decodes the same value", () => {
+    fc.assert(
+      fc.property(fc.oneof({ arbitrary: heartbeat, weight: 1 }, { arbitrary: mutated, weight: 4 }), (raw) => {
+        const bytes = new TextEncoder().encode(JSON.stringify(raw))
+        const fast = decodeRequest(bytes)
+        const slow = throughSchema(JSON.parse(JSON.stringify(raw)))
+        expect(Either.isRight(fast)).toBe(Either.isRight(slow))
+        if (Either.isRight(fast) && Either.isRight(slow)) expect(fast.right).toEqual(slow.right)
+        else expect(fast).toEqual(slow)
+      }),
+      { numRuns: 3_000 },
+    )
+  })
+
+  it("sends heartbeats as the Schema would encode them", () => {
+    const h: HeartbeatRequest = {
+      _tag: "Heartbeat",
+      node: NodeId(2),
+      token: "t2",
+      load: loadOf(7),
+      part: { index: 1, count: 3 },
+    }
+    expect(JSON.parse(new TextDecoder().decode(encodeRequest(h)))).toEqual(
+      JSON.parse(JSON.stringify(Schema.encodeSync(MetaRequest)(h))),
+    )
+    expect(Either.getOrThrow(decodeRequest(encodeRequest(h)))).toEqual(h)
   })
 })
