@@ -238,9 +238,8 @@ export const start = (options: DevOptions): Effect.Effect<DevCluster, DevError, 
 /**
  * Waits, at most `SETTLE_TIMEOUT_MS`, until no replica's log moves: every replica has applied
  * its whole log, and terms, commit and last indexes are the same in two looks 150 ms apart.
- * The nodes then stop together, so that none sees another leave and starts an election while
- * it stops: a node whose scope closes while a log write is in flight can spin in its engine
- * loop instead of stopping (reported to the runtime's owners). It runs in a finalizer, which
+ * The nodes then stop together, so that none sees another leave and starts an election (and
+ * the writes and log lines that go with it) while it stops. It runs in a finalizer, which
  * cannot be interrupted, so the deadline is checked by hand.
  */
 const settle = (nodes: ReadonlyArray<NodeService>) =>

@@ -16,6 +16,7 @@
  * answered with `NodeStopping`, subscriptions are drained, and the store closes after us.
  */
 import {
+  Cause,
   Clock,
   Context,
   Effect,
@@ -385,7 +386,9 @@ const make = (config: NodeConfig) =>
       let nextExpiry = 0
       const outbound: Outbound = new Map()
       while (!engine.stopping || writesInFlight > 0 || finishedWrites.length > 0) {
-        if (!engine.hasWork() && !inboundWaiting && finishedWrites.length === 0) yield* waitForSignal
+        // Stopping, only finished writes matter: new work and arrivals are no longer taken in.
+        const idle = engine.stopping ? true : !engine.hasWork() && !inboundWaiting
+        if (idle && finishedWrites.length === 0) yield* waitForSignal
         const now = yield* Clock.currentTimeMillis
         // Writes that completed: their Readies finish, their waiting messages join this flush.
         for (const w of finishedWrites.splice(0)) {
@@ -409,7 +412,7 @@ const make = (config: NodeConfig) =>
           const round = engine.collect(outbound, now)
           if (round !== undefined) {
             writesInFlight++
-            yield* Effect.forkIn(write(round), scope)
+            yield* Effect.forkDaemon(write(round))
           }
         }
         for (const [to, envelopes] of outbound) yield* transport.send(to, envelopes)
@@ -446,10 +449,30 @@ const make = (config: NodeConfig) =>
     })
 
     /**
+     * Persists one round (`persist`) and reports its outcome to the loop, always exactly once:
+     * the loop counts on it to finish. Run as a daemon, uninterruptible: a write under way
+     * finishes even while the node closes (the store closes after the node), and a write
+     * started during the close is not lost in a scope that is already closing.
+     */
+    const write = (round: WriteRound) =>
+      persist(round).pipe(
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          Effect.sync(() => {
+            const failed = Exit.isSuccess(exit) ? exit.value : `the write failed: ${Cause.pretty(exit.cause)}`
+            finishedWrites.push({ round, failed })
+            writesInFlight--
+            signal()
+          }),
+        ),
+        Effect.uninterruptible,
+      )
+
+    /**
      * Persists one round. A group whose data the store finds corrupt is dropped from the batch
      * (its replica stops) and the rest is written again; any other failure fails the round.
      */
-    const write = (round: WriteRound) =>
+    const persist = (round: WriteRound) =>
       Effect.gen(function* () {
         const failed = new Map<GroupId, string>()
         let updates = round.updates
@@ -469,9 +492,7 @@ const make = (config: NodeConfig) =>
           outcome = e.message
           break
         }
-        finishedWrites.push({ round, failed: outcome })
-        writesInFlight--
-        signal()
+        return outcome
       })
 
     const loadSnapshot = (groupId: GroupId) =>
