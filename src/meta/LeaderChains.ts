@@ -86,7 +86,9 @@ export const balanceLeaders = <G>(
     const byLeader = new Map<NodeId, Leadership<G>[]>()
     for (const i of items) {
       const l = leader.get(i.group)!
-      byLeader.set(l, [...(byLeader.get(l) ?? []), { ...i, leader: l }])
+      const list = byLeader.get(l)
+      if (list === undefined) byLeader.set(l, [{ ...i, leader: l }])
+      else list.push({ ...i, leader: l })
     }
     const sources = [...nodes].sort((a, b) => count(b) - count(a) || a - b)
     let chain: ChainStep<G>[] | undefined

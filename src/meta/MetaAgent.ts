@@ -9,9 +9,10 @@
  * 3. fetches the shard map whenever the heartbeat answer shows a newer version than the one it
  *    holds (asking "anything newer than v?", so an unchanged map costs a `NotModified`), and
  *    keeps it in `ShardMapCache` (which also answers the node's `ownsSlot`);
- * 4. reconciles the local replicas with the map (`planLocalReplicas`): creates the replicas
- *    the map assigns here, removes those it no longer lists, records their kinds in the group
- *    catalog (through `createGroup`), and never re-creates a replica id removed here.
+ * 4. reconciles the local replicas with the map (`planLocalReplicas`), in a loop of its own so
+ *    that heartbeats never wait for it: creates the replicas the map assigns here, removes
+ *    those it no longer lists, records their kinds in the group catalog (through
+ *    `createGroup`), and never re-creates a replica id removed here.
  *
  * Failures (no metadata leader, timeouts) are logged and retried at the next beat: the agent
  * never stops the node. A node the cluster removed stops heartbeating; it keeps fetching the map
@@ -211,8 +212,9 @@ export const make = (options: MetaAgentOptions) =>
       if ((yield* node.groups).length === 0) finished = true
     })
 
-    const beat = Effect.gen(function* () {
-      if (removed) return yield* afterRemoval
+    /** One heartbeat (in parts when large), and the map when the answer says it changed. */
+    const heartbeat = Effect.gen(function* () {
+      if (removed) return
       const at = yield* Clock.currentTimeMillis
       const load = loadReport(node.nodeId, at, yield* node.groups)
       // Half the payload limit leaves room for the request around the replicas.
@@ -241,26 +243,40 @@ export const make = (options: MetaAgentOptions) =>
         } else if (r._tag === "NodeRemoved") {
           removed = true
           yield* Effect.logError(`node ${node.nodeId} was removed from the cluster: heartbeats stop`)
-          return yield* afterRemoval
         } else {
           yield* Effect.logDebug(`heartbeat answered ${r._tag}`)
         }
       } else {
         yield* Effect.logDebug(`heartbeat failed: ${reply.left._tag}`)
       }
-      yield* reconcile
     })
 
+    /** Brings the local replicas in line with the map (after removal: until none is left). */
+    const follow = Effect.suspend(() => (removed ? afterRemoval : reconcile))
+
+    /** A heartbeat, then a reconciliation: one round, for tests that drive the agent by hand. */
+    const beat = Effect.zipRight(heartbeat, follow)
+
+    /**
+     * Heartbeats and reconciliation run in loops of their own: creating thousands of replicas
+     * after a keyspace is made takes a minute, and heartbeats waiting for it would make the
+     * node look dead to the placement driver (which would then replace its replicas).
+     */
     const run = Effect.gen(function* () {
       yield* register
       const every = options.reportIntervalMs ?? 1000
-      yield* beat.pipe(
-        Effect.catchAllCause((cause) => Effect.logError("metadata agent: heartbeat round failed", cause)),
-        Effect.repeat(Schedule.spaced(every).pipe(Schedule.whileOutput(() => !finished))),
-      )
+      const loop = (round: Effect.Effect<void>, what: string) =>
+        round.pipe(
+          Effect.catchAllCause((cause) => Effect.logError(`metadata agent: ${what} failed`, cause)),
+          Effect.repeat(Schedule.spaced(every).pipe(Schedule.whileOutput(() => !finished))),
+        )
+      yield* Effect.all([loop(heartbeat, "heartbeat round"), loop(follow, "reconciliation")], {
+        concurrency: 2,
+        discard: true,
+      })
     })
 
-    return { register, beat, fetchMap, reconcile, run, tombstones, cache }
+    return { register, heartbeat, beat, fetchMap, reconcile, run, tombstones, cache }
   })
 
 /** Runs the agent for the layer's lifetime. */

@@ -206,7 +206,9 @@ const balanceReplicas = (view: ClusterView, emit: Emit): void => {
     for (const r of g.replicas) {
       if (r.role !== "voter") continue
       const n = nodeOfReplica(r.id)
-      byNode.set(n, [...(byNode.get(n) ?? []), g])
+      const list = byNode.get(n)
+      if (list === undefined) byNode.set(n, [g])
+      else list.push(g)
     }
   }
   for (;;) {
@@ -271,7 +273,9 @@ const balanceLeaders = (view: ClusterView, emit: Emit): void => {
         .map(nodeOfReplica)
         .filter((n) => up.has(n))
       const at = nodeOfReplica(leader)
-      byLeader.set(at, [...(byLeader.get(at) ?? []), { group: g, leader: at, candidates }])
+      const list = byLeader.get(at)
+      if (list === undefined) byLeader.set(at, [{ group: g, leader: at, candidates }])
+      else list.push({ group: g, leader: at, candidates })
     }
     const chainFrom = (s: NodeId) => {
       if (!view.hasCapacity([s])) return undefined

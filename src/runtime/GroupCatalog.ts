@@ -90,26 +90,37 @@ export const layerFile = (dataDir: string): Layer.Layer<GroupCatalog, CatalogErr
         )
         for (const [g, kind] of Object.entries(parsed.kinds)) kinds.set(Number(g), kind)
       }
-      // Writes are serialized: each one writes the whole (small) catalog.
+      // Each write is of the whole catalog, one at a time, and covers every change made before
+      // it started: callers waiting behind a write whose content already holds their change
+      // return at once (group commit: a node creating thousands of groups writes a few times,
+      // not thousands).
       const lock = yield* Effect.makeSemaphore(1)
-      const save = lock.withPermits(1)(
-        Effect.tryPromise({
-          try: () => writeAtomically(path, JSON.stringify({ version: 1, kinds: Object.fromEntries(kinds) })),
-          catch: (e) => fail(`write failed: ${String(e)}`),
-        }),
-      )
+      let changes = 0
+      let written = 0
+      const save = (change: number) =>
+        lock.withPermits(1)(
+          Effect.suspend(() => {
+            if (written >= change) return Effect.void
+            const upTo = changes
+            const text = JSON.stringify({ version: 1, kinds: Object.fromEntries(kinds) })
+            return Effect.tryPromise({
+              try: () => writeAtomically(path, text),
+              catch: (e) => fail(`write failed: ${String(e)}`),
+            }).pipe(Effect.tap(() => Effect.sync(() => void (written = upTo))))
+          }),
+        )
       return {
         kindOf: (g) => kinds.get(g),
         set: (g, kind) =>
           Effect.suspend(() => {
             if (kinds.get(g) === kind) return Effect.void
             kinds.set(g, kind)
-            return save
+            return save(++changes)
           }),
         remove: (g) =>
           Effect.suspend(() => {
             if (!kinds.delete(g)) return Effect.void
-            return save
+            return save(++changes)
           }),
       }
     }),
