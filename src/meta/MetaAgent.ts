@@ -219,7 +219,7 @@ export const make = (options: MetaAgentOptions) =>
       const load = loadReport(node.nodeId, at, yield* node.groups)
       // Half the payload limit leaves room for the request around the replicas.
       const parts = splitLoad(load, Math.floor(bus.maxPayload() / 2))
-      const heartbeat = (part: NodeLoad, index: number) =>
+      const send = (part: NodeLoad, index: number) =>
         call(
           bus,
           subject,
@@ -233,9 +233,9 @@ export const make = (options: MetaAgentOptions) =>
           timeout,
         )
       // Every part is answered alike; the last answer stands for the heartbeat.
-      let reply = yield* Effect.either(heartbeat(parts[0]!, 0))
+      let reply = yield* Effect.either(send(parts[0]!, 0))
       for (let i = 1; i < parts.length && reply._tag === "Right" && reply.right._tag === "HeartbeatAck"; i++)
-        reply = yield* Effect.either(heartbeat(parts[i]!, i))
+        reply = yield* Effect.either(send(parts[i]!, i))
       if (reply._tag === "Right") {
         const r = reply.right
         if (r._tag === "HeartbeatAck") {
