@@ -19,6 +19,9 @@ import * as ShardMapView from "./ShardMapView.js"
 /** Refreshes not forced are at least this far apart. */
 export const MIN_REFRESH_INTERVAL_MS = 50
 
+/** Why a fetch sent nothing: the caller's deadline had passed already. */
+export const DEADLINE_PASSED = "the deadline passed"
+
 /** Counters the cache keeps. */
 export interface MapCacheStats {
   mapFetches: number
@@ -71,7 +74,7 @@ export const make = (
   const ask = (request: Uint8Array, deadlineAt: number) =>
     Effect.gen(function* () {
       const remaining = deadlineAt - (yield* Clock.currentTimeMillis)
-      if (remaining <= 0) return not("the deadline passed", false, false)
+      if (remaining <= 0) return not(DEADLINE_PASSED, false, false)
       const sent = yield* Effect.either(
         bus.request(subject, request, { timeout: Math.max(1, Math.min(attemptTimeoutMs, remaining)) }),
       )

@@ -380,7 +380,9 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
             )
             forceRefresh = false
             if (Either.isLeft(r)) {
-              reason = `no shard map: ${r.left}`
+              // Keep what an earlier attempt learnt ("no metadata leader answers") over "too late".
+              if (r.left !== MapCache.DEADLINE_PASSED || !reason.startsWith("no shard map"))
+                reason = `no shard map: ${r.left}`
               if (!(yield* pause)) return yield* Effect.fail(giveUp())
               continue
             }

@@ -259,7 +259,7 @@ describe("KvClient over an in-process cluster", () => {
               .pipe(Effect.provide(Entities.layer.pipe(Layer.provide(router)))),
           )
           expect(noKeyspace._tag).toBe("EntityUnavailable")
-          const otherCluster = Router.layer({ cluster: "nobody", deadline: "300 millis" }).pipe(
+          const otherCluster = Router.layer({ cluster: "nobody", deadline: "2 seconds" }).pipe(
             Layer.provide(cluster.clientBus),
           )
           const noMeta = yield* Effect.flip(
