@@ -12,29 +12,26 @@
  * a key to fit in one NATS message of 1 MiB with room for Raft framing (docs/decisions/0042).
  */
 import { Either, Schema } from "effect"
+import {
+  CasOutcome,
+  KIND,
+  MAX_KEY_BYTES,
+  MAX_VALUE_BYTES,
+  ValueTooLarge,
+} from "../../src/client/KvProtocol.js"
 import type { EntityUnavailable, ReplyUndecodable } from "../../src/runtime/entity/EntityClient.js"
 import type { EntityError } from "../../src/runtime/entity/EntityError.js"
 import { EntityId, EntityKind, ShardScan, type Wire } from "../../src/runtime/entity/index.js"
 
-/** Longest key, in bytes. */
-export const MAX_KEY_BYTES = EntityId.MAX_ENTITY_ID_BYTES
-/** Largest value, in bytes (448 KiB). */
-export const MAX_VALUE_BYTES = 448 * 1024
-
-/** A value is larger than `MAX_VALUE_BYTES`. Nothing was written. */
-export class ValueTooLarge extends Schema.TaggedError<ValueTooLarge>()("ValueTooLarge", {
-  size: Schema.Number,
-  limit: Schema.Number,
-}) {}
+// The limits, the error and the CAS outcome are the protocol's (src/client/KvProtocol.ts):
+// one definition, which shards and clients share.
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, ValueTooLarge }
 
 const Value = Schema.Uint8ArrayFromSelf
 const MaybeValue = Schema.NullOr(Schema.Uint8ArrayFromSelf)
 
 /** The outcome of a compare-and-set: on a mismatch, the value actually found. */
-export const CasResult = Schema.Union(
-  Schema.Struct({ succeeded: Schema.Literal(true) }),
-  Schema.Struct({ succeeded: Schema.Literal(false), current: MaybeValue }),
-)
+export const CasResult = CasOutcome
 
 /** The outcome of a compare-and-set. */
 export type CasResult = typeof CasResult.Type
@@ -48,7 +45,7 @@ const sameValue = (a: Uint8Array | null, b: Uint8Array | null): boolean =>
   a === null || b === null ? a === b : EntityId.equals(a, b)
 
 /** The KV entity kind. */
-export const Kv = EntityKind.make("kv", {
+export const Kv = EntityKind.make(KIND, {
   state: MaybeValue,
   initial: null,
   commands: {

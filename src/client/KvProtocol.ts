@@ -3,18 +3,19 @@
  * schemas, without the handlers that only shards run.
  *
  * `shards/kv/Kv.ts` defines the kind with its handlers; the layer rule (docs/architecture.md)
- * keeps `src/client` below `shards/`, so the client declares the same protocol here, and
- * `test/client/KvProtocol.test.ts` checks that the two agree byte for byte (names,
- * operation types, request bytes, decoding of real shard replies). Decision 0050.
+ * keeps `src/client` below `shards/`, so the client declares the protocol here and the shard
+ * takes its limits, error and CAS outcome from it; `test/client/Pure.test.ts` checks that the
+ * two definitions agree byte for byte (names, operation types, request bytes, decoding of
+ * real shard replies). Decision 0050.
  */
 import { Schema } from "effect"
-import { EntityKind } from "../runtime/entity/index.js"
+import { EntityId, EntityKind } from "../runtime/entity/index.js"
 
 /** The kind's name; also its keyspace's name. */
 export const KIND = "kv"
 
 /** Longest key, in bytes (the entity id limit). */
-export const MAX_KEY_BYTES = 4096
+export const MAX_KEY_BYTES = EntityId.MAX_ENTITY_ID_BYTES
 /** Largest value, in bytes (448 KiB, docs/decisions/0042). */
 export const MAX_VALUE_BYTES = 448 * 1024
 
