@@ -12,6 +12,7 @@
 
 import type { GroupRecord, ShardRange } from "../meta/ClusterState.js"
 import type { ShardMap } from "../meta/MetaQuery.js"
+import { rangeOfSlot } from "../meta/Slots.js"
 import type { GroupId } from "../raft/Ids.js"
 
 /** The shard map as the router uses it. */
@@ -56,17 +57,7 @@ export const keyspaceFor = (view: ShardMapView, kind: string): string => {
 /** The shard of `keyspace` serving `slot`, by bisection; undefined when none does. */
 export const shardOfSlot = (view: ShardMapView, keyspace: string, slot: number): ShardRange | undefined => {
   const shards = view.keyspaces.get(keyspace)
-  if (shards === undefined) return undefined
-  let lo = 0
-  let hi = shards.length - 1
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1
-    const s = shards[mid]!
-    if (slot < s.start) hi = mid - 1
-    else if (slot >= s.end) lo = mid + 1
-    else return s
-  }
-  return undefined
+  return shards === undefined ? undefined : rangeOfSlot(shards, slot)
 }
 
 /** The group serving `slot` of `keyspace`. */

@@ -37,8 +37,11 @@ export const splitSlots = (count: number): Array<{ readonly start: number; reado
 }
 
 /** The shard of a keyspace that serves `slot`, by bisection over the sorted ranges. */
-export const shardOfSlot = (keyspace: Keyspace, slot: number): ShardRange | undefined => {
-  const shards = keyspace.shards
+export const shardOfSlot = (keyspace: Keyspace, slot: number): ShardRange | undefined =>
+  rangeOfSlot(keyspace.shards, slot)
+
+/** The range of `shards` (sorted, disjoint) holding `slot`, by bisection; undefined if none. */
+export const rangeOfSlot = (shards: ReadonlyArray<ShardRange>, slot: number): ShardRange | undefined => {
   let lo = 0
   let hi = shards.length - 1
   while (lo <= hi) {

@@ -56,6 +56,11 @@ export class EventQueue<E> {
     return this.heap[0]?.at
   }
 
+  /** The earliest event, left in place. */
+  peek(): ScheduledEvent<E> | undefined {
+    return this.heap[0]
+  }
+
   /** Removes every event for which `drop` is true. */
   removeWhere(drop: (e: E) => boolean): void {
     const kept = this.heap.filter((s) => !drop(s.event))

@@ -27,22 +27,20 @@ import {
   Runtime as RuntimeModule,
   Scheduler,
 } from "effect"
+import { EventQueue } from "./EventQueue.js"
 
 interface Timer {
-  readonly at: number
-  readonly seq: number
   readonly fire: () => void
   live: boolean
 }
-
-const before = (a: Timer, b: Timer): boolean => a.at < b.at || (a.at === b.at && a.seq < b.seq)
 
 /** A `Clock` on virtual milliseconds; `sleep` waits until the driver reaches its instant. */
 export class VirtualClock implements Clock.Clock {
   readonly [Clock.ClockTypeId]: Clock.ClockTypeId = Clock.ClockTypeId
   private nowMillis: number
-  private seq = 0
-  private readonly heap: Timer[] = []
+  /** Sleeps by instant, then by the order they began; interrupted ones stay until popped. */
+  private readonly timers = new EventQueue<Timer>()
+  private live = 0
 
   constructor(startMillis = 0) {
     this.nowMillis = startMillis
@@ -64,30 +62,27 @@ export class VirtualClock implements Clock.Clock {
     return Effect.async<void>((resume) => {
       const millis = Duration.toMillis(duration)
       if (!Number.isFinite(millis)) return // sleeps forever: nothing to schedule
-      const timer: Timer = {
-        at: this.nowMillis + Math.max(0, millis),
-        seq: this.seq++,
-        fire: () => resume(Effect.void),
-        live: true,
-      }
-      this.push(timer)
+      const timer: Timer = { fire: () => resume(Effect.void), live: true }
+      this.timers.push(this.nowMillis + Math.max(0, millis), timer)
+      this.live++
       return Effect.sync(() => {
+        if (!timer.live) return
         timer.live = false
+        this.live--
       })
     })
   }
 
   /** The instant of the earliest pending sleep, if any. */
   nextAt(): number | undefined {
-    while (this.heap.length > 0 && !this.heap[0]!.live) this.pop()
-    return this.heap[0]?.at
+    for (let top = this.timers.peek(); top !== undefined && !top.event.live; top = this.timers.peek())
+      this.timers.pop()
+    return this.timers.peekTime()
   }
 
   /** Pending sleeps (interrupted ones excluded). */
   pending(): number {
-    let n = 0
-    for (const t of this.heap) if (t.live) n++
-    return n
+    return this.live
   }
 
   /** Moves the clock to `at` (never backwards) and wakes every sleeper due by then, oldest first. */
@@ -97,41 +92,11 @@ export class VirtualClock implements Clock.Clock {
     for (;;) {
       const next = this.nextAt()
       if (next === undefined || next > this.nowMillis) return fired
-      const t = this.pop()!
+      const t = this.timers.pop()!.event
       t.live = false
+      this.live--
       t.fire()
       fired++
-    }
-  }
-
-  private push(t: Timer): void {
-    const h = this.heap
-    h.push(t)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!before(h[i]!, h[p]!)) break
-      ;[h[i], h[p]] = [h[p]!, h[i]!]
-      i = p
-    }
-  }
-
-  private pop(): Timer | undefined {
-    const h = this.heap
-    const top = h[0]
-    const last = h.pop()
-    if (top === undefined || last === undefined || h.length === 0) return top
-    h[0] = last
-    let i = 0
-    for (;;) {
-      const l = 2 * i + 1
-      const r = l + 1
-      let m = i
-      if (l < h.length && before(h[l]!, h[m]!)) m = l
-      if (r < h.length && before(h[r]!, h[m]!)) m = r
-      if (m === i) return top
-      ;[h[i], h[m]] = [h[m]!, h[i]!]
-      i = m
     }
   }
 }
