@@ -14,10 +14,11 @@
  *   written. A crash in between registers the same token again: the same id.
  */
 import { randomUUID } from "node:crypto"
-import { mkdir, open, readFile, rename } from "node:fs/promises"
-import { dirname, join } from "node:path"
+import { mkdir, readFile } from "node:fs/promises"
+import { join } from "node:path"
 import { Context, Data, Effect, Either, Layer, Option, Schema } from "effect"
 import { NodeId } from "../raft/Ids.js"
+import { writeFileAtomically } from "../storage/AtomicFile.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 import type { Labels } from "./ClusterState.js"
@@ -90,21 +91,7 @@ export const write = (dataDir: string, file: IdentityFile): Effect.Effect<void, 
   return Effect.tryPromise({
     try: async () => {
       await mkdir(dataDir, { recursive: true })
-      const tmp = `${path}.tmp`
-      const handle = await open(tmp, "w")
-      try {
-        await handle.writeFile(`${JSON.stringify(Schema.encodeSync(IdentityFile)(file))}\n`)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await rename(tmp, path)
-      const dir = await open(dirname(path), "r")
-      try {
-        await dir.sync()
-      } finally {
-        await dir.close()
-      }
+      await writeFileAtomically(path, `${JSON.stringify(Schema.encodeSync(IdentityFile)(file))}\n`)
     },
     catch: (e) => new IdentityError({ path, message: `cannot write ${path}: ${String(e)}` }),
   })

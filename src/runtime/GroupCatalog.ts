@@ -6,10 +6,11 @@
  * The file layer writes `catalog.json` in the data directory atomically (temp file, fsync,
  * rename, fsync of the directory); the memory layer keeps it for the process's lifetime.
  */
-import { mkdir, open, readFile, rename } from "node:fs/promises"
-import { dirname, join } from "node:path"
+import { mkdir, readFile } from "node:fs/promises"
+import { join } from "node:path"
 import { Context, Data, Effect, Layer, Schema } from "effect"
 import type { GroupId } from "../raft/Ids.js"
+import { writeFileAtomically } from "../storage/AtomicFile.js"
 
 export class CatalogError extends Data.TaggedError("CatalogError")<{
   readonly path: string
@@ -47,24 +48,6 @@ export const layerMemory: Layer.Layer<GroupCatalog> = Layer.sync(GroupCatalog, (
     remove: (g) => Effect.sync(() => void kinds.delete(g)),
   }
 })
-
-const writeAtomically = async (path: string, text: string) => {
-  const tmp = `${path}.tmp`
-  const handle = await open(tmp, "w")
-  try {
-    await handle.writeFile(text)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, path)
-  const dir = await open(dirname(path), "r")
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
-}
 
 /** The catalog in `<dataDir>/catalog.json`. */
 export const layerFile = (dataDir: string): Layer.Layer<GroupCatalog, CatalogError> =>
@@ -104,7 +87,7 @@ export const layerFile = (dataDir: string): Layer.Layer<GroupCatalog, CatalogErr
             const upTo = changes
             const text = JSON.stringify({ version: 1, kinds: Object.fromEntries(kinds) })
             return Effect.tryPromise({
-              try: () => writeAtomically(path, text),
+              try: () => writeFileAtomically(path, text),
               catch: (e) => fail(`write failed: ${String(e)}`),
             }).pipe(Effect.tap(() => Effect.sync(() => void (written = upTo))))
           }),

@@ -19,10 +19,11 @@
  * Why one LevelDB for thousands of groups and not one each: docs/decisions/0010.
  */
 import { constants } from "node:fs"
-import { access, mkdir, open, readFile, rename, stat } from "node:fs/promises"
+import { access, mkdir, readFile, stat } from "node:fs/promises"
 import { dirname, join, resolve } from "node:path"
 import { Effect, type Scope } from "effect"
 import { Level } from "level"
+import { writeFileAtomically } from "./AtomicFile.js"
 import type { FaultPlan } from "./internal/FaultPlan.js"
 import { classifyIoError } from "./internal/IoErrors.js"
 import { type Db, LevelBackend } from "./internal/LevelBackend.js"
@@ -120,16 +121,7 @@ const readManifest = async (dir: string): Promise<Manifest | undefined> => {
 
 const writeManifest = async (dir: string, instances: number): Promise<Manifest> => {
   const m: Manifest = { format: FORMAT, version: VERSION, instances }
-  const tmp = join(dir, `${MANIFEST}.tmp`)
-  const handle = await open(tmp, "w")
-  try {
-    await handle.writeFile(`${JSON.stringify(m)}\n`)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  await rename(tmp, join(dir, MANIFEST))
-  await syncDir(dir)
+  await writeFileAtomically(join(dir, MANIFEST), `${JSON.stringify(m)}\n`)
   return m
 }
 
