@@ -12,10 +12,20 @@
  * its bus messages are lost both ways until healed. Its Raft frames are cut by the
  * `MemoryNetwork` itself.
  */
-import { Duration, Effect, Option, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Stream } from "effect"
 import type { NodeId } from "../raft/Ids.js"
-import { type BusMessage, type BusService, type BusSubscription, RequestTimeout } from "../transport/Bus.js"
+import { LogStore } from "../storage/LogStore.js"
+import * as MemoryLogStore from "../storage/MemoryLogStore.js"
+import {
+  Bus,
+  type BusMessage,
+  type BusService,
+  type BusSubscription,
+  RequestTimeout,
+} from "../transport/Bus.js"
+import type { MemoryBus } from "../transport/MemoryBus.js"
 import type { MemoryNetwork } from "../transport/MemoryNetwork.js"
+import * as Transport from "../transport/Transport.js"
 
 /** The state of one incarnation's connections. */
 export class Fence {
@@ -104,3 +114,23 @@ export const fencedBus = (bus: BusService, fence: Fence): BusService => ({
   subscribe: (subject, options) =>
     Effect.map(bus.subscribe(subject, options), (sub) => fencedSubscription(sub, fence)),
 })
+
+/**
+ * What one incarnation of node `id` runs on: a store on its disk, the network and a bus
+ * connection, both behind `fence`.
+ */
+export const fencedNodeServices = (options: {
+  readonly id: NodeId
+  readonly disk: MemoryLogStore.MemoryDisk
+  readonly network: MemoryNetwork
+  readonly bus: MemoryBus
+  readonly fence: Fence
+}) =>
+  Layer.mergeAll(
+    Layer.scoped(LogStore, Effect.orDie(MemoryLogStore.make(options.disk))),
+    Transport.layerMemory(fencedNetwork(options.network, options.fence), options.id),
+    Layer.scoped(
+      Bus,
+      Effect.map(options.bus.connect, (b) => fencedBus(b, options.fence)),
+    ),
+  )

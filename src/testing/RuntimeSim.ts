@@ -79,14 +79,11 @@ import {
   type NodeStats,
 } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
-import { LogStore } from "../storage/LogStore.js"
-import * as MemoryLogStore from "../storage/MemoryLogStore.js"
 import { MemoryDisk } from "../storage/MemoryLogStore.js"
-import { Bus, type BusService, type RequestError } from "../transport/Bus.js"
+import type { BusService, RequestError } from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import * as Transport from "../transport/Transport.js"
 import {
   ChecksumClient,
   type ClientError,
@@ -95,7 +92,7 @@ import {
   type WorkloadOptions,
   type WorkloadReport,
 } from "./RuntimeClient.js"
-import { Fence, fencedBus, fencedNetwork } from "./RuntimeFence.js"
+import { Fence, fencedNodeServices } from "./RuntimeFence.js"
 import { VirtualTime } from "./RuntimeSimTime.js"
 
 /** How to build a simulated cluster. */
@@ -455,14 +452,7 @@ export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, neve
         const scope = yield* Scope.fork(simScope, ExecutionStrategy.sequential)
         const fence = new Fence()
         fence.cut = slot.isolated
-        const deps = Layer.mergeAll(
-          Layer.scoped(LogStore, Effect.orDie(MemoryLogStore.make(slot.disk))),
-          Transport.layerMemory(fencedNetwork(network, fence), slot.id),
-          Layer.scoped(
-            Bus,
-            Effect.map(bus.connect, (b) => fencedBus(b, fence)),
-          ),
-        )
+        const deps = fencedNodeServices({ id: slot.id, disk: slot.disk, network, bus, fence })
         const layer = NodeLive({
           nodeId: slot.id,
           cluster,

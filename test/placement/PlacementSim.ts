@@ -48,16 +48,13 @@ import * as EntityShardKind from "../../src/runtime/entity/EntityShardKind.js"
 import { GroupCatalog, type GroupCatalogService } from "../../src/runtime/GroupCatalog.js"
 import { type GroupStatus, Node, NodeLive, type NodeService } from "../../src/runtime/Node.js"
 import * as NodeAdmin from "../../src/runtime/NodeAdmin.js"
-import { LogStore } from "../../src/storage/LogStore.js"
-import * as MemoryLogStore from "../../src/storage/MemoryLogStore.js"
 import { MemoryDisk } from "../../src/storage/MemoryLogStore.js"
-import { Fence, fencedBus, fencedNetwork } from "../../src/testing/RuntimeFence.js"
+import { Fence, fencedNodeServices } from "../../src/testing/RuntimeFence.js"
 import { VirtualTime } from "../../src/testing/RuntimeSimTime.js"
-import { Bus, type BusService } from "../../src/transport/Bus.js"
+import type { BusService } from "../../src/transport/Bus.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
 import * as MemoryNetwork from "../../src/transport/MemoryNetwork.js"
 import { clusterSubjects } from "../../src/transport/Subjects.js"
-import * as Transport from "../../src/transport/Transport.js"
 
 /** Cluster settings that make scenarios converge in tens of virtual seconds. */
 export const simClusterSettings: Partial<Settings> = {
@@ -254,12 +251,7 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
         const kinds = [metaShardKind, kvKind]
         const cacheLayer = ShardMapCache.layer
         const deps = Layer.mergeAll(
-          Layer.scoped(LogStore, Effect.orDie(MemoryLogStore.make(slot.disk))),
-          Transport.layerMemory(fencedNetwork(network, fence), slot.id),
-          Layer.scoped(
-            Bus,
-            Effect.map(bus.connect, (b) => fencedBus(b, fence)),
-          ),
+          fencedNodeServices({ id: slot.id, disk: slot.disk, network, bus, fence }),
           Layer.succeed(GroupCatalog, slot.catalog),
         )
         const nodeLayer = Layer.unwrapEffect(
