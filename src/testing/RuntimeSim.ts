@@ -168,6 +168,18 @@ export interface ReplicaView {
 export type SimError = SimTimeout | NodeDown | NodeUp | Divergence | SimCheckFailed
 
 /**
+ * The node leading the most groups (the lowest id on ties) and the groups it leads, from
+ * `waitForLeaders`: the victim that hurts most when crashed or cut off.
+ */
+export const busiestLeader = (leaders: ReadonlyMap<number, NodeId>): { victim: NodeId; led: number[] } => {
+  const count = new Map<NodeId, number>()
+  for (const n of leaders.values()) count.set(n, (count.get(n) ?? 0) + 1)
+  const victim = [...count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]
+  const led = [...leaders.entries()].filter(([, n]) => n === victim).map(([g]) => g)
+  return { victim, led }
+}
+
+/**
  * Seeds for a test: `defaults`, or the comma-separated list in `FLOTILLA_SEED` (replay with
  * `FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts <file>`).
  */

@@ -6,19 +6,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { NodeId } from "../../src/raft/Ids.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 
 const GROUPS = 100
-
-/** The node leading the most groups (lowest id on ties) and the groups it leads. */
-const busiest = (leaders: ReadonlyMap<number, NodeId>) => {
-  const count = new Map<number, number>()
-  for (const n of leaders.values()) count.set(n, (count.get(n) ?? 0) + 1)
-  const victim = [...count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]
-  const led = [...leaders.entries()].filter(([, n]) => n === victim).map(([g]) => g)
-  return { victim, led }
-}
 
 describe("runtime simulation: crash of the busiest leader", () => {
   for (const seed of RuntimeSim.seeds([11, 12, 13])) {
@@ -32,7 +22,7 @@ describe("runtime simulation: crash of the busiest leader", () => {
               const all = sim.groupIds.map(Number)
               const before = yield* sim.waitForLeaders()
               yield* sim.workload({ groups: all, writes: 300, prefix: "a" })
-              const { victim, led } = busiest(before)
+              const { victim, led } = RuntimeSim.busiestLeader(before)
               const live = sim.nodeIds.filter((n) => n !== victim)
 
               // Crash in the middle of a workload: writes in flight at the victim have unknown outcomes.

@@ -5,18 +5,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { NodeId } from "../../src/raft/Ids.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 
 const GROUPS = 100
-
-const busiest = (leaders: ReadonlyMap<number, NodeId>) => {
-  const count = new Map<number, number>()
-  for (const n of leaders.values()) count.set(n, (count.get(n) ?? 0) + 1)
-  const victim = [...count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]
-  const led = [...leaders.entries()].filter(([, n]) => n === victim).map(([g]) => g)
-  return { victim, led }
-}
 
 describe("runtime simulation: network partition", () => {
   for (const seed of RuntimeSim.seeds([21, 22, 23])) {
@@ -29,7 +20,7 @@ describe("runtime simulation: network partition", () => {
           (sim) =>
             Effect.gen(function* () {
               const all = sim.groupIds.map(Number)
-              const { victim, led } = busiest(yield* sim.waitForLeaders())
+              const { victim, led } = RuntimeSim.busiestLeader(yield* sim.waitForLeaders())
               const majority = sim.nodeIds.filter((n) => n !== victim)
 
               const writes = yield* sim.fork(

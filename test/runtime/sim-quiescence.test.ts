@@ -5,18 +5,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import type { NodeId } from "../../src/raft/Ids.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 
 const GROUPS = 100
-
-const busiest = (leaders: ReadonlyMap<number, NodeId>) => {
-  const count = new Map<number, number>()
-  for (const n of leaders.values()) count.set(n, (count.get(n) ?? 0) + 1)
-  const victim = [...count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]
-  const led = [...leaders.entries()].filter(([, n]) => n === victim).map(([g]) => g)
-  return { victim, led }
-}
 
 describe("runtime simulation: quiescence and node liveness", () => {
   for (const seed of RuntimeSim.seeds([51, 52, 53])) {
@@ -41,7 +32,7 @@ describe("runtime simulation: quiescence and node liveness", () => {
           expect(yield* allQuiet(sim.nodeIds)).toBe(true)
 
           // The busiest leader dies while its groups sleep: only liveness can tell its followers.
-          const { victim, led } = busiest(yield* sim.waitForLeaders())
+          const { victim, led } = RuntimeSim.busiestLeader(yield* sim.waitForLeaders())
           const live = sim.nodeIds.filter((n) => n !== victim)
           yield* sim.crash(victim)
           const leaders = yield* sim.waitForLeaders({ among: live, timeoutMs: 20_000 })
