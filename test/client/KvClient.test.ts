@@ -15,19 +15,10 @@ import * as PromiseClient from "../../src/client/PromiseClient.js"
 import * as Router from "../../src/client/Router.js"
 import { GroupId } from "../../src/raft/Ids.js"
 import type { EntitySender } from "../../src/runtime/entity/EntityClient.js"
+import { eventually } from "./support/Eventually.js"
 import * as MemoryCluster from "./support/MemoryCluster.js"
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
-
-/** Runs `effect` until `ok` holds of its value (at most 500 times, 20 ms apart); the last value. */
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, ok: (a: A) => boolean) =>
-  Effect.gen(function* () {
-    for (let i = 0; ; i++) {
-      const a = yield* effect
-      if (ok(a) || i >= 500) return a
-      yield* Effect.sleep("20 millis")
-    }
-  })
 
 const withCluster = <A, E>(
   body: (

@@ -12,20 +12,11 @@ import * as KvGateway from "../../src/client/KvGateway.js"
 import { MAX_VALUE_BYTES } from "../../src/client/KvProtocol.js"
 import { GroupId } from "../../src/raft/Ids.js"
 import { Bus } from "../../src/transport/Bus.js"
+import { eventually } from "./support/Eventually.js"
 import * as MemoryCluster from "./support/MemoryCluster.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-
-/** Runs `effect` until `ok` holds of its value (at most 500 times, 20 ms apart); the last value. */
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, ok: (a: A) => boolean) =>
-  Effect.gen(function* () {
-    for (let i = 0; ; i++) {
-      const a = yield* effect
-      if (ok(a) || i >= 500) return a
-      yield* Effect.sleep("20 millis")
-    }
-  })
 
 const setup = Effect.gen(function* () {
   const cluster = yield* MemoryCluster.make({ kinds: [Kv], shards: 3 })

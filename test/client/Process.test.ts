@@ -17,20 +17,11 @@ import { createKvClient, type KvPromiseClient } from "../../src/client/PromiseCl
 import * as Router from "../../src/client/Router.js"
 import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
 import { assertLinearizable, type RegisterClient, runCasWorkload } from "./support/CasWorkload.js"
+import { eventually } from "./support/Eventually.js"
 
 const text = (b: Uint8Array | null | undefined) => (b == null ? null : new TextDecoder().decode(b))
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-
-/** Runs `effect` until `ok` holds of its value (at most 500 times, 20 ms apart); the last value. */
-const eventually = <A, E, R>(effect: Effect.Effect<A, E, R>, ok: (a: A) => boolean) =>
-  Effect.gen(function* () {
-    for (let i = 0; ; i++) {
-      const a = yield* effect
-      if (ok(a) || i >= 500) return a
-      yield* Effect.sleep("20 millis")
-    }
-  })
 
 let cluster: ProcessCluster
 
