@@ -136,48 +136,49 @@ export class KvRouter {
     }
   }
 
-  /** `Put(key, value)`: ok once a shard applied it. */
+  /** `Put(key, value)`: ok once a shard applied it; the value says whether the key was new. */
   async put(key: string, value: Uint8Array, deadlineMs = 30_000): Promise<OpResult<boolean>> {
-    const id = EntityId.make(key)
-    const payload = EntityClient.encodePayload(Kv, "Put", { value })
-    if (Either.isLeft(payload)) throw new Error(payload.left.message)
-    const bytes = EntityClient.encodeCall({
-      kind: "kv",
-      operation: "Put",
-      type: "command",
-      entityId: id,
-      slot: EntityId.slotOf(id),
-      payload: payload.right,
-      staleRead: false,
-    })
-    const r = await this.send(id, bytes, deadlineMs)
-    if (!r.ok) return { ...r, value: undefined }
-    const decoded = EntityClient.decodeReply(Kv, "Put", r.value!)
-    return Either.isRight(decoded)
-      ? { ...r, value: decoded.right.created }
-      : { ok: false, attempts: r.attempts, latencyMs: r.latencyMs, error: `Put: ${decoded.left._tag}` }
+    const r = await this.call(key, "Put", "command", { value }, deadlineMs)
+    return r.ok ? { ...r, value: (r.value as { created: boolean }).created } : { ...r, value: undefined }
   }
 
   /** `Get(key)`, linearizable: the value or null. */
   async get(key: string, deadlineMs = 30_000): Promise<OpResult<Uint8Array | null>> {
+    const r = await this.call(key, "Get", "query", {}, deadlineMs)
+    return r.ok ? { ...r, value: r.value as Uint8Array | null } : { ...r, value: undefined }
+  }
+
+  /** One KV operation on the key's shard, its reply decoded. */
+  private async call(
+    key: string,
+    operation: "Put" | "Get",
+    type: "command" | "query",
+    payload: object,
+    deadlineMs: number,
+  ): Promise<OpResult<unknown>> {
     const id = EntityId.make(key)
-    const payload = EntityClient.encodePayload(Kv, "Get", {})
-    if (Either.isLeft(payload)) throw new Error(payload.left.message)
+    const encoded = EntityClient.encodePayload(Kv, operation, payload as never)
+    if (Either.isLeft(encoded)) throw new Error(encoded.left.message)
     const bytes = EntityClient.encodeCall({
       kind: "kv",
-      operation: "Get",
-      type: "query",
+      operation,
+      type,
       entityId: id,
       slot: EntityId.slotOf(id),
-      payload: payload.right,
+      payload: encoded.right,
       staleRead: false,
     })
     const r = await this.send(id, bytes, deadlineMs)
     if (!r.ok) return { ...r, value: undefined }
-    const decoded = EntityClient.decodeReply(Kv, "Get", r.value!)
+    const decoded = EntityClient.decodeReply(Kv, operation, r.value!)
     return Either.isRight(decoded)
       ? { ...r, value: decoded.right }
-      : { ok: false, attempts: r.attempts, latencyMs: r.latencyMs, error: `Get: ${decoded.left._tag}` }
+      : {
+          ok: false,
+          attempts: r.attempts,
+          latencyMs: r.latencyMs,
+          error: `${operation}: ${decoded.left._tag}`,
+        }
   }
 }
 
