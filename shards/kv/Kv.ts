@@ -12,26 +12,32 @@
  * a key to fit in one NATS message of 1 MiB with room for Raft framing (docs/decisions/0042).
  */
 import { Either, Schema } from "effect"
-import {
-  CasOutcome,
-  KIND,
-  MAX_KEY_BYTES,
-  MAX_VALUE_BYTES,
-  ValueTooLarge,
-} from "../../src/client/KvProtocol.js"
 import type { EntityUnavailable, ReplyUndecodable } from "../../src/runtime/entity/EntityClient.js"
 import type { EntityError } from "../../src/runtime/entity/EntityError.js"
 import { EntityId, EntityKind, ShardScan, type Wire } from "../../src/runtime/entity/index.js"
 
-// The limits, the error and the CAS outcome are the protocol's (src/client/KvProtocol.ts):
-// one definition, which shards and clients share.
-export { MAX_KEY_BYTES, MAX_VALUE_BYTES, ValueTooLarge }
+/** The kind's name; also its keyspace's name. */
+export const KIND = "kv"
+
+/** Longest key, in bytes (the entity id limit). */
+export const MAX_KEY_BYTES = EntityId.MAX_ENTITY_ID_BYTES
+/** Largest value, in bytes (448 KiB, docs/decisions/0042). */
+export const MAX_VALUE_BYTES = 448 * 1024
+
+/** The shard refused a value larger than its limit (the client checks first, so this is rare). */
+export class ValueTooLarge extends Schema.TaggedError<ValueTooLarge>()("ValueTooLarge", {
+  size: Schema.Number,
+  limit: Schema.Number,
+}) {}
 
 const Value = Schema.Uint8ArrayFromSelf
 const MaybeValue = Schema.NullOr(Schema.Uint8ArrayFromSelf)
 
 /** The outcome of a compare-and-set: on a mismatch, the value actually found. */
-export const CasResult = CasOutcome
+export const CasResult = Schema.Union(
+  Schema.Struct({ succeeded: Schema.Literal(true) }),
+  Schema.Struct({ succeeded: Schema.Literal(false), current: MaybeValue }),
+)
 
 /** The outcome of a compare-and-set. */
 export type CasResult = typeof CasResult.Type
@@ -44,8 +50,8 @@ const tooLarge = (value: Uint8Array | null) =>
 const sameValue = (a: Uint8Array | null, b: Uint8Array | null): boolean =>
   a === null || b === null ? a === b : EntityId.equals(a, b)
 
-/** The KV entity kind. */
-export const Kv = EntityKind.make(KIND, {
+/** The KV protocol: operations and schemas without the handlers (what clients use). */
+export const KvProtocol = EntityKind.make(KIND, {
   state: MaybeValue,
   initial: null,
   commands: {
@@ -64,7 +70,10 @@ export const Kv = EntityKind.make(KIND, {
     /** The value, or null when the key is absent. */
     Get: { success: MaybeValue },
   },
-}).handlers({
+})
+
+/** The KV entity kind: the protocol with its handlers, what a shard hosts. */
+export const Kv = KvProtocol.handlers({
   Put: (_, { value }, ctx) => tooLarge(value) ?? { state: value, reply: { created: !ctx.exists } },
   Delete: (_, __, ctx) => ({ state: null, reply: { deleted: ctx.exists } }),
   Cas: (current, { expected, value }) =>

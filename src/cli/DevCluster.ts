@@ -18,16 +18,16 @@ import { join, resolve } from "node:path"
 import { Context, Data, Duration, Effect, Layer, Option, Scope } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
 import * as Router from "../client/Router.js"
+import * as StartNode from "../node/StartNode.js"
 import { EntityShardKind } from "../runtime/entity/index.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
-import { findNatsServer, type RunningNatsServer, startNatsServer } from "../testing/NatsServer.js"
 import * as Bus from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
 import * as NatsConnection from "../transport/NatsConnection.js"
+import { findNatsServer, type RunningNatsServer, startNatsServer } from "../transport/NatsServer.js"
 import * as ClusterStatus from "./ClusterStatus.js"
-import * as StartNode from "./StartNode.js"
 
 /** A keyspace the cluster should have. */
 export interface DevKeyspace {

@@ -22,6 +22,7 @@
  */
 import { Chunk, Context, Effect, Either, Layer, Option, Stream } from "effect"
 import type * as Duration from "effect/Duration"
+import { KIND, KvProtocol, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../../shards/kv/Kv.js"
 import * as EntityClient from "../runtime/entity/EntityClient.js"
 import type { EntityError } from "../runtime/entity/EntityError.js"
 import { display, invalidReason, slotOf } from "../runtime/entity/EntityId.js"
@@ -30,7 +31,6 @@ import * as Wire from "../runtime/entity/Wire.js"
 import type { Bus } from "../transport/Bus.js"
 import type { NatsConnectionError } from "../transport/NatsConnection.js"
 import { Conflict, InvalidRequest, type KvError, NotUtf8, Unavailable } from "./ClientErrors.js"
-import { KIND, KvProtocol, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "./KvProtocol.js"
 import * as Router from "./Router.js"
 import * as ScanMerge from "./ScanMerge.js"
 

@@ -6,9 +6,9 @@
  * retried by the callers (`MapCache`, `Router.meta`).
  */
 import { Either } from "effect"
-import { isRetryable } from "../meta/MetaCall.js"
 import { decodeReply, encodeRequest, type MetaReply, type MetaRequest } from "../meta/MetaProtocol.js"
 import type { ShardMap } from "../meta/MetaQuery.js"
+import { isRetryable } from "./MetaCall.js"
 
 /** The bytes of a request. */
 export const requestBytes = (request: MetaRequest): Uint8Array => encodeRequest(request)

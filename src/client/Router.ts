@@ -157,7 +157,7 @@ const ms = (d: Duration.DurationInput) => Duration.toMillis(Duration.decode(d))
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
 
-/** The admin endpoint's answer to `read` (src/runtime/NodeAdmin.ts). */
+/** The admin endpoint's answer to `read` (src/node/NodeAdmin.ts). */
 const decodeAdminRead = Schema.decodeUnknownEither(
   Schema.parseJson(
     Schema.Union(

@@ -1,6 +1,6 @@
 /**
  * Real node processes for integration tests, benchmarks and users' fault-injection suites:
- * start `flotilla start` as a child process, wait until it reports ready, kill it with any
+ * start `flotilla start` (or, in static mode, `static-node-main.ts`) as a child process, wait until it reports ready, kill it with any
  * signal (SIGKILL for crashes), restart it on the same data directory.
  *
  * The child runs the TypeScript sources through `tsx` (installed with the project).
@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url"
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const MAIN = join(ROOT, "src", "cli", "main.ts")
+const STATIC_MAIN = join(ROOT, "src", "testing", "static-node-main.ts")
 
 export interface NodeProcessOptions {
   /**
@@ -19,8 +20,9 @@ export interface NodeProcessOptions {
    */
   readonly nodeId: number
   /**
-   * How the node joins its cluster: "static" (`--id`, the default), "bootstrap" (`--bootstrap`:
-   * it creates the cluster) or "join" (`--join`: it registers with the metadata group).
+   * How the node joins its cluster: "static" (the default: a `StaticNode` with `--id`, fixed
+   * groups, no metadata group), "bootstrap" (`flotilla start --bootstrap`: it creates the cluster)
+   * or "join" (`flotilla start --join`: it registers with the metadata group).
    */
   readonly mode?: "static" | "bootstrap" | "join"
   readonly dataDir: string
@@ -29,7 +31,7 @@ export interface NodeProcessOptions {
   /** `--embedded-nats host:port`: the node runs its own nats-server there. */
   readonly embeddedNats?: string
   readonly cluster: string
-  /** More `flotilla start` flags, e.g. ["--static-groups", "100", "--tick-ms", "50"]. */
+  /** More flags, e.g. ["--static-groups", "100", "--tick-ms", "50"] for a static node. */
   readonly args?: readonly string[]
   /** How long to wait for the ready line (default 60 s). */
   readonly readyTimeoutMs?: number
@@ -68,13 +70,11 @@ export class NodeProcess {
     const args = [
       "--import",
       "tsx",
-      MAIN,
-      "start",
       ...(o.mode === "bootstrap"
-        ? ["--bootstrap"]
+        ? [MAIN, "start", "--bootstrap"]
         : o.mode === "join"
-          ? ["--join"]
-          : ["--id", String(o.nodeId)]),
+          ? [MAIN, "start", "--join"]
+          : [STATIC_MAIN, "--id", String(o.nodeId)]),
       "--data-dir",
       o.dataDir,
       ...(o.embeddedNats !== undefined ? ["--embedded-nats", o.embeddedNats] : []),

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { type RunningNatsServer, startNatsServer } from "./NatsServer.js"
+import { type RunningNatsServer, startNatsServer } from "../transport/NatsServer.js"
 import { NodeProcess } from "./NodeProcess.js"
 
 export interface ProcessClusterOptions {

@@ -1,5 +1,5 @@
 /**
- * A client of `ChecksumMachine` groups (src/runtime/ChecksumMachine.ts) that talks to a
+ * A client of `ChecksumMachine` groups (src/testing/ChecksumMachine.ts) that talks to a
  * cluster exactly as an outside client does: requests on `<prefix>.<c>.group.<gid>` over any
  * `BusService` (the in-process `MemoryBus` of `RuntimeSim`, or a real NATS connection), retried
  * with exponential backoff while the group has no leader (no responders, `NotLeader`) or the

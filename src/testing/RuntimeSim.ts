@@ -69,7 +69,6 @@ import {
 import { GroupId, NodeId, replicaIdOf } from "../raft/Ids.js"
 import { seededRand } from "../raft/Rand.js"
 import type { ReplicaId } from "../raft/Types.js"
-import { checksumKind } from "../runtime/ChecksumMachine.js"
 import {
   type GroupStatus,
   Node,
@@ -84,6 +83,7 @@ import type { BusService, RequestError } from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
 import { clusterSubjects } from "../transport/Subjects.js"
+import { checksumKind } from "./ChecksumMachine.js"
 import {
   ChecksumClient,
   type ClientError,

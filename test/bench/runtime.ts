@@ -17,8 +17,8 @@ import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { promisify } from "node:util"
-import { freePort } from "../../src/testing/NatsServer.js"
 import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
+import { freePort } from "../../src/transport/NatsServer.js"
 import { parseArgs, printResults } from "./BenchUtil.js"
 
 const run = promisify(execFile)

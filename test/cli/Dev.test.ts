@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { type RunningNatsServer, startNatsServer } from "../../src/testing/NatsServer.js"
+import { type RunningNatsServer, startNatsServer } from "../../src/transport/NatsServer.js"
 import { runCli } from "./support/RunCli.js"
 
 /** A `flotilla dev` process and everything it printed. */

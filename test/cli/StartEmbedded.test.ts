@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { freePort } from "../../src/testing/NatsServer.js"
 import { NodeProcess } from "../../src/testing/NodeProcess.js"
+import { freePort } from "../../src/transport/NatsServer.js"
 import { runCli } from "./support/RunCli.js"
 
 const root = mkdtempSync(join(tmpdir(), "flotilla-embedded-"))

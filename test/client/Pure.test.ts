@@ -1,21 +1,12 @@
-/**
- * The pure parts of the client: backoff bounds, the session window, the scan merge (checked
- * against a sorted model through random shard layouts, page sizes and early stops), shard map
- * lookups, and the client's KV protocol against the shard's (byte for byte).
- */
-import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import * as KvShard from "../../shards/kv/Kv.js"
-import { Kv } from "../../shards/kv/Kv.js"
 import * as Backoff from "../../src/client/Backoff.js"
 import { ClientSession } from "../../src/client/ClientSession.js"
-import { KvProtocol, MAX_KEY_BYTES, MAX_VALUE_BYTES } from "../../src/client/KvProtocol.js"
 import * as ScanMerge from "../../src/client/ScanMerge.js"
 import * as ShardMapView from "../../src/client/ShardMapView.js"
 import { splitSlots } from "../../src/meta/Slots.js"
 import { GroupId } from "../../src/raft/Ids.js"
-import { EntityClient, EntityId, ShardStateMachine } from "../../src/runtime/entity/index.js"
+import { EntityId } from "../../src/runtime/entity/index.js"
 import type { ScanPage } from "../../src/runtime/entity/ShardScan.js"
 
 describe("Backoff", () => {
@@ -157,49 +148,6 @@ describe("ShardMapView", () => {
     expect(ShardMapView.keyspaceOfKind("Counter")).toBe("counter")
     expect(ShardMapView.keyspaceOfKind("My.Kind")).toBe("my-kind")
     expect(ShardMapView.isKeyspaceName(ShardMapView.keyspaceOfKind("_x"))).toBe(true)
-  })
-})
-
-describe("the client's KV protocol", () => {
-  it("is the shard's protocol: same operations, same request bytes, same reply decoding", () => {
-    expect(KvProtocol.name).toBe(Kv.name)
-    expect([...KvProtocol.operations.keys()].sort()).toEqual([...Kv.operations.keys()].sort())
-    for (const [name, op] of KvProtocol.operations) expect(op.type).toBe(Kv.operations.get(name)!.type)
-    expect(MAX_VALUE_BYTES).toBe(KvShard.MAX_VALUE_BYTES)
-    expect(MAX_KEY_BYTES).toBe(KvShard.MAX_KEY_BYTES)
-    expect(KvProtocol.initialBytes).toEqual(Kv.initialBytes)
-
-    const shard = ShardStateMachine.ShardStateMachine.make(Kv)
-    const call = (operation: "Put" | "Delete" | "Cas" | "Get", key: string, payload: object) => {
-      const mine = Either.getOrThrow(EntityClient.encodePayload(KvProtocol, operation, payload as never))
-      const theirs = Either.getOrThrow(EntityClient.encodePayload(Kv, operation, payload as never))
-      expect(mine.bytes).toEqual(theirs.bytes)
-      const request = EntityClient.encodeCall({
-        kind: "kv",
-        operation,
-        type: operation === "Get" ? "query" : "command",
-        entityId: bytes(key),
-        slot: EntityId.slotOf(bytes(key)),
-        payload: mine,
-        staleRead: false,
-      })
-      const reply = operation === "Get" ? shard.query(request) : shard.apply(request, 1)
-      const decoded = EntityClient.decodeReply(KvProtocol, operation, reply)
-      const theirsDecoded = EntityClient.decodeReply(Kv, operation, reply)
-      // Failures decode into each module's own classes: compare their tags and fields.
-      const plain = (e: Either.Either<unknown, unknown>) =>
-        Either.isRight(e) ? e : { left: JSON.parse(JSON.stringify({ ...(e.left as object) })) }
-      expect(plain(decoded)).toEqual(plain(theirsDecoded))
-      return decoded
-    }
-    expect(call("Put", "a", { value: bytes("1") })).toEqual(Either.right({ created: true }))
-    expect(call("Get", "a", {})).toEqual(Either.right(bytes("1")))
-    expect(call("Cas", "a", { expected: bytes("0"), value: null })).toEqual(
-      Either.right({ succeeded: false, current: bytes("1") }),
-    )
-    const tooLarge = call("Put", "b", { value: new Uint8Array(MAX_VALUE_BYTES + 1) })
-    expect(Either.isLeft(tooLarge) && (tooLarge.left as { _tag: string })._tag).toBe("ValueTooLarge")
-    expect(call("Delete", "a", {})).toEqual(Either.right({ deleted: true }))
   })
 })
 

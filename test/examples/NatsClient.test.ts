@@ -11,7 +11,7 @@ import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import * as DevCluster from "../../src/cli/DevCluster.js"
 import * as KvClient from "../../src/client/KvClient.js"
-import { startNatsServer } from "../../src/testing/NatsServer.js"
+import { startNatsServer } from "../../src/transport/NatsServer.js"
 
 const runExample = (server: string, cluster: string) =>
   new Promise<{ code: number | null; output: string }>((resolve) => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest"
 import type { GroupRecord, Keyspace, Replica } from "../../src/meta/ClusterState.js"
 import { planLocalReplicas } from "../../src/meta/LocalReplicas.js"
 import type { ShardMap } from "../../src/meta/MetaQuery.js"
-import * as ShardMapCache from "../../src/meta/ShardMapCache.js"
+import * as ShardMapCache from "../../src/node/ShardMapCache.js"
 import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import type { ReplicaId } from "../../src/raft/Types.js"
 

@@ -6,11 +6,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Fiber, Layer } from "effect"
-import * as MetaAgent from "../../src/meta/MetaAgent.js"
 import { classify, decodeRequest, encodeReply } from "../../src/meta/MetaProtocol.js"
 import { encodeQuery } from "../../src/meta/MetaQuery.js"
 import type { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
-import * as ShardMapCache from "../../src/meta/ShardMapCache.js"
+import * as MetaAgent from "../../src/node/MetaAgent.js"
+import * as ShardMapCache from "../../src/node/ShardMapCache.js"
 import { type GroupId, NodeId } from "../../src/raft/Ids.js"
 import type { ReplicaId } from "../../src/raft/Types.js"
 import { type GroupStatus, Node, type NodeService } from "../../src/runtime/Node.js"

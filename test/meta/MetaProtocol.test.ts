@@ -1,11 +1,11 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { decodeCommand, decodeResponse } from "../../src/meta/MetaCommand.js"
-import { answerHeartbeat, makeReports } from "../../src/meta/MetaEndpoint.js"
 import { decodeReply, type HeartbeatRequest } from "../../src/meta/MetaProtocol.js"
 import { answerQuery, decodeQuery, encodeQuery, encodeQueryResponse } from "../../src/meta/MetaQuery.js"
 import { metaShardKind } from "../../src/meta/MetaShardKind.js"
 import { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
+import { answerHeartbeat, makeReports } from "../../src/node/MetaEndpoint.js"
 import { NodeId } from "../../src/raft/Ids.js"
 import { NotLeader } from "../../src/runtime/RuntimeErrors.js"
 

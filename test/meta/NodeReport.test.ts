@@ -6,7 +6,6 @@ import { Either, Schema } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { decodeJsonValue } from "../../src/meta/JsonCodec.js"
-import { answerHeartbeat, makeReports } from "../../src/meta/MetaEndpoint.js"
 import {
   decodeReply,
   decodeRequest,
@@ -15,6 +14,7 @@ import {
   MetaRequest,
 } from "../../src/meta/MetaProtocol.js"
 import { type NodeLoad, type ReplicaReport, ReportAssembly, splitLoad } from "../../src/meta/NodeReport.js"
+import { answerHeartbeat, makeReports } from "../../src/node/MetaEndpoint.js"
 import { GroupId, NodeId } from "../../src/raft/Ids.js"
 import { ReplicaId } from "../../src/raft/Types.js"
 import { cluster } from "./Helpers.js"

@@ -18,11 +18,12 @@ export const LAYERS: ReadonlyArray<{ readonly prefix: string; readonly rank: num
   { prefix: "src/runtime/", rank: 2 },
   { prefix: "src/meta/", rank: 3 },
   { prefix: "src/placement/", rank: 4 },
-  { prefix: "src/client/", rank: 5 },
-  { prefix: "shards/", rank: 6 },
-  { prefix: "src/testing/", rank: 7 },
-  { prefix: "src/cli/", rank: 8 },
-  { prefix: "examples/", rank: 9 },
+  { prefix: "shards/", rank: 5 },
+  { prefix: "src/client/", rank: 6 },
+  { prefix: "src/node/", rank: 7 },
+  { prefix: "src/testing/", rank: 8 },
+  { prefix: "src/cli/", rank: 9 },
+  { prefix: "examples/", rank: 10 },
 ]
 
 /** Same-rank layers that must stay independent of each other. */

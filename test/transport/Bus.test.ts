@@ -2,10 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, TestClock } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import type { GroupId, NodeId } from "../../src/raft/Ids.js"
-import * as NatsServer from "../../src/testing/NatsServer.js"
 import * as Bus from "../../src/transport/Bus.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
 import * as NatsConnection from "../../src/transport/NatsConnection.js"
+import * as NatsServer from "../../src/transport/NatsServer.js"
 import {
   clusterSubjects,
   isValidPublishSubject,

@@ -5,8 +5,8 @@ import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Scope } from "effect"
 import { afterAll, beforeAll } from "vitest"
-import * as NatsServer from "../../src/testing/NatsServer.js"
 import * as NatsConnection from "../../src/transport/NatsConnection.js"
+import * as NatsServer from "../../src/transport/NatsServer.js"
 
 describe("reconnect policy (no server needed)", () => {
   it("hands the client maxReconnectAttempts: -1 and a backoff instead of the default give-up", () => {

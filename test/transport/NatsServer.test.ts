@@ -2,7 +2,7 @@ import { createServer } from "node:net"
 import { describe, expect, it } from "@effect/vitest"
 import { connect } from "@nats-io/transport-node"
 import { Effect, Exit, Scope } from "effect"
-import * as NatsServer from "../../src/testing/NatsServer.js"
+import * as NatsServer from "../../src/transport/NatsServer.js"
 
 const alive = (pid: number) => {
   try {

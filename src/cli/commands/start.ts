@@ -4,21 +4,14 @@
  *   flotilla start --bootstrap --data-dir d1 --cluster c    # the first node: creates the cluster
  *   flotilla start --data-dir d2 --cluster c --zone b       # any other node joins (--join)
  *   flotilla start --data-dir d2 --cluster c                # a restart rejoins as itself
- *   flotilla start --id 1 --static-groups 100 ...           # static groups, no metadata group
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { SettingsPatch } from "../../meta/MetaCommand.js"
+import * as StartNode from "../../node/StartNode.js"
 import { Node } from "../../runtime/Node.js"
-import { NatsServerStartFailed, startNatsServer } from "../../testing/NatsServer.js"
-import * as StartNode from "../StartNode.js"
+import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
 
-const id = Options.integer("id").pipe(
-  Options.withDescription(
-    "static mode: this node's id (1..65535); managed nodes get theirs from the cluster",
-  ),
-  Options.optional,
-)
 const bootstrap = Options.boolean("bootstrap").pipe(
   Options.withDescription(
     "create the cluster: this node becomes node 1 and the metadata group's first voter",
@@ -85,14 +78,6 @@ const quiesceAfterTicks = Options.integer("quiesce-after-ticks").pipe(
   Options.withDescription("idle ticks before a group quiesces (0: never)"),
   Options.optional,
 )
-const staticGroups = Options.integer("static-groups").pipe(
-  Options.withDescription("bootstrap groups 1..N with --static-members (benchmarks, tests)"),
-  Options.optional,
-)
-const staticMembers = Options.text("static-members").pipe(
-  Options.withDescription("node ids of the static groups, comma separated"),
-  Options.withDefault("1,2,3"),
-)
 
 const logLevel = Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
   Options.withDescription("the lowest level of log lines written (default info)"),
@@ -105,8 +90,6 @@ const LOG_LEVELS = {
   warning: LogLevel.Warning,
   error: LogLevel.Error,
 } as const
-
-const parseIds = (s: string) => s.split(",").map((x) => Number(x.trim()))
 
 /** `key=value,key=value` as labels, or why not. */
 export const parseLabels = (text: string): Record<string, string> | string => {
@@ -153,7 +136,6 @@ const startEmbeddedNats = (at: { readonly host: string; readonly port: number })
 export const start = Command.make(
   "start",
   {
-    id,
     bootstrap,
     join,
     name,
@@ -171,31 +153,11 @@ export const start = Command.make(
     snapshotEntries,
     keepEntries,
     quiesceAfterTicks,
-    staticGroups,
-    staticMembers,
   },
   (o) =>
     Effect.gen(function* () {
-      const members = parseIds(o.staticMembers)
-      if (members.some((m) => !Number.isInteger(m) || m < 1 || m > 65535)) {
-        return yield* Effect.fail(new Error(`--static-members must be node ids, got "${o.staticMembers}"`))
-      }
-      const nodeId = Option.getOrUndefined(o.id)
-      if (nodeId !== undefined && (!Number.isInteger(nodeId) || nodeId < 1 || nodeId > 65535)) {
-        return yield* Effect.fail(new Error(`--id must be in 1..65535, got ${nodeId}`))
-      }
       if (o.bootstrap && o.join)
         return yield* Effect.fail(new Error("--bootstrap and --join exclude each other"))
-      const managed = o.bootstrap || o.join
-      if (managed && (nodeId !== undefined || Option.isSome(o.staticGroups))) {
-        return yield* Effect.fail(
-          new Error(
-            "--id and --static-groups are for static nodes; a managed node gets its id from the cluster",
-          ),
-        )
-      }
-      const isStatic = nodeId !== undefined || Option.isSome(o.staticGroups)
-      if (isStatic && nodeId === undefined) return yield* Effect.fail(new Error("--static-groups needs --id"))
       const nodeLabels: Record<string, string> = {}
       if (Option.isSome(o.labels)) {
         const parsed = parseLabels(o.labels.value)
@@ -229,13 +191,11 @@ export const start = Command.make(
         ? [`nats://${embedded.host === "0.0.0.0" ? "127.0.0.1" : embedded.host}:${embedded.port}`]
         : Option.getOrElse(o.natsUrl, () => "nats://127.0.0.1:4222").split(",")
       const layer = StartNode.layer({
-        mode: isStatic ? "static" : o.bootstrap ? "bootstrap" : "join",
-        nodeId,
+        mode: o.bootstrap ? "bootstrap" : "join",
         dataDir: o.dataDir,
         cluster: o.cluster,
         nats: { servers },
         settings,
-        staticGroups: Option.isSome(o.staticGroups) ? { count: o.staticGroups.value, members } : undefined,
         name: Option.getOrUndefined(o.name),
         labels: nodeLabels,
         clusterSettings: settingsPatch,

@@ -15,11 +15,11 @@
  * soon as it completes.
  */
 import { Effect, Layer, Option, Stream } from "effect"
+import * as KvClient from "../client/KvClient.js"
+import * as Router from "../client/Router.js"
 import { Bus, type BusClosed, type BusMessage, type InvalidSubject } from "../transport/Bus.js"
 import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
 import * as Gateway from "./GatewayProtocol.js"
-import * as KvClient from "./KvClient.js"
-import * as Router from "./Router.js"
 
 /** Options of the gateway. */
 export interface KvGatewayOptions {

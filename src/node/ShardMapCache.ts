@@ -5,9 +5,9 @@
  * reconciles the local replicas with it.
  */
 import { Context, Layer } from "effect"
+import { type GroupRecord, type Keyspace, META_GROUP, META_KIND } from "../meta/ClusterState.js"
+import type { ShardMap } from "../meta/MetaQuery.js"
 import type { GroupId } from "../raft/Ids.js"
-import { type GroupRecord, type Keyspace, META_GROUP, META_KIND } from "./ClusterState.js"
-import type { ShardMap } from "./MetaQuery.js"
 
 /** See the module comment. */
 export interface ShardMapCacheService {
@@ -26,7 +26,7 @@ export interface ShardMapCacheService {
 }
 
 /** See the module comment. */
-export class ShardMapCache extends Context.Tag("flotilla/meta/ShardMapCache")<
+export class ShardMapCache extends Context.Tag("flotilla/node/ShardMapCache")<
   ShardMapCache,
   ShardMapCacheService
 >() {}

@@ -20,17 +20,17 @@
  * just before its last map fetch).
  */
 import { Clock, Effect, Layer, Schedule } from "effect"
+import { call, callUntilAnswered } from "../client/MetaCall.js"
+import type { Labels } from "../meta/ClusterState.js"
+import { type HostedReplica, type LocalAction, planLocalReplicas } from "../meta/LocalReplicas.js"
+import { type NodeLoad, type ReplicaReport, splitLoad } from "../meta/NodeReport.js"
+import { completeShardMap } from "../meta/ShardMapPages.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { type GroupStatus, Node, type NodeService } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import type { Labels } from "./ClusterState.js"
-import { type HostedReplica, type LocalAction, planLocalReplicas } from "./LocalReplicas.js"
-import { call, callUntilAnswered } from "./MetaCall.js"
-import { type NodeLoad, type ReplicaReport, splitLoad } from "./NodeReport.js"
 import { ShardMapCache, type ShardMapCacheService } from "./ShardMapCache.js"
-import { completeShardMap } from "./ShardMapPages.js"
 
 /** Options of the agent. */
 export interface MetaAgentOptions {

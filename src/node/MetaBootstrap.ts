@@ -9,10 +9,10 @@
  * join, it becomes 3 voters, then 5 when configured.
  */
 import { Clock, Data, type Duration, Effect, Option, Schedule } from "effect"
+import { type Labels, META_GROUP, META_KIND } from "../meta/ClusterState.js"
+import { decodeResponse, encodeCommand, type SettingsPatch } from "../meta/MetaCommand.js"
 import { NodeId, replicaIdOf } from "../raft/Ids.js"
 import { Node } from "../runtime/Node.js"
-import { type Labels, META_GROUP, META_KIND } from "./ClusterState.js"
-import { decodeResponse, encodeCommand, type SettingsPatch } from "./MetaCommand.js"
 import { localMetaState } from "./MetaEndpoint.js"
 import type { Identity } from "./NodeIdentity.js"
 

@@ -19,9 +19,9 @@ import { Effect, Layer, Option, Schema, Stream } from "effect"
 import { ConfChangeTransition, ConfChangeType, confChange } from "../raft/ConfChange.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
+import { Node } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import { Node } from "./Node.js"
 
 export const AdminRequest = Schema.Union(
   Schema.Struct({

@@ -17,13 +17,13 @@ import { randomUUID } from "node:crypto"
 import { mkdir, readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Context, Data, Effect, Either, Layer, Option, Schema } from "effect"
+import { call, callUntilAnswered } from "../client/MetaCall.js"
+import type { Labels } from "../meta/ClusterState.js"
+import { NodeIdSchema } from "../meta/IdSchemas.js"
 import { NodeId } from "../raft/Ids.js"
 import { writeFileAtomically } from "../storage/AtomicFile.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import type { Labels } from "./ClusterState.js"
-import { NodeIdSchema } from "./IdSchemas.js"
-import { call, callUntilAnswered } from "./MetaCall.js"
 
 /** The contents of `identity.json`. */
 export const IdentityFile = Schema.Struct({
@@ -56,7 +56,7 @@ export interface Identity {
 }
 
 /** The identity of this process's node. */
-export class NodeIdentity extends Context.Tag("flotilla/meta/NodeIdentity")<NodeIdentity, Identity>() {}
+export class NodeIdentity extends Context.Tag("flotilla/node/NodeIdentity")<NodeIdentity, Identity>() {}
 
 /** The identity file's path in a data directory. */
 export const identityPath = (dataDir: string): string => join(dataDir, "identity.json")

@@ -12,16 +12,16 @@
  * nothing.
  */
 import { Clock, Context, Effect, Either, Layer, Option, Stream } from "effect"
+import { type ClusterState, findNode, META_GROUP } from "../meta/ClusterState.js"
+import { encodeResponse } from "../meta/MetaCommand.js"
+import { InvalidArgument, NodeRemoved, NotBootstrapped, UnknownNode, WrongToken } from "../meta/MetaErrors.js"
+import { decodeRequest, encodeReply, HeartbeatAck, type HeartbeatRequest } from "../meta/MetaProtocol.js"
+import { MetaStateMachine } from "../meta/MetaStateMachine.js"
+import { type NodeLoad, ReportAssembly } from "../meta/NodeReport.js"
 import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import { type ClusterState, findNode, META_GROUP } from "./ClusterState.js"
-import { encodeResponse } from "./MetaCommand.js"
-import { InvalidArgument, NodeRemoved, NotBootstrapped, UnknownNode, WrongToken } from "./MetaErrors.js"
-import { decodeRequest, encodeReply, HeartbeatAck, type HeartbeatRequest } from "./MetaProtocol.js"
-import { MetaStateMachine } from "./MetaStateMachine.js"
-import { type NodeLoad, ReportAssembly } from "./NodeReport.js"
 import { whileLeader } from "./WhileLeader.js"
 
 /** The latest report of one node, as the metadata leader received it. */

@@ -9,8 +9,8 @@
  * Unknown fields are refused (a misspelt `"vaule"` must not store an empty value).
  */
 import { Either, ParseResult, Schema } from "effect"
+import { MAX_VALUE_BYTES } from "../../shards/kv/Kv.js"
 import { invalidReason, MAX_ENTITY_ID_BYTES } from "../runtime/entity/EntityId.js"
-import { MAX_VALUE_BYTES } from "./KvProtocol.js"
 
 /** How keys and values are written in JSON. */
 export const Encoding = Schema.Literal("utf8", "base64")

@@ -30,11 +30,13 @@ import { Clock, Effect, Either, Layer } from "effect"
 import { isAlive, nodeHealth } from "../meta/Allocation.js"
 import { type ClusterState, findGroup, findNode, META_GROUP, type Settings } from "../meta/ClusterState.js"
 import { decodeResponse, encodeCommand, type MetaCommand, type MetaResponse } from "../meta/MetaCommand.js"
-import { localMetaState, MetaReports, type ReportEntry } from "../meta/MetaEndpoint.js"
 import { encodeQuery } from "../meta/MetaQuery.js"
 import type { NodeLoad } from "../meta/NodeReport.js"
 import { describeOperator } from "../meta/Operator.js"
-import { whileLeader } from "../meta/WhileLeader.js"
+import { type GroupStatus, groupStatuses } from "../placement/LoadReport.js"
+import { nextAction, type OperatorAction } from "../placement/OperatorStep.js"
+import { plan } from "../placement/Planner.js"
+import { leaderHintUpdates, membershipUpdates, nodeStateUpdates } from "../placement/Reconcile.js"
 import {
   type ConfChange,
   ConfChangeTransition,
@@ -43,13 +45,11 @@ import {
 } from "../raft/ConfChange.js"
 import { type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import { Node } from "../runtime/Node.js"
-import { type AdminRequest, adminSubject } from "../runtime/NodeAdmin.js"
 import type { RuntimeError } from "../runtime/RuntimeErrors.js"
 import { Bus } from "../transport/Bus.js"
-import { type GroupStatus, groupStatuses } from "./LoadReport.js"
-import { nextAction, type OperatorAction } from "./OperatorStep.js"
-import { plan } from "./Planner.js"
-import { leaderHintUpdates, membershipUpdates, nodeStateUpdates } from "./Reconcile.js"
+import { localMetaState, MetaReports, type ReportEntry } from "./MetaEndpoint.js"
+import { type AdminRequest, adminSubject } from "./NodeAdmin.js"
+import { whileLeader } from "./WhileLeader.js"
 
 /** Options of the driver. */
 export interface DriverOptions {

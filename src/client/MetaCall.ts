@@ -8,8 +8,8 @@
  * (docs/placement.md), so all of them are retried.
  */
 import { Data, Duration, Effect, Either } from "effect"
+import { decodeReply, encodeRequest, type MetaReply, type MetaRequest } from "../meta/MetaProtocol.js"
 import type { BusService, RequestError } from "../transport/Bus.js"
-import { decodeReply, encodeRequest, type MetaReply, type MetaRequest } from "./MetaProtocol.js"
 
 /** The answer bytes were not a `MetaReply` (a version mismatch between node and leader). */
 export class UndecodableReply extends Data.TaggedError("UndecodableReply")<{

@@ -8,9 +8,9 @@
  * linearizably, `s` reads stale (any replica). Replies are JSON: `{"count":n,"checksum":c}`,
  * or `{"error":"<Tag>","message":"..."}`.
  */
-import type { BadRequest, RuntimeError } from "./RuntimeErrors.js"
-import type { ShardKind } from "./ShardKind.js"
-import type { StateMachine } from "./StateMachine.js"
+import type { BadRequest, RuntimeError } from "../runtime/RuntimeErrors.js"
+import type { ShardKind } from "../runtime/ShardKind.js"
+import type { StateMachine } from "../runtime/StateMachine.js"
 
 const FNV_OFFSET = 0x811c9dc5
 const FNV_PRIME = 0x01000193
