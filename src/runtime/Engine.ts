@@ -2,7 +2,7 @@
  * The node engine: drives every hosted replica in rounds, so that costs are paid once per
  * round rather than once per group (DESIGN.md, Node engine):
  *
- *   1. `ingest` inbound Raft messages and `drain` mailboxes into the cores; `tick` on the beat;
+ *   1. `ingest` inbound Raft messages and flush mailboxes into the cores; `tick` on the beat;
  *   2. `collect` every replica's Ready and every pending snapshot save;
  *   3. (the caller) writes all updates in ONE store batch, synced when any Ready must sync;
  *   4. (the caller) sends every message, ONE publish per destination node per round;
@@ -11,8 +11,10 @@
  * Rounds are pipelined: a round's write may still be in flight while the next round collects
  * (replicas waiting on it are skipped, the store group-commits concurrent writes); messages
  * that need no persistence leave with the round that produced them, the rest with the first
- * round after their write completed. The engine is synchronous and does no I/O; `Node.ts`
- * runs it in a fiber and performs steps 3 and 4. Idle groups quiesce: a leader whose followers have everything stops ticking after
+ * round after their write completed. The engine is synchronous and does no I/O; the node's
+ * loop (NodeLoop.ts) runs it in a fiber and performs steps 3 and 4.
+ *
+ * Idle groups quiesce: a leader whose followers have everything stops ticking after
  * telling them so with a heartbeat marked `QUIESCE_CONTEXT`; any message or request wakes a
  * group, and `nodeDown` wakes the groups led from a node that went silent (docs/decisions).
  */
@@ -23,7 +25,8 @@ import { type ConfState, type Message, MessageType, newMessage, type ReplicaId }
 import type { GroupUpdate } from "../storage/LogStore.js"
 import type { Envelope } from "../transport/Frame.js"
 import type { InboundBatch } from "../transport/Transport.js"
-import { type MailboxItem, Replica, type ReplicaOptions } from "./Replica.js"
+import type { MailboxItem } from "./Mailbox.js"
+import { Replica, type ReplicaOptions } from "./Replica.js"
 import { ReplicaStorage } from "./ReplicaStorage.js"
 import { GroupNotFound, GroupStopped, Overloaded, type RuntimeError } from "./RuntimeErrors.js"
 import type { ShardKind } from "./ShardKind.js"
@@ -355,7 +358,7 @@ export class Engine {
   }
 
   /**
-   * Drains mailboxes and collects every Ready (steps 1–2). Messages that may go before
+   * Flushes mailboxes into the cores and collects every Ready (steps 1–2). Messages that may go before
    * persistence are added to `outbound` at once (a leader's appends travel while it writes its
    * own log, Raft thesis §10.2.1). A Ready with nothing to persist is finished here; the others
    * come back as a `WriteRound` to persist and then `completeWrite`.
@@ -371,7 +374,7 @@ export class Engine {
     this.dirty.clear()
     for (const r of dirty) {
       if (r.stopped !== undefined || !this.replicas.has(r.groupId)) continue
-      r.drainMailbox()
+      r.flushMailbox()
       const rd = r.takeReady()
       const u = r.toUpdate(rd)
       if (u) updates.push(u)
@@ -394,7 +397,7 @@ export class Engine {
     }
     for (const e of this.extra) this.route(outbound, e.groupId, e.message)
     this.extra = []
-    for (const r of free) this.drain(r, nowMs, outbound)
+    for (const r of free) this.finishDurable(r, nowMs, outbound)
     if (updates.length === 0) return undefined
     return { readies, updates, saves, sync }
   }
@@ -409,11 +412,11 @@ export class Engine {
       const entry = r.readies.find((x) => x.rd === rd)
       if (entry) entry.durable = true
     }
-    for (const [r] of round.readies) this.drain(r, nowMs, outbound)
+    for (const [r] of round.readies) this.finishDurable(r, nowMs, outbound)
   }
 
   /** Finishes a replica's durable Readies, oldest first, up to the first one still being written. */
-  private drain(r: Replica, nowMs: number, outbound: Outbound): void {
+  private finishDurable(r: Replica, nowMs: number, outbound: Outbound): void {
     while (r.readies.length > 0 && r.readies[0]!.durable) {
       const { rd } = r.readies.shift()!
       if (r.stopped !== undefined || !this.replicas.has(r.groupId)) {

@@ -9,8 +9,8 @@ import type { InvalidConfChange } from "../raft/Errors.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { serveRequest } from "./GroupRequests.js"
+import type { MailboxItem, Waiter } from "./Mailbox.js"
 import type { NodeContext } from "./NodeContext.js"
-import type { MailboxItem, Waiter } from "./Replica.js"
 import { GroupNotFound, NodeStopping, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
 
 /** Queues a mailbox item made around the caller's waiter; fails at once while the node stops. */

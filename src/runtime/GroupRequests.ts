@@ -7,8 +7,8 @@
  */
 import type { GroupId } from "../raft/Ids.js"
 import type { BusMessage } from "../transport/Bus.js"
+import type { MailboxItem, Waiter } from "./Mailbox.js"
 import type { NodeContext } from "./NodeContext.js"
-import type { MailboxItem, Waiter } from "./Replica.js"
 import { decodeBatch, encodeBatch, encodeBatchError } from "./RequestBatch.js"
 import { BadRequest, WrongShard } from "./RuntimeErrors.js"
 import type { ShardKind } from "./ShardKind.js"

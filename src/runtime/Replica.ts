@@ -5,46 +5,32 @@
  *
  * A proposal's caller is answered with the state machine's response once the entry applies at
  * the index and term the leader gave it; if another entry takes that slot, the proposal
- * provably did not take effect and fails with `ProposalFailed` (retry is safe). Linear-
- * izable reads drained in one round share one ReadIndex request and are answered once the
- * state machine has applied up to the index the leader confirmed.
+ * provably did not take effect and fails with `ProposalFailed` (retry is safe; Proposals.ts).
+ * Linearizable reads taken from the mailbox in one round share one ReadIndex request and are
+ * answered once the state machine has applied up to the index the leader confirmed
+ * (PendingReads.ts).
+ *
+ * Finishing a Ready (`finish`), in order: install a leader's snapshot, mirror the entries and
+ * hard state, apply committed entries and answer their proposals, note confirmed read points,
+ * advance the core (campaign when due, follow leadership), serve the reads now applied, detect
+ * our own removal, and take a snapshot when enough has been applied.
  */
 import { decodeConfChange } from "../raft/ConfChange.js"
 import { type GroupId, type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import type { RawNode, Ready } from "../raft/RawNode.js"
-import { contextKey } from "../raft/ReadOnly.js"
-import { EntryType, type Index, None, type ReplicaId, type Snapshot } from "../raft/Types.js"
+import { type Entry, EntryType, type Index, None, type ReplicaId, type Snapshot } from "../raft/Types.js"
 import type { GroupUpdate } from "../storage/LogStore.js"
+import type { MailboxItem, Waiter } from "./Mailbox.js"
+import { type PendingRead, PendingReads } from "./PendingReads.js"
+import { Proposals } from "./Proposals.js"
 import type { ReplicaStorage } from "./ReplicaStorage.js"
-import {
-  GroupStopped,
-  NotLeader,
-  OutcomeUnknown,
-  ProposalFailed,
-  type RuntimeError,
-} from "./RuntimeErrors.js"
+import { GroupStopped, NotLeader, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
 import type { ShardKind } from "./ShardKind.js"
 import type { StateMachine } from "./StateMachine.js"
 
-/** How a caller is answered (called exactly once). */
-export interface Waiter {
-  readonly succeed: (reply: Uint8Array) => void
-  readonly fail: (error: RuntimeError) => void
-}
-
-/** A request in a replica's mailbox. */
-export type MailboxItem =
-  | { readonly _tag: "Command"; readonly command: Uint8Array; readonly waiter: Waiter }
-  | { readonly _tag: "Query"; readonly query: Uint8Array; readonly stale: boolean; readonly waiter: Waiter }
-
-interface ReadBatch {
-  index: Index | undefined
-  readonly reads: { readonly query: Uint8Array; readonly waiter: Waiter }[]
-}
-
 /** What finishing a Ready tells the engine. */
 export interface FinishOutcome {
-  /** Leadership changed: `isLeader` now holds. */
+  /** The core's soft state (leader, role) changed: `isLeader` and `leaderNode()` now hold. */
   readonly leadershipChanged: boolean
   /** A conf change applied: membership (and peer nodes) may have changed. */
   readonly membershipChanged: boolean
@@ -66,9 +52,8 @@ const NO_OUTCOME: FinishOutcome = { leadershipChanged: false, membershipChanged:
 
 export class Replica {
   readonly mailbox: MailboxItem[] = []
-  private readonly proposals = new Map<Index, { readonly term: number; readonly waiter: Waiter }>()
-  private readonly readBatches = new Map<string, ReadBatch>()
-  private readSeq = 0
+  private readonly proposals: Proposals
+  private readonly reads = new PendingReads()
   /** A snapshot of our own state machine (and compaction) to persist with the next write. */
   pendingSave: { readonly snapshot: Snapshot; readonly compactTo: Index } | undefined
   /**
@@ -110,6 +95,7 @@ export class Replica {
     readonly options: ReplicaOptions,
   ) {
     this.isLeader = raw.isLeader
+    this.proposals = new Proposals(groupId)
   }
 
   /** The node that hosts the leader, when known. */
@@ -129,14 +115,17 @@ export class Replica {
     return true
   }
 
-  /** Moves the mailbox into the core: one batch of proposals, one ReadIndex for all reads. */
-  drainMailbox(): void {
+  /**
+   * Moves the mailbox into the core: one batch of proposals, one ReadIndex for all
+   * linearizable reads; stale reads are answered at once from the state machine.
+   */
+  flushMailbox(): void {
     if (this.mailbox.length === 0) return
     this.idleTicks = 0
     const items = this.mailbox.splice(0)
     const commands: Uint8Array[] = []
     const commandWaiters: Waiter[] = []
-    let batch: ReadBatch | undefined
+    let reads: PendingRead[] | undefined
     for (const item of items) {
       if (item._tag === "Command") {
         commands.push(item.command)
@@ -144,33 +133,35 @@ export class Replica {
       } else if (item.stale) {
         this.answerQuery(item.query, item.waiter)
       } else {
-        batch ??= { index: undefined, reads: [] }
-        batch.reads.push({ query: item.query, waiter: item.waiter })
+        reads ??= []
+        reads.push({ query: item.query, waiter: item.waiter })
       }
     }
-    if (commands.length > 0) {
-      const r = this.raw.proposeBatch(commands)
-      if (r._tag === "Proposed") {
-        for (let i = 0; i < commandWaiters.length; i++) {
-          this.proposals.set(r.index + i, { term: r.term, waiter: commandWaiters[i]! })
-        }
-      } else {
-        const err = r.reason === "NotLeader" || r.reason === "NoLeader" ? this.notLeader() : undefined
-        for (const w of commandWaiters)
-          w.fail(err ?? new ProposalFailed({ groupId: this.groupId, reason: r.reason }))
-      }
+    if (commands.length > 0) this.proposeCommands(commands, commandWaiters)
+    if (reads !== undefined) this.requestReadIndex(reads)
+  }
+
+  /** Proposes `commands` as one batch; their callers wait for their entries to apply. */
+  private proposeCommands(commands: Uint8Array[], waiters: Waiter[]): void {
+    const r = this.raw.proposeBatch(commands)
+    if (r._tag === "Proposed") {
+      for (let i = 0; i < waiters.length; i++) this.proposals.add(r.index + i, r.term, waiters[i]!)
+    } else {
+      const err = r.reason === "NotLeader" || r.reason === "NoLeader" ? this.notLeader() : undefined
+      for (const w of waiters) w.fail(err ?? new ProposalFailed({ groupId: this.groupId, reason: r.reason }))
     }
-    if (batch !== undefined) {
-      if (!this.isLeader) {
-        for (const r of batch.reads) r.waiter.fail(this.notLeader())
-        return
-      }
-      const ctx = new Uint8Array(8)
-      new DataView(ctx.buffer).setFloat64(0, ++this.readSeq)
-      const dropped = this.raw.readIndex(ctx)
-      if (dropped) for (const r of batch.reads) r.waiter.fail(this.notLeader())
-      else this.readBatches.set(contextKey(ctx), batch)
+  }
+
+  /** Asks the leader (ourselves) for a read point shared by `reads`. */
+  private requestReadIndex(reads: PendingRead[]): void {
+    if (!this.isLeader) {
+      for (const r of reads) r.waiter.fail(this.notLeader())
+      return
     }
+    const ctx = this.reads.nextContext()
+    const dropped = this.raw.readIndex(ctx)
+    if (dropped) for (const r of reads) r.waiter.fail(this.notLeader())
+    else this.reads.add(ctx, reads)
   }
 
   private answerQuery(query: Uint8Array, waiter: Waiter): void {
@@ -188,7 +179,7 @@ export class Replica {
 
   /** Answers `waiter` when the entry proposed at `index` in `term` applies (or loses its slot). */
   awaitIndex(index: Index, term: number, waiter: Waiter): void {
-    this.proposals.set(index, { term, waiter })
+    this.proposals.add(index, term, waiter)
   }
 
   /**
@@ -221,53 +212,59 @@ export class Replica {
    * advance. MUST be called only after the store acknowledged the write.
    */
   finish(rd: Ready, nowMs: number): FinishOutcome {
+    if (rd.snapshot !== undefined && !this.installSnapshot(rd.snapshot, nowMs)) return NO_OUTCOME
     const mem = this.storage.mem
-    if (rd.snapshot) {
-      const meta = rd.snapshot.metadata
-      mem.applySnapshot({ metadata: meta, data: rd.snapshot.data })
-      this.confVersion = meta.index
-      this.dataBytes = rd.snapshot.data.length
-      mem.dropSnapshotData()
-      this.storage.cacheData(meta.index, rd.snapshot.data, nowMs + this.options.snapshotCacheMs)
-      try {
-        this.sm.restore(rd.snapshot.data)
-      } catch (e) {
-        this.stop(`snapshot ${meta.index} could not be restored: ${String(e)}`)
-        return NO_OUTCOME
-      }
-      // Proposals below the snapshot point can no longer be matched against their entries. Terms
-      // never decrease along the log, so the committed entry at such an index has a term <= the
-      // snapshot's: a proposal of a later term provably lost its slot. Otherwise its fate is
-      // unknown here (a proposal replicated before we lost leadership may well have committed),
-      // and `ProposalFailed` ("retry is safe") would have made clients apply it twice.
-      for (const [index, p] of this.proposals) {
-        if (index <= meta.index) {
-          this.proposals.delete(index)
-          p.waiter.fail(
-            p.term > meta.term
-              ? new ProposalFailed({
-                  groupId: this.groupId,
-                  reason: "its slot went to an earlier term's entry",
-                })
-              : new OutcomeUnknown({ groupId: this.groupId, reason: "replaced by a snapshot" }),
-          )
-        }
-      }
-    }
     if (rd.entries.length > 0) mem.append(rd.entries)
     if (rd.hardState) mem.setHardState(rd.hardState)
+    const applied = this.applyCommitted(rd.committedEntries)
+    if (applied === "stopped") return NO_OUTCOME
+    this.reads.confirm(rd.readStates)
+    this.advance(rd)
+    this.reads.serve(this.raw.appliedIndex, (r) => this.answerQuery(r.query, r.waiter))
+    const removed = applied.membershipChanged && this.isRemovedBy(rd.committedEntries)
+    this.maybeSnapshot(nowMs)
+    return {
+      leadershipChanged: rd.softState !== undefined,
+      membershipChanged: applied.membershipChanged,
+      removed,
+    }
+  }
 
+  /**
+   * Installs a leader's snapshot: into the log mirror (its data cached, not kept), into the
+   * state machine; proposals it covers are settled. False when the state machine refused it
+   * (the replica stopped).
+   */
+  private installSnapshot(snapshot: Snapshot, nowMs: number): boolean {
+    const mem = this.storage.mem
+    const meta = snapshot.metadata
+    mem.applySnapshot({ metadata: meta, data: snapshot.data })
+    this.confVersion = meta.index
+    this.dataBytes = snapshot.data.length
+    mem.dropSnapshotData()
+    this.storage.cacheData(meta.index, snapshot.data, nowMs + this.options.snapshotCacheMs)
+    try {
+      this.sm.restore(snapshot.data)
+    } catch (e) {
+      this.stop(`snapshot ${meta.index} could not be restored: ${String(e)}`)
+      return false
+    }
+    this.proposals.settleCoveredBy(meta)
+    return true
+  }
+
+  /**
+   * Applies committed entries to the state machine in order and answers their proposals.
+   * Conf changes are applied by the core (`advance`); here they only move `confVersion`.
+   * "stopped" when the state machine failed (the replica stopped).
+   */
+  private applyCommitted(entries: ReadonlyArray<Entry>): { readonly membershipChanged: boolean } | "stopped" {
     let membershipChanged = false
-    for (const e of rd.committedEntries) {
+    for (const e of entries) {
       if (e.type === EntryType.ConfChange) {
         membershipChanged = true
         this.confVersion = e.index
-        const p = this.proposals.get(e.index)
-        if (p) {
-          this.proposals.delete(e.index)
-          if (p.term === e.term) p.waiter.succeed(e.data)
-          else p.waiter.fail(new ProposalFailed({ groupId: this.groupId, reason: "superseded" }))
-        }
+        this.proposals.settle(e, e.data, "superseded")
         continue
       }
       let reply: Uint8Array | undefined
@@ -277,22 +274,16 @@ export class Replica {
           reply = this.sm.apply(e.data, e.index)
         } catch (err) {
           this.stop(`state machine failed to apply entry ${e.index}: ${String(err)}`)
-          return NO_OUTCOME
+          return "stopped"
         }
       }
-      const p = this.proposals.get(e.index)
-      if (p === undefined) continue
-      this.proposals.delete(e.index)
-      if (p.term === e.term) p.waiter.succeed(reply ?? new Uint8Array(0))
-      else
-        p.waiter.fail(
-          new ProposalFailed({ groupId: this.groupId, reason: "leadership changed before commit" }),
-        )
+      this.proposals.settle(e, reply ?? new Uint8Array(0), "leadership changed before commit")
     }
-    for (const rs of rd.readStates) {
-      const b = this.readBatches.get(contextKey(rs.requestCtx))
-      if (b) b.index = rs.index
-    }
+    return { membershipChanged }
+  }
+
+  /** Hands the Ready back to the core, campaigns when due, and follows leadership. */
+  private advance(rd: Ready): void {
     const wasLeader = this.isLeader
     this.raw.advance(rd)
     // The bootstrap configuration must be applied before the core will campaign.
@@ -301,42 +292,19 @@ export class Replica {
       this.raw.campaign()
     }
     this.isLeader = this.raw.isLeader
-    const leadershipChanged = rd.softState !== undefined && wasLeader !== this.isLeader
-    if (wasLeader && !this.isLeader) this.failLeaderWork()
-    this.serveReads()
-    let removed = false
-    if (membershipChanged) {
-      const c = this.raw.status().config
-      const member =
-        c.incoming.includes(this.id) || c.outgoing.includes(this.id) || c.learners.includes(this.id)
-      removed =
-        !member &&
-        rd.committedEntries.some((e) => e.type === EntryType.ConfChange && removesSelf(e.data, this.id))
-    }
-    this.maybeSnapshot(nowMs)
-    return { leadershipChanged: leadershipChanged || rd.softState !== undefined, membershipChanged, removed }
+    // Leadership lost: reads waiting on our ReadIndex will never be confirmed.
+    if (wasLeader && !this.isLeader) this.reads.failUnconfirmed(() => this.notLeader())
   }
 
-  /** Reads whose read point has been applied. */
-  private serveReads(): void {
-    if (this.readBatches.size === 0) return
-    const applied = this.raw.appliedIndex
-    for (const [key, b] of this.readBatches) {
-      if (b.index === undefined || b.index > applied) continue
-      this.readBatches.delete(key)
-      for (const r of b.reads) this.answerQuery(r.query, r.waiter)
-    }
+  /** After conf changes applied: whether one of `committed` removed this replica from its group. */
+  private isRemovedBy(committed: ReadonlyArray<Entry>): boolean {
+    const c = this.raw.status().config
+    const member =
+      c.incoming.includes(this.id) || c.outgoing.includes(this.id) || c.learners.includes(this.id)
+    return !member && committed.some((e) => e.type === EntryType.ConfChange && removesSelf(e.data, this.id))
   }
 
-  /** Leadership lost: reads waiting on our ReadIndex will never be confirmed. */
-  private failLeaderWork(): void {
-    for (const [key, b] of this.readBatches) {
-      if (b.index !== undefined) continue
-      this.readBatches.delete(key)
-      for (const r of b.reads) r.waiter.fail(this.notLeader())
-    }
-  }
-
+  /** Takes a snapshot of the state machine every `snapshotEntries` applied entries. */
   private maybeSnapshot(nowMs: number): void {
     const applied = this.raw.appliedIndex
     const snapIndex = this.storage.snapshotIndex()
@@ -369,15 +337,13 @@ export class Replica {
   /** Answers every waiting caller with `error`. */
   failAll(error: RuntimeError): void {
     for (const item of this.mailbox.splice(0)) item.waiter.fail(error)
-    for (const p of this.proposals.values()) p.waiter.fail(error)
-    this.proposals.clear()
-    for (const b of this.readBatches.values()) for (const r of b.reads) r.waiter.fail(error)
-    this.readBatches.clear()
+    this.proposals.failAll(error)
+    this.reads.failAll(error)
   }
 
   /** Whether callers are waiting on this replica (it must not quiesce). */
   hasWaiters(): boolean {
-    return this.mailbox.length > 0 || this.proposals.size > 0 || this.readBatches.size > 0
+    return this.mailbox.length > 0 || !this.proposals.isEmpty() || !this.reads.isEmpty()
   }
 }
 
