@@ -1,6 +1,7 @@
 /**
- * The in-memory `LogStore`: the same engine, rules and checksums as the LevelDB store, over a
- * `MemoryDisk` instead of files. For the deterministic simulator and for tests.
+ * The in-memory `LogStore`: the same store core (group commit, rules, checksums) as the
+ * LevelDB store, over a `MemoryDisk` instead of files. For the deterministic simulator and
+ * for tests.
  *
  * A `MemoryDisk` outlives the stores opened on it, so a simulated node can "crash" (drop its
  * store without closing it: `disk.crash()`) and reopen the same disk: exactly what the last
@@ -24,7 +25,7 @@ import {
 } from "./internal/Codec.js"
 import type { FaultPlan } from "./internal/FaultPlan.js"
 import { emptyMeta, type Op } from "./internal/Plan.js"
-import { scopedService } from "./internal/Service.js"
+import { scopedService } from "./internal/StoreService.js"
 import type { LogStoreService } from "./LogStore.js"
 import { CorruptedSnapshot, StoreClosed, StoreLocked } from "./StoreErrors.js"
 

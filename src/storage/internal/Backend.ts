@@ -1,10 +1,10 @@
 /**
- * What a storage back end provides to the shared engine (`Engine.ts`). The engine owns the
+ * What a storage back end provides to the store core (`StoreCore.ts`). The core owns the
  * log's rules, group commit, checksums on read and group failures; a back end only stores
  * bytes: it applies planned operations atomically, returns raw checksummed values, and keeps
  * snapshot data in its snapshot area (files for LevelDB, a map for memory).
  *
- * This is the abstract-level pattern: the engine validates and plans, then calls the back
+ * This is the abstract-level pattern: the core validates and plans, then calls the back
  * end's hooks. Back ends throw only the tagged errors of `StoreErrors.ts`.
  */
 import type { GroupId } from "../../raft/Ids.js"
@@ -46,13 +46,13 @@ export interface Backend<B> {
   add(batch: B, ops: ReadonlyArray<Op>): void
   /**
    * Writes the batch as ONE atomic unit; when `sync` is true it resolves only once the unit is
-   * durable. Throws a store error (the engine then stops the store).
+   * durable. Throws a store error (the core then stops the store).
    */
   write(batch: B, sync: boolean): Promise<void>
   /** Drops a batch that will never be written. */
   abandon(batch: B): void
   /**
-   * Deletes every record of a group as one atomic unit. The engine runs it ALONE: no batch
+   * Deletes every record of a group as one atomic unit. The core runs it ALONE: no batch
    * and no sweep runs at the same time.
    */
   removeGroup(groupId: GroupId, sync: boolean): Promise<void>
@@ -65,7 +65,7 @@ export interface Backend<B> {
   readEntrySync(groupId: GroupId, index: Index): Uint8Array | undefined
   /** Writes a snapshot's data durably to the snapshot area; the record pointing to it comes later. */
   writeSnapshot(groupId: GroupId, snapshot: Snapshot): Promise<SnapshotRef>
-  /** Reads the data a snapshot record points to (unchecked: the engine checks size and checksum). */
+  /** Reads the data a snapshot record points to (unchecked: the core checks size and checksum). */
   readSnapshot(groupId: GroupId, ref: SnapshotRef): Promise<Uint8Array>
   /** Removes a snapshot's data that no durable record points to any more; never throws. */
   deleteSnapshot(groupId: GroupId, file: string): Promise<void>

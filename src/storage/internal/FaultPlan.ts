@@ -1,5 +1,5 @@
 /**
- * The faults a `FaultControl` has armed, consulted by the engine at its lowest points: just
+ * The faults a `FaultControl` has armed, consulted by the store core at its lowest points: just
  * before a batch goes to the back end, at the batch's sync, and on every raw value read (before
  * the checksum is checked, so corruption is detected by the same code that guards real data).
  */
@@ -9,7 +9,7 @@ import type { Index } from "../../raft/Types.js"
 /** How an armed write failure presents itself. */
 export type WriteFailureKind = "io" | "diskFull"
 
-/** What the engine must do with the next batch. */
+/** What the store core must do with the next batch. */
 export type BatchFault = "none" | "failWrite" | "failSync"
 
 interface Gate {
@@ -25,7 +25,7 @@ const gate = (): Gate => {
   return { promise, release }
 }
 
-/** Mutable set of armed faults. One per faulty store; the engine reads, the control writes. */
+/** Mutable set of armed faults. One per faulty store; the store core reads, the control writes. */
 export class FaultPlan {
   private writeFailures: WriteFailureKind[] = []
   private syncFailures = 0
@@ -98,7 +98,7 @@ export class FaultPlan {
     this.resumeSync()
   }
 
-  /** Engine: what happens to the batch about to be written. */
+  /** Store core: what happens to the batch about to be written. */
   takeBatchFault(): { readonly fault: BatchFault; readonly kind: WriteFailureKind } {
     const kind = this.writeFailures.shift()
     if (kind !== undefined) return { fault: "failWrite", kind }
@@ -109,7 +109,7 @@ export class FaultPlan {
     return { fault: "none", kind: "io" }
   }
 
-  /** Engine: waits as armed before a batch is synced. */
+  /** Store core: waits as armed before a batch is synced. */
   async beforeSync(): Promise<void> {
     if (this.slowCount > 0) {
       this.slowCount--
@@ -127,18 +127,18 @@ export class FaultPlan {
     }
   }
 
-  /** Engine: true when the engine must call `beforeSync` (keeps the hot path free of awaits). */
+  /** Store core: true when the core must call `beforeSync` (keeps the hot path free of awaits). */
   hasSyncDelay(): boolean {
     return this.slowCount > 0 || this.hold !== undefined
   }
 
-  /** Engine: the raw value as read, corrupted when armed for this entry. */
+  /** Store core: the raw value as read, corrupted when armed for this entry. */
   readEntry(groupId: GroupId, index: Index, value: Uint8Array): Uint8Array {
     if (this.entries.size === 0 || !this.entries.has(`${groupId}:${index}`)) return value
     return flip(value)
   }
 
-  /** Engine: the snapshot data as read, corrupted when armed for this group. */
+  /** Store core: the snapshot data as read, corrupted when armed for this group. */
   readSnapshot(groupId: GroupId, data: Uint8Array): Uint8Array {
     return this.snapshots.has(groupId) ? flip(data) : data
   }

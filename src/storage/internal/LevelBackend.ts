@@ -1,6 +1,6 @@
 /**
  * The LevelDB back end: K LevelDB instances (group `g` lives in instance `g % K`), snapshot
- * files beside them. One engine batch becomes ONE chained batch per instance touched, written
+ * files beside them. One store batch becomes ONE chained batch per instance touched, written
  * with `sync: true`; with K = 1 (the default) a whole batch is one atomic LevelDB write.
  *
  * Hot path: keys and values are encoded into two reused scratch buffers (LevelDB copies them

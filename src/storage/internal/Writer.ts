@@ -209,7 +209,7 @@ export class Writer<B> {
    * `now`, and not touching a group of an earlier request still waiting. A removal is a barrier:
    * nothing after it moves before it is durable.
    */
-  private drain(now: ((r: Request) => boolean) | undefined, take: (r: Request) => void): void {
+  private takePlannable(now: ((r: Request) => boolean) | undefined, take: (r: Request) => void): void {
     let blocked: Set<GroupId> | undefined
     for (let k = 0; k < this.backlog.length; ) {
       const r = this.backlog[k]!
@@ -246,7 +246,7 @@ export class Writer<B> {
    * written), and starts the next batch, or a removal, when nothing is being written.
    */
   private pump(): void {
-    if (!this.removing) this.drain(undefined, (r) => this.addToOpen(r))
+    if (!this.removing) this.takePlannable(undefined, (r) => this.addToOpen(r))
     if (this.inflight > 0 || this.removing) return
     const open = this.open
     if (open !== undefined && open.requests.length > 0) {
@@ -275,7 +275,7 @@ export class Writer<B> {
   /** Non-coalescing mode: starts every call whose groups are not being written, in call order per group. */
   private dispatch(): void {
     if (this.removing) return
-    this.drain(
+    this.takePlannable(
       (r) => !groupsOf(r).some((g) => this.busy.has(g)),
       (r) => {
         const batch: Batch<B> = {
@@ -495,7 +495,7 @@ export class Writer<B> {
   }
 
   private crash(e: unknown): void {
-    // A bug in the engine: fail everything loudly instead of leaving callers hanging.
+    // A bug in the store core: fail everything loudly instead of leaving callers hanging.
     this.table.stopped = new WriteFailed({ dir: this.table.location, reason: `internal error: ${String(e)}` })
     this.inflight = 0
     this.removing = false

@@ -1,5 +1,6 @@
 /**
- * The engine shared by every back end: it takes write calls (writing their snapshot data
+ * The core of a log store, shared by every back end (promise-based, as LevelDB is; the
+ * Effect service over it is StoreService.ts): it takes write calls (writing their snapshot data
  * first, then handing them to the group-commit `Writer`), serves reads from the back end with
  * checksum checks, stops groups whose data is corrupted, and closes in order.
  *
@@ -46,7 +47,7 @@ export interface Loaded {
 }
 
 /** Counters of one open store. */
-export interface EngineStats {
+export interface StoreCoreStats {
   readonly batches: number
   readonly failedBatches: number
   readonly requests: number
@@ -63,8 +64,8 @@ const asStoreError = (e: unknown): StoreError => {
   throw e
 }
 
-/** The shared engine of one open store. */
-export class Engine<B> {
+/** The core of one open store. */
+export class StoreCore<B> {
   private readonly table: GroupTable
   private readonly writer: Writer<B>
 
@@ -84,7 +85,7 @@ export class Engine<B> {
   }
 
   /** The counters. */
-  stats(): EngineStats {
+  stats(): StoreCoreStats {
     return {
       ...this.writer.counters,
       queued: this.writer.queued(),

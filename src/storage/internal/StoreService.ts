@@ -1,8 +1,8 @@
 /**
- * The Effect face of an `Engine`: every operation as an `Effect` failing with the store's
- * tagged errors, and the engine's lifetime tied to a `Scope`.
+ * The `LogStore` service over a `StoreCore`: every operation as an `Effect` failing with the
+ * store's tagged errors, and the core's lifetime tied to a `Scope`.
  *
- * The engine and back ends are promise-based (LevelDB is), and may only throw the tagged
+ * The core and back ends are promise-based (LevelDB is), and may only throw the tagged
  * errors of `StoreErrors.ts`; anything else they throw is a bug and becomes a defect.
  */
 import { Effect, Option, type Scope } from "effect"
@@ -18,8 +18,8 @@ import {
   type WriteError,
 } from "../StoreErrors.js"
 import type { Backend } from "./Backend.js"
-import { Engine } from "./Engine.js"
 import type { FaultPlan } from "./FaultPlan.js"
+import { StoreCore } from "./StoreCore.js"
 
 type Known = StoreError | WriteError | IndexCompacted | IndexUnavailable
 
@@ -48,33 +48,33 @@ const attempt = <A, E>(f: () => Promise<A> | A): Effect.Effect<A, E> =>
     else resume(Effect.succeed(result))
   })
 
-/** Builds the service of an opened engine. */
-export const serviceOf = <B>(engine: Engine<B>): LogStoreService => {
+/** Builds the service of an opened store core. */
+export const serviceOf = <B>(core: StoreCore<B>): LogStoreService => {
   const write = (updates: ReadonlyArray<GroupUpdate>, options?: WriteOptions) =>
     Effect.async<void, WriteError>((resume) => {
-      engine.submit(
+      core.submit(
         updates,
         (error) => resume(error === undefined ? Effect.void : Effect.fail(error)),
         options?.sync ?? true,
       )
     })
   return {
-    location: engine.location,
+    location: core.location,
     write,
-    groups: attempt(() => engine.groups()),
-    load: (groupId) => attempt<LoadedGroup, never>(() => engine.load(groupId)),
-    hardState: (groupId) => attempt(() => engine.meta(groupId).hardState),
+    groups: attempt(() => core.groups()),
+    load: (groupId) => attempt<LoadedGroup, never>(() => core.load(groupId)),
+    hardState: (groupId) => attempt(() => core.meta(groupId).hardState),
     entries: (groupId, lo, hi, maxBytes) =>
-      attempt(() => engine.entries(groupId, lo, hi, maxBytes ?? Infinity)),
-    term: (groupId, index) => attempt(() => engine.term(groupId, index)),
-    firstIndex: (groupId) => attempt(() => engine.meta(groupId).floor.index + 1),
-    lastIndex: (groupId) => attempt(() => engine.meta(groupId).lastIndex),
+      attempt(() => core.entries(groupId, lo, hi, maxBytes ?? Infinity)),
+    term: (groupId, index) => attempt(() => core.term(groupId, index)),
+    firstIndex: (groupId) => attempt(() => core.meta(groupId).floor.index + 1),
+    lastIndex: (groupId) => attempt(() => core.meta(groupId).lastIndex),
     saveSnapshot: (groupId, snapshot) => write([{ groupId, savedSnapshot: snapshot }]),
-    loadSnapshot: (groupId) => attempt(async () => Option.fromNullable(await engine.snapshot(groupId))),
+    loadSnapshot: (groupId) => attempt(async () => Option.fromNullable(await core.snapshot(groupId))),
     compact: (groupId, index) => write([{ groupId, compactTo: index }]),
     removeGroup: (groupId: GroupId) =>
       Effect.async<void, StoreError>((resume) => {
-        engine.remove(groupId, (error) =>
+        core.remove(groupId, (error) =>
           resume(
             error === undefined
               ? Effect.void
@@ -84,12 +84,12 @@ export const serviceOf = <B>(engine: Engine<B>): LogStoreService => {
           ),
         )
       }),
-    stats: Effect.sync((): StoreStats => engine.stats()),
+    stats: Effect.sync((): StoreStats => core.stats()),
   }
 }
 
 /**
- * Opens a back end with `open`, wraps it in an engine closed when the scope closes, and returns
+ * Opens a back end with `open`, wraps it in a store core closed when the scope closes, and returns
  * its service. `coalesce = false` disables group commit (baseline measurements only).
  */
 export const scopedService = <B, E>(
@@ -98,6 +98,6 @@ export const scopedService = <B, E>(
   coalesce = true,
 ): Effect.Effect<LogStoreService, E, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.map(open, (backend) => new Engine(backend, faults, coalesce)),
-    (engine) => Effect.promise(() => engine.close().catch(() => undefined)),
+    Effect.map(open, (backend) => new StoreCore(backend, faults, coalesce)),
+    (core) => Effect.promise(() => core.close().catch(() => undefined)),
   ).pipe(Effect.map(serviceOf))
