@@ -16,17 +16,6 @@
  */
 import { MAX_NODE_ID, NodeId, nodeOfReplica, replicaIdOf } from "../raft/Ids.js"
 import {
-  type Applied,
-  accept,
-  bumpShardMap,
-  checkClusterName,
-  checkIdentity,
-  isInvalid,
-  normalizeLabels,
-  patchSettings,
-  refuse,
-} from "./Applied.js"
-import {
   bisect,
   type ClusterState,
   defaultSettings,
@@ -36,6 +25,14 @@ import {
   type NodeState,
   replaceAt,
 } from "./ClusterState.js"
+import {
+  checkClusterName,
+  checkIdentity,
+  isInvalid,
+  normalizeLabels,
+  patchSettings,
+} from "./CommandChecks.js"
+import { accept, bumpShardMap, type CommandOutcome, refuse } from "./CommandOutcome.js"
 import {
   type Bootstrap,
   Bootstrapped,
@@ -56,7 +53,7 @@ import {
 import { targetNode } from "./Operator.js"
 
 /** Creates the cluster with the proposer as node 1, sole voter of the metadata group. */
-export const applyBootstrap = (state: ClusterState, cmd: typeof Bootstrap.Type): Applied => {
+export const applyBootstrap = (state: ClusterState, cmd: typeof Bootstrap.Type): CommandOutcome => {
   if (state.bootstrapped) return refuse(state, new AlreadyBootstrapped({ cluster: state.cluster }))
   const bad = checkClusterName(cmd.cluster) ?? checkIdentity(cmd.token, cmd.name)
   if (bad) return refuse(state, bad)
@@ -110,7 +107,7 @@ const newNode = (
  * Registers a node, or recognises a known token: then the node keeps its id (it rejoins as
  * itself), its name and labels are updated and it counts as heard from at `at`.
  */
-export const applyRegister = (state: ClusterState, cmd: typeof RegisterNode.Type): Applied => {
+export const applyRegister = (state: ClusterState, cmd: typeof RegisterNode.Type): CommandOutcome => {
   const bad = checkIdentity(cmd.token, cmd.name)
   if (bad) return refuse(state, bad)
   const labels = normalizeLabels(cmd.labels)
@@ -145,7 +142,7 @@ const heard = (node: NodeRecord, at: number): NodeRecord => {
 }
 
 /** Records a heartbeat. */
-export const applyHeartbeat = (state: ClusterState, cmd: typeof Heartbeat.Type): Applied => {
+export const applyHeartbeat = (state: ClusterState, cmd: typeof Heartbeat.Type): CommandOutcome => {
   const at = bisect(state.nodes, cmd.node, (n) => n.id)
   const node = state.nodes[at]
   if (node === undefined) return refuse(state, new UnknownNode({ node: cmd.node }))
@@ -164,7 +161,7 @@ const LEGAL: Readonly<Record<NodeState, ReadonlyArray<NodeState>>> = {
 export const isLegalTransition = (from: NodeState, to: NodeState): boolean => LEGAL[from].includes(to)
 
 /** Moves a node through its life cycle. */
-export const applySetNodeState = (state: ClusterState, cmd: typeof SetNodeState.Type): Applied => {
+export const applySetNodeState = (state: ClusterState, cmd: typeof SetNodeState.Type): CommandOutcome => {
   const at = bisect(state.nodes, cmd.node, (n) => n.id)
   const node = state.nodes[at]
   if (node === undefined) return refuse(state, new UnknownNode({ node: cmd.node }))
@@ -193,7 +190,7 @@ export const replicasOn = (state: ClusterState, node: NodeId): number => {
 }
 
 /** Changes settings. The shard map version moves: the replication factor is part of it. */
-export const applyUpdateSettings = (state: ClusterState, cmd: typeof UpdateSettings.Type): Applied => {
+export const applyUpdateSettings = (state: ClusterState, cmd: typeof UpdateSettings.Type): CommandOutcome => {
   const settings = patchSettings(state.settings, cmd.settings)
   if (isInvalid(settings)) return refuse(state, settings)
   return accept(bumpShardMap({ ...state, settings }))

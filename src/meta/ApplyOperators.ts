@@ -4,7 +4,6 @@
  * that would break it is refused, whatever the planner that proposed it believed.
  */
 import { nodeOfReplica } from "../raft/Ids.js"
-import { type Applied, accept, refuse } from "./Applied.js"
 import {
   bisect,
   type ClusterState,
@@ -13,6 +12,7 @@ import {
   OPERATOR_HISTORY,
   replaceAt,
 } from "./ClusterState.js"
+import { accept, type CommandOutcome, refuse } from "./CommandOutcome.js"
 import {
   type FinishOperator,
   OperatorStarted,
@@ -73,7 +73,7 @@ const checkSpec = (state: ClusterState, spec: OperatorSpec): MetaError | undefin
 }
 
 /** Records a new operator and gives it an id and a deadline. */
-export const applyStartOperator = (state: ClusterState, cmd: typeof StartOperator.Type): Applied => {
+export const applyStartOperator = (state: ClusterState, cmd: typeof StartOperator.Type): CommandOutcome => {
   const bad = checkSpec(state, cmd.spec)
   if (bad) return refuse(state, bad)
   const timeout =
@@ -109,7 +109,7 @@ const withOperator = (state: ClusterState, at: number, op: OperatorRecord): Clus
 })
 
 /** Records the step an operator reached. */
-export const applyStepOperator = (state: ClusterState, cmd: typeof StepOperator.Type): Applied => {
+export const applyStepOperator = (state: ClusterState, cmd: typeof StepOperator.Type): CommandOutcome => {
   const found = lookup(state, cmd.id)
   if (found instanceof UnknownOperator) return refuse(state, found)
   if (cmd.step.length > MAX_STEP_NAME) {
@@ -122,7 +122,7 @@ export const applyStepOperator = (state: ClusterState, cmd: typeof StepOperator.
 }
 
 /** Ends an operator and moves it to the bounded history. */
-export const applyFinishOperator = (state: ClusterState, cmd: typeof FinishOperator.Type): Applied => {
+export const applyFinishOperator = (state: ClusterState, cmd: typeof FinishOperator.Type): CommandOutcome => {
   const found = lookup(state, cmd.id)
   if (found instanceof UnknownOperator) return refuse(state, found)
   const op = found.op
@@ -143,7 +143,13 @@ export const applyFinishOperator = (state: ClusterState, cmd: typeof FinishOpera
   return accept(next)
 }
 
-const startRollback = (state: ClusterState, id: number, cause: string, at: number, due: boolean): Applied => {
+const startRollback = (
+  state: ClusterState,
+  id: number,
+  cause: string,
+  at: number,
+  due: boolean,
+): CommandOutcome => {
   const found = lookup(state, id)
   if (found instanceof UnknownOperator) return refuse(state, found)
   const op = found.op
@@ -166,9 +172,11 @@ const startRollback = (state: ClusterState, id: number, cause: string, at: numbe
 }
 
 /** Starts rolling back a running operator. */
-export const applyRollbackOperator = (state: ClusterState, cmd: typeof RollbackOperator.Type): Applied =>
-  startRollback(state, cmd.id, cmd.cause, cmd.at, false)
+export const applyRollbackOperator = (
+  state: ClusterState,
+  cmd: typeof RollbackOperator.Type,
+): CommandOutcome => startRollback(state, cmd.id, cmd.cause, cmd.at, false)
 
 /** Starts rolling back a running operator past its deadline. */
-export const applyTimeoutOperator = (state: ClusterState, cmd: typeof TimeoutOperator.Type): Applied =>
+export const applyTimeoutOperator = (state: ClusterState, cmd: typeof TimeoutOperator.Type): CommandOutcome =>
   startRollback(state, cmd.id, "timeout", cmd.at, true)

@@ -14,15 +14,6 @@ import {
 import type { ReplicaId } from "../raft/Types.js"
 import { nodeHealth, placeGroups } from "./Allocation.js"
 import {
-  type Applied,
-  accept,
-  bumpShardMap,
-  checkKeyspaceName,
-  checkKindName,
-  checkReplicationFactor,
-  refuse,
-} from "./Applied.js"
-import {
   bisect,
   type ClusterState,
   DEFAULT_KEYSPACE_KIND,
@@ -34,6 +25,8 @@ import {
   type ReplicaRole,
   replaceAt,
 } from "./ClusterState.js"
+import { checkKeyspaceName, checkKindName, checkReplicationFactor } from "./CommandChecks.js"
+import { accept, bumpShardMap, type CommandOutcome, refuse } from "./CommandOutcome.js"
 import {
   type AddLearner,
   type CreateKeyspace,
@@ -64,7 +57,7 @@ import {
 import { SLOT_COUNT, splitSlots } from "./Slots.js"
 
 /** Creates a keyspace: allocates its groups, splits the slots, places the replicas. */
-export const applyCreateKeyspace = (state: ClusterState, cmd: typeof CreateKeyspace.Type): Applied => {
+export const applyCreateKeyspace = (state: ClusterState, cmd: typeof CreateKeyspace.Type): CommandOutcome => {
   const badName = checkKeyspaceName(cmd.name)
   if (badName) return refuse(state, badName)
   if (findKeyspace(state, cmd.name)) return refuse(state, new KeyspaceExists({ name: cmd.name }))
@@ -118,7 +111,7 @@ export const applyCreateKeyspace = (state: ClusterState, cmd: typeof CreateKeysp
 export const applySetReplicationFactor = (
   state: ClusterState,
   cmd: typeof SetReplicationFactor.Type,
-): Applied => {
+): CommandOutcome => {
   const at = state.keyspaces.findIndex((k) => k.name === cmd.keyspace)
   const keyspace = state.keyspaces[at]
   if (keyspace === undefined) return refuse(state, new UnknownKeyspace({ name: cmd.keyspace }))
@@ -144,7 +137,7 @@ const withGroup = (state: ClusterState, at: number, group: GroupRecord): Cluster
 const byId = (a: Replica, b: Replica) => a.id - b.id
 
 /** Allocates a `joining` replica with a fresh generation (see `AddLearner`). */
-export const applyAddLearner = (state: ClusterState, cmd: typeof AddLearner.Type): Applied => {
+export const applyAddLearner = (state: ClusterState, cmd: typeof AddLearner.Type): CommandOutcome => {
   const found = lookupGroup(state, cmd.group)
   if (found instanceof UnknownGroup) return refuse(state, found)
   const { at, group } = found
@@ -195,7 +188,7 @@ export const applyAddLearner = (state: ClusterState, cmd: typeof AddLearner.Type
 }
 
 /** Records a learner's promotion (a single, non-joint configuration change). */
-export const applyPromoteLearner = (state: ClusterState, cmd: typeof PromoteLearner.Type): Applied => {
+export const applyPromoteLearner = (state: ClusterState, cmd: typeof PromoteLearner.Type): CommandOutcome => {
   const found = lookupGroup(state, cmd.group)
   if (found instanceof UnknownGroup) return refuse(state, found)
   const { at, group } = found
@@ -214,7 +207,7 @@ const staleMembership = (group: GroupRecord, confVersion: number) =>
   new StaleMembership({ group: group.id, confVersion, current: group.confVersion })
 
 /** Records a replica's removal, or releases a `joining` replica the group never added. */
-export const applyDropReplica = (state: ClusterState, cmd: typeof DropReplica.Type): Applied => {
+export const applyDropReplica = (state: ClusterState, cmd: typeof DropReplica.Type): CommandOutcome => {
   const found = lookupGroup(state, cmd.group)
   if (found instanceof UnknownGroup) return refuse(state, found)
   const { at, group } = found
@@ -234,7 +227,10 @@ export const applyDropReplica = (state: ClusterState, cmd: typeof DropReplica.Ty
 }
 
 /** Records a group's applied configuration (see `RecordMembership`). */
-export const applyRecordMembership = (state: ClusterState, cmd: typeof RecordMembership.Type): Applied => {
+export const applyRecordMembership = (
+  state: ClusterState,
+  cmd: typeof RecordMembership.Type,
+): CommandOutcome => {
   const found = lookupGroup(state, cmd.group)
   if (found instanceof UnknownGroup) return refuse(state, found)
   const { at, group } = found
@@ -282,7 +278,7 @@ export const applyRecordMembership = (state: ClusterState, cmd: typeof RecordMem
 }
 
 /** Records who leads a group; hints from older terms are refused. */
-export const applySetLeaderHint = (state: ClusterState, cmd: typeof SetLeaderHint.Type): Applied => {
+export const applySetLeaderHint = (state: ClusterState, cmd: typeof SetLeaderHint.Type): CommandOutcome => {
   const found = lookupGroup(state, cmd.group)
   if (found instanceof UnknownGroup) return refuse(state, found)
   const { at, group } = found

@@ -10,7 +10,6 @@
  */
 import { Either } from "effect"
 import type { StateMachine } from "../runtime/StateMachine.js"
-import { type Applied, refuse } from "./Applied.js"
 import {
   applyBootstrap,
   applyHeartbeat,
@@ -35,6 +34,7 @@ import {
   applySetReplicationFactor,
 } from "./ApplyShards.js"
 import { ClusterState, emptyClusterState } from "./ClusterState.js"
+import { type CommandOutcome, refuse } from "./CommandOutcome.js"
 import { decodeJsonOrThrow, encodeJson } from "./JsonCodec.js"
 import { decodeCommand, encodeResponse, type MetaCommand, type MetaResponse } from "./MetaCommand.js"
 import { NotBootstrapped, type UnknownKeyspace } from "./MetaErrors.js"
@@ -52,7 +52,7 @@ import {
  * Applies one command to a state: the pure heart of the metadata group. Same state and same
  * command give the same result, always.
  */
-export const applyCommand = (state: ClusterState, command: MetaCommand): Applied => {
+export const applyCommand = (state: ClusterState, command: MetaCommand): CommandOutcome => {
   if (!state.bootstrapped && command._tag !== "Bootstrap") return refuse(state, new NotBootstrapped())
   switch (command._tag) {
     case "Bootstrap":

@@ -1,32 +1,10 @@
 /**
- * What applying one command yields — the next state and the response — plus the input checks
- * shared by the command handlers (names, labels, settings). Handlers are pure functions
- * `(state, command) → Applied`; a refusal returns the state unchanged.
+ * The input checks shared by the metadata command handlers: names, labels, identities,
+ * replication factors and settings. Each returns the refusal (`InvalidArgument`) or undefined
+ * (or the normalized value).
  */
-import { type ClusterState, defaultSettings, type Labels, META_KIND, type Settings } from "./ClusterState.js"
-import { Done, type MetaResponse } from "./MetaCommand.js"
-import { InvalidArgument, type MetaError } from "./MetaErrors.js"
-
-/** The result of applying one command. */
-export interface Applied {
-  readonly state: ClusterState
-  readonly response: MetaResponse
-}
-
-/** Success: the new state, answered with `response` (default: `Done` with the shard map version). */
-export const accept = (state: ClusterState, response?: MetaResponse): Applied => ({
-  state,
-  response: response ?? Done.make({ shardMapVersion: state.shardMapVersion }),
-})
-
-/** Refusal: the state stays as it was. */
-export const refuse = (state: ClusterState, error: MetaError): Applied => ({ state, response: error })
-
-/** The state with the shard map version bumped: clients and nodes must refetch. */
-export const bumpShardMap = (state: ClusterState): ClusterState => ({
-  ...state,
-  shardMapVersion: state.shardMapVersion + 1,
-})
+import { defaultSettings, type Labels, META_KIND, type Settings } from "./ClusterState.js"
+import { InvalidArgument } from "./MetaErrors.js"
 
 /** Largest replication factor accepted (a group of 7 voters tolerates 3 failures). */
 export const MAX_REPLICATION_FACTOR = 7
