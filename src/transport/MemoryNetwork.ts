@@ -221,6 +221,11 @@ const addStats = (into: MutableStats, s: LinkStats) => {
   for (const k of Object.keys(into) as Array<keyof LinkStats>) into[k] += s[k]
 }
 
+const pair = (from: NodeId, to: NodeId) => `${from}>${to}`
+
+const linkSeed = (seed: number, from: number, to: number): number =>
+  (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(from, 0x85ebca77) ^ Math.imul(to, 0xc2b2ae3d)) >>> 0
+
 interface LinkState {
   readonly random: SeededRandom
   /** Arrival time of the last FIFO frame scheduled on this link. */
@@ -229,215 +234,301 @@ interface LinkState {
   fifoPending: number
 }
 
-interface Scheduled {
-  readonly at: number
-  readonly seq: number
+/** Every link's faults, its random stream and FIFO state, and its counters per kind. */
+class Links {
+  /** The faults of links without their own. */
+  private defaults = NO_FAULTS
+  private readonly faults = new Map<string, LinkFaults>()
+  private readonly states = new Map<string, LinkState>()
+  private readonly counters = new Map<string, MutableStats>()
+
+  constructor(private readonly seed: number) {}
+
+  faultsOf(from: NodeId, to: NodeId): LinkFaults {
+    return this.faults.get(pair(from, to)) ?? this.defaults
+  }
+
+  setFaults(input: LinkFaultsInput, link: { readonly from: NodeId; readonly to: NodeId } | undefined): void {
+    if (link === undefined) this.defaults = resolveFaults(this.defaults, input)
+    else this.faults.set(pair(link.from, link.to), resolveFaults(this.faultsOf(link.from, link.to), input))
+  }
+
+  clearFaults(): void {
+    this.defaults = NO_FAULTS
+    this.faults.clear()
+  }
+
+  stateOf(from: NodeId, to: NodeId): LinkState {
+    const key = pair(from, to)
+    let link = this.states.get(key)
+    if (link === undefined) {
+      link = { random: new SeededRandom(linkSeed(this.seed, from, to)), lastAt: 0, fifoPending: 0 }
+      this.states.set(key, link)
+    }
+    return link
+  }
+
+  countersOf(from: NodeId, to: NodeId, kind: FrameKind): MutableStats {
+    const key = `${pair(from, to)}:${kind}`
+    let c = this.counters.get(key)
+    if (c === undefined) this.counters.set(key, (c = zeroStats()))
+    return c
+  }
+
+  /** Counters of one link (one kind, or both), or of every link when `link` is omitted. */
+  stats(link?: {
+    readonly from: NodeId
+    readonly to: NodeId
+    readonly kind?: FrameKind | undefined
+  }): LinkStats {
+    const total = zeroStats()
+    const prefix = link === undefined ? undefined : `${pair(link.from, link.to)}:`
+    for (const [key, c] of this.counters) {
+      const match =
+        prefix === undefined ||
+        (link?.kind === undefined ? key.startsWith(prefix) : key === `${prefix}${link.kind}`)
+      if (match) addStats(total, c)
+    }
+    return total
+  }
+}
+
+/** Partitions, isolations and one-way blocks, checked when a frame is sent and when it arrives. */
+class Cuts {
+  private groups: Map<NodeId, number> | undefined
+  private readonly isolated = new Set<NodeId>()
+  private readonly blocked = new Set<string>()
+
+  partition(parts: ReadonlyArray<ReadonlyArray<NodeId>>): void {
+    const groups = new Map<NodeId, number>()
+    parts.forEach((part, i) => {
+      for (const node of part) groups.set(node, i)
+    })
+    this.groups = groups
+  }
+
+  isolate(node: NodeId): void {
+    this.isolated.add(node)
+  }
+
+  block(from: NodeId, to: NodeId): void {
+    this.blocked.add(pair(from, to))
+  }
+
+  heal(): void {
+    this.groups = undefined
+    this.isolated.clear()
+    this.blocked.clear()
+  }
+
+  /** True when no cut stands between `from` and `to` (a node always reaches itself). */
+  reachable(from: NodeId, to: NodeId): boolean {
+    if (from === to) return true
+    if (this.isolated.has(from) || this.isolated.has(to) || this.blocked.has(pair(from, to))) return false
+    if (this.groups === undefined) return true
+    return (this.groups.get(from) ?? -1) === (this.groups.get(to) ?? -1)
+  }
+}
+
+interface Frame {
   readonly from: NodeId
   readonly to: NodeId
   readonly kind: FrameKind
   readonly payload: Uint8Array
+}
+
+interface Scheduled extends Frame {
+  readonly at: number
+  readonly seq: number
   readonly fifo: boolean
 }
 
-const linkSeed = (seed: number, from: number, to: number): number =>
-  (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(from, 0x85ebca77) ^ Math.imul(to, 0xc2b2ae3d)) >>> 0
+/**
+ * The network's frames: sent through each link's faults and cuts (`publish`), held until
+ * their arrival time when delayed (`runDue` delivers them), handed to the receivers.
+ */
+class Frames {
+  readonly links: Links
+  readonly cuts = new Cuts()
+  readonly receivers = new Map<NodeId, Receiver>()
+  /** Delayed frames, by arrival time, then send order. */
+  private readonly pending: Scheduled[] = []
+  private seq = 0
+
+  constructor(
+    seed: number,
+    private readonly maxPayload: number,
+    private readonly nowMs: () => number,
+    /** Called when a frame is scheduled (wakes the delivery fiber). */
+    private readonly onScheduled: () => void,
+  ) {
+    this.links = new Links(seed)
+  }
+
+  /** Sends one frame through its link's faults and cuts; false when refused as oversized. */
+  publish(from: NodeId, to: NodeId, kind: FrameKind, payload: Uint8Array): boolean {
+    const c = this.links.countersOf(from, to, kind)
+    if (payload.length > this.maxPayload) {
+      c.refused++
+      return false
+    }
+    c.published++
+    if (!this.cuts.reachable(from, to)) {
+      c.cut++
+      return true
+    }
+    const f = this.links.faultsOf(from, to)
+    const link = this.links.stateOf(from, to)
+    const rnd = link.random
+    if (f.drop > 0 && rnd.next() < f.drop) {
+      c.dropped++
+      return true
+    }
+    let copies = 1
+    if (f.duplicate > 0 && rnd.next() < f.duplicate) {
+      copies = 2
+      c.duplicated++
+    }
+    const now = this.nowMs()
+    for (let i = 0; i < copies; i++) this.sendCopy({ from, to, kind, payload }, f, link, now)
+    return true
+  }
+
+  /** One copy of a frame: its delay and reordering drawn, delivered now or scheduled. */
+  private sendCopy(frame: Frame, f: LinkFaults, link: LinkState, now: number): void {
+    const rnd = link.random
+    const span = f.delayMaxMillis - f.delayMinMillis
+    const delay = f.delayMinMillis + (span > 0 ? Math.floor(rnd.next() * (span + 1)) : 0)
+    const reordered = f.reorder > 0 && rnd.next() < f.reorder
+    if (reordered) {
+      const extra = Math.floor(rnd.next() * (f.reorderWindowMillis + 1))
+      this.schedule({ ...frame, at: now + delay + extra, seq: this.seq++, fifo: false })
+      return
+    }
+    const at = Math.max(now + delay, link.lastAt)
+    if (at <= now && link.fifoPending === 0) {
+      this.deliver(frame)
+      return
+    }
+    link.lastAt = at
+    link.fifoPending++
+    this.schedule({ ...frame, at, seq: this.seq++, fifo: true })
+  }
+
+  private schedule(s: Scheduled): void {
+    const pending = this.pending
+    let lo = 0
+    let hi = pending.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      const p = pending[mid]!
+      if (p.at < s.at || (p.at === s.at && p.seq < s.seq)) lo = mid + 1
+      else hi = mid
+    }
+    pending.splice(lo, 0, s)
+    this.onScheduled()
+  }
+
+  /** Hands a frame to its receiver, unless a cut stands in the way now. */
+  private deliver(s: Frame): void {
+    const c = this.links.countersOf(s.from, s.to, s.kind)
+    if (!this.cuts.reachable(s.from, s.to)) {
+      c.cut++
+      return
+    }
+    const receiver = this.receivers.get(s.to)
+    if (receiver === undefined) {
+      c.undeliverable++
+      return
+    }
+    c.delivered++
+    receiver(s.kind, s.payload)
+  }
+
+  /** Delivers every frame due now; the milliseconds until the next one (undefined: none). */
+  runDue(): number | undefined {
+    const now = this.nowMs()
+    const pending = this.pending
+    while (pending.length > 0 && pending[0]!.at <= now) {
+      const s = pending.shift()!
+      if (s.fifo) this.links.stateOf(s.from, s.to).fifoPending--
+      this.deliver(s)
+    }
+    return pending.length === 0 ? undefined : pending[0]!.at - now
+  }
+
+  /** Frames scheduled and not yet delivered. */
+  inFlight(): number {
+    return this.pending.length
+  }
+
+  /** Raw bytes to `to`'s receiver at once, past faults and cuts. */
+  inject(to: NodeId, kind: FrameKind, payload: Uint8Array): boolean {
+    const receiver = this.receivers.get(to)
+    if (receiver === undefined || payload.length > this.maxPayload) return false
+    receiver(kind, payload)
+    return true
+  }
+}
 
 /** Creates a network; its delivery fiber lives as long as the scope. */
 export const make = (options: MemoryNetworkOptions = {}): Effect.Effect<MemoryNetwork, never, Scope.Scope> =>
   Effect.gen(function* () {
     const seed = options.seed ?? 1
-    const cluster = options.cluster ?? "memory"
     const maxPayload = options.maxPayload ?? 1024 * 1024
     const clock = yield* Effect.clock
     const wake = yield* Queue.sliding<void>(1)
+    const frames = new Frames(
+      seed,
+      maxPayload,
+      () => clock.unsafeCurrentTimeMillis(),
+      () => wake.unsafeOffer(undefined),
+    )
+    yield* Effect.forkScoped(deliveryLoop(frames, wake))
+    return networkOf(frames, { seed, cluster: options.cluster ?? "memory", maxPayload })
+  })
 
-    let defaults = NO_FAULTS
-    const linkFaults = new Map<string, LinkFaults>()
-    const links = new Map<string, LinkState>()
-    const counters = new Map<string, MutableStats>()
-    const receivers = new Map<NodeId, Receiver>()
-    let groups: Map<NodeId, number> | undefined
-    const isolated = new Set<NodeId>()
-    const blocked = new Set<string>()
-    const pending: Scheduled[] = []
-    let seq = 0
-
-    const pair = (from: NodeId, to: NodeId) => `${from}>${to}`
-    const faultsOf = (from: NodeId, to: NodeId) => linkFaults.get(pair(from, to)) ?? defaults
-    const linkOf = (from: NodeId, to: NodeId): LinkState => {
-      const key = pair(from, to)
-      let link = links.get(key)
-      if (link === undefined) {
-        link = { random: new SeededRandom(linkSeed(seed, from, to)), lastAt: 0, fifoPending: 0 }
-        links.set(key, link)
-      }
-      return link
-    }
-    const countersOf = (from: NodeId, to: NodeId, kind: FrameKind): MutableStats => {
-      const key = `${from}>${to}:${kind}`
-      let c = counters.get(key)
-      if (c === undefined) counters.set(key, (c = zeroStats()))
-      return c
-    }
-    const reachable = (from: NodeId, to: NodeId): boolean => {
-      if (from === to) return true
-      if (isolated.has(from) || isolated.has(to) || blocked.has(pair(from, to))) return false
-      if (groups === undefined) return true
-      return (groups.get(from) ?? -1) === (groups.get(to) ?? -1)
-    }
-
-    const deliver = (s: { from: NodeId; to: NodeId; kind: FrameKind; payload: Uint8Array }) => {
-      const c = countersOf(s.from, s.to, s.kind)
-      if (!reachable(s.from, s.to)) {
-        c.cut++
-        return
-      }
-      const receiver = receivers.get(s.to)
-      if (receiver === undefined) {
-        c.undeliverable++
-        return
-      }
-      c.delivered++
-      receiver(s.kind, s.payload)
-    }
-
-    const schedule = (s: Scheduled) => {
-      let lo = 0
-      let hi = pending.length
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        const p = pending[mid]!
-        if (p.at < s.at || (p.at === s.at && p.seq < s.seq)) lo = mid + 1
-        else hi = mid
-      }
-      pending.splice(lo, 0, s)
-      wake.unsafeOffer(undefined)
-    }
-
-    const unsafePublish = (from: NodeId, to: NodeId, kind: FrameKind, payload: Uint8Array): boolean => {
-      const c = countersOf(from, to, kind)
-      if (payload.length > maxPayload) {
-        c.refused++
-        return false
-      }
-      c.published++
-      if (!reachable(from, to)) {
-        c.cut++
-        return true
-      }
-      const f = faultsOf(from, to)
-      const link = linkOf(from, to)
-      const rnd = link.random
-      if (f.drop > 0 && rnd.next() < f.drop) {
-        c.dropped++
-        return true
-      }
-      let copies = 1
-      if (f.duplicate > 0 && rnd.next() < f.duplicate) {
-        copies = 2
-        c.duplicated++
-      }
-      const now = clock.unsafeCurrentTimeMillis()
-      for (let i = 0; i < copies; i++) {
-        const span = f.delayMaxMillis - f.delayMinMillis
-        const delay = f.delayMinMillis + (span > 0 ? Math.floor(rnd.next() * (span + 1)) : 0)
-        const reordered = f.reorder > 0 && rnd.next() < f.reorder
-        if (reordered) {
-          const extra = Math.floor(rnd.next() * (f.reorderWindowMillis + 1))
-          schedule({ at: now + delay + extra, seq: seq++, from, to, kind, payload, fifo: false })
-          continue
-        }
-        const at = Math.max(now + delay, link.lastAt)
-        if (at <= now && link.fifoPending === 0) {
-          deliver({ from, to, kind, payload })
-          continue
-        }
-        link.lastAt = at
-        link.fifoPending++
-        schedule({ at, seq: seq++, from, to, kind, payload, fifo: true })
-      }
-      return true
-    }
-
-    const runDue = Effect.sync(() => {
-      const now = clock.unsafeCurrentTimeMillis()
-      while (pending.length > 0 && pending[0]!.at <= now) {
-        const s = pending.shift()!
-        if (s.fifo) linkOf(s.from, s.to).fifoPending--
-        deliver(s)
-      }
-      return pending.length === 0 ? undefined : pending[0]!.at - now
-    })
-    const loop: Effect.Effect<never> = Effect.forever(
-      Effect.flatMap(runDue, (wait) =>
+/** Delivers delayed frames when they are due; wakes early when a frame is scheduled. */
+const deliveryLoop = (frames: Frames, wake: Queue.Queue<void>): Effect.Effect<never> =>
+  Effect.forever(
+    Effect.flatMap(
+      Effect.sync(() => frames.runDue()),
+      (wait) =>
         wait === undefined
           ? Queue.take(wake)
           : Effect.raceFirst(Effect.sleep(Duration.millis(wait)), Queue.take(wake)),
+    ),
+  )
+
+const networkOf = (
+  frames: Frames,
+  o: { readonly seed: number; readonly cluster: string; readonly maxPayload: number },
+): MemoryNetwork => {
+  const { links, cuts, receivers } = frames
+  return {
+    ...o,
+    setFaults: (faults, link) => Effect.sync(() => links.setFaults(faults, link)),
+    clearFaults: Effect.sync(() => links.clearFaults()),
+    faults: (from, to) => Effect.sync(() => links.faultsOf(from, to)),
+    partition: (...parts) => Effect.sync(() => cuts.partition(parts)),
+    isolate: (node) => Effect.sync(() => cuts.isolate(node)),
+    block: (from, to) => Effect.sync(() => cuts.block(from, to)),
+    heal: Effect.sync(() => cuts.heal()),
+    canReach: (from, to) => Effect.sync(() => cuts.reachable(from, to)),
+    stats: (from, to, kind) => Effect.sync(() => links.stats({ from, to, kind })),
+    totals: Effect.sync(() => links.stats()),
+    inFlight: Effect.sync(() => frames.inFlight()),
+    publish: (from, to, kind, payload) => Effect.sync(() => frames.publish(from, to, kind, payload)),
+    unsafePublish: (from, to, kind, payload) => frames.publish(from, to, kind, payload),
+    inject: (to, kind, payload) => Effect.sync(() => frames.inject(to, kind, payload)),
+    attach: (node, receiver) =>
+      Effect.acquireRelease(
+        Effect.suspend(() =>
+          receivers.has(node)
+            ? Effect.dieMessage(`MemoryNetwork: node ${node} is attached already`)
+            : Effect.sync(() => void receivers.set(node, receiver)),
+        ),
+        () => Effect.sync(() => void receivers.delete(node)),
       ),
-    )
-    yield* Effect.forkScoped(loop)
-
-    const sum = (match: (key: string) => boolean): LinkStats => {
-      const total = zeroStats()
-      for (const [key, c] of counters) if (match(key)) addStats(total, c)
-      return total
-    }
-
-    const network: MemoryNetwork = {
-      seed,
-      cluster,
-      maxPayload,
-      setFaults: (faults, link) =>
-        Effect.sync(() => {
-          if (link === undefined) defaults = resolveFaults(defaults, faults)
-          else linkFaults.set(pair(link.from, link.to), resolveFaults(faultsOf(link.from, link.to), faults))
-        }),
-      clearFaults: Effect.sync(() => {
-        defaults = NO_FAULTS
-        linkFaults.clear()
-      }),
-      faults: (from, to) => Effect.sync(() => faultsOf(from, to)),
-      partition: (...parts) =>
-        Effect.sync(() => {
-          groups = new Map()
-          parts.forEach((part, i) => {
-            for (const node of part) groups!.set(node, i)
-          })
-        }),
-      isolate: (node) => Effect.sync(() => void isolated.add(node)),
-      block: (from, to) => Effect.sync(() => void blocked.add(pair(from, to))),
-      heal: Effect.sync(() => {
-        groups = undefined
-        isolated.clear()
-        blocked.clear()
-      }),
-      canReach: (from, to) => Effect.sync(() => reachable(from, to)),
-      stats: (from, to, kind) =>
-        Effect.sync(() =>
-          sum((key) =>
-            kind === undefined ? key.startsWith(`${pair(from, to)}:`) : key === `${pair(from, to)}:${kind}`,
-          ),
-        ),
-      totals: Effect.sync(() => sum(() => true)),
-      inFlight: Effect.sync(() => pending.length),
-      publish: (from, to, kind, payload) => Effect.sync(() => unsafePublish(from, to, kind, payload)),
-      unsafePublish,
-      inject: (to, kind, payload) =>
-        Effect.sync(() => {
-          const receiver = receivers.get(to)
-          if (receiver === undefined || payload.length > maxPayload) return false
-          receiver(kind, payload)
-          return true
-        }),
-      attach: (node, receiver) =>
-        Effect.acquireRelease(
-          Effect.suspend(() =>
-            receivers.has(node)
-              ? Effect.dieMessage(`MemoryNetwork: node ${node} is attached already`)
-              : Effect.sync(() => void receivers.set(node, receiver)),
-          ),
-          () => Effect.sync(() => void receivers.delete(node)),
-        ),
-    }
-    return network
-  })
+  }
+}
