@@ -11,9 +11,23 @@
  * meanwhile, so they start again (`completeShardMap`). A map that fits in one page is
  * answered whole, without `page` and `pages`: small clusters see no difference.
  */
-import { Effect } from "effect"
-import type { GroupRecord, Keyspace, ShardRange } from "./ClusterState.js"
-import type { ShardMap } from "./MetaQuery.js"
+import { Effect, Schema } from "effect"
+import { GroupRecord, Keyspace, type ShardRange } from "./ClusterState.js"
+import { Count } from "./IdSchemas.js"
+
+/**
+ * The shard map at `version`, or its page `page` of `pages` (both absent: the whole map): the
+ * answer to `GetShardMap` (MetaQuery.ts re-exports it with the other answers).
+ */
+export const ShardMap = Schema.TaggedStruct("ShardMap", {
+  version: Count,
+  keyspaces: Schema.Array(Keyspace),
+  groups: Schema.Array(GroupRecord),
+  page: Schema.optional(Count),
+  pages: Schema.optional(Count),
+})
+/** See `ShardMap`. */
+export interface ShardMap extends Schema.Schema.Type<typeof ShardMap> {}
 
 /** The JSON bytes of keyspace shard ranges and group records one page carries at most. */
 export const SHARD_MAP_PAGE_BYTES = 512 * 1024
