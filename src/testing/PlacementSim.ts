@@ -1,11 +1,23 @@
 /**
- * A deterministic simulation of a whole managed cluster: real `NodeLive` nodes over one
- * `MemoryNetwork`, one `MemoryBus` and a `MemoryDisk` store each, every node running what
- * `flotilla start` runs in a managed cluster (the metadata agent, the meta endpoint, the
- * placement driver, the admin endpoint), on virtual time (src/testing/RuntimeSimTime.ts) with
- * crash fences (src/testing/RuntimeFence.ts). Node 1 bootstraps the cluster; the others join by
- * registering on the meta subject, exactly as `--join` does (identity files aside: tokens are
- * kept here). The test plays operators (meta requests) and faults (crash, restart).
+ * A deterministic simulation of a whole managed cluster, to test placement (and its settings)
+ * against real nodes: every node runs `StartNode.nodeServices`, exactly what `flotilla start`
+ * runs in a managed cluster (the engine, the metadata agent, the meta endpoint, the placement
+ * driver, the admin endpoint, the KV gateway), over a `MemoryDisk` store of its own, one
+ * `MemoryNetwork` and one `MemoryBus`, on virtual time (RuntimeSimTime.ts) with crash fences
+ * (RuntimeFence.ts). Node 1 bootstraps the cluster; the others join by registering on the
+ * meta subject, exactly as `--join` does (identity files aside: tokens are kept here). The
+ * test plays operators (meta requests) and faults (crash, restart, isolation).
+ *
+ * ```ts
+ * it("rebalances onto a new node", () =>
+ *   PlacementSim.runSim({ seed: 11, nodes: 3 }, (sim) =>
+ *     Effect.gen(function* () {
+ *       yield* sim.meta({ _tag: "CreateKeyspace", name: "kv", shards: 30, replicationFactor: 3 })
+ *       yield* sim.addNode()
+ *       yield* PlacementSimChecks.waitUntil(sim, "4 nodes balanced", PlacementSimChecks.balanced)
+ *     }),
+ *   ))
+ * ```
  *
  * The seed decides the network's draws and every node incarnation's election jitter; the
  * same seed replays the same run. `runSim` reports a failure with its seed, the virtual time,
@@ -15,46 +27,26 @@
  * latest applied configuration (the highest configuration version among running replicas)
  * keeps a majority of voters on running nodes, in both halves of a joint configuration.
  */
-import {
-  Cause,
-  Context,
-  Effect,
-  ExecutionStrategy,
-  Exit,
-  type Fiber,
-  FiberId,
-  FiberRef,
-  HashSet,
-  Layer,
-  Logger,
-  LogLevel,
-  Schema,
-  Scope,
-} from "effect"
-import { Kv } from "../../shards/kv/Kv.js"
-import { callUntilAnswered } from "../../src/client/MetaCall.js"
-import { type ClusterState, META_GROUP, type Settings } from "../../src/meta/ClusterState.js"
-import type { MetaReply, MetaRequestInput } from "../../src/meta/MetaProtocol.js"
-import { MetaRequest } from "../../src/meta/MetaProtocol.js"
-import { metaShardKind } from "../../src/meta/MetaShardKind.js"
-import * as MetaAgent from "../../src/node/MetaAgent.js"
-import { bootstrapCluster } from "../../src/node/MetaBootstrap.js"
-import * as MetaEndpoint from "../../src/node/MetaEndpoint.js"
-import * as NodeAdmin from "../../src/node/NodeAdmin.js"
-import * as Driver from "../../src/node/PlacementDriver.js"
-import * as ShardMapCache from "../../src/node/ShardMapCache.js"
-import { type GroupId, NodeId, nodeOfReplica } from "../../src/raft/Ids.js"
-import { seededRand } from "../../src/raft/Rand.js"
-import * as EntityShardKind from "../../src/runtime/entity/EntityShardKind.js"
-import { GroupCatalog, type GroupCatalogService } from "../../src/runtime/GroupCatalog.js"
-import { type GroupStatus, Node, NodeLive, type NodeService } from "../../src/runtime/Node.js"
-import { MemoryDisk } from "../../src/storage/MemoryLogStore.js"
-import { Fence, fencedNodeServices } from "../../src/testing/RuntimeFence.js"
-import { VirtualTime } from "../../src/testing/RuntimeSimTime.js"
-import type { BusService } from "../../src/transport/Bus.js"
-import * as MemoryBus from "../../src/transport/MemoryBus.js"
-import * as MemoryNetwork from "../../src/transport/MemoryNetwork.js"
-import { clusterSubjects } from "../../src/transport/Subjects.js"
+import { Cause, Effect, Layer, Schema, Scope } from "effect"
+import { callUntilAnswered } from "../client/MetaCall.js"
+import { type ClusterState, META_GROUP, type Settings } from "../meta/ClusterState.js"
+import { type MetaReply, MetaRequest, type MetaRequestInput } from "../meta/MetaProtocol.js"
+import { localMetaState } from "../node/MetaEndpoint.js"
+import * as StartNode from "../node/StartNode.js"
+import { type GroupId, NodeId, nodeOfReplica } from "../raft/Ids.js"
+import { seededRand } from "../raft/Rand.js"
+import { GroupCatalog, type GroupCatalogService } from "../runtime/GroupCatalog.js"
+import type { GroupStatus, NodeService } from "../runtime/Node.js"
+import type { BusService } from "../transport/Bus.js"
+import * as MemoryBus from "../transport/MemoryBus.js"
+import * as MemoryNetwork from "../transport/MemoryNetwork.js"
+import { clusterSubjects } from "../transport/Subjects.js"
+import * as SimDriver from "./RuntimeSimDriver.js"
+import { SimTimeout } from "./RuntimeSimDriver.js"
+import * as SimNodes from "./RuntimeSimNodes.js"
+import { mixSeed } from "./RuntimeSimSeed.js"
+
+export { seeds } from "./RuntimeSimSeed.js"
 
 /** Cluster settings that make scenarios converge in tens of virtual seconds. */
 export const simClusterSettings: Partial<Settings> = {
@@ -66,11 +58,13 @@ export const simClusterSettings: Partial<Settings> = {
   maxOperatorsPerCluster: 16,
 }
 
+/** How to build a simulated managed cluster. */
 export interface PlacementSimOptions {
   readonly seed: number
   /** Nodes started at once: node 1 bootstraps, the others join in order (default 3). */
   readonly nodes?: number
   readonly cluster?: string
+  /** The new cluster's settings (default `simClusterSettings`). */
   readonly clusterSettings?: Partial<Settings>
   /** Between heartbeats (default 500 ms). */
   readonly reportIntervalMs?: number
@@ -88,43 +82,6 @@ export class SimFailed extends Error {
   }
 }
 
-interface Incarnation {
-  readonly node: NodeService
-  readonly scope: Scope.CloseableScope
-  readonly fence: Fence
-}
-
-interface Slot {
-  readonly id: NodeId
-  readonly token: string
-  readonly disk: MemoryDisk
-  readonly catalog: GroupCatalogService
-  readonly labels: Record<string, string>
-  bootstrapped: boolean
-  current: Incarnation | undefined
-  starts: number
-  isolated: boolean
-}
-
-const mix = (seed: number, a: number, b: number): number => {
-  let z = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(a, 0x85ebca77) ^ Math.imul(b, 0xc2b2ae3d)) >>> 0
-  z = Math.imul(z ^ (z >>> 16), 0x7feb352d) >>> 0
-  z = Math.imul(z ^ (z >>> 15), 0x846ca68b) >>> 0
-  return (z ^ (z >>> 16)) >>> 0
-}
-
-/** A group catalog that outlives a node's incarnations (like the catalog file). */
-const memoryCatalog = (): GroupCatalogService => {
-  const kinds = new Map<number, string>()
-  return {
-    kindOf: (g) => kinds.get(g),
-    set: (g, kind) => Effect.sync(() => void kinds.set(g, kind)),
-    remove: (g) => Effect.sync(() => void kinds.delete(g)),
-  }
-}
-
-const kvKind = EntityShardKind.make(Kv)
-
 /** A running simulation (see the module comment). */
 export interface PlacementSim {
   readonly seed: number
@@ -138,10 +95,7 @@ export interface PlacementSim {
   ) => Effect.Effect<A, E | SimFailed>
   /** Lets virtual time pass. */
   readonly advance: (millis: number) => Effect.Effect<void>
-  /**
-   * Drives time in steps of `stepMs` until `cond` holds (it runs inside the simulation);
-   * `onStep` runs after every step (invariant checks).
-   */
+  /** Drives time in steps of `stepMs` (default 250) until `cond` (run inside the simulation) holds. */
   readonly until: (
     what: string,
     cond: Effect.Effect<boolean>,
@@ -151,6 +105,8 @@ export interface PlacementSim {
   readonly rawMeta: (bytes: Uint8Array) => Effect.Effect<Uint8Array, SimFailed>
   /** A request to the metadata leader, retried until it answers (runtime errors retried). */
   readonly meta: (request: MetaRequestInput) => Effect.Effect<MetaReply, SimFailed>
+  /** A JSON request to the nodes' KV gateways (`<c>.kv`), once; the JSON reply. */
+  readonly kv: (request: Record<string, unknown>) => Effect.Effect<Record<string, unknown>, SimFailed>
   /** Starts a new node that joins the cluster; its id. */
   readonly addNode: (labels?: Record<string, string>) => Effect.Effect<NodeId, SimFailed>
   readonly nodeIds: () => ReadonlyArray<NodeId>
@@ -177,321 +133,302 @@ export interface PlacementSim {
   readonly violations: string[]
 }
 
-/** Builds a simulated managed cluster; it stops when the scope closes. */
-export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, SimFailed, Scope.Scope> =>
-  Effect.gen(function* () {
-    const seed = options.seed >>> 0
-    const cluster = options.cluster ?? "sim"
-    const subjects = clusterSubjects(cluster)
-    const time = new VirtualTime(1_700_000_000_000)
-    const keep = options.keepLogLines ?? 300
-    const ring: string[] = []
-    const violations: string[] = []
-    const logger = Logger.make(({ logLevel, message, annotations, cause }) => {
-      const node = annotations.pipe((a) => {
-        for (const [k, v] of a) if (k === "node") return v
-        return undefined
-      })
-      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-      const why = Cause.isEmpty(cause) ? "" : ` | ${Cause.pretty(cause).split("\n")[0]}`
-      ring.push(
-        `t=${time.now() - 1_700_000_000_000} ${node === undefined ? "" : `[n${node}] `}${logLevel.label} ${text}${why}`,
-      )
-      if (ring.length > keep) ring.splice(0, ring.length - keep)
-    })
-    const runtime = yield* Effect.runtime<never>()
-    const inSim = <A, E>(effect: Effect.Effect<A, E>) =>
-      effect.pipe(
-        Effect.locally(FiberRef.currentLoggers, HashSet.make(logger)),
-        Effect.locally(FiberRef.currentMinimumLogLevel, LogLevel.Info),
-      )
-    const fork = <A, E>(effect: Effect.Effect<A, E>): Fiber.RuntimeFiber<A, E> =>
-      time.fork(runtime, inSim(effect))
-    const run = <A, E>(effect: Effect.Effect<A, E>, what = "a simulated effect", timeoutMs = 600_000) =>
-      Effect.gen(function* () {
-        const fiber = fork(effect)
-        yield* Effect.promise(() => time.advance(timeoutMs, () => fiber.unsafePoll() !== null))
-        const exit = fiber.unsafePoll()
-        if (exit !== null) return yield* exit
-        fiber.unsafeInterruptAsFork(FiberId.none)
-        yield* Effect.promise(() => time.settle())
-        return yield* Effect.fail(
-          new SimFailed(`${what} did not finish within ${timeoutMs} ms of virtual time`),
-        )
-      })
+/** A node of the managed cluster: what outlives its incarnations besides its disk. */
+interface Slot extends SimNodes.SimSlot {
+  readonly token: string
+  /** Its group catalog (the catalog file of a real node). */
+  readonly catalog: GroupCatalogService
+  readonly labels: Record<string, string>
+  bootstrapped: boolean
+}
 
-    const simScope = yield* Scope.make()
-    yield* Effect.addFinalizer(() =>
-      run(Scope.close(simScope, Exit.void), "stopping the simulation", 120_000).pipe(Effect.ignore),
-    )
+/** A group catalog that outlives a node's incarnations (like the catalog file). */
+const memoryCatalog = (): GroupCatalogService => {
+  const kinds = new Map<number, string>()
+  return {
+    kindOf: (g) => kinds.get(g),
+    set: (g, kind) => Effect.sync(() => void kinds.set(g, kind)),
+    remove: (g) => Effect.sync(() => void kinds.delete(g)),
+  }
+}
 
-    const { network, bus, clientBus } = yield* run(
+/** Virtual time starts at a plausible wall-clock instant (the metadata group records instants). */
+const EPOCH_MS = 1_700_000_000_000
+
+/** Node settings that make elections and liveness fit the scenarios' time scale. */
+const NODE_SETTINGS = { tickMs: 50, electionTicks: 10, livenessIntervalMs: 500, livenessTimeoutMs: 1500 }
+
+/** What one incarnation of a node runs: `StartNode.nodeServices`, as `flotilla start` does. */
+const nodeOptions = (
+  options: PlacementSimOptions,
+  seed: number,
+  cluster: string,
+  slot: Slot,
+): StartNode.NodeServicesOptions => ({
+  identity: {
+    nodeId: slot.id,
+    token: slot.token,
+    cluster,
+    bootstrapped: slot.bootstrapped,
+    fresh: slot.starts === 1,
+  },
+  cluster,
+  name: `n${slot.id}`,
+  labels: slot.labels,
+  settings: NODE_SETTINGS,
+  raft: { rand: seededRand(mixSeed(seed, slot.id, slot.starts)) },
+  bootstrap:
+    slot.id === 1
+      ? {
+          settings: options.clusterSettings ?? simClusterSettings,
+          onBootstrapped: Effect.sync(() => {
+            slot.bootstrapped = true
+          }),
+        }
+      : undefined,
+  agent: { reportIntervalMs: options.reportIntervalMs ?? 500, requestTimeoutMs: 1_000 },
+  driver: {
+    intervalMs: options.placementIntervalMs ?? 250,
+    retryMs: 1_000,
+    warmupMs: 1_500,
+    actionTimeoutMs: 5_000,
+  },
+})
+
+/** The network, the bus and the test's own bus connection, made inside the simulation. */
+const sharedInfrastructure = (driver: SimDriver.SimDriver, seed: number, cluster: string) =>
+  driver
+    .run(
       Effect.gen(function* () {
         const network = yield* MemoryNetwork.make({ seed, cluster })
         const bus = yield* MemoryBus.make()
         const clientBus: BusService = yield* bus.connect
         return { network, bus, clientBus }
-      }).pipe(Scope.extend(simScope)),
-      "building the network",
+      }).pipe(Scope.extend(driver.scope)),
+      { what: "building the network" },
     )
+    .pipe(Effect.mapError((e) => new SimFailed(e.message)))
 
-    const slots: Slot[] = []
-    const slotOf = (n: number): Slot => {
-      const s = slots[n - 1]
-      if (s === undefined) throw new RangeError(`no node ${n}`)
-      return s
-    }
+/** The parts the API sections delegate to. */
+interface Parts {
+  readonly seed: number
+  readonly cluster: string
+  readonly driver: SimDriver.SimDriver
+  readonly nodes: SimNodes.SimNodes<Slot, unknown>
+  readonly network: MemoryNetwork.MemoryNetwork
+  readonly clientBus: BusService
+  readonly violations: string[]
+}
 
-    const startIncarnation = (slot: Slot) =>
-      Effect.gen(function* () {
-        slot.starts++
-        const scope = yield* Scope.fork(simScope, ExecutionStrategy.sequential)
-        const fence = new Fence()
-        fence.cut = slot.isolated
-        const kinds = [metaShardKind, kvKind]
-        const cacheLayer = ShardMapCache.layer
-        const deps = Layer.mergeAll(
-          fencedNodeServices({ id: slot.id, disk: slot.disk, network, bus, fence }),
-          Layer.succeed(GroupCatalog, slot.catalog),
-        )
-        const nodeLayer = Layer.unwrapEffect(
-          Effect.map(ShardMapCache.ShardMapCache, (cache) =>
-            NodeLive({
-              nodeId: slot.id,
-              cluster,
-              kinds,
-              kindOf: (g) => (g === META_GROUP ? metaShardKind : kvKind),
-              ownsSlot: cache.ownsSlot,
-              settings: { tickMs: 50, electionTicks: 10, livenessIntervalMs: 500, livenessTimeoutMs: 1500 },
-              raft: { rand: seededRand(mix(seed, slot.id, slot.starts)) },
-            }),
-          ),
-        )
-        const bootstrap =
-          slot.id === 1 && !slot.bootstrapped
-            ? Layer.effectDiscard(
-                bootstrapCluster({
-                  identity: { nodeId: slot.id, token: slot.token, cluster, bootstrapped: false, fresh: true },
-                  name: `n${slot.id}`,
-                  labels: slot.labels,
-                  settings: options.clusterSettings ?? simClusterSettings,
-                  onBootstrapped: Effect.sync(() => {
-                    slot.bootstrapped = true
-                  }),
-                }).pipe(Effect.orDie),
-              )
-            : Layer.empty
-        const services = Layer.mergeAll(
-          NodeAdmin.layer({ cluster }),
-          MetaEndpoint.layer({ cluster }),
-          Driver.layer({
-            cluster,
-            intervalMs: options.placementIntervalMs ?? 250,
-            retryMs: 1_000,
-            warmupMs: 1_500,
-            actionTimeoutMs: 5_000,
-          }),
-          MetaAgent.layer({
-            cluster,
-            token: slot.token,
-            name: `n${slot.id}`,
-            labels: slot.labels,
-            kinds: kinds.map((k) => k.name),
-            reportIntervalMs: options.reportIntervalMs ?? 500,
-            requestTimeoutMs: 1_000,
-          }),
-        )
-        const layer = services.pipe(
-          Layer.provide(bootstrap),
-          Layer.provideMerge(nodeLayer),
-          Layer.provideMerge(Layer.mergeAll(cacheLayer, MetaEndpoint.reportsLayer)),
-          Layer.provide(deps),
-        )
-        const built = yield* Effect.exit(Layer.buildWithScope(layer, scope))
-        if (Exit.isFailure(built)) {
-          yield* Scope.close(scope, built)
-          return yield* Effect.failCause(built.cause)
-        }
-        return { node: Context.get(built.value, Node), scope, fence } satisfies Incarnation
-      }).pipe(Effect.annotateLogs("node", slot.id))
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
 
-    const newSlot = (labels: Record<string, string>): Slot => {
-      const id = NodeId(slots.length + 1)
-      const slot: Slot = {
-        id,
-        token: `token-${id}`,
-        disk: new MemoryDisk(`node-${id}`),
-        catalog: memoryCatalog(),
-        labels,
-        bootstrapped: false,
-        current: undefined,
-        starts: 0,
-        isolated: false,
-      }
-      slots.push(slot)
-      return slot
-    }
+/** `effect` on the simulation, a timeout as `SimFailed`. */
+const failOnTimeout = <A, E>(effect: Effect.Effect<A, E | SimTimeout>): Effect.Effect<A, E | SimFailed> =>
+  Effect.catchIf(
+    effect,
+    (e): e is SimTimeout => e instanceof SimTimeout,
+    (e) => Effect.fail(new SimFailed(e.message)),
+  )
 
-    const meta = (request: MetaRequestInput) =>
-      run(
-        callUntilAnswered(clientBus, subjects.meta, Schema.decodeUnknownSync(MetaRequest)(request), {
-          timeout: "1 second",
-          deadline: "60 seconds",
-        }),
-        `meta request ${request._tag}`,
-      ).pipe(Effect.mapError((e) => (e instanceof SimFailed ? e : new SimFailed(e.message))))
+/** A line of the test's own in the log (`[test] crash n2`). */
+const note = (driver: SimDriver.SimDriver, text: string) => driver.record(`t=${driver.now()} [test] ${text}`)
 
-    const addNode = (labels: Record<string, string> = {}) =>
-      Effect.gen(function* () {
-        const slot = newSlot(labels)
-        if (slot.id !== 1) {
-          const reply = yield* meta({ _tag: "RegisterNode", token: slot.token, name: `n${slot.id}`, labels })
-          if (reply._tag !== "NodeRegistered" || reply.node !== slot.id)
-            return yield* Effect.fail(
-              new SimFailed(`node ${slot.id} registration answered ${JSON.stringify(reply)}`),
-            )
-        }
-        slot.current = yield* run(startIncarnation(slot), `starting node ${slot.id}`).pipe(
-          Effect.catchAllCause((c) =>
-            Effect.fail(new SimFailed(`node ${slot.id} did not start: ${Cause.pretty(c)}`)),
-          ),
-        )
-        return slot.id
-      })
-
-    const isUp = (n: number) => slots[n - 1]?.current !== undefined
-    const upNodes = () => slots.filter((s) => s.current !== undefined).map((s) => s.id)
-
-    // Reading a node's status is synchronous: these observations run on any fiber.
-    const statuses = () =>
-      Effect.gen(function* () {
-        const out = new Map<NodeId, ReadonlyArray<GroupStatus>>()
-        for (const s of slots) if (s.current !== undefined) out.set(s.id, yield* s.current.node.groups)
-        return out
-      })
-
-    const metaLeader = () =>
-      Effect.map(statuses(), (all) => {
-        for (const [id, groups] of all) {
-          if (slotOf(id).isolated) continue
-          const g0 = groups.find((g) => g.groupId === META_GROUP)
-          if (g0?.isLeader !== true) continue
-          const state = MetaEndpoint.localMetaState(slotOf(id).current!.node)
-          if (state !== undefined) return { node: id, state }
-        }
-        return undefined
-      })
-
-    const checkQuorum = () =>
-      Effect.map(statuses(), (all) => {
-        const latest = new Map<GroupId, GroupStatus>()
-        for (const groups of all.values())
-          for (const g of groups) {
-            const best = latest.get(g.groupId)
-            if (best === undefined || g.confVersion > best.confVersion) latest.set(g.groupId, g)
-          }
-        // An isolated node is alive but reaches nobody: it does not count towards a quorum.
-        const up = new Set(upNodes().filter((n) => !slotOf(n).isolated))
-        const out: string[] = []
-        for (const [group, g] of latest) {
-          const ok = (voters: ReadonlyArray<number>) =>
-            voters.length === 0 ||
-            voters.filter((v) => up.has(nodeOfReplica(v as never))).length > voters.length / 2
-          if (!ok(g.incoming) || !ok(g.outgoing))
-            out.push(
-              `t=${time.now() - 1_700_000_000_000}: group ${group} at configuration ${g.confVersion} lost its quorum: voters ${g.incoming.join(",")}${g.outgoing.length > 0 ? ` / outgoing ${g.outgoing.join(",")}` : ""}, running nodes ${[...up].join(",")}`,
-            )
-        }
-        violations.push(...out)
-        return out
-      })
-
-    const sim: PlacementSim = {
-      seed,
-      now: () => time.now() - 1_700_000_000_000,
-      logs: () => [...ring],
-      run,
-      advance: (millis) => Effect.promise(() => time.advance(millis)).pipe(Effect.asVoid),
-      until: (what, cond, o) =>
-        Effect.gen(function* () {
-          const limit = o?.timeoutMs ?? 120_000
-          const step = o?.stepMs ?? 250
-          const start = time.now()
-          for (;;) {
-            if (yield* run(cond, `checking ${what}`).pipe(Effect.orDie)) return
-            if (time.now() - start >= limit)
-              return yield* Effect.fail(
-                new SimFailed(`${what}: not reached within ${limit} ms of virtual time`),
-              )
-            yield* Effect.promise(() => time.advance(step))
-          }
-        }),
-      rawMeta: (bytes) =>
-        run(clientBus.request(subjects.meta, bytes, { timeout: "1 second" }), "a raw meta request").pipe(
-          Effect.mapError((e) => (e instanceof SimFailed ? e : new SimFailed(`raw meta request: ${e._tag}`))),
-        ),
-      meta,
-      addNode,
-      nodeIds: () => slots.map((s) => s.id),
-      isUp,
-      upNodes,
-      node: (n) => slots[n - 1]?.current?.node,
-      crash: (n) =>
-        Effect.gen(function* () {
-          const slot = slotOf(n)
-          const inc = slot.current
-          if (inc === undefined) return yield* Effect.fail(new SimFailed(`node ${n} is down already`))
-          inc.fence.dead = true
-          slot.disk.crash()
-          slot.current = undefined
-          ring.push(`t=${sim.now()} [test] crash n${n}`)
-          yield* run(Scope.close(inc.scope, Exit.void), `tearing down node ${n}`).pipe(Effect.orDie)
-        }),
-      restart: (n) =>
-        Effect.gen(function* () {
-          const slot = slotOf(n)
-          if (slot.current !== undefined) return yield* Effect.fail(new SimFailed(`node ${n} is running`))
-          ring.push(`t=${sim.now()} [test] restart n${n}`)
-          slot.current = yield* run(startIncarnation(slot), `restarting node ${n}`).pipe(
-            Effect.catchAllCause((c) =>
-              Effect.fail(new SimFailed(`node ${n} did not restart: ${Cause.pretty(c)}`)),
-            ),
-          )
-        }),
-      isolate: (n) =>
-        Effect.gen(function* () {
-          const slot = slotOf(n)
-          slot.isolated = true
-          if (slot.current !== undefined) slot.current.fence.cut = true
-          ring.push(`t=${sim.now()} [test] isolate n${n}`)
-          yield* network.isolate(slot.id)
-        }),
-      heal: Effect.gen(function* () {
-        for (const slot of slots) {
-          slot.isolated = false
-          if (slot.current !== undefined) slot.current.fence.cut = false
-        }
-        ring.push(`t=${sim.now()} [test] heal`)
-        yield* network.heal
+type TimeApi = "seed" | "now" | "logs" | "run" | "advance" | "until"
+const timeApi = ({ seed, driver }: Parts): Pick<PlacementSim, TimeApi> => ({
+  seed,
+  now: driver.now,
+  logs: driver.logs,
+  run: (effect, what = "a simulated effect", timeoutMs = 600_000) =>
+    failOnTimeout(driver.run(effect, { what, timeoutMs })),
+  advance: driver.advance,
+  until: (what, cond, o) =>
+    failOnTimeout(
+      driver.until(what, Effect.orDie(cond), {
+        timeoutMs: o?.timeoutMs ?? 120_000,
+        stepMs: o?.stepMs ?? 250,
       }),
-      metaLeader,
-      statuses,
-      checkQuorum,
-      violations,
+    ),
+})
+
+type MetaApi = "rawMeta" | "meta" | "kv"
+const metaApi = ({ cluster, driver, clientBus }: Parts): Pick<PlacementSim, MetaApi> => {
+  const subjects = clusterSubjects(cluster)
+  return {
+    rawMeta: (bytes) =>
+      driver
+        .run(clientBus.request(subjects.meta, bytes, { timeout: "1 second" }), { what: "a raw meta request" })
+        .pipe(
+          Effect.mapError(
+            (e) => new SimFailed(e._tag === "SimTimeout" ? e.message : `raw meta request: ${e._tag}`),
+          ),
+        ),
+    meta: (request) =>
+      driver
+        .run(
+          callUntilAnswered(clientBus, subjects.meta, Schema.decodeUnknownSync(MetaRequest)(request), {
+            timeout: "1 second",
+            deadline: "60 seconds",
+          }),
+          { what: `meta request ${request._tag}` },
+        )
+        .pipe(Effect.mapError((e) => new SimFailed(e.message))),
+    kv: (request) =>
+      driver
+        .run(
+          clientBus.request(subjects.kv, encoder.encode(JSON.stringify(request)), { timeout: "10 seconds" }),
+          {
+            what: `a KV gateway request (${String(request.op)})`,
+          },
+        )
+        .pipe(
+          Effect.mapError(
+            (e) => new SimFailed(e._tag === "SimTimeout" ? e.message : `KV gateway request: ${e._tag}`),
+          ),
+          Effect.map((bytes) => JSON.parse(decoder.decode(bytes)) as Record<string, unknown>),
+        ),
+  }
+}
+
+type NodesApi = "addNode" | "nodeIds" | "isUp" | "upNodes" | "node" | "crash" | "restart" | "isolate" | "heal"
+const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
+  const { driver, nodes } = parts
+  const { meta } = metaApi(parts)
+  const startFailed = (what: string) => (c: Cause.Cause<unknown>) =>
+    Effect.fail(new SimFailed(`${what}: ${Cause.pretty(c)}`))
+  return {
+    addNode: (labels = {}) =>
+      Effect.gen(function* () {
+        const id = NodeId(nodes.slots.length + 1)
+        const slot: Slot = {
+          ...SimNodes.newSlot(id),
+          token: `token-${id}`,
+          catalog: memoryCatalog(),
+          labels,
+          bootstrapped: false,
+        }
+        nodes.add(slot)
+        if (id !== 1) {
+          const reply = yield* meta({ _tag: "RegisterNode", token: slot.token, name: `n${id}`, labels })
+          if (reply._tag !== "NodeRegistered" || reply.node !== id)
+            return yield* Effect.fail(
+              new SimFailed(`node ${id} registration answered ${JSON.stringify(reply)}`),
+            )
+        }
+        yield* nodes
+          .start(slot, `starting node ${id}`)
+          .pipe(Effect.catchAllCause(startFailed(`node ${id} did not start`)))
+        return id
+      }),
+    nodeIds: () => nodes.slots.map((s) => s.id),
+    isUp: (n) => nodes.slots[n - 1]?.current !== undefined,
+    upNodes: nodes.upNodes,
+    node: (n) => nodes.slots[n - 1]?.current?.node,
+    crash: (n) =>
+      Effect.suspend(() => {
+        if (!nodes.isUp(n)) return Effect.fail(new SimFailed(`node ${n} is down already`))
+        note(driver, `crash n${n}`)
+        return Effect.orDie(nodes.crash(n))
+      }),
+    restart: (n) =>
+      Effect.suspend(() => {
+        if (nodes.isUp(n)) return Effect.fail(new SimFailed(`node ${n} is running`))
+        note(driver, `restart n${n}`)
+        return nodes.restart(n).pipe(Effect.catchAllCause(startFailed(`node ${n} did not restart`)))
+      }),
+    isolate: (n) => Effect.suspend(() => (note(driver, `isolate n${n}`), nodes.isolate(n))),
+    heal: Effect.suspend(() => (note(driver, "heal"), nodes.heal)),
+  }
+}
+
+type ObserveApi = "metaLeader" | "statuses" | "checkQuorum" | "violations"
+const observeApi = ({ driver, nodes, violations }: Parts): Pick<PlacementSim, ObserveApi> => {
+  // Reading a node's status is synchronous: these observations run on any fiber.
+  const statuses = () =>
+    Effect.gen(function* () {
+      const out = new Map<NodeId, ReadonlyArray<GroupStatus>>()
+      for (const s of nodes.slots) if (s.current !== undefined) out.set(s.id, yield* s.current.node.groups)
+      return out
+    })
+  const metaLeader = () =>
+    Effect.map(statuses(), (all) => {
+      for (const [id, groups] of all) {
+        if (nodes.slotOf(id).isolated) continue
+        if (groups.find((g) => g.groupId === META_GROUP)?.isLeader !== true) continue
+        const state = localMetaState(nodes.slotOf(id).current!.node)
+        if (state !== undefined) return { node: id, state }
+      }
+      return undefined
+    })
+  const checkQuorum = () =>
+    Effect.map(statuses(), (all) => {
+      // An isolated node is alive but reaches nobody: it does not count towards a quorum.
+      const out = quorumViolations(
+        all,
+        new Set(nodes.upNodes().filter((n) => !nodes.slotOf(n).isolated)),
+        driver.now(),
+      )
+      violations.push(...out)
+      return out
+    })
+  return { metaLeader, statuses, checkQuorum, violations }
+}
+
+/** Groups whose latest configuration (among `all`'s replicas) lacks a majority on `up` nodes. */
+const quorumViolations = (
+  all: ReadonlyMap<NodeId, ReadonlyArray<GroupStatus>>,
+  up: ReadonlySet<NodeId>,
+  now: number,
+): string[] => {
+  const latest = new Map<GroupId, GroupStatus>()
+  for (const groups of all.values())
+    for (const g of groups) {
+      const best = latest.get(g.groupId)
+      if (best === undefined || g.confVersion > best.confVersion) latest.set(g.groupId, g)
     }
-    for (let i = 0; i < (options.nodes ?? 3); i++) yield* addNode()
+  const ok = (voters: ReadonlyArray<number>) =>
+    voters.length === 0 || voters.filter((v) => up.has(nodeOfReplica(v as never))).length > voters.length / 2
+  const out: string[] = []
+  for (const [group, g] of latest)
+    if (!ok(g.incoming) || !ok(g.outgoing))
+      out.push(
+        `t=${now}: group ${group} at configuration ${g.confVersion} lost its quorum: voters ${g.incoming.join(",")}${g.outgoing.length > 0 ? ` / outgoing ${g.outgoing.join(",")}` : ""}, running nodes ${[...up].join(",")}`,
+      )
+  return out
+}
+
+/** Builds a simulated managed cluster; it stops when the scope closes. */
+export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, SimFailed, Scope.Scope> =>
+  Effect.gen(function* () {
+    const seed = options.seed >>> 0
+    const cluster = options.cluster ?? "sim"
+    const driver = yield* SimDriver.make({
+      epochMs: EPOCH_MS,
+      keepLogLines: options.keepLogLines ?? 300,
+      nodeLabel: (n) => `[n${n}]`,
+      exclusiveLog: true,
+    })
+    const { network, bus, clientBus } = yield* sharedInfrastructure(driver, seed, cluster)
+    const nodes = SimNodes.make<Slot, unknown>({
+      driver,
+      network,
+      bus,
+      incarnation: (slot, services) =>
+        StartNode.nodeServices(nodeOptions(options, seed, cluster, slot), {
+          store: Layer.merge(services.store, Layer.succeed(GroupCatalog, slot.catalog)),
+          transport: services.transport,
+        }).pipe(Layer.provide(services.bus)),
+    })
+    const parts: Parts = { seed, cluster, driver, nodes, network, clientBus, violations: [] }
+    const sim: PlacementSim = {
+      ...timeApi(parts),
+      ...metaApi(parts),
+      ...nodesApi(parts),
+      ...observeApi(parts),
+    }
+    for (let i = 0; i < (options.nodes ?? 3); i++) yield* sim.addNode()
     return sim
   })
-
-/**
- * Seeds for a test: `defaults`, or the comma-separated `FLOTILLA_SEED` to replay one
- * (`FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts <file>`).
- */
-export const seeds = (defaults: ReadonlyArray<number>): number[] => {
-  const env = process.env.FLOTILLA_SEED
-  if (env !== undefined && env.trim() !== "") return env.split(",").map((s) => Number(s.trim()))
-  return [...defaults]
-}
 
 /** Runs `body` on a new simulation; any failure names the seed, the time and the last log lines. */
 export const runSim = <A>(

@@ -320,7 +320,7 @@ const simNodes = (
           ...options.raft,
           rand: options.raft?.rand ?? seededRand(mixSeed(seed, slot.id, slot.starts)),
         },
-      }).pipe(Layer.provide(services)),
+      }).pipe(Layer.provide(Layer.mergeAll(services.store, services.transport, services.bus))),
     started: bootstrapStaticGroups(shape),
   })
 }

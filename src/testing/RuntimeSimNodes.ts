@@ -62,7 +62,11 @@ export const newSlot = (id: NodeId): SimSlot => ({
 })
 
 /** What a node runs on: a store on its disk, the network and a bus connection, behind its fence. */
-export type FencedServices = Layer.Layer<LogStore | Transport | Bus>
+export interface FencedServices {
+  readonly store: Layer.Layer<LogStore>
+  readonly transport: Layer.Layer<Transport>
+  readonly bus: Layer.Layer<Bus>
+}
 
 /** How the simulation makes its nodes. */
 export interface SimNodesOptions<S extends SimSlot, E> {
