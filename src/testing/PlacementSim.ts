@@ -233,6 +233,7 @@ const failOnTimeout = <A, E>(effect: Effect.Effect<A, E | SimTimeout>): Effect.E
 
 /** A line of the test's own in the log (`[test] crash n2`). */
 const note = (driver: SimDriver.SimDriver, text: string) => driver.record(`t=${driver.now()} [test] ${text}`)
+const noting = (driver: SimDriver.SimDriver, text: string) => Effect.sync(() => note(driver, text))
 
 type TimeApi = "seed" | "now" | "logs" | "run" | "advance" | "until"
 const timeApi = ({ seed, driver }: Parts): Pick<PlacementSim, TimeApi> => ({
@@ -336,8 +337,8 @@ const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
         note(driver, `restart n${n}`)
         return nodes.restart(n).pipe(Effect.catchAllCause(startFailed(`node ${n} did not restart`)))
       }),
-    isolate: (n) => Effect.suspend(() => (note(driver, `isolate n${n}`), nodes.isolate(n))),
-    heal: Effect.suspend(() => (note(driver, "heal"), nodes.heal)),
+    isolate: (n) => Effect.zipRight(noting(driver, `isolate n${n}`), nodes.isolate(n)),
+    heal: Effect.zipRight(noting(driver, "heal"), nodes.heal),
   }
 }
 
