@@ -52,8 +52,13 @@ import { Cause, Data, Duration, Effect, type Fiber, Layer, Scope } from "effect"
 import { GroupId, NodeId, replicaIdOf } from "../raft/Ids.js"
 import { seededRand } from "../raft/Rand.js"
 import type { ReplicaId } from "../raft/Types.js"
-import type { NodeConfig } from "../runtime/Node.js"
-import { type GroupStatus, NodeLive, type NodeService, type NodeStats } from "../runtime/Node.js"
+import {
+  type GroupStatus,
+  type NodeConfig,
+  NodeLive,
+  type NodeService,
+  type NodeStats,
+} from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
 import type { MemoryDisk } from "../storage/MemoryLogStore.js"
 import type { BusService, RequestError } from "../transport/Bus.js"
@@ -86,7 +91,7 @@ export interface RuntimeSimOptions {
   readonly seed: number
   /** Nodes 1..n (default 3). */
   readonly nodes?: number
-  /** Static groups 1..groups, bootstrapped on their members at each start like `flotilla start --static-groups` (default 0). */
+  /** Static groups 1..groups, bootstrapped on their members at each start, as a static node does (StaticNode.ts) (default 0). */
   readonly groups?: number
   /** The nodes that host the static groups (default: every node). */
   readonly members?: ReadonlyArray<number>
@@ -285,7 +290,7 @@ const sharedInfrastructure = (
     return { network, bus, clientBus, client }
   })
 
-/** Like `flotilla start --static-groups`: bootstraps the static groups a member does not hold yet. */
+/** As a static node does (StaticNode.ts): bootstraps the static groups a member does not hold yet. */
 const bootstrapStaticGroups = (shape: Shape) => (slot: SimNodes.SimSlot, node: NodeService) =>
   Effect.gen(function* () {
     if (!shape.members.includes(slot.id) || shape.groupIds.length === 0) return
