@@ -215,7 +215,6 @@ interface Parts {
   readonly cluster: string
   readonly driver: SimDriver.SimDriver
   readonly nodes: SimNodes.SimNodes<Slot, unknown>
-  readonly network: MemoryNetwork.MemoryNetwork
   readonly clientBus: BusService
   readonly violations: string[]
 }
@@ -420,7 +419,7 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
           transport: services.transport,
         }).pipe(Layer.provide(services.bus)),
     })
-    const parts: Parts = { seed, cluster, driver, nodes, network, clientBus, violations: [] }
+    const parts: Parts = { seed, cluster, driver, nodes, clientBus, violations: [] }
     const sim: PlacementSim = {
       ...timeApi(parts),
       ...metaApi(parts),
