@@ -16,7 +16,7 @@ import type { ReplicaId } from "../../src/raft/Types.js"
 import { type GroupStatus, Node, type NodeService } from "../../src/runtime/Node.js"
 import { Bus } from "../../src/transport/Bus.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
-import { cluster, must } from "./Helpers.js"
+import { cluster, must } from "../meta/Helpers.js"
 
 describe("the metadata agent", () => {
   it.live("heartbeats every interval while a long reconciliation creates replicas", () =>
