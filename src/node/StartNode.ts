@@ -37,8 +37,8 @@ import { bootstrapCluster } from "./MetaBootstrap.js"
 import * as MetaEndpoint from "./MetaEndpoint.js"
 import * as NodeAdmin from "./NodeAdmin.js"
 import * as NodeIdentity from "./NodeIdentity.js"
+import * as NodeShardMap from "./NodeShardMap.js"
 import * as Driver from "./PlacementDriver.js"
-import * as ShardMapCache from "./ShardMapCache.js"
 
 /** How to run one node (the flags of `flotilla start`). */
 export interface StartNodeOptions {
@@ -83,7 +83,7 @@ const managedNode = <R>(
   const kinds = [metaShardKind, ...shardKinds]
   const fallback = shardKinds[0] ?? metaShardKind
   const node = Layer.unwrapEffect(
-    Effect.map(ShardMapCache.ShardMapCache, (cache) =>
+    Effect.map(NodeShardMap.NodeShardMap, (cache) =>
       NodeLive({
         nodeId,
         cluster,
@@ -125,7 +125,7 @@ const managedNode = <R>(
   return services.pipe(
     Layer.provide(bootstrap),
     Layer.provideMerge(node),
-    Layer.provideMerge(Layer.mergeAll(ShardMapCache.layer, MetaEndpoint.reportsLayer)),
+    Layer.provideMerge(Layer.mergeAll(NodeShardMap.layer, MetaEndpoint.reportsLayer)),
     Layer.provide(Layer.merge(transport, storeLayer(options.dataDir))),
   )
 }

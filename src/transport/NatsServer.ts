@@ -334,7 +334,10 @@ export const make = (
   )
 
 /** A nats-server started for tests. */
-export class NatsServer extends Context.Tag("flotilla/transport/NatsServer")<NatsServer, NatsServerHandle>() {}
+export class NatsServer extends Context.Tag("flotilla/transport/NatsServer")<
+  NatsServer,
+  NatsServerHandle
+>() {}
 
 /** The server as a layer (`it.layer(NatsServer.layer())`). */
 export const layer = (options: NatsServerOptions = {}): Layer.Layer<NatsServer, NatsServerError> =>

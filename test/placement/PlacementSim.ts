@@ -41,8 +41,8 @@ import * as MetaAgent from "../../src/node/MetaAgent.js"
 import { bootstrapCluster } from "../../src/node/MetaBootstrap.js"
 import * as MetaEndpoint from "../../src/node/MetaEndpoint.js"
 import * as NodeAdmin from "../../src/node/NodeAdmin.js"
+import * as NodeShardMap from "../../src/node/NodeShardMap.js"
 import * as Driver from "../../src/node/PlacementDriver.js"
-import * as ShardMapCache from "../../src/node/ShardMapCache.js"
 import { type GroupId, NodeId, nodeOfReplica } from "../../src/raft/Ids.js"
 import { seededRand } from "../../src/raft/Rand.js"
 import * as EntityShardKind from "../../src/runtime/entity/EntityShardKind.js"
@@ -249,13 +249,13 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
         const fence = new Fence()
         fence.cut = slot.isolated
         const kinds = [metaShardKind, kvKind]
-        const cacheLayer = ShardMapCache.layer
+        const cacheLayer = NodeShardMap.layer
         const deps = Layer.mergeAll(
           fencedNodeServices({ id: slot.id, disk: slot.disk, network, bus, fence }),
           Layer.succeed(GroupCatalog, slot.catalog),
         )
         const nodeLayer = Layer.unwrapEffect(
-          Effect.map(ShardMapCache.ShardMapCache, (cache) =>
+          Effect.map(NodeShardMap.NodeShardMap, (cache) =>
             NodeLive({
               nodeId: slot.id,
               cluster,
