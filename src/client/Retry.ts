@@ -5,8 +5,9 @@
  * run their attempts through `run`.
  *
  * - BACKOFF: the wait before retry `n` (n = 0 for the first retry) is a uniform draw in
- *   `[c / 2, c]` with `c = min(maxMs, baseMs * 2^n)` ("equal jitter"): clients that failed
- *   together spread out over a factor of two, and the waits still grow until they reach `maxMs`.
+ *   `[c / 2, c]` with `c = min(maxMs, baseMs * 2^n)` ("equal jitter"), rounded up to whole
+ *   milliseconds: clients that failed together spread out over a factor of two, and the waits
+ *   still grow until they reach `maxMs`.
  *   The draw comes from the `Random` service (seeded by tests and the simulators).
  * - DEADLINE: NO WAIT ENDS PAST THE DEADLINE (the last one is cut short), and NO ATTEMPT BUT THE
  *   FIRST STARTS AT OR AFTER IT: a run that reaches its deadline gives up there, with the error
@@ -55,6 +56,8 @@ export const schedule = (backoff: Backoff, deadlineAt: number): Schedule.Schedul
     // The ceiling: base * 2^n, at most max (a union waits for the earlier of the two).
     Schedule.union(Schedule.spaced(Duration.millis(backoff.maxMs))),
     Schedule.jitteredWith({ min: 0.5, max: 1 }),
+    // Whole milliseconds, as clocks count them (and the simulators' virtual time).
+    Schedule.modifyDelay((_, wait) => Duration.millis(Math.ceil(Duration.toMillis(wait)))),
   )
   if (!Number.isFinite(deadlineAt)) return waits
   // Both must go on; the earlier wake-up wins, so no wait ends past the deadline.
