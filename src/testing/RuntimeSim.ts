@@ -83,7 +83,6 @@ import type { BusService, RequestError } from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import { checksumKind } from "./ChecksumMachine.js"
 import {
   ChecksumClient,
   type ClientError,
@@ -92,6 +91,7 @@ import {
   type WorkloadOptions,
   type WorkloadReport,
 } from "./ChecksumClient.js"
+import { checksumKind } from "./ChecksumMachine.js"
 import { Fence, fencedNodeServices } from "./RuntimeFence.js"
 import { VirtualTime } from "./RuntimeSimTime.js"
 
