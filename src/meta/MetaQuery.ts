@@ -19,14 +19,14 @@ import { Count, Millis, NodeIdSchema } from "./IdSchemas.js"
 import { decodeJson, decodeJsonOrThrow, encodeJson } from "./JsonCodec.js"
 import { MalformedRequest, UnknownKeyspace } from "./MetaErrors.js"
 import { OperatorRecord } from "./Operator.js"
-import { paginateShardMap, ShardMap } from "./ShardMapPages.js"
+import { paginateShardMap, ShardMap } from "./PagedShardMap.js"
 import { shardOfKey, slotOf } from "./Slots.js"
 
 /** The shard map of one keyspace ("" for all, with the metadata group) unless `knownVersion` is current. */
 export const GetShardMap = Schema.TaggedStruct("GetShardMap", {
   keyspace: Schema.String,
   knownVersion: Count,
-  /** Which page of a map too large for one answer (ShardMapPages.ts); absent: 0. */
+  /** Which page of a map too large for one answer (PagedShardMap.ts); absent: 0. */
   page: Schema.optional(Count),
 })
 /** Every node, without identity tokens. */

@@ -41,8 +41,8 @@ import { bootstrapCluster } from "./MetaBootstrap.js"
 import * as MetaEndpoint from "./MetaEndpoint.js"
 import * as NodeAdmin from "./NodeAdmin.js"
 import * as NodeIdentity from "./NodeIdentity.js"
+import * as NodeShardMap from "./NodeShardMap.js"
 import * as Driver from "./PlacementDriver.js"
-import * as ShardMapCache from "./ShardMapCache.js"
 
 /** How to run one node (the flags of `flotilla start`). */
 export interface StartNodeOptions {
@@ -129,7 +129,7 @@ export const nodeServices = <E, R>(options: NodeServicesOptions, platform: NodeP
   const kinds = [metaShardKind, ...shardKinds]
   const fallback = shardKinds[0] ?? metaShardKind
   const node = Layer.unwrapEffect(
-    Effect.map(ShardMapCache.ShardMapCache, (cache) =>
+    Effect.map(NodeShardMap.NodeShardMap, (cache) =>
       NodeLive({
         nodeId: identity.nodeId,
         cluster,
@@ -172,7 +172,7 @@ export const nodeServices = <E, R>(options: NodeServicesOptions, platform: NodeP
   return services.pipe(
     Layer.provide(bootstrap),
     Layer.provideMerge(node),
-    Layer.provideMerge(Layer.mergeAll(ShardMapCache.layer, MetaEndpoint.reportsLayer)),
+    Layer.provideMerge(Layer.mergeAll(NodeShardMap.layer, MetaEndpoint.reportsLayer)),
     Layer.provide(Layer.merge(platform.transport, platform.store)),
   )
 }

@@ -43,7 +43,7 @@
  *   `network` (`block`, per-link faults, counters) act on Raft traffic only; the bus stays
  *   whole, as with one NATS server that every node still reaches.
  *
- * CLIENTS: `client` is a `ChecksumClient` (RuntimeClient.ts) over the bus: requests on
+ * CLIENTS: `client` is a `ChecksumClient` (ChecksumClient.ts) over the bus: requests on
  * `flotilla.<c>.group.<gid>` with backoff on "no leader now", recorded in one history that
  * `verify` checks against the converged replicas. It speaks `ChecksumMachine`'s protocol (the
  * default kind); with other kinds, use `request` or the nodes' services.
@@ -65,14 +65,14 @@ import type { BusService, RequestError } from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import { checksumKind } from "./ChecksumMachine.js"
 import {
   ChecksumClient,
   type ClientError,
   type MachineState,
   type WorkloadOptions,
   type WorkloadReport,
-} from "./RuntimeClient.js"
+} from "./ChecksumClient.js"
+import { checksumKind } from "./ChecksumMachine.js"
 import * as Checks from "./RuntimeSimChecks.js"
 import { type Divergence, type ReplicaView, SimCheckFailed } from "./RuntimeSimChecks.js"
 import type { SimTimeout } from "./RuntimeSimDriver.js"
@@ -233,7 +233,7 @@ export interface RuntimeSim {
     readonly nodes?: ReadonlyArray<number>
     readonly timeoutMs?: number
   }) => Effect.Effect<Map<number, MachineState>, SimTimeout | Divergence>
-  /** `waitConverged`, then checks the client history against the states (RuntimeClient.ts). */
+  /** `waitConverged`, then checks the client history against the states (ChecksumClient.ts). */
   readonly verify: (options: {
     readonly groups: ReadonlyArray<number>
     readonly nodes?: ReadonlyArray<number>

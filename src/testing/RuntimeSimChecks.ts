@@ -10,7 +10,7 @@
 import { Data, Effect, Option } from "effect"
 import { GroupId, NodeId } from "../raft/Ids.js"
 import type { GroupStatus } from "../runtime/Node.js"
-import { type ChecksumClient, checkHistory, type MachineState } from "./RuntimeClient.js"
+import { type ChecksumClient, checkHistory, type MachineState } from "./ChecksumClient.js"
 import { POLL_MS, type SimDriver, SimTimeout } from "./RuntimeSimDriver.js"
 import type { SimNodes, SimSlot } from "./RuntimeSimNodes.js"
 

@@ -1,5 +1,6 @@
 /**
- * Shard maps larger than one bus message. A map is about 235 bytes of JSON per shard (its
+ * The shard map's wire form (the story of the shard map's modules: ShardMapIndex.ts): one
+ * answer, or pages when it is larger than one bus message. A map is about 235 bytes of JSON per shard (its
  * slot range and its group record), so past roughly 4,000 shards it no longer fits NATS's
  * 1 MiB. The metadata group then answers `GetShardMap` in pages: page `p` of `pages` carries
  * the keyspaces' shard ranges and the group records that fall in its share of the whole
