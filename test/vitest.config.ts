@@ -1,12 +1,14 @@
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { defineConfig } from "vitest/config"
+import { configDefaults, defineConfig } from "vitest/config"
+import { processTests } from "./projects.js"
 
-// One place for the test runner's settings. The JSON report feeds `.ci/run`'s summary line.
+// One place for the test runner's settings. Two projects: `unit` (everything in one process,
+// `npm run test:unit`) and `process` (tests that start nats-server, node or child processes:
+// test/projects.ts). `npm test` runs both. The JSON report feeds `.ci/run`'s summary line.
 export default defineConfig({
   root: join(import.meta.dirname, ".."),
   test: {
-    include: ["test/**/*.test.ts"],
     pool: "forks",
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     testTimeout: 60_000,
@@ -17,6 +19,17 @@ export default defineConfig({
         "json",
         { outputFile: process.env.FLOTILLA_TEST_REPORT ?? join(tmpdir(), "flotilla-vitest-report.json") },
       ],
+    ],
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: "unit",
+          include: ["test/**/*.test.ts"],
+          exclude: [...configDefaults.exclude, ...processTests],
+        },
+      },
+      { extends: true, test: { name: "process", include: [...processTests] } },
     ],
   },
 })

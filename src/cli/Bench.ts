@@ -5,6 +5,7 @@
  */
 import { Effect, Either, Ref } from "effect"
 import type { KvClientService } from "../client/KvClient.js"
+import { Histogram } from "./Histogram.js"
 import { duration } from "./Table.js"
 
 /** What to run. */
@@ -18,7 +19,7 @@ export interface BenchOptions {
   readonly staleReads: boolean
 }
 
-/** Percentiles of a set of latencies, in ms. */
+/** Percentiles of a set of latencies, in ms (NaN for none). */
 export interface Latency {
   readonly count: number
   readonly p50: number
@@ -39,28 +40,14 @@ export interface BenchResult {
   readonly writes: Latency
 }
 
-/** Latency samples in a growable buffer. */
-class Samples {
-  private data = new Float64Array(4096)
-  count = 0
-  add(ms: number): void {
-    if (this.count === this.data.length) {
-      const next = new Float64Array(this.data.length * 2)
-      next.set(this.data)
-      this.data = next
-    }
-    this.data[this.count++] = ms
-  }
-  addAll(other: Samples): void {
-    for (let i = 0; i < other.count; i++) this.add(other.data[i]!)
-  }
-  summary(): Latency {
-    const sorted = this.data.slice(0, this.count).sort()
-    const at = (q: number) =>
-      this.count === 0 ? 0 : sorted[Math.min(this.count - 1, Math.floor(q * this.count))]!
-    return { count: this.count, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1) }
-  }
-}
+/** The percentiles of `h` (NaN when it is empty). */
+const latencyOf = (h: Histogram): Latency => ({
+  count: h.count,
+  p50: h.percentile(50),
+  p90: h.percentile(90),
+  p99: h.percentile(99),
+  max: h.percentile(100),
+})
 
 /** A progress report, every few hundred milliseconds. */
 export interface Progress {
@@ -77,8 +64,8 @@ export const run = (
   onProgress: (p: Progress) => Effect.Effect<void>,
 ): Effect.Effect<BenchResult> =>
   Effect.gen(function* () {
-    const reads = new Samples()
-    const writes = new Samples()
+    const reads = new Histogram()
+    const writes = new Histogram()
     const errors: Record<string, number> = {}
     let errorCount = 0
     const value = new Uint8Array(o.valueBytes).fill(0x61)
@@ -107,7 +94,7 @@ export const run = (
           if (Either.isLeft(r)) {
             errorCount++
             errors[r.left._tag] = (errors[r.left._tag] ?? 0) + 1
-          } else (read ? reads : writes).add(ms)
+          } else (read ? reads : writes).record(ms)
         }
       })
     const workers = yield* Effect.fork(
@@ -129,13 +116,19 @@ export const run = (
     yield* Ref.set(stop, true)
     yield* workers.await
     const seconds = (performance.now() - start) / 1000
-    const all = new Samples()
-    const r = reads.summary()
-    const w = writes.summary()
-    all.addAll(reads)
-    all.addAll(writes)
+    const all = new Histogram()
+    all.add(reads)
+    all.add(writes)
     const ops = reads.count + writes.count
-    return { ops, seconds, opsPerSec: ops / seconds, errors, all: all.summary(), reads: r, writes: w }
+    return {
+      ops,
+      seconds,
+      opsPerSec: ops / seconds,
+      errors,
+      all: latencyOf(all),
+      reads: latencyOf(reads),
+      writes: latencyOf(writes),
+    }
   })
 
 /** A progress bar line: `[#####.....]  52%  8123 ops  3912 ops/s`. */

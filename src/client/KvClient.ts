@@ -195,83 +195,102 @@ export interface KvOptions {
   readonly keyspace?: string
 }
 
+/** The keyspace option of every call (none: the router's default for kind `kv`). */
+type KeyspaceOption = { readonly keyspace?: string }
+
+/** One KV operation on `key` through the router: the shard's reply, decoded. */
+const invoke = <K extends "Put" | "Delete" | "Cas" | "Get">(
+  router: Router.RouterService,
+  keyspace: KeyspaceOption,
+  operation: K,
+  key: Uint8Array,
+  payload: object,
+  options: (KvCallOptions & { readonly staleRead?: boolean }) | undefined,
+) =>
+  Effect.gen(function* () {
+    const raw = EntityClient.encodePayload(KvProtocol, operation, payload as never)
+    if (Either.isLeft(raw)) return yield* Effect.fail(new InvalidRequest({ reason: raw.left.message }))
+    const reply = yield* router.call(
+      {
+        kind: KIND,
+        operation,
+        type: operation === "Get" ? "query" : "command",
+        entityId: key,
+        slot: slotOf(key),
+        payload: raw.right,
+        staleRead: options?.staleRead === true,
+      },
+      options?.deadline === undefined ? keyspace : { ...keyspace, deadline: options.deadline },
+    )
+    return EntityClient.decodeReply(KvProtocol, operation, reply) as Decoded<unknown>
+  })
+
+/** One page of a scan: the same request to every shard, merged in key order (ScanMerge.ts). */
+const scanPage = (
+  router: Router.RouterService,
+  keyspace: KeyspaceOption,
+  options: KvScanOptions,
+): Effect.Effect<KvPage, KvError> =>
+  Effect.gen(function* () {
+    const limit = options.limit ?? DEFAULT_SCAN_LIMIT
+    if (!Number.isInteger(limit) || limit < 1 || limit > Wire.MAX_SCAN_LIMIT)
+      return yield* Effect.fail(
+        new InvalidRequest({ reason: `scan limit ${limit} is outside 1..${Wire.MAX_SCAN_LIMIT}` }),
+      )
+    const prefix = yield* checkOptionalKey(options.prefix, "prefix")
+    const start = yield* checkOptionalKey(options.start, "start")
+    const end = yield* checkOptionalKey(options.end, "end")
+    const after = yield* checkOptionalKey(options.after, "after")
+    const range = ScanMerge.prefixRange(prefix, start, end)
+    const replies = yield* router.scan(
+      KIND,
+      { start: range.start, end: range.end, after, limit, values: true },
+      {
+        ...keyspace,
+        staleRead: options.staleRead === true,
+        ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+      },
+    )
+    const pages: ShardScan.ScanPage<Uint8Array | null>[] = []
+    for (const reply of replies)
+      pages.push(yield* orFail("kv.Scan", ShardScan.decodeReply(KvProtocol, reply) as Decoded<never>))
+    const merged = ScanMerge.merge(pages, limit)
+    const entries: KvEntry[] = []
+    for (const e of merged.entries)
+      if (e.state instanceof Uint8Array) entries.push({ key: e.id, value: e.state })
+    return { entries, continuation: Option.fromNullable(merged.continuation) }
+  })
+
 /** The KV client over a router. */
 export const make = (router: Router.RouterService, kvOptions: KvOptions = {}): KvClientService => {
-  const keyspace = kvOptions.keyspace === undefined ? {} : { keyspace: kvOptions.keyspace }
-  const invoke = <K extends "Put" | "Delete" | "Cas" | "Get">(
+  const keyspace: KeyspaceOption = kvOptions.keyspace === undefined ? {} : { keyspace: kvOptions.keyspace }
+  const call = <K extends "Put" | "Delete" | "Cas" | "Get">(
     operation: K,
     key: Uint8Array,
     payload: object,
     options: (KvCallOptions & { readonly staleRead?: boolean }) | undefined,
-  ) =>
-    Effect.gen(function* () {
-      const raw = EntityClient.encodePayload(KvProtocol, operation, payload as never)
-      if (Either.isLeft(raw)) return yield* Effect.fail(new InvalidRequest({ reason: raw.left.message }))
-      const reply = yield* router.call(
-        {
-          kind: KIND,
-          operation,
-          type: operation === "Get" ? "query" : "command",
-          entityId: key,
-          slot: slotOf(key),
-          payload: raw.right,
-          staleRead: options?.staleRead === true,
-        },
-        options?.deadline === undefined ? keyspace : { ...keyspace, deadline: options.deadline },
-      )
-      return EntityClient.decodeReply(KvProtocol, operation, reply) as Decoded<unknown>
-    })
-
-  const scan: KvClientService["scan"] = (options = {}) =>
-    Effect.gen(function* () {
-      const limit = options.limit ?? DEFAULT_SCAN_LIMIT
-      if (!Number.isInteger(limit) || limit < 1 || limit > Wire.MAX_SCAN_LIMIT)
-        return yield* Effect.fail(
-          new InvalidRequest({ reason: `scan limit ${limit} is outside 1..${Wire.MAX_SCAN_LIMIT}` }),
-        )
-      const prefix = yield* checkOptionalKey(options.prefix, "prefix")
-      const start = yield* checkOptionalKey(options.start, "start")
-      const end = yield* checkOptionalKey(options.end, "end")
-      const after = yield* checkOptionalKey(options.after, "after")
-      const range = ScanMerge.prefixRange(prefix, start, end)
-      const replies = yield* router.scan(
-        KIND,
-        { start: range.start, end: range.end, after, limit, values: true },
-        {
-          ...keyspace,
-          staleRead: options.staleRead === true,
-          ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
-        },
-      )
-      const pages: ShardScan.ScanPage<Uint8Array | null>[] = []
-      for (const reply of replies)
-        pages.push(yield* orFail("kv.Scan", ShardScan.decodeReply(KvProtocol, reply) as Decoded<never>))
-      const merged = ScanMerge.merge(pages, limit)
-      const entries: KvEntry[] = []
-      for (const e of merged.entries)
-        if (e.state instanceof Uint8Array) entries.push({ key: e.id, value: e.state })
-      return { entries, continuation: Option.fromNullable(merged.continuation) }
-    })
+  ) => invoke(router, keyspace, operation, key, payload, options)
+  const scan: KvClientService["scan"] = (options = {}) => scanPage(router, keyspace, options)
 
   return {
     get: (key, options) =>
       Effect.gen(function* () {
         const k = yield* checkKey(key)
-        const value = yield* orFail("kv.Get", yield* invoke("Get", k, {}, options))
+        const value = yield* orFail("kv.Get", yield* call("Get", k, {}, options))
         return Option.fromNullable(value as Uint8Array | null)
       }),
     put: (key, value, options) =>
       Effect.gen(function* () {
         const k = yield* checkKey(key)
         const v = yield* checkValue(value)
-        return (yield* orFail("kv.Put", yield* invoke("Put", k, { value: v }, options))) as {
+        return (yield* orFail("kv.Put", yield* call("Put", k, { value: v }, options))) as {
           readonly created: boolean
         }
       }),
     delete: (key, options) =>
       Effect.gen(function* () {
         const k = yield* checkKey(key)
-        return (yield* orFail("kv.Delete", yield* invoke("Delete", k, {}, options))) as {
+        return (yield* orFail("kv.Delete", yield* call("Delete", k, {}, options))) as {
           readonly deleted: boolean
         }
       }),
@@ -282,7 +301,7 @@ export const make = (router: Router.RouterService, kvOptions: KvOptions = {}): K
         const v = value === null ? null : yield* checkValue(value)
         const outcome = (yield* orFail(
           "kv.Cas",
-          yield* invoke("Cas", k, { expected: e, value: v }, options),
+          yield* call("Cas", k, { expected: e, value: v }, options),
         )) as
           | { readonly succeeded: true }
           | { readonly succeeded: false; readonly current: Uint8Array | null }

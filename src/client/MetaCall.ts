@@ -1,15 +1,16 @@
 /**
  * Requests to the metadata leader over the bus, for the node's own use (registration,
- * heartbeats, shard map fetches, tools): one attempt (`call`), or attempts with backoff until
- * the metadata group answers (`callUntilAnswered`). "No responders" on the meta subject means
+ * heartbeats, shard map fetches, tools): one attempt (`call`), or attempts under the retry
+ * policy (Retry.ts) until the metadata group answers (`callUntilAnswered`). "No responders" on the meta subject means
  * that no node leads the metadata group at the moment, which a new election soon fixes; runtime
  * errors (`NotLeader`, `ProposalFailed`, ...) mean that nothing was done, or for
  * `OutcomeUnknown` that it may have been: every request of the meta protocol is idempotent
  * (docs/placement.md), so all of them are retried.
  */
-import { Data, Duration, Effect, Either } from "effect"
+import { Clock, Data, Duration, Effect, Either } from "effect"
 import { decodeReply, encodeRequest, type MetaReply, type MetaRequest } from "../meta/MetaProtocol.js"
 import type { BusService, RequestError } from "../transport/Bus.js"
+import * as Retry from "./Retry.js"
 
 /** The answer bytes were not a `MetaReply` (a version mismatch between node and leader). */
 export class UndecodableReply extends Data.TaggedError("UndecodableReply")<{
@@ -52,17 +53,18 @@ export const call = (
 
 /** Options of `callUntilAnswered`. */
 export interface RetryOptions {
-  /** Per attempt (default 2 s). */
+  /** Per attempt (default 2 s; cut to the time left before the deadline). */
   readonly timeout?: Duration.DurationInput
-  /** First wait between attempts (default 50 ms), doubled up to `maxBackoff`. */
-  readonly backoff?: Duration.DurationInput
-  /** Longest wait between attempts (default 2 s). */
-  readonly maxBackoff?: Duration.DurationInput
+  /** Backoff between attempts (default 50 ms doubling up to 2 s, jittered; Retry.ts). */
+  readonly backoff?: Partial<Retry.Backoff>
   /** Give up after this long (default: never). */
   readonly deadline?: Duration.DurationInput
-  /** Called before each wait, with the attempt number and what went wrong. */
+  /** Called before each wait, with the number of attempts made and what went wrong. */
   readonly onRetry?: (attempt: number, why: string) => Effect.Effect<void>
 }
+
+/** The node's backoff towards the metadata group: 50 ms doubling up to 2 s. */
+export const metaBackoff: Retry.Backoff = { baseMs: 50, maxMs: 2_000 }
 
 /** The metadata group did not answer before the deadline. */
 export class NoMetadataLeader extends Data.TaggedError("NoMetadataLeader")<{
@@ -72,10 +74,17 @@ export class NoMetadataLeader extends Data.TaggedError("NoMetadataLeader")<{
   readonly message: string
 }> {}
 
+/** An attempt brought no answer worth returning (`why`: the runtime error or the bus error). */
+class NotAnswered extends Data.TaggedError("NotAnswered")<{ readonly why: string }> {}
+
+const isNotAnswered = (e: NotAnswered | UndecodableReply): e is NotAnswered => e._tag === "NotAnswered"
+
+const millis = (d: Duration.DurationInput) => Duration.toMillis(Duration.decode(d))
+
 /**
  * Asks until the metadata group answers something other than a runtime error: transport
- * failures (no responders, timeouts) and runtime errors are retried with backoff. Fails only
- * with `NoMetadataLeader` once `deadline` passes, or `UndecodableReply`.
+ * failures (no responders, timeouts) and runtime errors are retried under the retry policy
+ * (Retry.ts). Fails only with `NoMetadataLeader` once `deadline` passes, or `UndecodableReply`.
  */
 export const callUntilAnswered = (
   bus: BusService,
@@ -84,36 +93,33 @@ export const callUntilAnswered = (
   options: RetryOptions = {},
 ): Effect.Effect<MetaReply, NoMetadataLeader | UndecodableReply> =>
   Effect.gen(function* () {
-    const first = Duration.toMillis(Duration.decode(options.backoff ?? "50 millis"))
-    const max = Duration.toMillis(Duration.decode(options.maxBackoff ?? "2 seconds"))
-    const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
-    const deadline =
+    const timeoutMs = millis(options.timeout ?? "2 seconds")
+    const deadlineAt =
       options.deadline === undefined
-        ? Infinity
-        : started + Duration.toMillis(Duration.decode(options.deadline))
-    let wait = first
-    for (let attempt = 1; ; attempt++) {
-      const r = yield* Effect.either(call(bus, subject, request, options.timeout))
-      let why: string
+        ? Number.POSITIVE_INFINITY
+        : (yield* Clock.currentTimeMillis) + millis(options.deadline)
+    const attempt = Effect.gen(function* () {
+      const timeout = Math.max(1, Math.min(timeoutMs, yield* Retry.remaining(deadlineAt)))
+      const r = yield* Effect.either(call(bus, subject, request, timeout))
       if (Either.isRight(r)) {
         if (!isRetryable(r.right)) return r.right
-        why = r.right._tag
-      } else if (r.left._tag === "UndecodableReply") {
-        return yield* Effect.fail(r.left)
-      } else {
-        why = r.left._tag
+        return yield* new NotAnswered({ why: r.right._tag })
       }
-      const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-      if (now + wait > deadline) {
-        return yield* new NoMetadataLeader({
+      if (r.left._tag === "UndecodableReply") return yield* r.left
+      return yield* new NotAnswered({ why: r.left._tag })
+    })
+    return yield* Retry.run(attempt, {
+      backoff: { ...metaBackoff, ...options.backoff },
+      deadlineAt,
+      retryable: isNotAnswered,
+      onWait: (e, attempts) =>
+        options.onRetry === undefined ? Effect.void : options.onRetry(attempts, e.why),
+      onExpiry: (e, attempts) =>
+        new NoMetadataLeader({
           subject,
-          attempts: attempt,
-          last: why,
-          message: `no answer from the metadata group on ${subject} after ${attempt} attempts (last: ${why})`,
-        })
-      }
-      if (options.onRetry) yield* options.onRetry(attempt, why)
-      yield* Effect.sleep(wait)
-      wait = Math.min(max, wait * 2)
-    }
+          attempts,
+          last: e.why,
+          message: `no answer from the metadata group on ${subject} after ${attempts} attempts (last: ${e.why})`,
+        }),
+    })
   })

@@ -3,7 +3,6 @@
  * entity sender for typed entity clients, and the KV gateway that nodes run for plain NATS
  * clients. Each module is re-exported as a namespace; docs/protocol.md documents the wire.
  */
-export * as Backoff from "./Backoff.js"
 export * as ClientErrors from "./ClientErrors.js"
 export * as ClientSession from "./ClientSession.js"
 export * as Entities from "./Entities.js"
@@ -11,6 +10,6 @@ export * as KvClient from "./KvClient.js"
 export * as MetaCall from "./MetaCall.js"
 export * as MetaClient from "./MetaClient.js"
 export * as PromiseClient from "./PromiseClient.js"
+export * as Retry from "./Retry.js"
 export * as Router from "./Router.js"
 export * as ScanMerge from "./ScanMerge.js"
-export * as ShardMapView from "./ShardMapView.js"

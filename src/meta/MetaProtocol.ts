@@ -31,7 +31,7 @@ const stale = { stale: Schema.optional(Schema.Boolean) }
 export const GetShardMapRequest = Schema.TaggedStruct("GetShardMap", {
   keyspace: Schema.optionalWith(Schema.String, { default: () => "" }),
   knownVersion: Schema.optionalWith(Count, { default: () => 0 }),
-  /** A page of a map too large for one answer (ShardMapPages.ts); absent: 0. */
+  /** A page of a map too large for one answer (PagedShardMap.ts); absent: 0. */
   page: Schema.optional(Count),
   ...stale,
 })

@@ -11,7 +11,6 @@ import {
   findGroup,
   findKeyspace,
   GroupRecord,
-  Keyspace,
   Labels,
   NodeState,
   Settings,
@@ -20,14 +19,14 @@ import { Count, Millis, NodeIdSchema } from "./IdSchemas.js"
 import { decodeJson, decodeJsonOrThrow, encodeJson } from "./JsonCodec.js"
 import { MalformedRequest, UnknownKeyspace } from "./MetaErrors.js"
 import { OperatorRecord } from "./Operator.js"
-import { paginateShardMap } from "./ShardMapPages.js"
+import { paginateShardMap, ShardMap } from "./PagedShardMap.js"
 import { shardOfKey, slotOf } from "./Slots.js"
 
 /** The shard map of one keyspace ("" for all, with the metadata group) unless `knownVersion` is current. */
 export const GetShardMap = Schema.TaggedStruct("GetShardMap", {
   keyspace: Schema.String,
   knownVersion: Count,
-  /** Which page of a map too large for one answer (ShardMapPages.ts); absent: 0. */
+  /** Which page of a map too large for one answer (PagedShardMap.ts); absent: 0. */
   page: Schema.optional(Count),
 })
 /** Every node, without identity tokens. */
@@ -44,16 +43,8 @@ export const MetaQuery = Schema.Union(GetShardMap, GetNodes, GetOperators, Looku
 /** See `MetaQuery`. */
 export type MetaQuery = typeof MetaQuery.Type
 
-/** The shard map at `version`, or its page `page` of `pages` (both absent: the whole map). */
-export const ShardMap = Schema.TaggedStruct("ShardMap", {
-  version: Count,
-  keyspaces: Schema.Array(Keyspace),
-  groups: Schema.Array(GroupRecord),
-  page: Schema.optional(Count),
-  pages: Schema.optional(Count),
-})
-/** See `ShardMap`. */
-export interface ShardMap extends Schema.Schema.Type<typeof ShardMap> {}
+/** The shard map answer, defined with its pages (ShardMapPages.ts). */
+export { ShardMap }
 
 /** The caller's shard map is current. */
 export const NotModified = Schema.TaggedStruct("NotModified", { version: Count })

@@ -8,7 +8,7 @@
  *    size, and for the groups it leads the applied configuration (`NodeLoad`);
  * 3. fetches the shard map whenever the heartbeat answer shows a newer version than the one it
  *    holds (asking "anything newer than v?", so an unchanged map costs a `NotModified`), and
- *    keeps it in `ShardMapCache` (which also answers the node's `ownsSlot`);
+ *    keeps it in `NodeShardMap` (which also answers the node's `ownsSlot`);
  * 4. reconciles the local replicas with the map (`planLocalReplicas`), in a loop of its own so
  *    that heartbeats never wait for it: creates the replicas the map assigns here, removes
  *    those it no longer lists, records their kinds in the group catalog (through
@@ -24,13 +24,13 @@ import { call, callUntilAnswered } from "../client/MetaCall.js"
 import type { Labels } from "../meta/ClusterState.js"
 import { type HostedReplica, type LocalAction, planLocalReplicas } from "../meta/LocalReplicas.js"
 import { type NodeLoad, type ReplicaReport, splitLoad } from "../meta/NodeReport.js"
-import { completeShardMap } from "../meta/ShardMapPages.js"
+import { completeShardMap } from "../meta/PagedShardMap.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { type GroupStatus, Node, type NodeService } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import { ShardMapCache, type ShardMapCacheService } from "./ShardMapCache.js"
+import { NodeShardMap, type NodeShardMapService } from "./NodeShardMap.js"
 
 /** Options of the agent. */
 export interface MetaAgentOptions {
@@ -120,7 +120,7 @@ export const make = (options: MetaAgentOptions) =>
   Effect.gen(function* () {
     const node = yield* Node
     const bus = yield* Bus
-    const cache: ShardMapCacheService = yield* ShardMapCache
+    const cache: NodeShardMapService = yield* NodeShardMap
     const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
     const timeout = options.requestTimeoutMs ?? 2000
     const kinds = new Set(options.kinds)
@@ -280,5 +280,5 @@ export const make = (options: MetaAgentOptions) =>
   })
 
 /** Runs the agent for the layer's lifetime. */
-export const layer = (options: MetaAgentOptions): Layer.Layer<never, never, Node | Bus | ShardMapCache> =>
+export const layer = (options: MetaAgentOptions): Layer.Layer<never, never, Node | Bus | NodeShardMap> =>
   Layer.scopedDiscard(Effect.flatMap(make(options), (agent) => Effect.forkScoped(agent.run)))

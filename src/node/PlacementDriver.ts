@@ -26,13 +26,13 @@
  * timeout count. A report whose configuration is older than the one recorded is ignored for
  * that group's operator (reports lag the record by up to one heartbeat).
  */
-import { Clock, Effect, Either, Layer } from "effect"
+import { Clock, Effect, Either, Layer, type Scope } from "effect"
 import { isAlive, nodeHealth } from "../meta/Allocation.js"
 import { type ClusterState, findGroup, findNode, META_GROUP, type Settings } from "../meta/ClusterState.js"
 import { decodeResponse, encodeCommand, type MetaCommand, type MetaResponse } from "../meta/MetaCommand.js"
 import { encodeQuery } from "../meta/MetaQuery.js"
 import type { NodeLoad } from "../meta/NodeReport.js"
-import { describeOperator } from "../meta/Operator.js"
+import { describeOperator, type OperatorSpec } from "../meta/Operator.js"
 import { type GroupStatus, groupStatuses } from "../placement/LoadReport.js"
 import { nextAction, type OperatorAction } from "../placement/OperatorStep.js"
 import { plan } from "../placement/Planner.js"
@@ -44,10 +44,10 @@ import {
   describeConfChange,
 } from "../raft/ConfChange.js"
 import { type NodeId, nodeOfReplica } from "../raft/Ids.js"
-import { Node } from "../runtime/Node.js"
+import { Node, type NodeService } from "../runtime/Node.js"
 import type { RuntimeError } from "../runtime/RuntimeErrors.js"
-import { Bus } from "../transport/Bus.js"
-import { localMetaState, MetaReports, type ReportEntry } from "./MetaEndpoint.js"
+import { Bus, type BusService } from "../transport/Bus.js"
+import { localMetaState, MetaReports, type MetaReportsService, type ReportEntry } from "./MetaEndpoint.js"
 import { type AdminRequest, adminSubject } from "./NodeAdmin.js"
 import { whileLeader } from "./WhileLeader.js"
 
@@ -175,165 +175,197 @@ const accepted = (r: MetaResponse): boolean =>
   r._tag === "ReplicaAllocated" ||
   r._tag === "OperatorStarted"
 
+/** What one leadership's driver works with. */
+interface DriverContext {
+  readonly node: NodeService
+  readonly bus: BusService
+  readonly reports: MetaReportsService
+  /** Where background admin requests run: they end with the leadership. */
+  readonly scope: Scope.Scope
+  readonly options: DriverOptions
+  readonly retryMs: number
+  readonly warmupMs: number
+  readonly actionTimeoutMs: number
+  /** Group actions sent, by operator id. */
+  readonly issued: Map<number, Issued>
+}
+
+/** The local replica's state; the pass checked it exists (a leader's replica is never removed while it leads). */
+const current = (ctx: DriverContext): ClusterState => {
+  const state = localMetaState(ctx.node)
+  if (state === undefined) throw new Error("this node no longer hosts the metadata group")
+  return state
+}
+
+const propose = (ctx: DriverContext, command: MetaCommand): Effect.Effect<MetaResponse, RuntimeError> =>
+  Effect.map(ctx.node.propose(META_GROUP, encodeCommand(command)), decodeResponse)
+
+/** Independent commands, proposed together: the engine batches them into one append. */
+const proposeAll = (ctx: DriverContext, commands: ReadonlyArray<MetaCommand>) =>
+  Effect.forEach(
+    commands,
+    (c) =>
+      Effect.tap(propose(ctx, c), (r) =>
+        accepted(r) ? Effect.void : Effect.logDebug(`placement: ${c._tag} refused: ${JSON.stringify(r)}`),
+      ),
+    { discard: true, concurrency: "unbounded" },
+  )
+
+/** The admin request for `action`, to the node leading the group; it records when it ends. */
+const sendAction = (
+  ctx: DriverContext,
+  opId: number,
+  key: string,
+  entry: Issued,
+  leaderNode: NodeId,
+  action: Extract<OperatorAction, { _tag: "ChangeMembership" | "TransferLeadership" }>,
+) => {
+  const subject = adminSubject(ctx.options.cluster, leaderNode, ctx.options.subjectPrefix)
+  const body = encoder.encode(JSON.stringify(adminRequestOf(action)))
+  return ctx.bus.request(subject, body, { timeout: ctx.actionTimeoutMs }).pipe(
+    Effect.flatMap((bytes) => {
+      const reply = parseAdminReply(bytes)
+      return reply.ok === true
+        ? Effect.void
+        : Effect.logDebug(`placement: operator ${opId}: ${key} refused: ${reply.error} ${reply.message}`)
+    }),
+    Effect.catchAll((e) => Effect.logDebug(`placement: operator ${opId}: ${key} failed: ${e._tag}`)),
+    Effect.ensuring(
+      Effect.flatMap(Clock.currentTimeMillis, (t) =>
+        Effect.sync(() => {
+          entry.running = false
+          entry.doneAt = t
+        }),
+      ),
+    ),
+  )
+}
+
+/** Sends a group action to the node leading the group, in the background. */
+const issue = (
+  ctx: DriverContext,
+  opId: number,
+  action: Extract<OperatorAction, { _tag: "ChangeMembership" | "TransferLeadership" }>,
+  status: GroupStatus | undefined,
+  now: number,
+) =>
+  Effect.gen(function* () {
+    if (status === undefined || status.leader === 0) return
+    const key =
+      action._tag === "ChangeMembership"
+        ? `${action.step}:${describeConfChange(action.change)}`
+        : `${action.step}:${action.to}`
+    const last = ctx.issued.get(opId)
+    if (last !== undefined && last.key === key && (last.running || now - last.doneAt < ctx.retryMs)) return
+    const entry: Issued = { key, running: true, doneAt: 0 }
+    ctx.issued.set(opId, entry)
+    const leaderNode = nodeOfReplica(status.leader)
+    yield* Effect.logDebug(`placement: operator ${opId}: ${key} on node ${leaderNode}`)
+    yield* Effect.forkIn(sendAction(ctx, opId, key, entry, leaderNode, action), ctx.scope)
+  })
+
+/** Proposes an operator's meta command; false when refused (the operator waits for the next pass). */
+const proposeStep = (ctx: DriverContext, opId: number, spec: OperatorSpec, c: MetaCommand) =>
+  Effect.gen(function* () {
+    const r = yield* propose(ctx, c)
+    if (!accepted(r)) {
+      yield* Effect.logDebug(`placement: operator ${opId}: ${c._tag} refused: ${JSON.stringify(r)}`)
+      return false
+    }
+    if (c._tag === "FinishOperator" || c._tag === "RollbackOperator" || c._tag === "TimeoutOperator")
+      yield* Effect.logInfo(
+        `placement: ${c._tag === "FinishOperator" ? c.outcome : c._tag === "TimeoutOperator" ? "timed out" : `rolling back (${c.cause})`}: ${describeOperator(spec)}`,
+      )
+    return true
+  })
+
+/** Advances one operator as far as it goes without waiting for the group. */
+const drive = (ctx: DriverContext, opId: number, statuses: ReadonlyMap<number, GroupStatus>, now: number) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 8; i++) {
+      const state = current(ctx)
+      const op = state.operators.find((o) => o.id === opId)
+      if (op === undefined) return
+      const group = findGroup(state, op.spec.group)
+      const status = statuses.get(op.spec.group)
+      const m = status?.membership
+      if (group !== undefined && m !== undefined && m.confVersion < group.confVersion) return
+      const action = nextAction(op, state, status, now)
+      switch (action._tag) {
+        case "Wait":
+          return
+        case "ProposeMeta":
+          if (!(yield* proposeStep(ctx, opId, op.spec, action.command))) return
+          break
+        default:
+          return yield* issue(ctx, opId, action, status, now)
+      }
+    }
+  })
+
+/** `StartOperator` for each operator the planner returns. */
+const startPlanned = (ctx: DriverContext, loads: NodeLoad[], now: number) =>
+  Effect.forEach(
+    plan(current(ctx), loads, now),
+    (spec) =>
+      Effect.flatMap(propose(ctx, { _tag: "StartOperator", spec, at: now }), (r) =>
+        r._tag === "OperatorStarted"
+          ? Effect.logInfo(`placement: operator ${r.id}: ${describeOperator(spec)}`)
+          : Effect.logDebug(`placement: ${describeOperator(spec)} refused: ${JSON.stringify(r)}`),
+      ),
+    { discard: true, concurrency: "unbounded" },
+  )
+
+/** One pass (see the module comment). */
+const pass = (ctx: DriverContext) =>
+  Effect.gen(function* () {
+    const confirmed = yield* Effect.either(ctx.node.read(META_GROUP, CONFIRM))
+    if (Either.isLeft(confirmed)) return
+    if (localMetaState(ctx.node)?.bootstrapped !== true) return
+    const now = Math.floor(yield* Clock.currentTimeMillis)
+    const entries = ctx.reports.entries()
+    yield* proposeAll(ctx, heartbeatUpdates(current(ctx), entries))
+    // Until every node had a chance to report to this leader, the recorded heartbeats may be
+    // as old as the failover: judging health on them would mark live nodes down and roll
+    // back operators whose targets only look silent. Record what the reports show, no more.
+    const warm = isWarm(current(ctx), entries, ctx.reports.leaderSince(), now, ctx.warmupMs)
+    if (warm) yield* proposeAll(ctx, nodeStateUpdates(current(ctx), now))
+    const loads = freshLoads(current(ctx), entries, now)
+    const statuses = groupStatuses(loads)
+    yield* proposeAll(ctx, membershipUpdates(current(ctx), statuses))
+    yield* proposeAll(ctx, leaderHintUpdates(current(ctx), statuses))
+    if (!warm) return
+    const inFlight = current(ctx).operators.map((o) => o.id)
+    for (const id of ctx.issued.keys()) if (!inFlight.includes(id)) ctx.issued.delete(id)
+    // Operators touch distinct groups: they advance side by side.
+    yield* Effect.forEach(inFlight, (id) => drive(ctx, id, statuses, now), {
+      discard: true,
+      concurrency: "unbounded",
+    })
+    yield* startPlanned(ctx, loads, now)
+  })
+
 /** The driver's passes, while this node leads group 0. */
 export const run = (options: DriverOptions) =>
   Effect.gen(function* () {
-    const node = yield* Node
-    const bus = yield* Bus
-    const reports = yield* MetaReports
-    const scope = yield* Effect.scope
-    const intervalMs = options.intervalMs ?? 500
-    const retryMs = options.retryMs ?? 2000
-    const warmupMs = options.warmupMs ?? 3000
-    const actionTimeout = options.actionTimeoutMs ?? 10_000
-    const issued = new Map<number, Issued>()
-    /** The local replica's state; the pass checked it exists (a leader's replica is never removed while it leads). */
-    const current = (): ClusterState => {
-      const state = localMetaState(node)
-      if (state === undefined) throw new Error("this node no longer hosts the metadata group")
-      return state
+    const ctx: DriverContext = {
+      node: yield* Node,
+      bus: yield* Bus,
+      reports: yield* MetaReports,
+      scope: yield* Effect.scope,
+      options,
+      retryMs: options.retryMs ?? 2000,
+      warmupMs: options.warmupMs ?? 3000,
+      actionTimeoutMs: options.actionTimeoutMs ?? 10_000,
+      issued: new Map(),
     }
-
-    const propose = (command: MetaCommand): Effect.Effect<MetaResponse, RuntimeError> =>
-      Effect.map(node.propose(META_GROUP, encodeCommand(command)), decodeResponse)
-
-    /** Independent commands, proposed together: the engine batches them into one append. */
-    const proposeAll = (commands: ReadonlyArray<MetaCommand>) =>
-      Effect.forEach(
-        commands,
-        (c) =>
-          Effect.tap(propose(c), (r) =>
-            accepted(r) ? Effect.void : Effect.logDebug(`placement: ${c._tag} refused: ${JSON.stringify(r)}`),
-          ),
-        { discard: true, concurrency: "unbounded" },
-      )
-
-    /** Sends a group action to the node leading the group, in the background. */
-    const issue = (
-      opId: number,
-      action: Extract<OperatorAction, { _tag: "ChangeMembership" | "TransferLeadership" }>,
-      status: GroupStatus | undefined,
-      now: number,
-    ) =>
-      Effect.gen(function* () {
-        if (status === undefined || status.leader === 0) return
-        const key =
-          action._tag === "ChangeMembership"
-            ? `${action.step}:${describeConfChange(action.change)}`
-            : `${action.step}:${action.to}`
-        const last = issued.get(opId)
-        if (last !== undefined && last.key === key && (last.running || now - last.doneAt < retryMs)) return
-        const entry: Issued = { key, running: true, doneAt: 0 }
-        issued.set(opId, entry)
-        const leaderNode = nodeOfReplica(status.leader)
-        const subject = adminSubject(options.cluster, leaderNode, options.subjectPrefix)
-        const body = encoder.encode(JSON.stringify(adminRequestOf(action)))
-        yield* Effect.logDebug(`placement: operator ${opId}: ${key} on node ${leaderNode}`)
-        yield* Effect.forkIn(
-          bus.request(subject, body, { timeout: actionTimeout }).pipe(
-            Effect.flatMap((bytes) => {
-              const reply = parseAdminReply(bytes)
-              return reply.ok === true
-                ? Effect.void
-                : Effect.logDebug(
-                    `placement: operator ${opId}: ${key} refused: ${reply.error} ${reply.message}`,
-                  )
-            }),
-            Effect.catchAll((e) => Effect.logDebug(`placement: operator ${opId}: ${key} failed: ${e._tag}`)),
-            Effect.ensuring(
-              Effect.flatMap(Clock.currentTimeMillis, (t) =>
-                Effect.sync(() => {
-                  entry.running = false
-                  entry.doneAt = t
-                }),
-              ),
-            ),
-          ),
-          scope,
-        )
-      })
-
-    /** Advances one operator as far as it goes without waiting for the group. */
-    const drive = (opId: number, statuses: ReadonlyMap<number, GroupStatus>, now: number) =>
-      Effect.gen(function* () {
-        for (let i = 0; i < 8; i++) {
-          const state = current()
-          const op = state.operators.find((o) => o.id === opId)
-          if (op === undefined) return
-          const group = findGroup(state, op.spec.group)
-          const status = statuses.get(op.spec.group)
-          const m = status?.membership
-          if (group !== undefined && m !== undefined && m.confVersion < group.confVersion) return
-          const action = nextAction(op, state, status, now)
-          switch (action._tag) {
-            case "Wait":
-              return
-            case "ProposeMeta": {
-              const c = action.command
-              const r = yield* propose(c)
-              if (!accepted(r)) {
-                yield* Effect.logDebug(`placement: operator ${opId}: ${c._tag} refused: ${JSON.stringify(r)}`)
-                return
-              }
-              if (
-                c._tag === "FinishOperator" ||
-                c._tag === "RollbackOperator" ||
-                c._tag === "TimeoutOperator"
-              )
-                yield* Effect.logInfo(
-                  `placement: ${c._tag === "FinishOperator" ? c.outcome : c._tag === "TimeoutOperator" ? "timed out" : `rolling back (${c.cause})`}: ${describeOperator(op.spec)}`,
-                )
-              break
-            }
-            default:
-              return yield* issue(opId, action, status, now)
-          }
-        }
-      })
-
-    const pass = Effect.gen(function* () {
-      const confirmed = yield* Effect.either(node.read(META_GROUP, CONFIRM))
-      if (Either.isLeft(confirmed)) return
-      if (localMetaState(node)?.bootstrapped !== true) return
-      const now = Math.floor(yield* Clock.currentTimeMillis)
-      const entries = reports.entries()
-      yield* proposeAll(heartbeatUpdates(current(), entries))
-      // Until every node had a chance to report to this leader, the recorded heartbeats may be
-      // as old as the failover: judging health on them would mark live nodes down and roll
-      // back operators whose targets only look silent. Record what the reports show, no more.
-      const warm = isWarm(current(), entries, reports.leaderSince(), now, warmupMs)
-      if (warm) yield* proposeAll(nodeStateUpdates(current(), now))
-      const loads = freshLoads(current(), entries, now)
-      const statuses = groupStatuses(loads)
-      yield* proposeAll(membershipUpdates(current(), statuses))
-      yield* proposeAll(leaderHintUpdates(current(), statuses))
-      if (!warm) return
-      const inFlight = current().operators.map((o) => o.id)
-      for (const id of issued.keys()) if (!inFlight.includes(id)) issued.delete(id)
-      // Operators touch distinct groups: they advance side by side.
-      yield* Effect.forEach(inFlight, (id) => drive(id, statuses, now), {
-        discard: true,
-        concurrency: "unbounded",
-      })
-      const state = current()
-      yield* Effect.forEach(
-        plan(state, loads, now),
-        (spec) =>
-          Effect.flatMap(propose({ _tag: "StartOperator", spec, at: now }), (r) =>
-            r._tag === "OperatorStarted"
-              ? Effect.logInfo(`placement: operator ${r.id}: ${describeOperator(spec)}`)
-              : Effect.logDebug(`placement: ${describeOperator(spec)} refused: ${JSON.stringify(r)}`),
-          ),
-        { discard: true, concurrency: "unbounded" },
-      )
-    })
-
+    const intervalMs = options.intervalMs ?? 500
     yield* Effect.logInfo("placement driver: running on the metadata leader")
     yield* Effect.addFinalizer(() =>
       Effect.logInfo("placement driver: stopped (no longer the metadata leader)"),
     )
     for (;;) {
-      yield* pass.pipe(
+      yield* pass(ctx).pipe(
         // A runtime error (NotLeader, ...) ends the pass; the next one confirms leadership again.
         Effect.catchAll((e) => Effect.logDebug(`placement pass interrupted: ${e._tag}`)),
         Effect.catchAllDefect((d) => Effect.logError(`placement pass failed: ${String(d)}`)),

@@ -1,15 +1,19 @@
 /**
- * The composition root of one production node: LevelDB log store in the data directory, one
- * NATS connection shared by the Raft transport and the request bus, the node engine, and its
- * admin endpoint. `flotilla start` runs this layer until SIGINT/SIGTERM.
+ * The composition root of one node of a managed cluster. `nodeServices` is what every such
+ * node runs once its identity is known: the engine, the metadata agent (heartbeats, shard map,
+ * local replicas), the meta endpoint and the placement driver (both active only while this
+ * node leads group 0), the admin endpoint and the KV gateway (`<prefix>.<c>.kv`, queue group
+ * `kv`), over a store, a Raft transport and a bus given to it. Its kinds are the metadata
+ * group's and the KV store (or `kinds`).
  *
- * The node belongs to a cluster run by the metadata group (`mode: "bootstrap" | "join"`). Its identity comes from `<dataDir>/identity.json`, or from bootstrapping
- *   the cluster (node 1), or from registering on the meta subject (NodeIdentity.ts). Besides the
- *   engine it runs the metadata agent (heartbeats, shard map, local replicas), the meta endpoint
- *   and the placement driver (both active only while this node leads group 0), and the KV
- *   gateway (`<prefix>.<c>.kv`, queue group `kv`). Its kinds are the metadata group's and the
- *   KV store (or `kinds`). With `memory`, it runs over an in-process bus and network instead
- *   of NATS (`flotilla dev` without a nats-server).
+ * `layer` is the production node on top of it, which `flotilla start` runs until
+ * SIGINT/SIGTERM: a LevelDB log store and group catalog in the data directory, one NATS
+ * connection shared by the Raft transport and the request bus (with `memory`, an in-process
+ * bus and network instead: `flotilla dev` without a nats-server), and an identity from
+ * `<dataDir>/identity.json`, from bootstrapping the cluster (node 1, `mode: "bootstrap"`) or
+ * from registering on the meta subject (`mode: "join"`, NodeIdentity.ts). The placement
+ * simulation (src/testing/PlacementSim.ts) runs the same `nodeServices` over in-memory
+ * stores, network and bus, on virtual time.
  *
  * Nodes of fixed groups without a metadata group (benchmarks, multi-process tests of the
  * engine) are `src/testing/StaticNode.ts`.
@@ -17,13 +21,13 @@
 import { hostname } from "node:os"
 import { Effect, Layer } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
-import type { Labels } from "../meta/ClusterState.js"
+import { type Labels, META_GROUP } from "../meta/ClusterState.js"
 import type { SettingsPatch } from "../meta/MetaCommand.js"
 import { metaShardKind } from "../meta/MetaShardKind.js"
 import type { NodeId } from "../raft/Ids.js"
 import * as EntityShardKind from "../runtime/entity/EntityShardKind.js"
 import * as GroupCatalog from "../runtime/GroupCatalog.js"
-import { NodeLive, type NodeSettings } from "../runtime/Node.js"
+import { type NodeConfig, NodeLive, type NodeSettings } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
 import * as LogStore from "../storage/LogStore.js"
 import * as Bus from "../transport/Bus.js"
@@ -37,8 +41,8 @@ import { bootstrapCluster } from "./MetaBootstrap.js"
 import * as MetaEndpoint from "./MetaEndpoint.js"
 import * as NodeAdmin from "./NodeAdmin.js"
 import * as NodeIdentity from "./NodeIdentity.js"
+import * as NodeShardMap from "./NodeShardMap.js"
 import * as Driver from "./PlacementDriver.js"
-import * as ShardMapCache from "./ShardMapCache.js"
 
 /** How to run one node (the flags of `flotilla start`). */
 export interface StartNodeOptions {
@@ -69,66 +73,133 @@ export interface StartNodeOptions {
 export const storeLayer = (dataDir: string) =>
   Layer.merge(LogStore.layerLevel(dataDir), GroupCatalog.layerFile(dataDir))
 
-/** The node of a cluster managed by the metadata group, once its identity is known. */
-const managedNode = <R>(
-  options: StartNodeOptions,
-  identity: NodeIdentity.Identity,
-  name: string,
-  transport: Layer.Layer<Transport.Transport, never, R>,
-) => {
-  const { cluster, subjectPrefix } = options
-  const nodeId = identity.nodeId
+/**
+ * What one node of a managed cluster runs once its identity is known, whatever it runs on:
+ * production nodes (`layer`) and simulated ones (src/testing/PlacementSim.ts) alike. Times
+ * are the clock's (Effect's `Clock`, virtual in a simulation); the intervals, timeouts and
+ * Raft settings below are the clock-dependent choices.
+ */
+export interface NodeServicesOptions {
+  readonly identity: NodeIdentity.Identity
+  readonly cluster: string
+  readonly subjectPrefix?: string
+  /** The node's display name. */
+  readonly name: string
+  /** The node's labels (`zone` is its failure domain). */
+  readonly labels?: Labels
+  /** The shard kinds besides the metadata group's (default: the KV store). */
+  readonly kinds?: ReadonlyArray<ShardKind>
+  readonly settings?: NodeConfig["settings"]
+  /** Raft settings of every replica (a simulation's seeded election jitter). */
+  readonly raft?: NodeConfig["raft"]
+  /**
+   * Present when this node creates the cluster (`--bootstrap`): the new cluster's settings,
+   * and how to record durably that it exists (`NodeIdentity.markBootstrapped`).
+   */
+  readonly bootstrap?: {
+    readonly settings?: SettingsPatch
+    readonly onBootstrapped: Effect.Effect<void, { readonly message: string }>
+  }
+  /** The metadata agent's heartbeat interval and request timeout. */
+  readonly agent?: Pick<MetaAgent.MetaAgentOptions, "reportIntervalMs" | "requestTimeoutMs">
+  /** The placement driver's intervals and timeouts. */
+  readonly driver?: Omit<Driver.DriverOptions, "cluster" | "subjectPrefix">
+  /** The KV gateway's settings. */
+  readonly gateway?: Omit<KvGateway.KvGatewayOptions, "cluster" | "subjectPrefix">
+}
+
+/** What a node runs on, besides the `Bus` it finds in the context. */
+export interface NodePlatform<E, R> {
+  /** Its durable state: the log store and the group catalog (`storeLayer`). */
+  readonly store: Layer.Layer<LogStore.LogStore | GroupCatalog.GroupCatalog, E, R>
+  /** Its Raft transport. */
+  readonly transport: Layer.Layer<Transport.Transport, E, R>
+}
+
+/**
+ * Every service of a node of a managed cluster (see the module comment) over `platform` and
+ * the `Bus` in the context (the node's one connection, which its identity was resolved on):
+ * the engine, the shard-map cache, the meta reports; then the bootstrap when asked; then the
+ * admin endpoint, the KV gateway, the meta endpoint, the placement driver and the metadata agent.
+ */
+export const nodeServices = <E, R>(options: NodeServicesOptions, platform: NodePlatform<E, R>) => {
+  const { cluster, subjectPrefix, identity, name } = options
   const labels = options.labels ?? {}
   const shardKinds = options.kinds ?? [EntityShardKind.make(Kv)]
   const kinds = [metaShardKind, ...shardKinds]
   const fallback = shardKinds[0] ?? metaShardKind
   const node = Layer.unwrapEffect(
-    Effect.map(ShardMapCache.ShardMapCache, (cache) =>
+    Effect.map(NodeShardMap.NodeShardMap, (cache) =>
       NodeLive({
-        nodeId,
+        nodeId: identity.nodeId,
         cluster,
         subjectPrefix,
         kinds,
-        kindOf: (g) => (g === 0 ? metaShardKind : fallback),
+        kindOf: (g) => (g === META_GROUP ? metaShardKind : fallback),
         ownsSlot: cache.ownsSlot,
         settings: options.settings,
+        raft: options.raft,
       }),
     ),
   )
   const bootstrap =
-    options.mode === "bootstrap"
-      ? Layer.effectDiscard(
+    options.bootstrap === undefined
+      ? Layer.empty
+      : Layer.effectDiscard(
           bootstrapCluster({
             identity,
-            onBootstrapped: NodeIdentity.markBootstrapped(options.dataDir, identity),
+            onBootstrapped: options.bootstrap.onBootstrapped,
             name,
             labels,
-            settings: options.clusterSettings,
+            settings: options.bootstrap.settings,
           }).pipe(Effect.orDie),
         )
-      : Layer.empty
   const services = Layer.mergeAll(
     NodeAdmin.layer({ cluster, subjectPrefix }),
-    KvGateway.layer({ cluster, subjectPrefix }),
+    KvGateway.layer({ ...options.gateway, cluster, subjectPrefix }),
     MetaEndpoint.layer({ cluster, subjectPrefix }),
-    Driver.layer({ cluster, subjectPrefix, intervalMs: options.placementIntervalMs }),
+    Driver.layer({ ...options.driver, cluster, subjectPrefix }),
     MetaAgent.layer({
+      ...options.agent,
       cluster,
       subjectPrefix,
       token: identity.token,
       name,
       labels,
       kinds: kinds.map((k) => k.name),
-      reportIntervalMs: options.reportIntervalMs,
     }),
   )
   return services.pipe(
     Layer.provide(bootstrap),
     Layer.provideMerge(node),
-    Layer.provideMerge(Layer.mergeAll(ShardMapCache.layer, MetaEndpoint.reportsLayer)),
-    Layer.provide(Layer.merge(transport, storeLayer(options.dataDir))),
+    Layer.provideMerge(Layer.mergeAll(NodeShardMap.layer, MetaEndpoint.reportsLayer)),
+    Layer.provide(Layer.merge(platform.transport, platform.store)),
   )
 }
+
+/** The services of a production node with identity `identity` (see `nodeServices`). */
+const productionServices = (
+  options: StartNodeOptions,
+  identity: NodeIdentity.Identity,
+  name: string,
+): NodeServicesOptions => ({
+  identity,
+  cluster: options.cluster,
+  subjectPrefix: options.subjectPrefix,
+  name,
+  labels: options.labels,
+  kinds: options.kinds,
+  settings: options.settings,
+  bootstrap:
+    options.mode === "bootstrap"
+      ? {
+          settings: options.clusterSettings,
+          onBootstrapped: NodeIdentity.markBootstrapped(options.dataDir, identity),
+        }
+      : undefined,
+  agent: { reportIntervalMs: options.reportIntervalMs },
+  driver: { intervalMs: options.placementIntervalMs },
+})
 
 /** Every service of a running node, built from `options` (see the module comment). */
 export const layer = (options: StartNodeOptions) => {
@@ -144,7 +215,12 @@ export const layer = (options: StartNodeOptions) => {
   })
   const node = <R>(transport: (nodeId: NodeId) => Layer.Layer<Transport.Transport, never, R>) =>
     Layer.unwrapEffect(
-      Effect.map(NodeIdentity.NodeIdentity, (id) => managedNode(options, id, name, transport(id.nodeId))),
+      Effect.map(NodeIdentity.NodeIdentity, (id) =>
+        nodeServices(productionServices(options, id, name), {
+          store: storeLayer(options.dataDir),
+          transport: transport(id.nodeId),
+        }),
+      ),
     ).pipe(Layer.provideMerge(identity))
   const { cluster, subjectPrefix } = options
   if (options.memory !== undefined) {

@@ -117,7 +117,7 @@ export const fencedBus = (bus: BusService, fence: Fence): BusService => ({
 
 /**
  * What one incarnation of node `id` runs on: a store on its disk, the network and a bus
- * connection, both behind `fence`.
+ * connection, both behind `fence`. Each is a layer of its own, for the node's layer to place.
  */
 export const fencedNodeServices = (options: {
   readonly id: NodeId
@@ -125,12 +125,11 @@ export const fencedNodeServices = (options: {
   readonly network: MemoryNetwork
   readonly bus: MemoryBus
   readonly fence: Fence
-}) =>
-  Layer.mergeAll(
-    Layer.scoped(LogStore, Effect.orDie(MemoryLogStore.make(options.disk))),
-    Transport.layerMemory(fencedNetwork(options.network, options.fence), options.id),
-    Layer.scoped(
-      Bus,
-      Effect.map(options.bus.connect, (b) => fencedBus(b, options.fence)),
-    ),
-  )
+}) => ({
+  store: Layer.scoped(LogStore, Effect.orDie(MemoryLogStore.make(options.disk))),
+  transport: Transport.layerMemory(fencedNetwork(options.network, options.fence), options.id),
+  bus: Layer.scoped(
+    Bus,
+    Effect.map(options.bus.connect, (b) => fencedBus(b, options.fence)),
+  ),
+})

@@ -43,64 +43,55 @@
  *   `network` (`block`, per-link faults, counters) act on Raft traffic only; the bus stays
  *   whole, as with one NATS server that every node still reaches.
  *
- * CLIENTS: `client` is a `ChecksumClient` (RuntimeClient.ts) over the bus: requests on
+ * CLIENTS: `client` is a `ChecksumClient` (ChecksumClient.ts) over the bus: requests on
  * `flotilla.<c>.group.<gid>` with backoff on "no leader now", recorded in one history that
  * `verify` checks against the converged replicas. It speaks `ChecksumMachine`'s protocol (the
  * default kind); with other kinds, use `request` or the nodes' services.
  */
-import {
-  Cause,
-  Context,
-  Data,
-  Duration,
-  Effect,
-  ExecutionStrategy,
-  Exit,
-  type Fiber,
-  FiberId,
-  FiberRef,
-  HashMap,
-  HashSet,
-  Layer,
-  Logger,
-  Option,
-  Scope,
-} from "effect"
+import { Cause, Data, Duration, Effect, type Fiber, Layer, Scope } from "effect"
 import { GroupId, NodeId, replicaIdOf } from "../raft/Ids.js"
 import { seededRand } from "../raft/Rand.js"
 import type { ReplicaId } from "../raft/Types.js"
 import {
   type GroupStatus,
-  Node,
   type NodeConfig,
   NodeLive,
   type NodeService,
   type NodeStats,
 } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
-import { MemoryDisk } from "../storage/MemoryLogStore.js"
+import type { MemoryDisk } from "../storage/MemoryLogStore.js"
 import type { BusService, RequestError } from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import { checksumKind } from "./ChecksumMachine.js"
 import {
   ChecksumClient,
   type ClientError,
-  checkHistory,
   type MachineState,
   type WorkloadOptions,
   type WorkloadReport,
-} from "./RuntimeClient.js"
-import { Fence, fencedNodeServices } from "./RuntimeFence.js"
-import { VirtualTime } from "./RuntimeSimTime.js"
+} from "./ChecksumClient.js"
+import { checksumKind } from "./ChecksumMachine.js"
+import * as Checks from "./RuntimeSimChecks.js"
+import { type Divergence, type ReplicaView, SimCheckFailed } from "./RuntimeSimChecks.js"
+import type { SimTimeout } from "./RuntimeSimDriver.js"
+import * as SimDriver from "./RuntimeSimDriver.js"
+import type { NodeDown, NodeUp } from "./RuntimeSimNodes.js"
+import * as SimNodes from "./RuntimeSimNodes.js"
+import { mixSeed } from "./RuntimeSimSeed.js"
+
+export { busiestLeader, Divergence, type ReplicaView, SimCheckFailed } from "./RuntimeSimChecks.js"
+export { SimTimeout } from "./RuntimeSimDriver.js"
+export { NodeDown, NodeUp } from "./RuntimeSimNodes.js"
+export { seeds } from "./RuntimeSimSeed.js"
 
 /** How to build a simulated cluster. */
 export interface RuntimeSimOptions {
   readonly seed: number
   /** Nodes 1..n (default 3). */
   readonly nodes?: number
-  /** Static groups 1..groups, bootstrapped on their members at each start like `flotilla start --static-groups` (default 0). */
+  /** Static groups 1..groups, bootstrapped on their members at each start, as a static node does (StaticNode.ts) (default 0). */
   readonly groups?: number
   /** The nodes that host the static groups (default: every node). */
   readonly members?: ReadonlyArray<number>
@@ -122,31 +113,6 @@ export interface RuntimeSimOptions {
   readonly onLog?: (line: string) => void
 }
 
-/** A condition did not hold in time (virtual milliseconds). */
-export class SimTimeout extends Data.TaggedError("SimTimeout")<{
-  readonly what: string
-  readonly afterMillis: number
-  readonly message: string
-}> {}
-
-/** The node is crashed (or not started). */
-export class NodeDown extends Data.TaggedError("NodeDown")<{
-  readonly node: number
-  readonly message: string
-}> {}
-
-/** The node is running (it cannot be restarted). */
-export class NodeUp extends Data.TaggedError("NodeUp")<{ readonly node: number; readonly message: string }> {}
-
-/** Replicas of a group applied the same log prefix but hold different states: a safety bug. */
-export class Divergence extends Data.TaggedError("Divergence")<{
-  readonly group: number
-  readonly message: string
-}> {}
-
-/** A check on the run failed (`check`, `verify`). */
-export class SimCheckFailed extends Data.TaggedError("SimCheckFailed")<{ readonly message: string }> {}
-
 /** Any failure of a run, with what it takes to replay it. */
 export class RuntimeSimFailure extends Data.TaggedError("RuntimeSimFailure")<{
   readonly seed: number
@@ -154,81 +120,8 @@ export class RuntimeSimFailure extends Data.TaggedError("RuntimeSimFailure")<{
   readonly message: string
 }> {}
 
-/** One node's replica of a group, for comparisons. */
-export interface ReplicaView {
-  readonly node: NodeId
-  readonly status: GroupStatus
-  /** The state machine's answer to an empty stale query (`ChecksumMachine`: its JSON state). */
-  readonly reply: string
-  /** `reply` parsed, when it is a `ChecksumMachine` state. */
-  readonly state: MachineState | undefined
-}
-
 /** The simulation's errors that tests may see. */
 export type SimError = SimTimeout | NodeDown | NodeUp | Divergence | SimCheckFailed
-
-/**
- * The node leading the most groups (the lowest id on ties) and the groups it leads, from
- * `waitForLeaders`: the victim that hurts most when crashed or cut off.
- */
-export const busiestLeader = (leaders: ReadonlyMap<number, NodeId>): { victim: NodeId; led: number[] } => {
-  const count = new Map<NodeId, number>()
-  for (const n of leaders.values()) count.set(n, (count.get(n) ?? 0) + 1)
-  const victim = [...count.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]![0]
-  const led = [...leaders.entries()].filter(([, n]) => n === victim).map(([g]) => g)
-  return { victim, led }
-}
-
-/**
- * Seeds for a test: `defaults`, or the comma-separated list in `FLOTILLA_SEED` (replay with
- * `FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts <file>`).
- */
-export const seeds = (defaults: ReadonlyArray<number>): number[] => {
-  const env = typeof process === "undefined" ? undefined : process.env.FLOTILLA_SEED
-  if (env !== undefined && env.trim() !== "") return env.split(",").map((s) => Number(s.trim()))
-  return [...defaults]
-}
-
-const mix = (seed: number, a: number, b: number): number => {
-  let z = (Math.imul(seed >>> 0, 0x9e3779b1) ^ Math.imul(a, 0x85ebca77) ^ Math.imul(b, 0xc2b2ae3d)) >>> 0
-  z = Math.imul(z ^ (z >>> 16), 0x7feb352d) >>> 0
-  z = Math.imul(z ^ (z >>> 15), 0x846ca68b) >>> 0
-  return (z ^ (z >>> 16)) >>> 0
-}
-
-const decoder = new TextDecoder()
-const EMPTY = new Uint8Array(0)
-
-const parseState = (reply: string): MachineState | undefined => {
-  try {
-    const v = JSON.parse(reply) as { count?: unknown; checksum?: unknown }
-    return typeof v.count === "number" && typeof v.checksum === "number"
-      ? { count: v.count, checksum: v.checksum }
-      : undefined
-  } catch {
-    return undefined
-  }
-}
-
-interface Incarnation {
-  readonly node: NodeService
-  readonly scope: Scope.CloseableScope
-  readonly fence: Fence
-}
-
-interface Slot {
-  readonly id: NodeId
-  readonly disk: MemoryDisk
-  current: Incarnation | undefined
-  starts: number
-  isolated: boolean
-}
-
-/** Virtual milliseconds between two checks of a condition (`until`, `waitConverged`). */
-const POLL_MS = 25
-
-/** Virtual milliseconds `run` and `join` drive before giving up (default). */
-const DEFAULT_RUN_LIMIT = 600_000
 
 /** A running simulation; make one with `make` (scoped) or `run`. */
 export interface RuntimeSim {
@@ -340,7 +233,7 @@ export interface RuntimeSim {
     readonly nodes?: ReadonlyArray<number>
     readonly timeoutMs?: number
   }) => Effect.Effect<Map<number, MachineState>, SimTimeout | Divergence>
-  /** `waitConverged`, then checks the client history against the states (RuntimeClient.ts). */
+  /** `waitConverged`, then checks the client history against the states (ChecksumClient.ts). */
   readonly verify: (options: {
     readonly groups: ReadonlyArray<number>
     readonly nodes?: ReadonlyArray<number>
@@ -354,410 +247,196 @@ export interface RuntimeSim {
   readonly fingerprint: Effect.Effect<string>
 }
 
-/** Builds a simulated cluster; it stops (gracefully, in virtual time) when the scope closes. */
-export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, never, Scope.Scope> =>
+/** The shape of the cluster `options` asks for. */
+const clusterShape = (options: RuntimeSimOptions) => {
+  const nodeIds = Array.from({ length: options.nodes ?? 3 }, (_, i) => NodeId(i + 1))
+  const members = (options.members ?? nodeIds).map((m) => NodeId(m))
+  return {
+    cluster: options.cluster ?? "sim",
+    nodeIds,
+    groupIds: Array.from({ length: options.groups ?? 0 }, (_, i) => GroupId(i + 1)),
+    members,
+    voters: members.map((m): ReplicaId => replicaIdOf(m)),
+  }
+}
+type Shape = ReturnType<typeof clusterShape>
+
+/** The network, the bus and the shared client, made inside the simulation. */
+const sharedInfrastructure = (
+  driver: SimDriver.SimDriver,
+  seed: number,
+  shape: Shape,
+  options: RuntimeSimOptions,
+) =>
   Effect.gen(function* () {
-    const seed = options.seed >>> 0
-    const nodeCount = options.nodes ?? 3
-    const cluster = options.cluster ?? "sim"
-    const nodeIds = Array.from({ length: nodeCount }, (_, i) => NodeId(i + 1))
-    const groupIds = Array.from({ length: options.groups ?? 0 }, (_, i) => GroupId(i + 1))
-    const members = (options.members ?? nodeIds).map((m) => NodeId(m))
-    const voters: ReplicaId[] = members.map((m) => replicaIdOf(m))
-    const kindOf = options.kindOf ?? (() => checksumKind)
-    const subjects = clusterSubjects(cluster)
-    const time = new VirtualTime()
-
-    // ----- logs: a ring of the last lines, stamped with virtual time and the node
-    const keep = options.keepLogLines ?? 200
-    const ring: string[] = []
-    const record = (line: string) => {
-      ring.push(line)
-      if (ring.length > keep) ring.splice(0, ring.length - keep)
-      options.onLog?.(line)
-    }
-    const logger = Logger.make(({ logLevel, message, annotations, cause }) => {
-      const node = HashMap.get(annotations, "node")
-      const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-      const why = Cause.isEmpty(cause) ? "" : ` | ${Cause.pretty(cause).split("\n")[0]}`
-      record(
-        `t=${time.now()} ${Option.isSome(node) ? `[node ${node.value}] ` : ""}${logLevel.label} ${text}${why}`,
+    const { network, bus, clientBus } = yield* driver
+      .run(
+        Effect.gen(function* () {
+          const network = yield* MemoryNetwork.make({ seed, cluster: shape.cluster })
+          if (options.faults !== undefined) yield* network.setFaults(options.faults)
+          const bus = yield* MemoryBus.make()
+          const clientBus: BusService = yield* bus.connect
+          return { network, bus, clientBus }
+        }).pipe(Scope.extend(driver.scope)),
       )
-    })
-    const runtime = yield* Effect.runtime<never>()
-    const inSim = <A, E>(effect: Effect.Effect<A, E>) =>
-      Effect.locallyWith(effect, FiberRef.currentLoggers, HashSet.add(logger))
-
-    const forkFiber = <A, E>(effect: Effect.Effect<A, E>): Fiber.RuntimeFiber<A, E> =>
-      time.fork(runtime, inSim(effect))
-
-    const join = <A, E>(
-      fiber: Fiber.RuntimeFiber<A, E>,
-      o?: { readonly timeoutMs?: number; readonly what?: string },
-    ): Effect.Effect<A, E | SimTimeout> =>
-      Effect.gen(function* () {
-        const limit = o?.timeoutMs ?? DEFAULT_RUN_LIMIT
-        const started = time.now()
-        yield* Effect.promise(() => time.advance(limit, () => fiber.unsafePoll() !== null))
-        const exit = fiber.unsafePoll()
-        if (exit !== null) return yield* exit
-        fiber.unsafeInterruptAsFork(FiberId.none)
-        yield* Effect.promise(() => time.settle())
-        const what = o?.what ?? "a simulated effect"
-        return yield* new SimTimeout({
-          what,
-          afterMillis: time.now() - started,
-          message: `${what} did not finish within ${limit} ms of virtual time`,
-        })
-      })
-
-    const run = <A, E>(
-      effect: Effect.Effect<A, E>,
-      o?: { readonly timeoutMs?: number; readonly what?: string },
-    ): Effect.Effect<A, E | SimTimeout> => Effect.suspend(() => join(forkFiber(effect), o))
-
-    // ----- shared infrastructure, made inside the simulation
-    const simScope = yield* Scope.make()
-    // Stop everything (gracefully: this is the end of the test, not a crash) with the scope.
-    yield* Effect.addFinalizer(() =>
-      run(Scope.close(simScope, Exit.void), { timeoutMs: 120_000, what: "stopping the simulation" }).pipe(
-        Effect.ignore,
-      ),
-    )
-
-    const { network, bus, clientBus } = yield* run(
-      Effect.gen(function* () {
-        const network = yield* MemoryNetwork.make({ seed, cluster })
-        if (options.faults !== undefined) yield* network.setFaults(options.faults)
-        const bus = yield* MemoryBus.make()
-        const clientBus: BusService = yield* bus.connect
-        return { network, bus, clientBus }
-      }).pipe(Scope.extend(simScope)),
-    ).pipe(Effect.orDie)
-    const clientRandom = new MemoryNetwork.SeededRandom(mix(seed, 0, 0xc11e))
+      .pipe(Effect.orDie)
+    const clientRandom = new MemoryNetwork.SeededRandom(mixSeed(seed, 0, 0xc11e))
     const client = new ChecksumClient(clientBus, {
-      cluster,
+      cluster: shape.cluster,
       requestTimeoutMs: options.client?.requestTimeoutMs,
       deadlineMs: options.client?.deadlineMs,
       random: () => clientRandom.next(),
     })
+    return { network, bus, clientBus, client }
+  })
 
-    // ----- nodes
-    const slots = new Map<NodeId, Slot>()
-    for (const id of nodeIds)
-      slots.set(id, {
-        id,
-        disk: new MemoryDisk(`node-${id}`),
-        current: undefined,
-        starts: 0,
-        isolated: false,
-      })
-    const slotOf = (n: number): Slot => {
-      const s = slots.get(n as NodeId)
-      if (s === undefined) throw new RangeError(`no node ${n} in this simulation (nodes 1..${nodeCount})`)
-      return s
+/** As a static node does (StaticNode.ts): bootstraps the static groups a member does not hold yet. */
+const bootstrapStaticGroups = (shape: Shape) => (slot: SimNodes.SimSlot, node: NodeService) =>
+  Effect.gen(function* () {
+    if (!shape.members.includes(slot.id) || shape.groupIds.length === 0) return
+    const held = new Set((yield* node.groups).map((g) => g.groupId))
+    const replicaId = replicaIdOf(slot.id)
+    for (const groupId of shape.groupIds) {
+      if (held.has(groupId)) continue
+      yield* node.createGroup({ groupId, replicaId, bootstrap: { voters: shape.voters } }).pipe(Effect.orDie)
     }
+  })
 
-    const startIncarnation = (slot: Slot) =>
-      Effect.gen(function* () {
-        slot.starts++
-        const scope = yield* Scope.fork(simScope, ExecutionStrategy.sequential)
-        const fence = new Fence()
-        fence.cut = slot.isolated
-        const deps = fencedNodeServices({ id: slot.id, disk: slot.disk, network, bus, fence })
-        const layer = NodeLive({
-          nodeId: slot.id,
-          cluster,
-          kindOf,
-          settings: options.settings,
-          raft: { ...options.raft, rand: options.raft?.rand ?? seededRand(mix(seed, slot.id, slot.starts)) },
-        }).pipe(Layer.provide(deps))
-        const built = yield* Effect.exit(Layer.buildWithScope(layer, scope))
-        if (Exit.isFailure(built)) {
-          yield* Scope.close(scope, built)
-          return yield* Effect.failCause(built.cause)
-        }
-        const node = Context.get(built.value, Node)
-        if (members.includes(slot.id) && groupIds.length > 0) {
-          // Like `flotilla start --static-groups`: bootstrap the groups this node does not hold yet.
-          const held = new Set((yield* node.groups).map((g) => g.groupId))
-          const replicaId = replicaIdOf(slot.id)
-          for (const groupId of groupIds) {
-            if (held.has(groupId)) continue
-            yield* node.createGroup({ groupId, replicaId, bootstrap: { voters } }).pipe(Effect.orDie)
-          }
-        }
-        return { node, scope, fence } satisfies Incarnation
-      }).pipe(Effect.annotateLogs("node", slot.id))
+/** Every node is a `NodeLive` over its fenced services, with a seeded election jitter per incarnation. */
+const simNodes = (
+  driver: SimDriver.SimDriver,
+  seed: number,
+  shape: Shape,
+  infra: { readonly network: MemoryNetwork.MemoryNetwork; readonly bus: MemoryBus.MemoryBus },
+  options: RuntimeSimOptions,
+) => {
+  const kindOf = options.kindOf ?? (() => checksumKind)
+  return SimNodes.make<SimNodes.SimSlot, never>({
+    driver,
+    network: infra.network,
+    bus: infra.bus,
+    incarnation: (slot, services) =>
+      NodeLive({
+        nodeId: slot.id,
+        cluster: shape.cluster,
+        kindOf,
+        settings: options.settings,
+        raft: {
+          ...options.raft,
+          rand: options.raft?.rand ?? seededRand(mixSeed(seed, slot.id, slot.starts)),
+        },
+      }).pipe(Layer.provide(Layer.mergeAll(services.store, services.transport, services.bus))),
+    started: bootstrapStaticGroups(shape),
+  })
+}
 
-    for (const slot of slots.values())
-      slot.current = yield* run(startIncarnation(slot), { what: `starting node ${slot.id}` }).pipe(
-        Effect.orDie,
-      )
+/** The parts the API sections delegate to. */
+interface Parts {
+  readonly seed: number
+  readonly shape: Shape
+  readonly options: RuntimeSimOptions
+  readonly driver: SimDriver.SimDriver
+  readonly nodes: SimNodes.SimNodes<SimNodes.SimSlot, never>
+  readonly network: MemoryNetwork.MemoryNetwork
+  readonly bus: MemoryBus.MemoryBus
+  readonly clientBus: BusService
+  readonly client: ChecksumClient
+}
 
-    const nodeOf = (n: number): Effect.Effect<NodeService, NodeDown> =>
-      Effect.suspend(() => {
-        const cur = slotOf(n).current
-        return cur === undefined
-          ? Effect.fail(new NodeDown({ node: n, message: `node ${n} is down` }))
-          : Effect.succeed(cur.node)
-      })
+type TimeApi = "now" | "logs" | "note" | "advance" | "run" | "fork" | "join" | "until" | "check"
+const timeApi = ({ driver }: Parts): Pick<RuntimeSim, TimeApi> => ({
+  now: driver.now,
+  logs: driver.logs,
+  note: (text) => driver.record(`t=${driver.now()} NOTE ${text}`),
+  advance: (d) => driver.advance(Duration.toMillis(Duration.decode(d))),
+  run: driver.run,
+  fork: (effect) => Effect.sync(() => driver.fork(effect)),
+  join: driver.join,
+  until: driver.until,
+  check: (cond, what) => (cond ? Effect.void : Effect.fail(new SimCheckFailed({ message: what }))),
+})
 
-    const isUp = (n: number) => slotOf(n).current !== undefined
-    const upNodes = () => nodeIds.filter(isUp)
+type NodesApi = "isUp" | "upNodes" | "node" | "disk" | "crash" | "restart" | "status" | "stats"
+const nodesApi = ({ nodes }: Parts): Pick<RuntimeSim, NodesApi> => ({
+  isUp: nodes.isUp,
+  upNodes: nodes.upNodes,
+  node: nodes.node,
+  disk: (n) => nodes.slotOf(n).disk,
+  crash: nodes.crash,
+  restart: (n) => nodes.restart(n).pipe(Effect.catchTags({ SimTimeout: Effect.die })),
+  status: (n) => Effect.flatMap(nodes.node(n), (node) => node.groups),
+  stats: (n) => Effect.flatMap(nodes.node(n), (node) => node.stats),
+})
 
-    const leaders: RuntimeSim["leaders"] = (o) =>
-      Effect.gen(function* () {
-        const among = (o?.among ?? nodeIds).map((n) => NodeId(n)).filter(isUp)
-        const groups = o?.groups ?? groupIds
-        const views = new Map<NodeId, Map<number, GroupStatus>>()
-        for (const n of among) {
-          const st = yield* slotOf(n).current!.node.groups
-          views.set(n, new Map(st.map((g) => [g.groupId as number, g])))
-        }
-        const out = new Map<number, NodeId | undefined>()
-        for (const g of groups) {
-          let agreed: NodeId | undefined
-          let ok = true
-          let hosts = 0
-          for (const n of among) {
-            const st = views.get(n)!.get(g)
-            if (st === undefined) continue
-            hosts++
-            const l = st.leaderNode
-            if (l === undefined || (agreed !== undefined && l !== agreed)) ok = false
-            agreed = l
-          }
-          const leaderView = agreed === undefined ? undefined : views.get(agreed)?.get(g)
-          out.set(g, ok && hosts > 0 && leaderView?.isLeader === true ? agreed : undefined)
-        }
-        return out
-      })
+type NetworkApi = "isolate" | "partition" | "heal" | "setFaults" | "clearFaults"
+const networkApi = ({ nodes, network }: Parts): Pick<RuntimeSim, NetworkApi> => ({
+  isolate: nodes.isolate,
+  partition: (...groups) => network.partition(...groups.map((g) => g.map((n) => NodeId(n)))),
+  heal: nodes.heal,
+  setFaults: (faults, link) =>
+    network.setFaults(
+      faults,
+      link === undefined ? undefined : { from: NodeId(link.from), to: NodeId(link.to) },
+    ),
+  clearFaults: network.clearFaults,
+})
 
-    const until: RuntimeSim["until"] = (what, cond, o) =>
-      Effect.gen(function* () {
-        const limit = o?.timeoutMs ?? 60_000
-        const step = o?.stepMs ?? POLL_MS
-        const start = time.now()
-        for (;;) {
-          if (yield* run(cond, { what: `checking ${what}` })) return
-          if (time.now() - start >= limit)
-            return yield* new SimTimeout({
-              what,
-              afterMillis: time.now() - start,
-              message: `${what}: not reached within ${limit} ms of virtual time`,
-            })
-          yield* Effect.promise(() => time.advance(step))
-        }
-      })
-
-    const replicas: RuntimeSim["replicas"] = (group, nodes) =>
-      run(
-        Effect.gen(function* () {
-          const out: ReplicaView[] = []
-          for (const n of (nodes ?? nodeIds).map((x) => NodeId(x)).filter(isUp)) {
-            const node = slotOf(n).current!.node
-            const st = yield* node.status(GroupId(group))
-            if (Option.isNone(st)) continue
-            const r = yield* Effect.either(node.read(GroupId(group), EMPTY, { stale: true }))
-            const reply = r._tag === "Right" ? decoder.decode(r.right) : `error: ${r.left._tag}`
-            out.push({ node: n, status: st.value, reply, state: parseState(reply) })
-          }
-          return out
+type ClientApi = "request" | "write" | "read" | "workload"
+const clientApi = ({ driver, shape, options, clientBus, client }: Parts): Pick<RuntimeSim, ClientApi> => {
+  const subjects = clusterSubjects(shape.cluster)
+  return {
+    request: (group, body) =>
+      driver.run(
+        clientBus.request(subjects.group(GroupId(group)), body, {
+          timeout: options.client?.requestTimeoutMs ?? 1000,
         }),
-        { what: `reading group ${group}` },
-      )
+        { what: `a request to group ${group}` },
+      ),
+    write: (group, payload) =>
+      driver.run(client.write(group, payload), { what: `a write to group ${group}` }),
+    read: (group, o) => driver.run(client.read(group, o), { what: `a read of group ${group}` }),
+    workload: (o) => driver.run(client.workload(o), { what: `a workload of ${o.writes} writes` }),
+  }
+}
 
-    const settledStatus = (group: number, nodes: ReadonlyArray<NodeId>) =>
-      Effect.gen(function* () {
-        const key: string[] = []
-        for (const n of nodes) {
-          const st = yield* slotOf(n).current!.node.status(GroupId(group))
-          if (Option.isNone(st) || st.value.stopped !== undefined) return undefined
-          const s = st.value
-          if (s.applied !== s.commit) return undefined
-          key.push(`${s.commit}/${s.applied}/${s.lastIndex}`)
-        }
-        return new Set(key).size === 1 ? key[0] : undefined
-      })
+type ChecksApi = "leaders" | "waitForLeaders" | "replicas" | "waitConverged" | "verify" | "fingerprint"
+const checksApi = (parts: Parts): Pick<RuntimeSim, ChecksApi> => {
+  const view: Checks.SimView = { ...parts, nodeIds: parts.shape.nodeIds, groupIds: parts.shape.groupIds }
+  return {
+    leaders: (o) => Checks.leaders(view, o),
+    waitForLeaders: (o) => Checks.waitForLeaders(view, o),
+    replicas: (group, nodes) => Checks.replicas(view, group, nodes),
+    waitConverged: (o) => Checks.waitConverged(view, o),
+    verify: (o) => Checks.verify(view, parts.client, o),
+    fingerprint: Effect.suspend(() => Checks.fingerprint(view)),
+  }
+}
 
-    const waitConverged: RuntimeSim["waitConverged"] = (o) =>
-      Effect.gen(function* () {
-        const nodes = (o.nodes ?? nodeIds).map((x) => NodeId(x)).filter(isUp)
-        const out = new Map<number, MachineState>()
-        const limit = o.timeoutMs ?? 60_000
-        const start = time.now()
-        let pending = [...o.groups]
-        for (;;) {
-          const still: number[] = []
-          for (const g of pending) {
-            const key = yield* settledStatus(g, nodes)
-            if (key === undefined) {
-              still.push(g)
-              continue
-            }
-            const views = yield* replicas(g, nodes)
-            const again = yield* settledStatus(g, nodes)
-            if (again !== key) {
-              still.push(g)
-              continue
-            }
-            const replies = new Set(views.map((v) => v.reply))
-            if (replies.size !== 1)
-              return yield* new Divergence({
-                group: g,
-                message: `group ${g}: replicas applied the same log (commit/applied/last ${key}) but differ: ${views.map((v) => `node ${v.node}: ${v.reply}`).join("; ")}`,
-              })
-            const state = views[0]?.state
-            if (state !== undefined) out.set(g, state)
-          }
-          pending = still
-          if (pending.length === 0) return out
-          if (time.now() - start >= limit)
-            return yield* new SimTimeout({
-              what: "convergence",
-              afterMillis: time.now() - start,
-              message: `groups ${pending.slice(0, 20).join(",")}${pending.length > 20 ? ",…" : ""} did not converge on nodes ${nodes.join(",")} within ${limit} ms`,
-            })
-          yield* Effect.promise(() => time.advance(POLL_MS))
-        }
-      })
-
-    const sim: RuntimeSim = {
+/** Builds a simulated cluster; it stops (gracefully, in virtual time) when the scope closes. */
+export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const seed = options.seed >>> 0
+    const shape = clusterShape(options)
+    const driver = yield* SimDriver.make({ keepLogLines: options.keepLogLines, onLog: options.onLog })
+    const infra = yield* sharedInfrastructure(driver, seed, shape, options)
+    const nodes = simNodes(driver, seed, shape, infra, options)
+    for (const id of shape.nodeIds) nodes.add(SimNodes.newSlot(id))
+    for (const slot of nodes.slots) yield* nodes.start(slot, `starting node ${slot.id}`).pipe(Effect.orDie)
+    const parts: Parts = { seed, shape, options, driver, nodes, ...infra }
+    return {
       seed,
-      cluster,
-      nodeIds,
-      groupIds,
-      network,
-      bus,
-      client,
-      now: () => time.now(),
-      logs: () => [...ring],
-      note: (text) => record(`t=${time.now()} NOTE ${text}`),
-
-      advance: (d) =>
-        Effect.promise(() => time.advance(Duration.toMillis(Duration.decode(d)))).pipe(Effect.asVoid),
-      run,
-      fork: (effect) => Effect.sync(() => forkFiber(effect)),
-      join,
-      until,
-      check: (cond, what) => (cond ? Effect.void : Effect.fail(new SimCheckFailed({ message: what }))),
-
-      isUp,
-      upNodes,
-      node: nodeOf,
-      disk: (n) => slotOf(n).disk,
-      crash: (n) =>
-        Effect.gen(function* () {
-          const slot = slotOf(n)
-          const inc = slot.current
-          if (inc === undefined) return yield* new NodeDown({ node: n, message: `node ${n} is down already` })
-          // From this instant nothing of the old incarnation reaches the world or its disk.
-          inc.fence.dead = true
-          slot.disk.crash()
-          slot.current = undefined
-          yield* run(Scope.close(inc.scope, Exit.void), { what: `tearing down crashed node ${n}` }).pipe(
-            Effect.orDie,
-          )
-        }),
-      restart: (n) =>
-        Effect.gen(function* () {
-          const slot = slotOf(n)
-          if (slot.current !== undefined)
-            return yield* new NodeUp({ node: n, message: `node ${n} is running` })
-          slot.current = yield* run(startIncarnation(slot), { what: `restarting node ${n}` }).pipe(
-            Effect.orDie,
-          )
-        }),
-      status: (n) => Effect.flatMap(nodeOf(n), (node) => node.groups),
-      stats: (n) => Effect.flatMap(nodeOf(n), (node) => node.stats),
-
-      isolate: (n) =>
-        Effect.gen(function* () {
-          const slot = slotOf(n)
-          slot.isolated = true
-          if (slot.current !== undefined) slot.current.fence.cut = true
-          yield* network.isolate(slot.id)
-        }),
-      partition: (...groups) => network.partition(...groups.map((g) => g.map((n) => NodeId(n)))),
-      heal: Effect.gen(function* () {
-        for (const slot of slots.values()) {
-          slot.isolated = false
-          if (slot.current !== undefined) slot.current.fence.cut = false
-        }
-        yield* network.heal
-      }),
-      setFaults: (faults, link) =>
-        network.setFaults(
-          faults,
-          link === undefined ? undefined : { from: NodeId(link.from), to: NodeId(link.to) },
-        ),
-      clearFaults: network.clearFaults,
-
-      request: (group, body) =>
-        run(
-          clientBus.request(subjects.group(GroupId(group)), body, {
-            timeout: options.client?.requestTimeoutMs ?? 1000,
-          }),
-          {
-            what: `a request to group ${group}`,
-          },
-        ),
-      write: (group, payload) => run(client.write(group, payload), { what: `a write to group ${group}` }),
-      read: (group, o) => run(client.read(group, o), { what: `a read of group ${group}` }),
-      workload: (o) => run(client.workload(o), { what: `a workload of ${o.writes} writes` }),
-
-      leaders,
-      waitForLeaders: (o) =>
-        Effect.gen(function* () {
-          const groups = o?.groups ?? groupIds
-          let found = new Map<number, NodeId>()
-          yield* until(
-            `a leader in ${groups.length} group(s)${o?.among === undefined ? "" : ` among nodes ${o.among.join(",")}`}`,
-            Effect.map(leaders({ groups, among: o?.among }), (m) => {
-              const out = new Map<number, NodeId>()
-              for (const [g, l] of m) {
-                if (l === undefined || (o?.among !== undefined && !o.among.includes(l))) return false
-                out.set(g, l)
-              }
-              found = out
-              return true
-            }),
-            { timeoutMs: o?.timeoutMs ?? 60_000 },
-          )
-          return found
-        }),
-      replicas,
-      waitConverged,
-      verify: (o) =>
-        Effect.gen(function* () {
-          const finals = yield* waitConverged(o)
-          const problems = checkHistory(client.history, finals)
-          if (problems.length > 0)
-            return yield* new SimCheckFailed({
-              message: `the client history contradicts the replicas:\n  ${problems.slice(0, 20).join("\n  ")}`,
-            })
-          return finals
-        }),
-      fingerprint: Effect.gen(function* () {
-        const lines = [`t=${time.now()} tasks=${time.scheduler.ran}`]
-        for (const id of nodeIds) {
-          const cur = slotOf(id).current
-          if (cur === undefined) {
-            lines.push(`node ${id}: down`)
-            continue
-          }
-          const s = yield* cur.node.stats
-          lines.push(
-            `node ${id}: rounds=${s.rounds} in=${s.messagesIn} out=${s.messagesOut} leaders=${s.leaders} active=${s.activeGroups} quiesces=${s.quiesces} wakes=${s.wakes} snaps=${s.snapshotsInstalled}`,
-          )
-          for (const g of yield* cur.node.groups)
-            lines.push(`  g${g.groupId}: leader=${g.leaderNode ?? "-"} term=${g.term} applied=${g.applied}`)
-        }
-        return lines.join("\n")
-      }),
-    }
-    return sim
+      cluster: shape.cluster,
+      nodeIds: shape.nodeIds,
+      groupIds: shape.groupIds,
+      network: infra.network,
+      bus: infra.bus,
+      client: infra.client,
+      ...timeApi(parts),
+      ...nodesApi(parts),
+      ...networkApi(parts),
+      ...clientApi(parts),
+      ...checksApi(parts),
+    } satisfies RuntimeSim
   })
 
 /**

@@ -23,6 +23,7 @@ import {
   Duration,
   Effect,
   type Fiber,
+  Random,
   type Runtime,
   Runtime as RuntimeModule,
   Scheduler,
@@ -151,6 +152,7 @@ const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve)
 export class VirtualTime {
   readonly clock: VirtualClock
   readonly scheduler = new HeldScheduler()
+  private readonly random = Random.make(0x5eed)
   private driving = false
 
   constructor(startMillis = 0) {
@@ -166,10 +168,14 @@ export class VirtualTime {
    * context. It starts at the next settle; nothing of it runs on the caller's fiber.
    */
   fork<A, E>(runtime: Runtime.Runtime<never>, effect: Effect.Effect<A, E>): Fiber.RuntimeFiber<A, E> {
-    return RuntimeModule.runFork(runtime)(Effect.withClock(effect, this.clock), {
-      scheduler: this.scheduler,
-      immediate: false,
-    })
+    // One seeded `Random` for every fiber (retry jitter, src/client/Retry.ts): a seed replays.
+    return RuntimeModule.runFork(runtime)(
+      Effect.withRandom(Effect.withClock(effect, this.clock), this.random),
+      {
+        scheduler: this.scheduler,
+        immediate: false,
+      },
+    )
   }
 
   /** Runs every fiber until all are blocked on a timer or on each other. */

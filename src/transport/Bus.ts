@@ -20,7 +20,6 @@
  */
 import type { Msg } from "@nats-io/transport-node"
 import { Context, Data, Duration, Effect, Layer, Queue, Runtime, type Scope, Stream } from "effect"
-import type { MemoryBus } from "./MemoryBus.js"
 import { NatsConnection, type NatsConnectionService } from "./NatsConnection.js"
 import { isValidPublishSubject, isValidSubscribeSubject } from "./Subjects.js"
 
@@ -323,9 +322,12 @@ export const layerNats: Layer.Layer<Bus, never, NatsConnection> = Layer.effect(
 
 /**
  * The bus over an in-process `MemoryBus` (a dev cluster with no nats-server): one layer per
- * node or client; when the layer's scope closes, its calls fail with `BusClosed`.
+ * node or client; when the layer's scope closes, its calls fail with `BusClosed`. The parameter
+ * is typed by the one member used, so this module does not import MemoryBus.ts (which imports it).
  */
-export const layerMemory = (bus: MemoryBus): Layer.Layer<Bus> => Layer.scoped(Bus, bus.connect)
+export const layerMemory = (bus: {
+  readonly connect: Effect.Effect<BusService, never, Scope.Scope>
+}): Layer.Layer<Bus> => Layer.scoped(Bus, bus.connect)
 
 /** Options of `serve`. */
 export interface ServeOptions extends SubscribeOptions {

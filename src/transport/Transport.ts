@@ -21,71 +21,23 @@
  * Implementations: `layerNats` / `layerNatsConnection` over NATS, and `layerMemory` over a
  * `MemoryNetwork` with deterministic fault injection. Both pass test/transport/compliance.ts.
  */
-import { Context, Effect, Layer, type Stream } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { isNodeId, type NodeId } from "../raft/Ids.js"
-import type { Envelope } from "./Frame.js"
 import { makeTransportCore, type PublishOutcome } from "./internal/TransportCore.js"
 import type { MemoryNetwork } from "./MemoryNetwork.js"
 import * as NatsConnectionModule from "./NatsConnection.js"
 import { NatsConnection, type NatsConnectionError, type NatsConnectionOptions } from "./NatsConnection.js"
 import { DEFAULT_SUBJECT_PREFIX, isPlainSubject, isPlainToken } from "./Subjects.js"
+import type { TransportService } from "./TransportService.js"
 
 export { PAYLOAD_HEADROOM } from "./internal/TransportCore.js"
-
-/** The messages of one inbound frame. */
-export interface InboundBatch {
-  readonly from: NodeId
-  readonly envelopes: ReadonlyArray<Envelope>
-}
-
-/** Why an inbound frame was dropped. */
-export type InboundDropReason = "malformed" | "truncated" | "oversized" | "foreign" | "overflow"
-
-/** Why outbound messages were not sent. */
-export type OutboundDropReason = "oversized" | "disconnected" | "closed"
-
-/** Counters since the transport started. */
-export interface TransportStats {
-  /** Publishes made (frames). */
-  readonly framesSent: number
-  readonly bytesSent: number
-  readonly envelopesSent: number
-  /** Payloads received, good or bad. */
-  readonly framesReceived: number
-  readonly bytesReceived: number
-  /** Envelopes admitted to the inbound queue. */
-  readonly envelopesReceived: number
-  /** Inbound frames dropped, by reason (each counted once). */
-  readonly dropped: Readonly<Record<InboundDropReason, number>>
-  /** Outbound: `oversized` counts envelopes, `disconnected`/`closed` count frames. */
-  readonly unsent: Readonly<Record<OutboundDropReason, number>>
-  /** Batches waiting in the inbound queue now. */
-  readonly inboundBatches: number
-  /** Frame bytes waiting in the inbound queue now. */
-  readonly inboundBytes: number
-}
-
-/** The transport of one node. */
-export interface TransportService {
-  readonly nodeId: NodeId
-  readonly cluster: string
-  /** Sends every envelope to node `to` in one publish (see CONTRACTS). */
-  readonly send: (to: NodeId, envelopes: ReadonlyArray<Envelope>) => Effect.Effect<void>
-  /** Waits for the next inbound batch. */
-  readonly take: Effect.Effect<InboundBatch>
-  /** Every inbound batch waiting now (possibly none), without waiting. */
-  readonly takeAll: Effect.Effect<ReadonlyArray<InboundBatch>>
-  /** Inbound batches as a stream (use one consumer: `take`, `takeAll` or this). */
-  readonly inbound: Stream.Stream<InboundBatch>
-  /**
-   * Registers `listener`, called synchronously each time a batch becomes available (then
-   * `takeAll` gets it). For an engine loop that waits on its own wake-up signal rather than on
-   * the transport. The listener MUST NOT throw; a later call replaces it.
-   */
-  readonly unsafeOnInbound: (listener: () => void) => void
-  /** A snapshot of the counters. */
-  readonly stats: Effect.Effect<TransportStats>
-}
+export type {
+  InboundBatch,
+  InboundDropReason,
+  OutboundDropReason,
+  TransportService,
+  TransportStats,
+} from "./TransportService.js"
 
 /** The node's Raft transport. */
 export class Transport extends Context.Tag("flotilla/Transport")<Transport, TransportService>() {}

@@ -8,8 +8,10 @@
  *   options: --seconds N (default 5), --warmup N (default 1), --clients 1,64
  */
 import { performance } from "node:perf_hooks"
+import { parseArgs } from "node:util"
+import { Histogram } from "../../src/cli/Histogram.js"
 import { MemoryStorage, type Message, RawNode, type ReplicaId } from "../../src/raft/index.js"
-import { LatencyRecorder, parseArgs, printResults } from "./BenchUtil.js"
+import { latencyFields, numberOption, printResults } from "./BenchUtil.js"
 
 interface Replica {
   readonly raw: RawNode
@@ -86,7 +88,7 @@ const runCase = (clients: number, seconds: number, warmup: number) => {
     if (r._tag !== "Proposed") throw new Error(`proposal dropped: ${r.reason}`)
     started.set(r.index, performance.now())
   }
-  const latency = new LatencyRecorder()
+  const latency = new Histogram()
   let completed = 0
   let measuring = false
   const onApplied = (index: number, t: number) => {
@@ -118,18 +120,26 @@ const runCase = (clients: number, seconds: number, warmup: number) => {
     }
   }
   const elapsed = (performance.now() - tStart) / 1000
-  return { entriesPerSec: Math.round(completed / elapsed), ...latency.summary() }
+  return { entriesPerSec: Math.round(completed / elapsed), ...latencyFields(latency) }
 }
 
-const args = parseArgs(process.argv.slice(2), { seconds: 5, warmup: 1, clients: "1,64" })
-const results = String(args.clients)
+const { values: args } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    seconds: { type: "string", default: "5" },
+    warmup: { type: "string", default: "1" },
+    clients: { type: "string", default: "1,64" },
+    json: { type: "boolean", default: false },
+  },
+})
+const results = args.clients
   .split(",")
-  .map(Number)
+  .map((c) => numberOption("clients", c))
   .map((clients) => ({
     bench: "core",
     clients,
     payloadBytes: PAYLOAD.length,
     replicas: 3,
-    ...runCase(clients, Number(args.seconds), Number(args.warmup)),
+    ...runCase(clients, numberOption("seconds", args.seconds), numberOption("warmup", args.warmup)),
   }))
-printResults(results, args.json === true, ["clients", "entriesPerSec", "p50Ms", "p99Ms"])
+printResults(results, args.json, ["clients", "entriesPerSec", "p50Ms", "p99Ms"])

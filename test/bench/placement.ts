@@ -22,27 +22,39 @@
  *   npm run bench:placement [-- --json] [--shards 300] [--mib-per-shard 1] [--writers 16] [--timeout 600]
  */
 
+import { parseArgs } from "node:util"
+import { Histogram } from "../../src/cli/Histogram.js"
 import type { GroupRecord, Keyspace } from "../../src/meta/ClusterState.js"
 import { shardOfSlot } from "../../src/meta/Slots.js"
 import { nodeOfReplica } from "../../src/raft/Ids.js"
 import * as EntityId from "../../src/runtime/entity/EntityId.js"
 import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
 import { KvRouter, Workload } from "../placement/KvWorkload.js"
-import { LatencyRecorder, parseArgs, printResults } from "./BenchUtil.js"
+import { numberOption, printResults } from "./BenchUtil.js"
 
-const args = parseArgs(process.argv.slice(2), {
-  shards: 300,
-  "mib-per-shard": 1,
-  "value-kib": 64,
-  writers: 16,
-  "load-concurrency": 32,
-  timeout: 600,
-  verbose: false,
+const { values: args } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    shards: { type: "string", default: "300" },
+    "mib-per-shard": { type: "string", default: "1" },
+    "value-kib": { type: "string", default: "64" },
+    writers: { type: "string", default: "16" },
+    "load-concurrency": { type: "string", default: "32" },
+    timeout: { type: "string", default: "600" },
+    verbose: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+  },
 })
 const log = (s: string) => console.error(`[bench:placement] ${s}`)
-const SHARDS = Number(args.shards)
-const VALUE_BYTES = Number(args["value-kib"]) * 1024
-const PER_SHARD = Math.max(1, Math.round((Number(args["mib-per-shard"]) * 1024 * 1024) / VALUE_BYTES))
+const SHARDS = numberOption("shards", args.shards)
+const VALUE_BYTES = numberOption("value-kib", args["value-kib"]) * 1024
+const PER_SHARD = Math.max(
+  1,
+  Math.round((numberOption("mib-per-shard", args["mib-per-shard"]) * 1024 * 1024) / VALUE_BYTES),
+)
+const WRITERS = numberOption("writers", args.writers)
+const LOAD_CONCURRENCY = numberOption("load-concurrency", args["load-concurrency"])
+const TIMEOUT_MS = numberOption("timeout", args.timeout) * 1000
 
 const clusterSettings = {
   heartbeatTimeoutMs: 10_000,
@@ -93,7 +105,7 @@ const main = async () => {
     let next = 0
     let loadErrors = 0
     await Promise.all(
-      Array.from({ length: Number(args["load-concurrency"]) }, async () => {
+      Array.from({ length: LOAD_CONCURRENCY }, async () => {
         for (;;) {
           const k = keys[next++]
           if (k === undefined) return
@@ -107,7 +119,7 @@ const main = async () => {
       `loaded ${keys.length} values of ${VALUE_BYTES} bytes (${((keys.length * VALUE_BYTES) / 2 ** 20).toFixed(0)} MiB) in ${((Date.now() - loadStart) / 1000).toFixed(1)} s`,
     )
 
-    const workload = new Workload(router, { writers: Number(args.writers), prefix: "bench", pauseMs: 2 })
+    const workload = new Workload(router, { writers: WRITERS, prefix: "bench", pauseMs: 2 })
     workload.start()
     await new Promise((r) => setTimeout(r, 2_000))
 
@@ -157,13 +169,13 @@ const main = async () => {
         if (args.verbose) log(`replicas ${[...replicas.values()]} leaders ${[...leaders.values()]}`)
         return within([...replicas.values()]) && within([...leaders.values()]) ? Date.now() : undefined
       },
-      Number(args.timeout) * 1000,
+      TIMEOUT_MS,
       250,
     )
     polling = false
     await poller
     await workload.stop()
-    const during = new LatencyRecorder()
+    const during = new Histogram()
     for (const l of workload.latencies)
       if (l.at - l.ms >= t0 && l.at - l.ms <= balancedAt) during.record(l.ms)
     const lost = await workload.verify()
@@ -180,7 +192,7 @@ const main = async () => {
           p99MsDuringMoves: Math.round(during.percentile(99)),
         },
       ],
-      Boolean(args.json),
+      args.json,
       ["bench", "shards", "secondsToBalanced", "movesDone", "clientErrors", "p99MsDuringMoves"],
     )
     log(

@@ -10,29 +10,34 @@
  *
  *   tsx test/bench/runtime-client.ts --url nats://... --cluster c --groups G --clients C --seconds S
  */
+import { parseArgs } from "node:util"
 import { connect } from "@nats-io/transport-node"
+import { Histogram } from "../../src/cli/Histogram.js"
 import { decodeBatchReply, encodeBatch } from "../../src/runtime/RequestBatch.js"
-import { LatencyRecorder, parseArgs } from "./BenchUtil.js"
+import { latencyFields, numberOption } from "./BenchUtil.js"
 
-const args = parseArgs(process.argv.slice(2), {
-  url: "nats://127.0.0.1:4222",
-  cluster: "bench",
-  groups: 64,
-  clients: 256,
-  seconds: 10,
-  warmup: 2,
-  payload: 128,
-  batch: "true",
+const { values: args } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    url: { type: "string", default: "nats://127.0.0.1:4222" },
+    cluster: { type: "string", default: "bench" },
+    groups: { type: "string", default: "64" },
+    clients: { type: "string", default: "256" },
+    seconds: { type: "string", default: "10" },
+    warmup: { type: "string", default: "2" },
+    payload: { type: "string", default: "128" },
+    batch: { type: "string", default: "true" },
+  },
 })
-const batching = String(args.batch) !== "false"
-const groups = Number(args.groups)
-const clients = Number(args.clients)
-const payload = new Uint8Array(Number(args.payload) + 1).fill(0x61)
+const batching = args.batch !== "false"
+const groups = numberOption("groups", args.groups)
+const clients = numberOption("clients", args.clients)
+const payload = new Uint8Array(numberOption("payload", args.payload) + 1).fill(0x61)
 payload[0] = 0x77 // "w": a proposal to the test state machine
 const decoder = new TextDecoder()
 
-const nc = await connect({ servers: String(args.url), maxReconnectAttempts: -1 })
-const latency = new LatencyRecorder()
+const nc = await connect({ servers: args.url, maxReconnectAttempts: -1 })
+const latency = new Histogram()
 let done = 0
 let errors = 0
 let retries = 0
@@ -103,10 +108,10 @@ const worker = async () => {
 }
 
 const workers = Array.from({ length: clients }, worker)
-await new Promise((r) => setTimeout(r, Number(args.warmup) * 1000))
+await new Promise((r) => setTimeout(r, numberOption("warmup", args.warmup) * 1000))
 measuring = true
 const t0 = performance.now()
-await new Promise((r) => setTimeout(r, Number(args.seconds) * 1000))
+await new Promise((r) => setTimeout(r, numberOption("seconds", args.seconds) * 1000))
 measuring = false
 const elapsed = (performance.now() - t0) / 1000
 stop = true
@@ -115,7 +120,7 @@ await nc.close()
 console.log(
   JSON.stringify({
     opsPerSec: Math.round(done / elapsed),
-    ...latency.summary(),
+    ...latencyFields(latency),
     errors,
     retries,
     clientBatching: batching,

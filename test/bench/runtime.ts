@@ -16,20 +16,24 @@
 import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { promisify } from "node:util"
+import { parseArgs, promisify } from "node:util"
 import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
 import { freePort } from "../../src/transport/NatsServer.js"
-import { parseArgs, printResults } from "./BenchUtil.js"
+import { numberOption, printResults } from "./BenchUtil.js"
 
 const run = promisify(execFile)
-const args = parseArgs(process.argv.slice(2), {
-  seconds: 10,
-  warmup: 3,
-  "density-groups": 10_000,
-  "density-seconds": 30,
-  "skip-density": false,
-  "skip-throughput": false,
-  cases: "1x1,1x256,64x1,64x256",
+const { values: args } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    seconds: { type: "string", default: "10" },
+    warmup: { type: "string", default: "3" },
+    "density-groups": { type: "string", default: "10000" },
+    "density-seconds": { type: "string", default: "30" },
+    "skip-density": { type: "boolean", default: false },
+    "skip-throughput": { type: "boolean", default: false },
+    cases: { type: "string", default: "1x1,1x256,64x1,64x256" },
+    json: { type: "boolean", default: false },
+  },
 })
 const log = (s: string) => console.error(`[bench:runtime] ${s}`)
 const rows: Record<string, unknown>[] = []
@@ -51,9 +55,9 @@ const client = async (url: string, cluster: string, groups: number, clients: num
       "--clients",
       String(clients),
       "--seconds",
-      String(args.seconds),
+      String(numberOption("seconds", args.seconds)),
       "--warmup",
-      String(args.warmup),
+      String(numberOption("warmup", args.warmup)),
     ],
     { maxBuffer: 16 * 1024 * 1024 },
   )
@@ -87,7 +91,7 @@ const natsInMsgs = async (port: number) => {
   return v.in_msgs
 }
 
-if (args["skip-throughput"] !== true) {
+if (!args["skip-throughput"]) {
   log("throughput: starting nats-server and 3 nodes with 64 groups")
   const c = await ProcessCluster.start({ nodes: 3, cluster: "bench", nodeArgs: ["--static-groups", "64"] })
   try {
@@ -95,7 +99,7 @@ if (args["skip-throughput"] !== true) {
       const s = await Promise.all([1, 2, 3].map((n) => summary(c, n)))
       return s.every((x) => x !== undefined && x.leaderless === 0) ? true : undefined
     })
-    for (const spec of String(args.cases).split(",")) {
+    for (const spec of args.cases.split(",")) {
       const [groups, clients] = spec.split("x").map(Number) as [number, number]
       log(`throughput: ${groups} group(s), ${clients} outstanding`)
       const r = await client(c.nats.url, "bench", groups, clients)
@@ -106,8 +110,8 @@ if (args["skip-throughput"] !== true) {
   }
 }
 
-if (args["skip-density"] !== true) {
-  const groups = Number(args["density-groups"])
+if (!args["skip-density"]) {
+  const groups = numberOption("density-groups", args["density-groups"])
   const monitor = await freePort()
   log(`density: starting 3 nodes with ${groups} groups`)
   const c = await ProcessCluster.start({
@@ -134,7 +138,7 @@ if (args["skip-density"] !== true) {
     const cpu0 = pids.map(cpuSeconds)
     const msgs0 = await natsInMsgs(monitor)
     const t0 = performance.now()
-    await new Promise((r) => setTimeout(r, Number(args["density-seconds"]) * 1000))
+    await new Promise((r) => setTimeout(r, numberOption("density-seconds", args["density-seconds"]) * 1000))
     const elapsed = (performance.now() - t0) / 1000
     const cpuPct = pids.map((p, i) => ((cpuSeconds(p) - cpu0[i]!) / elapsed) * 100)
     const rss = pids.map(rssMb)
@@ -156,7 +160,7 @@ if (args["skip-density"] !== true) {
   }
 }
 
-printResults(rows, args.json === true, [
+printResults(rows, args.json, [
   "bench",
   "groups",
   "clients",

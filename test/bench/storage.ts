@@ -20,21 +20,30 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { parseArgs } from "node:util"
 import { Effect, Fiber } from "effect"
+import { Histogram } from "../../src/cli/Histogram.js"
 import { GroupId } from "../../src/raft/Ids.js"
 import { type Entry, EntryType, type ReplicaId } from "../../src/raft/Types.js"
 import { type GroupUpdate, LogStore, layerLevel } from "../../src/storage/LogStore.js"
 import type { WriteError } from "../../src/storage/StoreErrors.js"
+import { numberOption } from "./BenchUtil.js"
 
-const arg = (name: string, fallback: string): string => {
-  const at = process.argv.indexOf(`--${name}`)
-  return at >= 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : fallback
-}
-const json = process.argv.includes("--json")
-const seconds = Number(arg("seconds", "5"))
-const perRound = Number(arg("entries", "2"))
-const window = Number(arg("window", "2"))
-const baseDir = arg("dir", tmpdir())
+const { values: args } = parseArgs({
+  args: process.argv.slice(2),
+  options: {
+    seconds: { type: "string", default: "5" },
+    entries: { type: "string", default: "2" },
+    window: { type: "string", default: "2" },
+    dir: { type: "string", default: tmpdir() },
+    json: { type: "boolean", default: false },
+  },
+})
+const json = args.json
+const seconds = numberOption("seconds", args.seconds)
+const perRound = numberOption("entries", args.entries)
+const window = numberOption("window", args.window)
+const baseDir = args.dir
 const ENTRY_BYTES = 128
 
 interface Result {
@@ -48,11 +57,6 @@ interface Result {
   readonly syncsPerSec: number
   readonly p99SyncMs: number
   readonly seconds: number
-}
-
-const p99 = (samples: number[]): number => {
-  samples.sort((a, b) => a - b)
-  return samples[Math.min(samples.length - 1, Math.floor(samples.length * 0.99))] ?? 0
 }
 
 const payload = (g: number): Uint8Array => {
@@ -75,7 +79,7 @@ const batched = (groups: number) =>
     const ids = Array.from({ length: groups }, (_, g) => GroupId(g + 1))
     const data = ids.map(payload)
     let last = 0
-    const latencies: number[] = []
+    const latencies = new Histogram()
     const inFlight: Array<Fiber.RuntimeFiber<number, WriteError>> = []
     const submit = () => {
       const updates = ids.map((g, k) => nextUpdate(g, last, data[k]!))
@@ -89,7 +93,7 @@ const batched = (groups: number) =>
           inFlight.push(yield* submit())
           if (inFlight.length >= window) {
             const t = yield* Fiber.join(inFlight.shift()!)
-            if (measure) latencies.push(performance.now() - t)
+            if (measure) latencies.record(performance.now() - t)
           }
         }
       })
@@ -97,7 +101,7 @@ const batched = (groups: number) =>
     const before = yield* store.stats
     const start = performance.now()
     yield* run(start + seconds * 1000, true)
-    while (inFlight.length > 0) latencies.push(performance.now() - (yield* Fiber.join(inFlight.shift()!)))
+    while (inFlight.length > 0) latencies.record(performance.now() - (yield* Fiber.join(inFlight.shift()!)))
     const elapsed = (performance.now() - start) / 1000
     const after = yield* store.stats
     return result(
@@ -113,7 +117,7 @@ const perGroupSync = (groups: number) =>
   Effect.gen(function* () {
     const store = yield* LogStore
     const ids = Array.from({ length: groups }, (_, g) => GroupId(g + 1))
-    const latencies: number[] = []
+    const latencies = new Histogram()
     let measuring = false
     let stop = false
     const loop = (g: GroupId, k: number) =>
@@ -123,7 +127,7 @@ const perGroupSync = (groups: number) =>
         while (!stop) {
           const t = performance.now()
           yield* store.write([nextUpdate(g, last, data)])
-          if (measuring) latencies.push(performance.now() - t)
+          if (measuring) latencies.record(performance.now() - t)
           last += perRound
         }
       })
@@ -152,7 +156,7 @@ const result = (
   mode: Result["mode"],
   entriesPerSec: number,
   syncsPerSec: number,
-  latencies: number[],
+  latencies: Histogram,
 ): Result => ({
   bench: "storage",
   groups,
@@ -162,7 +166,7 @@ const result = (
   roundsInFlight: mode === "batched" ? window : 1,
   entriesPerSec: Math.round(entriesPerSec),
   syncsPerSec: Math.round(syncsPerSec * 10) / 10,
-  p99SyncMs: Math.round(p99(latencies) * 100) / 100,
+  p99SyncMs: latencies.count === 0 ? 0 : Math.round(latencies.percentile(99) * 100) / 100,
   seconds,
 })
 

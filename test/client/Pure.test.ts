@@ -1,32 +1,13 @@
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import * as Backoff from "../../src/client/Backoff.js"
 import { ClientSession } from "../../src/client/ClientSession.js"
 import * as ScanMerge from "../../src/client/ScanMerge.js"
-import * as ShardMapView from "../../src/client/ShardMapView.js"
+import { checkKeyspaceName } from "../../src/meta/CommandChecks.js"
+import * as ShardMapIndex from "../../src/meta/ShardMapIndex.js"
 import { splitSlots } from "../../src/meta/Slots.js"
 import { GroupId } from "../../src/raft/Ids.js"
 import { EntityId } from "../../src/runtime/entity/index.js"
 import type { ScanPage } from "../../src/runtime/entity/ShardScan.js"
-
-describe("Backoff", () => {
-  it("waits at most the ceiling, which doubles up to the maximum, and never past the deadline", () => {
-    fc.assert(
-      fc.property(
-        fc.nat(40),
-        fc.double({ min: 0, max: 0.999999, noNaN: true }),
-        fc.nat(10_000),
-        (retry, r, left) => {
-          const s = Backoff.defaultBackoff
-          const d = Backoff.delay(s, retry, r, left)
-          expect(d).toBeGreaterThanOrEqual(0)
-          expect(d).toBeLessThanOrEqual(Math.min(Backoff.ceiling(s, retry), left))
-          expect(Backoff.ceiling(s, retry)).toBe(Math.min(s.maxMs, s.baseMs * 2 ** retry))
-        },
-      ),
-    )
-  })
-})
 
 describe("ClientSession", () => {
   it("numbers commands from 1, acknowledges the lowest unfinished, and keeps the window", () => {
@@ -121,10 +102,10 @@ describe("ScanMerge", () => {
   })
 })
 
-describe("ShardMapView", () => {
-  it("finds the group of every slot and the groups of a keyspace", () => {
+describe("ShardMapIndex", () => {
+  it("finds the group of every slot, the groups of a keyspace and the shard of every group", () => {
     const ranges = splitSlots(5)
-    const view = ShardMapView.fromShardMap({
+    const index = ShardMapIndex.fromShardMap({
       _tag: "ShardMap",
       version: 3,
       keyspaces: [
@@ -139,15 +120,20 @@ describe("ShardMapView", () => {
       groups: [],
     } as never)
     for (let slot = 0; slot < 16384; slot += 97) {
-      const g = ShardMapView.groupOfSlot(view, "kv", slot)!
+      const g = ShardMapIndex.groupOfSlot(index, "kv", slot)!
       const r = ranges[g - 1]!
       expect(slot >= r.start && slot < r.end).toBe(true)
+      expect(ShardMapIndex.ownsSlot(index, g, slot)).toBe(true)
+      expect(ShardMapIndex.ownsSlot(index, GroupId((g % 5) + 1), slot)).toBe(false)
     }
-    expect(ShardMapView.groupOfSlot(view, "other", 1)).toBeUndefined()
-    expect(ShardMapView.groupsOf(view, "kv")).toEqual([1, 2, 3, 4, 5])
-    expect(ShardMapView.keyspaceOfKind("Counter")).toBe("counter")
-    expect(ShardMapView.keyspaceOfKind("My.Kind")).toBe("my-kind")
-    expect(ShardMapView.isKeyspaceName(ShardMapView.keyspaceOfKind("_x"))).toBe(true)
+    expect(ShardMapIndex.ownsSlot(index, GroupId(9), 1)).toBeUndefined()
+    expect(index.shards.get(2)).toEqual({ keyspace: "kv", kind: "kv", ...ranges[1]! })
+    expect(ShardMapIndex.groupOfSlot(index, "other", 1)).toBeUndefined()
+    expect(ShardMapIndex.groupsOf(index, "kv")).toEqual([1, 2, 3, 4, 5])
+    expect(ShardMapIndex.keyspaceFor(index, "kv")).toBe("kv")
+    expect(ShardMapIndex.keyspaceOfKind("Counter")).toBe("counter")
+    expect(ShardMapIndex.keyspaceOfKind("My.Kind")).toBe("my-kind")
+    expect(checkKeyspaceName(ShardMapIndex.keyspaceOfKind("_x"))).toBeUndefined()
   })
 })
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest"
 import type { GroupRecord, Keyspace, Replica } from "../../src/meta/ClusterState.js"
 import { planLocalReplicas } from "../../src/meta/LocalReplicas.js"
 import type { ShardMap } from "../../src/meta/MetaQuery.js"
-import * as ShardMapCache from "../../src/node/ShardMapCache.js"
+import * as NodeShardMap from "../../src/node/NodeShardMap.js"
 import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import type { ReplicaId } from "../../src/raft/Types.js"
 
@@ -181,7 +181,7 @@ describe("local replicas from the shard map", () => {
 
 describe("the shard map cache", () => {
   it("only moves to newer versions and answers slots and kinds from the map it holds", () => {
-    const cache = ShardMapCache.make()
+    const cache = NodeShardMap.make()
     expect(cache.ownsSlot(GroupId(1), 5)).toBeUndefined()
     expect(cache.kindOf(GroupId(0))).toBe("meta")
     expect(cache.update(map([meta, group(1, [[r(1), "voter"]])], [keyspace("kv", "kv", [1, 2])], 3))).toBe(

@@ -2,8 +2,7 @@
 import { Effect, Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import * as MapCache from "../../src/client/MapCache.js"
-import * as ShardMapView from "../../src/client/ShardMapView.js"
+import * as ClientShardMap from "../../src/client/ClientShardMap.js"
 import { classify, decodeRequest, encodeReply } from "../../src/meta/MetaProtocol.js"
 import {
   answerQuery,
@@ -13,7 +12,8 @@ import {
   type ShardMap,
 } from "../../src/meta/MetaQuery.js"
 import type { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
-import { completeShardMap, mergeShardMapPages, paginateShardMap } from "../../src/meta/ShardMapPages.js"
+import { completeShardMap, mergeShardMapPages, paginateShardMap } from "../../src/meta/PagedShardMap.js"
+import * as ShardMapIndex from "../../src/meta/ShardMapIndex.js"
 import { slotOf } from "../../src/meta/Slots.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
 import { cluster as fiveNodes, must } from "./Helpers.js"
@@ -131,7 +131,7 @@ describe("a map of 6,000 shards on the metadata group", () => {
     expect(await Effect.runPromise(completeShardMap(first, alwaysChanging))).toBeUndefined()
   })
 
-  it("the client's map cache reads every page over the bus", async () => {
+  it("the client's copy of the map reads every page over the bus", async () => {
     const program = Effect.scoped(
       Effect.gen(function* () {
         const bus = yield* MemoryBus.make()
@@ -147,15 +147,12 @@ describe("a map of 6,000 shards on the metadata group", () => {
           },
         })
         const stats = { mapFetches: 0, mapVersion: 0 }
-        const cache = MapCache.make(
-          yield* bus.connect,
-          "flotilla.c.meta",
-          2_000,
-          { baseMs: 1, maxMs: 5 },
+        const cache = ClientShardMap.make(
+          { bus: yield* bus.connect, subject: "flotilla.c.meta", attemptTimeoutMs: 2_000 },
           stats,
         )
         const view = yield* cache.refreshFrom(0, true, Date.now() + 10_000)
-        return { view: Either.getOrThrow(view), requests }
+        return { view, requests }
       }),
     )
     const { view, requests } = await Effect.runPromise(program)
@@ -164,8 +161,8 @@ describe("a map of 6,000 shards on the metadata group", () => {
     for (const key of ["a", "user-42", "zzz"]) {
       const slot = slotOf(key)
       const want = whole.keyspaces[1]!.shards.find((s) => slot >= s.start && slot < s.end)!.group
-      expect(ShardMapView.groupOfSlot(view, "k1", slot)).toBe(want)
+      expect(ShardMapIndex.groupOfSlot(view, "k1", slot)).toBe(want)
     }
-    expect(ShardMapView.groupsOf(view, "k0")?.length).toBe(4_000)
+    expect(ShardMapIndex.groupsOf(view, "k0")?.length).toBe(4_000)
   })
 })

@@ -1,9 +1,9 @@
 /**
- * The issue's placement scenarios on a deterministic simulation of real nodes (PlacementSim.ts:
- * NodeLive + metadata agent + meta endpoint + placement driver on every node, in-memory
- * network, bus and disks, virtual time). Every scenario samples the quorum invariant (every
- * group keeps a majority of voters on running nodes in every configuration it applies) at each
- * step of 250 virtual ms. Replay a failing seed with
+ * The issue's placement scenarios on a deterministic simulation of real nodes
+ * (src/testing/PlacementSim.ts: every node runs `StartNode.nodeServices`, as `flotilla start`
+ * does, over in-memory network, bus and disks, on virtual time). Every scenario samples the
+ * quorum invariant (every group keeps a majority of voters on running nodes in every
+ * configuration it applies) at each step of 250 virtual ms. Replay a failing seed with
  * `FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts test/placement/sim-placement.test.ts`.
  */
 import { Effect, Option } from "effect"
@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest"
 import { META_GROUP } from "../../src/meta/ClusterState.js"
 import type { NodeId } from "../../src/raft/Ids.js"
 import { nodeOfReplica } from "../../src/raft/Ids.js"
-import { type PlacementSim, runSim, SimFailed, seeds } from "./PlacementSim.js"
+import { type PlacementSim, runSim, SimFailed, seeds } from "../../src/testing/PlacementSim.js"
 import {
   balanced,
   counts,
@@ -20,7 +20,7 @@ import {
   observe,
   waitUntil,
   withinOne,
-} from "./SimChecks.js"
+} from "../../src/testing/PlacementSimChecks.js"
 
 const SHARDS = 30
 
@@ -364,6 +364,33 @@ describe("the meta endpoint of a running cluster", () => {
             before.nodes.map((n) => [n.id, n.state, n.token]),
           )
           expect(after.nextNodeId).toBe(before.nextNodeId)
+        }),
+      ),
+    60_000,
+  )
+})
+
+describe("the KV gateway of a simulated cluster", () => {
+  it(
+    "every simulated node runs the production services, the KV gateway included: puts and gets through it, bad requests refused",
+    () =>
+      runSim({ seed: 7, nodes: 3 }, (sim) =>
+        Effect.gen(function* () {
+          const created = yield* sim.meta({
+            _tag: "CreateKeyspace",
+            name: "kv",
+            shards: 4,
+            replicationFactor: 3,
+          })
+          expect(created._tag).toBe("KeyspaceCreated")
+          yield* waitUntil(sim, "the keyspace balanced", balanced, 60_000)
+          expect(yield* sim.kv({ op: "put", key: "a", value: "1" })).toMatchObject({ ok: true })
+          expect(yield* sim.kv({ op: "get", key: "a" })).toMatchObject({ ok: true, value: "1" })
+          expect(yield* sim.kv({ op: "get", key: "b" })).toMatchObject({ ok: true, value: null })
+          expect(yield* sim.kv({ op: "put", key: "a", vaule: "2" })).toMatchObject({
+            ok: false,
+            error: "BadRequest",
+          })
         }),
       ),
     60_000,

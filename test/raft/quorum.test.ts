@@ -14,6 +14,7 @@ import {
 } from "../../src/raft/Quorum.js"
 import { ProgressTracker } from "../../src/raft/Tracker.js"
 import type { ReplicaId } from "../../src/raft/Types.js"
+import { naiveCommitted, naiveJointVote, naiveVote } from "./support/NaiveQuorum.js"
 
 const ids = fc.uniqueArray(fc.integer({ min: 1, max: 12 }), { maxLength: 7 }) as fc.Arbitrary<ReplicaId[]>
 const acks = fc.dictionary(
@@ -23,37 +24,6 @@ const acks = fc.dictionary(
 const voteMap = fc
   .dictionary(fc.integer({ min: 1, max: 12 }).map(String), fc.boolean())
   .map((d) => new Map(Object.entries(d).map(([k, v]) => [Number(k) as ReplicaId, v])))
-
-/** The largest i such that a majority has acknowledged at least i (empty: no constraint). */
-const naiveCommitted = (
-  voters: readonly ReplicaId[],
-  acked: (id: ReplicaId) => number | undefined,
-): number => {
-  if (voters.length === 0) return Number.POSITIVE_INFINITY
-  const q = Math.floor(voters.length / 2) + 1
-  let best = 0
-  for (let i = 0; i <= 20; i++) {
-    const n = voters.filter((v) => (acked(v) ?? 0) >= i).length
-    if (n >= q) best = i
-  }
-  return best
-}
-
-const naiveVote = (voters: readonly ReplicaId[], votes: ReadonlyMap<ReplicaId, boolean>): VoteResult => {
-  if (voters.length === 0) return VoteResult.Won
-  const q = Math.floor(voters.length / 2) + 1
-  const yes = voters.filter((v) => votes.get(v) === true).length
-  const no = voters.filter((v) => votes.get(v) === false).length
-  if (yes >= q) return VoteResult.Won
-  if (voters.length - no < q) return VoteResult.Lost
-  return VoteResult.Pending
-}
-
-const naiveJointVote = (a: VoteResult, b: VoteResult): VoteResult => {
-  if (a === VoteResult.Lost || b === VoteResult.Lost) return VoteResult.Lost
-  if (a === VoteResult.Won && b === VoteResult.Won) return VoteResult.Won
-  return VoteResult.Pending
-}
 
 const lookup = (d: Record<string, number | undefined>) => (id: ReplicaId) => d[String(id)]
 

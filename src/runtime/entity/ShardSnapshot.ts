@@ -11,6 +11,7 @@
  * checksum, CBOR, shape, kind, id order and validity, every state against the state schema)
  * and throws `SnapshotCorrupt` naming the first defect; it never returns a partial state.
  */
+import { crc32 as zlibCrc32 } from "node:zlib"
 import { Data, Either } from "effect"
 import * as Cbor from "./Cbor.js"
 import { compare, equals, invalidReason } from "./EntityId.js"
@@ -26,22 +27,8 @@ export const SNAPSHOT_VERSION = 1
 const MAGIC = [0x46, 0x4c, 0x45, 0x53] // "FLES"
 const FRAME_BYTES = 4 + 1 + 4
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256)
-  for (let n = 0; n < 256; n++) {
-    let c = n
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-    table[n] = c >>> 0
-  }
-  return table
-})()
-
-/** CRC-32 (IEEE 802.3, as in zlib) of `bytes`. */
-export const crc32 = (bytes: Uint8Array): number => {
-  let c = 0xffffffff
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8)
-  return (c ^ 0xffffffff) >>> 0
-}
+/** CRC-32 (IEEE 802.3) of `bytes`: zlib's, as the LogStore's checksums. */
+export const crc32 = (bytes: Uint8Array): number => zlibCrc32(bytes)
 
 /** The state of a shard. */
 export interface ShardState<S> {

@@ -23,7 +23,7 @@ import type {
   OutboundDropReason,
   TransportService,
   TransportStats,
-} from "../Transport.js"
+} from "../TransportService.js"
 
 /** The outcome of handing one payload to the bus. */
 export type PublishOutcome = "sent" | "disconnected" | "closed"

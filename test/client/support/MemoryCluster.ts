@@ -7,10 +7,10 @@
  * metadata state places them on. Each node serves its admin endpoint. Nothing here moves replicas: that is the placement driver's.
  */
 import { Context, Effect, Exit, Layer, Option, Ref, Scope } from "effect"
-import { keyspaceOfKind } from "../../../src/client/ShardMapView.js"
 import type { ClusterState } from "../../../src/meta/ClusterState.js"
 import * as MetaCommand from "../../../src/meta/MetaCommand.js"
 import { MetaStateMachine } from "../../../src/meta/MetaStateMachine.js"
+import { keyspaceOfKind } from "../../../src/meta/ShardMapIndex.js"
 import { shardOfSlot } from "../../../src/meta/Slots.js"
 import * as NodeAdmin from "../../../src/node/NodeAdmin.js"
 import { GroupId, NodeId, nodeOfReplica } from "../../../src/raft/Ids.js"

@@ -2,8 +2,9 @@
  * A client of `ChecksumMachine` groups (src/testing/ChecksumMachine.ts) that talks to a
  * cluster exactly as an outside client does: requests on `<prefix>.<c>.group.<gid>` over any
  * `BusService` (the in-process `MemoryBus` of `RuntimeSim`, or a real NATS connection), retried
- * with exponential backoff while the group has no leader (no responders, `NotLeader`) or the
- * attempt provably did not take effect (`ProposalFailed`, `Overloaded`).
+ * under the clients' retry policy (src/client/Retry.ts) while the group has no leader (no
+ * responders, `NotLeader`), the attempt provably did not take effect (`ProposalFailed`,
+ * `Overloaded`), or its outcome is unknown (a timeout, `OutcomeUnknown`, ...).
  *
  * Every operation is recorded in a `ClientHistory`, and `checkHistory` checks it against the
  * replicas' final states. A `ChecksumMachine`'s count only grows, one per applied command, so
@@ -20,7 +21,8 @@
  * Times in the history are a sequence number taken when the client sends and when it gets an
  * answer, so "before" is exact even when many operations share one millisecond.
  */
-import { Data, Duration, Effect } from "effect"
+import { Data, Duration, Effect, Random } from "effect"
+import * as Retry from "../client/Retry.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { BusService } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
@@ -81,6 +83,11 @@ export interface OperationRecord {
 const REJECTED = new Set(["NotLeader", "ProposalFailed", "Overloaded", "GroupNotFound"])
 /** Replies after which the command may or may not have been applied. */
 const UNKNOWN = new Set(["NodeStopping", "GroupStopped", "OutcomeUnknown"])
+
+/** An attempt that did not succeed but may after a wait (`error`: what it got). */
+class TryAgain extends Data.TaggedError("TryAgain")<{ readonly error: string }> {}
+
+const isTryAgain = (e: TryAgain | UnexpectedReply): e is TryAgain => e._tag === "TryAgain"
 
 /** Every operation a client made, in the order they were invoked. */
 export class ClientHistory {
@@ -186,13 +193,11 @@ export interface ChecksumClientOptions {
   readonly subjectPrefix?: string
   /** Per request (default 1,000 ms). A timed-out write's outcome is unknown. */
   readonly requestTimeoutMs?: number
-  /** First backoff after a failed attempt (default 10 ms), doubled up to `maxBackoffMs`. */
-  readonly initialBackoffMs?: number
-  /** Default 500 ms. */
-  readonly maxBackoffMs?: number
+  /** Backoff between attempts (default: the clients', 10 ms doubling up to 500 ms). */
+  readonly backoff?: Partial<Retry.Backoff>
   /** An operation fails with `ClientGaveUp` after this long (default 60,000 ms). */
   readonly deadlineMs?: number
-  /** Jitter source in [0, 1): each backoff is scaled by 0.5 + random(). Default: no jitter. */
+  /** Seeds the backoff's jitter of each operation (a source in [0, 1)). Default: `Random`. */
   readonly random?: () => number
   /** Where operations are recorded (default: a new history). */
   readonly history?: ClientHistory
@@ -249,8 +254,7 @@ export class ChecksumClient {
   readonly history: ClientHistory
   private readonly subjects: ReturnType<typeof clusterSubjects>
   private readonly timeoutMs: number
-  private readonly initialBackoffMs: number
-  private readonly maxBackoffMs: number
+  private readonly backoff: Retry.Backoff
   private readonly deadlineMs: number
   private readonly random: (() => number) | undefined
 
@@ -260,8 +264,7 @@ export class ChecksumClient {
   ) {
     this.subjects = clusterSubjects(options.cluster, options.subjectPrefix)
     this.timeoutMs = options.requestTimeoutMs ?? 1000
-    this.initialBackoffMs = options.initialBackoffMs ?? 10
-    this.maxBackoffMs = options.maxBackoffMs ?? 500
+    this.backoff = { ...Retry.clientBackoff, ...options.backoff }
     this.deadlineMs = options.deadlineMs ?? 60_000
     this.random = options.random
     this.history = options.history ?? new ClientHistory()
@@ -333,56 +336,66 @@ export class ChecksumClient {
         result: undefined,
       }
       self.history.operations.push(record)
-      const start = yield* Effect.clockWith((c) => c.currentTimeMillis)
-      const subject = self.subjects.group(group as GroupId)
-      let backoff = self.initialBackoffMs
-      for (;;) {
-        const attempt: Attempt = { sent: self.history.next(), outcome: "pending" }
-        record.attempts.push(attempt)
-        const r = yield* Effect.either(self.bus.request(subject, body, { timeout: self.timeoutMs }))
-        if (r._tag === "Right") {
-          const parsed = parseReply(r.right)
-          if (parsed._tag === "State") {
-            attempt.outcome = "ok"
-            record.completed = self.history.next()
-            record.result = parsed.state
-            return parsed.state
-          }
-          if (parsed._tag === "Garbage" || (!REJECTED.has(parsed.error) && !UNKNOWN.has(parsed.error))) {
-            attempt.outcome = "unknown"
-            record.completed = self.history.next()
-            const text = parsed._tag === "Garbage" ? parsed.text : `${parsed.error}: ${parsed.message}`
-            return yield* new UnexpectedReply({
-              group,
-              reply: text,
-              message: `group ${group}: unexpected reply to a ${op}: ${text}`,
-            })
-          }
-          attempt.outcome = REJECTED.has(parsed.error) ? "rejected" : "unknown"
-          attempt.error = parsed.error
-        } else {
-          const e = r.left
-          // No subscriber: nobody proposed it. A timeout: somebody may have.
-          attempt.outcome = e._tag === "NoResponders" ? "rejected" : "unknown"
-          attempt.error = e._tag
-        }
-        // A read changes nothing, whatever its outcome.
-        if (op === "read") attempt.outcome = "rejected"
-        const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-        if (now - start >= self.deadlineMs) {
+      const deadlineAt = (yield* Effect.clockWith((c) => c.currentTimeMillis)) + self.deadlineMs
+      const run = Retry.run(self.attempt(record, body), {
+        backoff: self.backoff,
+        deadlineAt,
+        retryable: isTryAgain,
+        onExpiry: (last, attempts) => {
           record.completed = self.history.next()
-          return yield* new ClientGaveUp({
+          return new ClientGaveUp({
             group,
             op,
-            attempts: record.attempts.length,
-            lastError: attempt.error ?? "",
-            message: `group ${group}: ${op} gave up after ${record.attempts.length} attempts in ${now - start} ms (last: ${attempt.error})`,
+            attempts,
+            lastError: last.error,
+            message: `group ${group}: ${op} gave up after ${attempts} attempts in ${self.deadlineMs} ms (last: ${last.error})`,
+          })
+        },
+      })
+      return yield* self.random === undefined ? run : Effect.withRandom(run, Random.make(self.random()))
+    })
+  }
+
+  /** One request of `record`'s operation, recorded with its outcome. */
+  private attempt(
+    record: OperationRecord,
+    body: Uint8Array,
+  ): Effect.Effect<MachineState, TryAgain | UnexpectedReply> {
+    const self = this
+    const { op, group } = record
+    return Effect.gen(function* () {
+      const attempt: Attempt = { sent: self.history.next(), outcome: "pending" }
+      record.attempts.push(attempt)
+      const subject = self.subjects.group(group as GroupId)
+      const r = yield* Effect.either(self.bus.request(subject, body, { timeout: self.timeoutMs }))
+      if (r._tag === "Right") {
+        const parsed = parseReply(r.right)
+        if (parsed._tag === "State") {
+          attempt.outcome = "ok"
+          record.completed = self.history.next()
+          record.result = parsed.state
+          return parsed.state
+        }
+        if (parsed._tag === "Garbage" || (!REJECTED.has(parsed.error) && !UNKNOWN.has(parsed.error))) {
+          attempt.outcome = "unknown"
+          record.completed = self.history.next()
+          const text = parsed._tag === "Garbage" ? parsed.text : `${parsed.error}: ${parsed.message}`
+          return yield* new UnexpectedReply({
+            group,
+            reply: text,
+            message: `group ${group}: unexpected reply to a ${op}: ${text}`,
           })
         }
-        const jitter = self.random === undefined ? 1 : 0.5 + self.random()
-        yield* Effect.sleep(Duration.millis(Math.max(1, Math.round(backoff * jitter))))
-        backoff = Math.min(backoff * 2, self.maxBackoffMs)
+        attempt.outcome = REJECTED.has(parsed.error) ? "rejected" : "unknown"
+        attempt.error = parsed.error
+      } else {
+        // No subscriber: nobody proposed it. A timeout: somebody may have.
+        attempt.outcome = r.left._tag === "NoResponders" ? "rejected" : "unknown"
+        attempt.error = r.left._tag
       }
+      // A read changes nothing, whatever its outcome.
+      if (op === "read") attempt.outcome = "rejected"
+      return yield* new TryAgain({ error: attempt.error })
     })
   }
 }

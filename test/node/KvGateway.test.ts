@@ -11,8 +11,8 @@ import * as Gateway from "../../src/node/GatewayProtocol.js"
 import * as KvGateway from "../../src/node/KvGateway.js"
 import { GroupId } from "../../src/raft/Ids.js"
 import { Bus } from "../../src/transport/Bus.js"
-import { eventually } from "./support/Eventually.js"
-import * as MemoryCluster from "./support/MemoryCluster.js"
+import { eventually } from "../client/support/Eventually.js"
+import * as MemoryCluster from "../client/support/MemoryCluster.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()

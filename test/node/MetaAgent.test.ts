@@ -10,13 +10,13 @@ import { classify, decodeRequest, encodeReply } from "../../src/meta/MetaProtoco
 import { encodeQuery } from "../../src/meta/MetaQuery.js"
 import type { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
 import * as MetaAgent from "../../src/node/MetaAgent.js"
-import * as ShardMapCache from "../../src/node/ShardMapCache.js"
+import * as NodeShardMap from "../../src/node/NodeShardMap.js"
 import { type GroupId, NodeId } from "../../src/raft/Ids.js"
 import type { ReplicaId } from "../../src/raft/Types.js"
 import { type GroupStatus, Node, type NodeService } from "../../src/runtime/Node.js"
 import { Bus } from "../../src/transport/Bus.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
-import { cluster, must } from "./Helpers.js"
+import { cluster, must } from "../meta/Helpers.js"
 
 describe("the metadata agent", () => {
   it.live("heartbeats every interval while a long reconciliation creates replicas", () =>
@@ -77,7 +77,7 @@ describe("the metadata agent", () => {
         reportIntervalMs: 50,
       }).pipe(
         Effect.provide(
-          Layer.mergeAll(Layer.succeed(Node, node), Layer.effect(Bus, bus.connect), ShardMapCache.layer),
+          Layer.mergeAll(Layer.succeed(Node, node), Layer.effect(Bus, bus.connect), NodeShardMap.layer),
         ),
       )
       const running = yield* Effect.fork(agent.run)

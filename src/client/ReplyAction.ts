@@ -1,13 +1,14 @@
 /**
- * What a shard's reply asks the router to do: hand it to the caller, retry (refreshing the
- * shard map when it may be stale), or replace an expired session. Only the status byte is read
- * for ordinary replies; runtime and session errors are decoded (they are small).
+ * What a shard's reply tells the router to do next: hand it to the caller, retry (refreshing
+ * the shard map when it may be stale), or replace an expired session (the table "Retries" of
+ * docs/protocol.md). Only the status byte is read for ordinary replies; runtime and session
+ * errors are decoded (they are small).
  */
 import { Either } from "effect"
 import * as Wire from "../runtime/entity/Wire.js"
 
 /** The router's next step after a reply. */
-export type Verdict =
+export type ReplyAction =
   /** A shard's answer (success, declared failure, `EntityError`): return it. */
   | { readonly _tag: "Done" }
   /** Nothing ran: retry; `stale` says whether the shard map may be out of date. */
@@ -22,10 +23,10 @@ export type Verdict =
   /** The shard does not know the command's session. */
   | { readonly _tag: "SessionExpired" }
 
-const DONE: Verdict = { _tag: "Done" }
+const DONE: ReplyAction = { _tag: "Done" }
 
-/** Classifies a reply (see the module comment). */
-export const verdictOf = (reply: Uint8Array): Verdict => {
+/** What to do after `reply` (see the module comment). */
+export const actionOf = (reply: Uint8Array): ReplyAction => {
   if (reply.length < 2 || reply[0] !== Wire.VERSION) return DONE
   const status = reply[1]
   if (status !== Wire.ReplyStatus.SystemError && status !== Wire.ReplyStatus.RuntimeError) return DONE

@@ -1,5 +1,6 @@
 /**
- * Shard maps larger than one bus message. A map is about 235 bytes of JSON per shard (its
+ * The shard map's wire form (the story of the shard map's modules: ShardMapIndex.ts): one
+ * answer, or pages when it is larger than one bus message. A map is about 235 bytes of JSON per shard (its
  * slot range and its group record), so past roughly 4,000 shards it no longer fits NATS's
  * 1 MiB. The metadata group then answers `GetShardMap` in pages: page `p` of `pages` carries
  * the keyspaces' shard ranges and the group records that fall in its share of the whole
@@ -11,9 +12,23 @@
  * meanwhile, so they start again (`completeShardMap`). A map that fits in one page is
  * answered whole, without `page` and `pages`: small clusters see no difference.
  */
-import { Effect } from "effect"
-import type { GroupRecord, Keyspace, ShardRange } from "./ClusterState.js"
-import type { ShardMap } from "./MetaQuery.js"
+import { Effect, Schema } from "effect"
+import { GroupRecord, Keyspace, type ShardRange } from "./ClusterState.js"
+import { Count } from "./IdSchemas.js"
+
+/**
+ * The shard map at `version`, or its page `page` of `pages` (both absent: the whole map): the
+ * answer to `GetShardMap` (MetaQuery.ts re-exports it with the other answers).
+ */
+export const ShardMap = Schema.TaggedStruct("ShardMap", {
+  version: Count,
+  keyspaces: Schema.Array(Keyspace),
+  groups: Schema.Array(GroupRecord),
+  page: Schema.optional(Count),
+  pages: Schema.optional(Count),
+})
+/** See `ShardMap`. */
+export interface ShardMap extends Schema.Schema.Type<typeof ShardMap> {}
 
 /** The JSON bytes of keyspace shard ranges and group records one page carries at most. */
 export const SHARD_MAP_PAGE_BYTES = 512 * 1024

@@ -1,12 +1,14 @@
 /**
- * What the placement scenarios check on a simulated cluster (PlacementSim.ts): balance,
- * full replication, and that every node hosts exactly the replicas the metadata group records
- * for it. Each check returns `undefined` when it holds, or why not.
+ * What placement scenarios check on a simulated cluster (PlacementSim.ts): balance, full
+ * replication, and that every node hosts exactly the replicas the metadata group records for
+ * it. Each check takes an `Observed` cluster and returns `undefined` when it holds, or why
+ * not; `waitUntil` drives the simulation until one holds, sampling the quorum invariant at
+ * every step.
  */
 import { Effect } from "effect"
-import { type ClusterState, META_GROUP, replicationTarget } from "../../src/meta/ClusterState.js"
-import { type NodeId, nodeOfReplica } from "../../src/raft/Ids.js"
-import type { GroupStatus } from "../../src/runtime/Node.js"
+import { type ClusterState, META_GROUP, replicationTarget } from "../meta/ClusterState.js"
+import { type NodeId, nodeOfReplica } from "../raft/Ids.js"
+import type { GroupStatus } from "../runtime/Node.js"
 import type { PlacementSim } from "./PlacementSim.js"
 
 /** Counts per node within ±1 of their mean. */
