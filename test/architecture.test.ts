@@ -22,8 +22,8 @@ const tree = (files: Record<string, string>): string => {
   return root
 }
 
-/** The problems of a fixture tree, with no known cycles. */
-const check = (files: Record<string, string>) => checkDependencies(tree(files), [])
+/** The problems of a fixture tree. */
+const check = (files: Record<string, string>) => checkDependencies(tree(files))
 
 const has = (problems: ReadonlyArray<string>, ...parts: string[]) =>
   problems.some((p) => parts.every((part) => p.includes(part)))
@@ -110,21 +110,6 @@ describe("dependency rule", () => {
     expect(findCycles(graph)).toEqual([
       { files: ["src/a.ts", "src/b.ts", "src/c.ts"], path: ["src/a.ts", "src/b.ts", "src/a.ts"] },
       { files: ["src/d.ts"], path: ["src/d.ts", "src/d.ts"] },
-    ])
-  })
-
-  it("tolerates a known cycle, and reports a known cycle that is gone", () => {
-    const root = tree({
-      "src/runtime/a.ts": 'import "./b.js"\n',
-      "src/runtime/b.ts": 'import "./a.js"\n',
-    })
-    expect(checkDependencies(root, [["src/runtime/b.ts", "src/runtime/a.ts"]])).toEqual([])
-    const stale = checkDependencies(root, [
-      ["src/runtime/a.ts", "src/runtime/b.ts"],
-      ["src/runtime/c.ts", "src/runtime/d.ts"],
-    ])
-    expect(stale).toEqual([
-      "known import cycle src/runtime/c.ts, src/runtime/d.ts is gone: remove it from KNOWN_CYCLES (test/tools/check-deps.ts)",
     ])
   })
 

@@ -28,7 +28,7 @@ import { completeShardMap } from "../meta/PagedShardMap.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { type GroupStatus, Node, type NodeService } from "../runtime/Node.js"
-import { Bus } from "../transport/Bus.js"
+import { Bus, type BusService } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 import { NodeShardMap, type NodeShardMapService } from "./NodeShardMap.js"
 
@@ -115,168 +115,223 @@ const act = (node: NodeService, a: LocalAction, tombstones: Set<ReplicaId>) => {
   }
 }
 
+/** What the agent's steps share: its services, settings and the state it keeps between rounds. */
+interface Agent {
+  readonly options: MetaAgentOptions
+  readonly node: NodeService
+  readonly bus: BusService
+  readonly cache: NodeShardMapService
+  readonly subject: string
+  readonly timeout: number
+  readonly kinds: ReadonlySet<string>
+  readonly tombstones: Set<ReplicaId>
+  /** Replicas seen hosted here: one that vanishes was removed by its group (tombstoned). */
+  readonly seen: Map<GroupId, ReplicaId>
+  readonly skipped: Set<string>
+  /** The node was removed from the cluster (its registration or heartbeat said so). */
+  removed: boolean
+  /** Removed and hosting nothing: the agent has nothing left to do. */
+  finished: boolean
+}
+
+/** Registers the node with its identity token, waiting as long as it takes for a metadata leader. */
+const register = (agent: Agent) =>
+  callUntilAnswered(
+    agent.bus,
+    agent.subject,
+    {
+      _tag: "RegisterNode",
+      token: agent.options.token,
+      name: agent.options.name,
+      labels: agent.options.labels,
+    },
+    {
+      timeout: agent.timeout,
+      onRetry: (attempt, why) =>
+        attempt % 10 === 0
+          ? Effect.logInfo(
+              `waiting for a metadata leader on ${agent.subject} (${attempt} attempts, last: ${why})`,
+            )
+          : Effect.void,
+    },
+  ).pipe(
+    Effect.flatMap((reply) => {
+      if (reply._tag === "NodeRegistered" && reply.node === agent.node.nodeId) return Effect.void
+      if (reply._tag === "NodeRemoved") agent.removed = true
+      return Effect.logError(
+        `the metadata group does not recognise node ${agent.node.nodeId}'s identity: ${JSON.stringify(reply)}`,
+      )
+    }),
+    Effect.catchAll((e) => Effect.logError(`registration failed: ${e.message}`)),
+  )
+
+/** Fetches the shard map (every page) when the metadata group has a newer one than the cache. */
+const fetchMap = (agent: Agent) =>
+  Effect.gen(function* () {
+    const { bus, subject, timeout, cache } = agent
+    const reply = yield* call(
+      bus,
+      subject,
+      { _tag: "GetShardMap", keyspace: "", knownVersion: cache.version() },
+      timeout,
+    )
+    if (reply._tag !== "ShardMap") return
+    const pageAt = (page: number) =>
+      Effect.map(
+        call(bus, subject, { _tag: "GetShardMap", keyspace: "", knownVersion: 0, page }, timeout),
+        (r) => (r._tag === "ShardMap" ? r : undefined),
+      )
+    const map = yield* completeShardMap(reply, pageAt)
+    if (map !== undefined) cache.update(map)
+    else yield* Effect.logDebug("shard map fetch failed: its pages kept changing")
+  }).pipe(Effect.catchAll((e) => Effect.logDebug(`shard map fetch failed: ${e._tag}`)))
+
+/** Tombstones the replicas that vanished since the last round (removed by their own group). */
+const noteRemovedReplicas = (agent: Agent, hosted: ReadonlyArray<HostedReplica>) =>
+  Effect.gen(function* () {
+    const now = new Map(hosted.map((h) => [h.group, h.replica]))
+    for (const [group, replica] of agent.seen) {
+      if (now.get(group) === replica) continue
+      agent.seen.delete(group)
+      if (agent.tombstones.has(replica)) continue
+      // Removed by its group (it applied its own removal): remember, and drop its catalog entry.
+      agent.tombstones.add(replica)
+      if (!now.has(group)) yield* agent.node.removeReplica(group)
+    }
+  })
+
+/** Brings the local replicas in line with the cached map. */
+const reconcile = (agent: Agent) =>
+  Effect.gen(function* () {
+    const { node, tombstones } = agent
+    const map = agent.cache.current()
+    if (map === undefined) return
+    const hosted: HostedReplica[] = (yield* node.groups).map((g) => ({
+      group: g.groupId,
+      replica: g.replicaId,
+    }))
+    yield* noteRemovedReplicas(agent, hosted)
+    for (const a of planLocalReplicas(node.nodeId, map, hosted, tombstones, (k) => agent.kinds.has(k))) {
+      if (a._tag === "Skip") {
+        // A tombstoned replica still listed is the map lagging its group's removal: expected.
+        if (tombstones.has(a.replica)) continue
+        const key = `${a.group}/${a.replica}`
+        if (!agent.skipped.has(key)) {
+          agent.skipped.add(key)
+          yield* Effect.logWarning(`group ${a.group}: replica ${a.replica} not created: ${a.why}`)
+        }
+        continue
+      }
+      yield* act(node, a, tombstones)
+    }
+    for (const g of yield* node.groups) agent.seen.set(g.groupId, g.replicaId)
+  })
+
+/** A removed node no longer heartbeats; it only follows the map until it hosts nothing. */
+const afterRemoval = (agent: Agent) =>
+  Effect.gen(function* () {
+    yield* fetchMap(agent)
+    yield* reconcile(agent)
+    if ((yield* agent.node.groups).length === 0) agent.finished = true
+  })
+
+/** One heartbeat (in parts when large); answers with the last part's reply. */
+const sendHeartbeat = (agent: Agent) =>
+  Effect.gen(function* () {
+    const { node, bus } = agent
+    const at = yield* Clock.currentTimeMillis
+    const load = loadReport(node.nodeId, at, yield* node.groups)
+    // Half the payload limit leaves room for the request around the replicas.
+    const parts = splitLoad(load, Math.floor(bus.maxPayload() / 2))
+    const send = (part: NodeLoad, index: number) =>
+      call(
+        bus,
+        agent.subject,
+        {
+          _tag: "Heartbeat",
+          node: node.nodeId,
+          token: agent.options.token,
+          load: part,
+          ...(parts.length > 1 ? { part: { index, count: parts.length } } : {}),
+        },
+        agent.timeout,
+      )
+    // Every part is answered alike; the last answer stands for the heartbeat.
+    let reply = yield* Effect.either(send(parts[0]!, 0))
+    for (let i = 1; i < parts.length && reply._tag === "Right" && reply.right._tag === "HeartbeatAck"; i++)
+      reply = yield* Effect.either(send(parts[i]!, i))
+    return reply
+  })
+
+/** One heartbeat, and the map when the answer says it changed. */
+const heartbeat = (agent: Agent) =>
+  Effect.gen(function* () {
+    if (agent.removed) return
+    const reply = yield* sendHeartbeat(agent)
+    if (reply._tag === "Left") return yield* Effect.logDebug(`heartbeat failed: ${reply.left._tag}`)
+    const r = reply.right
+    if (r._tag === "HeartbeatAck") {
+      if (r.shardMapVersion > agent.cache.version()) yield* fetchMap(agent)
+    } else if (r._tag === "NodeRemoved") {
+      agent.removed = true
+      yield* Effect.logError(`node ${agent.node.nodeId} was removed from the cluster: heartbeats stop`)
+    } else {
+      yield* Effect.logDebug(`heartbeat answered ${r._tag}`)
+    }
+  })
+
+/**
+ * Registration, then heartbeats and reconciliation in loops of their own: creating thousands of
+ * replicas after a keyspace is made takes a minute, and heartbeats waiting for it would make the
+ * node look dead to the placement driver (which would then replace its replicas).
+ */
+const run = (agent: Agent, follow: Effect.Effect<void>) =>
+  Effect.gen(function* () {
+    yield* register(agent)
+    const every = agent.options.reportIntervalMs ?? 1000
+    const loop = (round: Effect.Effect<void>, what: string) =>
+      round.pipe(
+        Effect.catchAllCause((cause) => Effect.logError(`metadata agent: ${what} failed`, cause)),
+        Effect.repeat(Schedule.spaced(every).pipe(Schedule.whileOutput(() => !agent.finished))),
+      )
+    yield* Effect.all([loop(heartbeat(agent), "heartbeat round"), loop(follow, "reconciliation")], {
+      concurrency: 2,
+      discard: true,
+    })
+  })
+
 /** The agent's state and steps, for the layer and for tests that drive it by hand. */
 export const make = (options: MetaAgentOptions) =>
   Effect.gen(function* () {
     const node = yield* Node
-    const bus = yield* Bus
     const cache: NodeShardMapService = yield* NodeShardMap
-    const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
-    const timeout = options.requestTimeoutMs ?? 2000
-    const kinds = new Set(options.kinds)
-    const tombstones = new Set<ReplicaId>()
-    /** Replicas seen hosted here: one that vanishes was removed by its group (tombstoned). */
-    const seen = new Map<GroupId, ReplicaId>()
-    const skipped = new Set<string>()
-    /** The node was removed from the cluster (its registration or heartbeat said so). */
-    let removed = false
-    /** Removed and hosting nothing: the agent has nothing left to do. */
-    let finished = false
-
-    const register = callUntilAnswered(
-      bus,
-      subject,
-      { _tag: "RegisterNode", token: options.token, name: options.name, labels: options.labels },
-      {
-        timeout,
-        onRetry: (attempt, why) =>
-          attempt % 10 === 0
-            ? Effect.logInfo(
-                `waiting for a metadata leader on ${subject} (${attempt} attempts, last: ${why})`,
-              )
-            : Effect.void,
-      },
-    ).pipe(
-      Effect.flatMap((reply) => {
-        if (reply._tag === "NodeRegistered" && reply.node === node.nodeId) return Effect.void
-        if (reply._tag === "NodeRemoved") removed = true
-        return Effect.logError(
-          `the metadata group does not recognise node ${node.nodeId}'s identity: ${JSON.stringify(reply)}`,
-        )
-      }),
-      Effect.catchAll((e) => Effect.logError(`registration failed: ${e.message}`)),
-    )
-
-    const fetchMap = Effect.gen(function* () {
-      const reply = yield* call(
-        bus,
-        subject,
-        { _tag: "GetShardMap", keyspace: "", knownVersion: cache.version() },
-        timeout,
-      )
-      if (reply._tag !== "ShardMap") return
-      const pageAt = (page: number) =>
-        Effect.map(
-          call(bus, subject, { _tag: "GetShardMap", keyspace: "", knownVersion: 0, page }, timeout),
-          (r) => (r._tag === "ShardMap" ? r : undefined),
-        )
-      const map = yield* completeShardMap(reply, pageAt)
-      if (map !== undefined) cache.update(map)
-      else yield* Effect.logDebug("shard map fetch failed: its pages kept changing")
-    }).pipe(Effect.catchAll((e) => Effect.logDebug(`shard map fetch failed: ${e._tag}`)))
-
-    const reconcile = Effect.gen(function* () {
-      const map = cache.current()
-      if (map === undefined) return
-      const statuses = yield* node.groups
-      const hosted: HostedReplica[] = statuses.map((g) => ({ group: g.groupId, replica: g.replicaId }))
-      const now = new Map(hosted.map((h) => [h.group, h.replica]))
-      for (const [group, replica] of seen) {
-        if (now.get(group) === replica) continue
-        seen.delete(group)
-        if (tombstones.has(replica)) continue
-        // Removed by its group (it applied its own removal): remember, and drop its catalog entry.
-        tombstones.add(replica)
-        if (!now.has(group)) yield* node.removeReplica(group)
-      }
-      for (const a of planLocalReplicas(node.nodeId, map, hosted, tombstones, (k) => kinds.has(k))) {
-        if (a._tag === "Skip") {
-          // A tombstoned replica still listed is the map lagging its group's removal: expected.
-          if (tombstones.has(a.replica)) continue
-          const key = `${a.group}/${a.replica}`
-          if (!skipped.has(key)) {
-            skipped.add(key)
-            yield* Effect.logWarning(`group ${a.group}: replica ${a.replica} not created: ${a.why}`)
-          }
-          continue
-        }
-        yield* act(node, a, tombstones)
-      }
-      for (const g of yield* node.groups) seen.set(g.groupId, g.replicaId)
-    })
-
-    /** A removed node no longer heartbeats; it only follows the map until it hosts nothing. */
-    const afterRemoval = Effect.gen(function* () {
-      yield* fetchMap
-      yield* reconcile
-      if ((yield* node.groups).length === 0) finished = true
-    })
-
-    /** One heartbeat (in parts when large), and the map when the answer says it changed. */
-    const heartbeat = Effect.gen(function* () {
-      if (removed) return
-      const at = yield* Clock.currentTimeMillis
-      const load = loadReport(node.nodeId, at, yield* node.groups)
-      // Half the payload limit leaves room for the request around the replicas.
-      const parts = splitLoad(load, Math.floor(bus.maxPayload() / 2))
-      const send = (part: NodeLoad, index: number) =>
-        call(
-          bus,
-          subject,
-          {
-            _tag: "Heartbeat",
-            node: node.nodeId,
-            token: options.token,
-            load: part,
-            ...(parts.length > 1 ? { part: { index, count: parts.length } } : {}),
-          },
-          timeout,
-        )
-      // Every part is answered alike; the last answer stands for the heartbeat.
-      let reply = yield* Effect.either(send(parts[0]!, 0))
-      for (let i = 1; i < parts.length && reply._tag === "Right" && reply.right._tag === "HeartbeatAck"; i++)
-        reply = yield* Effect.either(send(parts[i]!, i))
-      if (reply._tag === "Right") {
-        const r = reply.right
-        if (r._tag === "HeartbeatAck") {
-          if (r.shardMapVersion > cache.version()) yield* fetchMap
-        } else if (r._tag === "NodeRemoved") {
-          removed = true
-          yield* Effect.logError(`node ${node.nodeId} was removed from the cluster: heartbeats stop`)
-        } else {
-          yield* Effect.logDebug(`heartbeat answered ${r._tag}`)
-        }
-      } else {
-        yield* Effect.logDebug(`heartbeat failed: ${reply.left._tag}`)
-      }
-    })
-
+    const agent: Agent = {
+      options,
+      node,
+      bus: yield* Bus,
+      cache,
+      subject: clusterSubjects(options.cluster, options.subjectPrefix).meta,
+      timeout: options.requestTimeoutMs ?? 2000,
+      kinds: new Set(options.kinds),
+      tombstones: new Set<ReplicaId>(),
+      seen: new Map<GroupId, ReplicaId>(),
+      skipped: new Set<string>(),
+      removed: false,
+      finished: false,
+    }
     /** Brings the local replicas in line with the map (after removal: until none is left). */
-    const follow = Effect.suspend(() => (removed ? afterRemoval : reconcile))
-
-    /** A heartbeat, then a reconciliation: one round, for tests that drive the agent by hand. */
-    const beat = Effect.zipRight(heartbeat, follow)
-
-    /**
-     * Heartbeats and reconciliation run in loops of their own: creating thousands of replicas
-     * after a keyspace is made takes a minute, and heartbeats waiting for it would make the
-     * node look dead to the placement driver (which would then replace its replicas).
-     */
-    const run = Effect.gen(function* () {
-      yield* register
-      const every = options.reportIntervalMs ?? 1000
-      const loop = (round: Effect.Effect<void>, what: string) =>
-        round.pipe(
-          Effect.catchAllCause((cause) => Effect.logError(`metadata agent: ${what} failed`, cause)),
-          Effect.repeat(Schedule.spaced(every).pipe(Schedule.whileOutput(() => !finished))),
-        )
-      yield* Effect.all([loop(heartbeat, "heartbeat round"), loop(follow, "reconciliation")], {
-        concurrency: 2,
-        discard: true,
-      })
-    })
-
-    return { register, heartbeat, beat, fetchMap, reconcile, run, tombstones, cache }
+    const follow = Effect.suspend(() => (agent.removed ? afterRemoval(agent) : reconcile(agent)))
+    return {
+      register: register(agent),
+      heartbeat: heartbeat(agent),
+      /** A heartbeat, then a reconciliation: one round, for tests that drive the agent by hand. */
+      beat: Effect.zipRight(heartbeat(agent), follow),
+      fetchMap: fetchMap(agent),
+      reconcile: reconcile(agent),
+      run: run(agent, follow),
+      tombstones: agent.tombstones,
+      cache,
+    }
   })
 
 /** Runs the agent for the layer's lifetime. */

@@ -29,7 +29,7 @@ import { classifyIoError } from "./internal/IoErrors.js"
 import { type Db, LevelBackend } from "./internal/LevelBackend.js"
 import { SnapshotFiles, syncDir } from "./internal/SnapshotFiles.js"
 import { scopedService } from "./internal/StoreService.js"
-import type { LogStoreService } from "./LogStore.js"
+import type { LogStoreService } from "./LogStoreService.js"
 import { type StoreError, StoreUnavailable } from "./StoreErrors.js"
 
 /** Options of a LevelDB store. */

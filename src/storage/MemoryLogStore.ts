@@ -26,7 +26,7 @@ import {
 import type { FaultPlan } from "./internal/FaultPlan.js"
 import { emptyMeta, type Op } from "./internal/Plan.js"
 import { scopedService } from "./internal/StoreService.js"
-import type { LogStoreService } from "./LogStore.js"
+import type { LogStoreService } from "./LogStoreService.js"
 import { CorruptedSnapshot, StoreClosed, StoreLocked } from "./StoreErrors.js"
 
 interface DiskGroup {

@@ -5,7 +5,7 @@
  */
 import { MemoryStorage } from "../raft/Storage.js"
 import { EMPTY_BYTES } from "../raft/Types.js"
-import type { LoadedGroup } from "./LogStore.js"
+import type { LoadedGroup } from "./LogStoreService.js"
 
 /**
  * A `MemoryStorage` holding exactly `loaded`.

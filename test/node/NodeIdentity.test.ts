@@ -39,8 +39,10 @@ const withLeader = <A, E>(body: Effect.Effect<A, E, Bus>, answer = true) =>
             const known = ids.get(req.right.token)
             const node = known ?? ids.size + 2
             ids.set(req.right.token, node)
-            return m.respond(
-              encodeReply({ _tag: "NodeRegistered", node: NodeId(node), rejoined: known !== undefined }),
+            return Effect.asVoid(
+              m.respond(
+                encodeReply({ _tag: "NodeRegistered", node: NodeId(node), rejoined: known !== undefined }),
+              ),
             )
           }),
         )

@@ -4,8 +4,7 @@
  *
  * - every import points down the layer stack (LAYERS), and `src/storage` and `src/transport`
  *   never import each other;
- * - no import cycle between files, type-only imports included (`test/` is checked too), but
- *   for the few in KNOWN_CYCLES, which may only shrink;
+ * - no import cycle between files, type-only imports included (`test/` is checked too);
  * - production code (everything but `src/testing`) never imports `src/testing`;
  * - `src/raft` is pure: no packages, no `node:*`, no clock, no randomness, no timers;
  * - `src/meta` and `src/placement` are pure: nothing they import, directly or through other
@@ -169,50 +168,16 @@ const impurityOf = (graph: ImportGraph) => {
   }
 }
 
-/**
- * Cycles found when the rule came in whose untangling belongs to a refactor under way elsewhere:
- * each the exact file set of one tangle. The list may only shrink: a cycle that is not listed
- * fails the check, and so does a listed one that no longer exists (delete its entry).
- */
-export const KNOWN_CYCLES: ReadonlyArray<ReadonlyArray<string>> = [
-  // LogStore.ts builds the layers of both stores and so imports them; they (and the shared
-  // service builder) import the LogStoreService contract back from it.
-  [
-    "src/storage/LevelLogStore.ts",
-    "src/storage/LogStore.ts",
-    "src/storage/MemoryLogStore.ts",
-    "src/storage/internal/StoreService.ts",
-  ],
-  // EntityKind's `kind.client(id)` calls EntityClient.makeClient; EntityClient types its calls
-  // with EntityKind's protocol types.
-  ["src/runtime/entity/EntityClient.ts", "src/runtime/entity/EntityKind.ts"],
-]
-
-const sameFiles = (a: ReadonlyArray<string>, b: ReadonlyArray<string>) =>
-  a.length === b.length && [...a].sort().every((f, i) => f === [...b].sort()[i])
-
-/** Cycles not in `known`, and entries of `known` that match no cycle any more. */
-const checkCycles = (cycles: ReadonlyArray<Cycle>, known: ReadonlyArray<ReadonlyArray<string>>): string[] => [
-  ...cycles
-    .filter((c) => !known.some((k) => sameFiles(k, c.files)))
-    .map(
-      (c) =>
-        `import cycle: ${c.path.join(" -> ")}` +
-        (c.files.length > c.path.length - 1 ? ` (the tangle holds ${c.files.join(", ")})` : ""),
-    ),
-  ...known
-    .filter((k) => !cycles.some((c) => sameFiles(k, c.files)))
-    .map(
-      (k) =>
-        `known import cycle ${k.join(", ")} is gone: remove it from KNOWN_CYCLES (test/tools/check-deps.ts)`,
-    ),
-]
+/** One message per import cycle. */
+const describeCycles = (cycles: ReadonlyArray<Cycle>): string[] =>
+  cycles.map(
+    (c) =>
+      `import cycle: ${c.path.join(" -> ")}` +
+      (c.files.length > c.path.length - 1 ? ` (the tangle holds ${c.files.join(", ")})` : ""),
+  )
 
 /** Checks the tree rooted at `root`; returns one message per violation. */
-export const checkDependencies = (
-  root: string,
-  knownCycles: ReadonlyArray<ReadonlyArray<string>> = KNOWN_CYCLES,
-): string[] => {
+export const checkDependencies = (root: string): string[] => {
   const graph = loadGraph(root, [...LAYERED, ...UNLAYERED])
   const layered = [...graph.values()].filter((m) => LAYERED.some((top) => m.path.startsWith(`${top}/`)))
   const impurity = impurityOf(graph)
@@ -256,7 +221,7 @@ export const checkDependencies = (
           problems.push(`${at(rel, edge)}: ${from.prefix} and ${to.prefix} must not import each other`)
     }
   }
-  problems.push(...checkCycles(findCycles(graph), knownCycles))
+  problems.push(...describeCycles(findCycles(graph)))
   return problems
 }
 

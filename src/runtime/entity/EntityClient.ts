@@ -27,7 +27,7 @@ import type {
   PayloadFields,
   SpecOf,
   Success,
-} from "./EntityKind.js"
+} from "./EntityProtocol.js"
 import * as Wire from "./Wire.js"
 
 /** One call of one operation on one entity, ready for routing. */

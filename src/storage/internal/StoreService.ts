@@ -7,7 +7,13 @@
  */
 import { Effect, Option, type Scope } from "effect"
 import type { GroupId } from "../../raft/Ids.js"
-import type { GroupUpdate, LoadedGroup, LogStoreService, StoreStats, WriteOptions } from "../LogStore.js"
+import type {
+  GroupUpdate,
+  LoadedGroup,
+  LogStoreService,
+  StoreStats,
+  WriteOptions,
+} from "../LogStoreService.js"
 import {
   IndexCompacted,
   IndexUnavailable,
