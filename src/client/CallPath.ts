@@ -10,8 +10,8 @@
  *    a sequence number (SessionPool.ts), and EVERY RETRY RESENDS THE SAME BYTES, so the shard
  *    applies it at most once; a new stamp only when the command goes to another group or its
  *    session died;
- * 4. sends them to the group subject, where only the leader listens (`send`), and acts on what
- *    comes back (`unanswered`, `answered`; ReplyAction.ts, docs/protocol.md "Retries").
+ * 4. sends them to the group subject, where only the leader listens (`send`; concurrent
+ *    requests to one group share a message, GroupBatcher.ts), and acts on what comes back (`unanswered`, `answered`; ReplyAction.ts, docs/protocol.md "Retries").
  *
  * What a call learns on the way (the last reason, whether a command may have run) stays in its
  * `CallState`, so the error it gives up with says what an earlier attempt found even when the
@@ -25,6 +25,7 @@ import { type EntityCall, encodeCall } from "../runtime/entity/EntityClient.js"
 import * as Wire from "../runtime/entity/Wire.js"
 import type { BusService, RequestError } from "../transport/Bus.js"
 import type { ClusterSubjects } from "../transport/Subjects.js"
+import type { GroupBatcher } from "./GroupBatcher.js"
 import { type CallError, Timeout, Unavailable } from "./ClientErrors.js"
 import type { ClientSession } from "./ClientSession.js"
 import type { ClientShardMap } from "./ClientShardMap.js"
@@ -38,6 +39,8 @@ import { type SessionPool, take } from "./SessionPool.js"
 /** What the call path needs of its router (Router.ts builds it). */
 export interface RouterCore {
   readonly bus: BusService
+  /** Group requests go through it: concurrent ones to one group share a message. */
+  readonly batcher: GroupBatcher
   readonly subjects: ClusterSubjects
   /** How long one request waits for its reply before it is resent. */
   readonly attemptTimeoutMs: number
@@ -265,7 +268,7 @@ const send = (
     call.attempts++
     core.stats.attempts++
     const wait = Math.max(1, Math.min(core.attemptTimeoutMs, yield* Retry.remaining(call.deadlineAt)))
-    const sent = yield* Effect.either(core.bus.request(core.subjects.group(group), bytes, { timeout: wait }))
+    const sent = yield* Effect.either(core.batcher.send(group, core.subjects.group(group), bytes, wait))
     if (Either.isLeft(sent)) return yield* unanswered(core, call, group, sent.left, wait)
     return yield* answered(core, call, sent.right, actionOf(sent.right))
   })

@@ -4,6 +4,7 @@
  * subject over the `Bus` (NATS or in-process), and retries until a shard answers or the
  * caller's deadline passes. This module is its API and its assembly; the work is done by:
  *
+ * - GroupBatcher.ts: concurrent requests of this process to one group travel as one message;
  * - CallPath.ts: one routed request — its group, its bytes, its attempts, what each reply
  *   means — under the retry policy of Retry.ts (jittered exponential backoff within the
  *   deadline; a request without a reply within `attemptTimeout` is resent);
@@ -33,6 +34,7 @@ import { type ClusterSubjects, clusterSubjects } from "../transport/Subjects.js"
 import { type RouterCore, route } from "./CallPath.js"
 import { type CallError, Unavailable } from "./ClientErrors.js"
 import * as ClientShardMap from "./ClientShardMap.js"
+import * as GroupBatcher from "./GroupBatcher.js"
 import * as MetaClient from "./MetaClient.js"
 import * as Retry from "./Retry.js"
 import * as RouterStats from "./RouterStats.js"
@@ -140,6 +142,7 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
   const shardMap = ClientShardMap.make(metaEndpoint, stats)
   const core: RouterCore = {
     bus,
+    batcher: GroupBatcher.make(bus, stats),
     subjects,
     attemptTimeoutMs,
     backoff: { ...Retry.clientBackoff, ...options.backoff },

@@ -4,8 +4,12 @@
 export interface RouterStats {
   /** Calls made (each counts once however many attempts it took). */
   readonly calls: number
-  /** Requests sent to group subjects. */
+  /** Requests sent to group subjects (alone or in batches). */
   readonly attempts: number
+  /** Bus messages on group batch subjects (GroupBatcher.ts). */
+  readonly batches: number
+  /** Requests those batch messages carried. */
+  readonly batchedRequests: number
   /** Waits before a retry. */
   readonly retries: number
   readonly noResponders: number
@@ -31,6 +35,8 @@ export type MutableRouterStats = { -readonly [K in keyof RouterStats]: RouterSta
 export const zero = (): MutableRouterStats => ({
   calls: 0,
   attempts: 0,
+  batches: 0,
+  batchedRequests: 0,
   retries: 0,
   noResponders: 0,
   notLeader: 0,

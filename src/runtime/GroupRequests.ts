@@ -9,7 +9,7 @@ import type { GroupId } from "../raft/Ids.js"
 import type { BusMessage } from "../transport/Bus.js"
 import type { MailboxItem, Waiter } from "./Mailbox.js"
 import type { NodeContext } from "./NodeContext.js"
-import { decodeBatch, encodeBatch, encodeBatchError } from "./RequestBatch.js"
+import { decodeBatch, encodeBatch, encodeBatchError, encodeBatchTooLarge } from "./RequestBatch.js"
 import { BadRequest, WrongShard } from "./RuntimeErrors.js"
 import type { ShardKind } from "./ShardKind.js"
 
@@ -67,7 +67,10 @@ export const serveBatchMessage = (ctx: NodeContext, groupId: GroupId, msg: BusMe
     parts.forEach((part, i) => {
       serveRequest(ctx, groupId, part, now, (data) => {
         answers[i] = data
-        if (--missing === 0) ctx.replies.push(msg, encodeBatch(answers))
+        if (--missing === 0) {
+          const reply = encodeBatch(answers)
+          ctx.replies.push(msg, reply.length > ctx.bus.maxPayload() ? encodeBatchTooLarge() : reply)
+        }
       })
     })
   }

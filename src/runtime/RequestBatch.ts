@@ -6,7 +6,12 @@
  *
  * Format (big-endian): u16 count (1..MAX_BATCH), then count × (u32 length, bytes). The reply
  * has the same layout, answers in request order. A malformed batch is answered with count
- * 0xFFFF followed by a UTF-8 message, and nothing of it is served.
+ * 0xFFFF followed by a UTF-8 message, and nothing of it is served. When the answers together
+ * exceed the bus's payload limit, the reply is the count 0xFFFE alone: every request was
+ * served, and the sender asks again one request at a time (client/GroupBatcher.ts).
+ *
+ * The client core batches automatically (client/GroupBatcher.ts): concurrent requests of one
+ * process to one group share a message while an earlier one to that group is in flight.
  */
 
 /** Most requests in one batch. */
@@ -14,6 +19,12 @@ export const MAX_BATCH = 4096
 
 /** The count that marks an error reply. */
 export const BATCH_ERROR = 0xffff
+
+/** The count of the reply to a batch whose answers are too large for one message. */
+export const BATCH_REPLY_TOO_LARGE = 0xfffe
+
+/** The reply to a batch whose answers are too large for one message. */
+export const encodeBatchTooLarge = (): Uint8Array => new Uint8Array([0xff, 0xfe])
 
 /** Encodes requests (or answers) as one batch. */
 export const encodeBatch = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
@@ -59,11 +70,16 @@ export const encodeBatchError = (message: string): Uint8Array => {
   return out
 }
 
-/** Decodes a batch reply: the answers, or the error message of a refused batch. */
-export const decodeBatchReply = (bytes: Uint8Array): { answers: Uint8Array[] } | { error: string } => {
-  if (bytes.length >= 2 && new DataView(bytes.buffer, bytes.byteOffset, 2).getUint16(0) === BATCH_ERROR) {
-    return { error: new TextDecoder().decode(bytes.subarray(2)) }
-  }
+/**
+ * Decodes a batch reply: the answers, the error message of a refused batch, or `tooLarge` (all
+ * served; ask again one at a time).
+ */
+export const decodeBatchReply = (
+  bytes: Uint8Array,
+): { answers: Uint8Array[] } | { error: string } | { tooLarge: true } => {
+  const count = bytes.length >= 2 ? new DataView(bytes.buffer, bytes.byteOffset, 2).getUint16(0) : -1
+  if (count === BATCH_ERROR) return { error: new TextDecoder().decode(bytes.subarray(2)) }
+  if (count === BATCH_REPLY_TOO_LARGE && bytes.length === 2) return { tooLarge: true }
   const parts = decodeBatch(bytes)
   return typeof parts === "string" ? { error: `malformed batch reply: ${parts}` } : { answers: parts }
 }

@@ -92,6 +92,42 @@ describe("KvClient over an in-process cluster", () => {
   )
 
   it.live(
+    "concurrent calls to one shard share bus messages, each with its own result",
+    () =>
+      withCluster((_, client) =>
+        Effect.gen(function* () {
+          const kv = yield* KvClient
+          // A hash tag would pin them to one shard; 200 keys over four shards do as well.
+          const keys = Array.from({ length: 200 }, (_, i) => `batch-${i}`)
+          const puts = yield* Effect.all(
+            keys.map((k) => kv.put(k, `v-${k}`)),
+            { concurrency: "unbounded" },
+          )
+          expect(puts.every((r) => r.created)).toBe(true)
+          const values = yield* Effect.all(
+            keys.map((k) => Effect.map(kv.get(k), Option.map(text))),
+            { concurrency: "unbounded" },
+          )
+          expect(values).toEqual(keys.map((k) => Option.some(`v-${k}`)))
+          // A cas that must fail, in the middle of batched ones that succeed: per-request errors.
+          const outcomes = yield* Effect.all(
+            keys
+              .slice(0, 50)
+              .map((k, i) => Effect.either(kv.cas(k, i === 25 ? "wrong" : `v-${k}`, `w-${k}`))),
+            { concurrency: "unbounded" },
+          )
+          expect(
+            outcomes.filter((o) => o._tag === "Left").map((o) => o._tag === "Left" && o.left._tag),
+          ).toEqual(["Conflict"])
+          const stats = yield* (yield* Router.Router).stats
+          expect(stats.batches).toBeGreaterThan(0)
+          expect(stats.batchedRequests).toBeGreaterThan(stats.batches)
+        }).pipe(Effect.provide(client)),
+      ),
+    60_000,
+  )
+
+  it.live(
     "scans every shard, merged in key order, page by page",
     () =>
       withCluster((cluster, client) =>
