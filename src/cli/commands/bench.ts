@@ -6,6 +6,7 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Context, Effect, Layer } from "effect"
 import * as KvClient from "../../client/KvClient.js"
+import * as Router from "../../client/Router.js"
 import * as Bench from "../Bench.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
 
@@ -48,8 +49,9 @@ export const bench = Command.make(
         o.reads >= 0 && o.reads <= 1 ? undefined : "--reads must be in 0..1",
       ].filter((p) => p !== undefined)
       if (problems.length > 0) return yield* Effect.fail(new Error(problems.join("; ")))
-      const client = yield* Layer.build(KvClient.layer.pipe(Layer.provide(routerLayer(o))))
+      const client = yield* Layer.build(KvClient.layer.pipe(Layer.provideMerge(routerLayer(o))))
       const kv = Context.get(client, KvClient.KvClient)
+      const router = Context.get(client, Router.Router)
       const options: Bench.BenchOptions = {
         clients: o.clients,
         seconds: o.seconds,
@@ -70,6 +72,7 @@ export const bench = Command.make(
         }),
       )
       if (tty) process.stderr.write("\n")
+      const stats = yield* router.stats
       if (o.json)
         yield* Console.log(
           JSON.stringify({
@@ -84,6 +87,14 @@ export const bench = Command.make(
             p90Ms: Number(result.all.p90.toFixed(3)),
             p99Ms: Number(result.all.p99.toFixed(3)),
             maxMs: Number(result.all.max.toFixed(3)),
+            // How the client got there: bus messages, batching, retries (RouterStats).
+            attempts: stats.attempts,
+            batches: stats.batches,
+            batchedRequests: stats.batchedRequests,
+            retries: stats.retries,
+            requestTimeouts: stats.requestTimeouts,
+            notLeader: stats.notLeader,
+            overloaded: stats.overloaded,
           }),
         )
       else yield* Console.log(Bench.summary(options, result))
