@@ -6,6 +6,7 @@ import {
   decodeBatchReply,
   encodeBatch,
   encodeBatchError,
+  encodeBatchTooLarge,
   MAX_BATCH,
 } from "../../src/runtime/RequestBatch.js"
 
@@ -32,6 +33,12 @@ describe("request batches", () => {
     expect(decodeBatch(good.subarray(0, good.length - 1))).toMatch(/past the end/)
     expect(decodeBatch(new Uint8Array([...good, 9]))).toMatch(/after the last/)
     fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => void decodeBatch(bytes)))
+  })
+
+  it("says when the answers were too large for one message", () => {
+    expect(decodeBatchReply(encodeBatchTooLarge())).toEqual({ tooLarge: true })
+    // The marker is the whole reply: with more bytes it is a malformed batch, not the marker.
+    expect(decodeBatchReply(new Uint8Array([0xff, 0xfe, 0]))).toHaveProperty("error")
   })
 
   it("carries an error reply", () => {
