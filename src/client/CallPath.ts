@@ -11,7 +11,8 @@
  *    applies it at most once; a new stamp only when the command goes to another group or its
  *    session died;
  * 4. sends them to the group subject, where only the leader listens (`send`; concurrent
- *    requests to one group share a message, GroupBatcher.ts), and acts on what comes back (`unanswered`, `answered`; ReplyAction.ts, docs/protocol.md "Retries").
+ *    requests to one group share a message, GroupBatcher.ts; on a node, a group the node leads
+ *    is served in-process, `LocalGroups`), and acts on what comes back (`unanswered`, `answered`; ReplyAction.ts, docs/protocol.md "Retries").
  *
  * What a call learns on the way (the last reason, whether a command may have run) stays in its
  * `CallState`, so the error it gives up with says what an earlier attempt found even when the
@@ -23,7 +24,7 @@ import * as ShardMapIndex from "../meta/ShardMapIndex.js"
 import type { GroupId } from "../raft/Ids.js"
 import { type EntityCall, encodeCall } from "../runtime/entity/EntityClient.js"
 import * as Wire from "../runtime/entity/Wire.js"
-import type { BusService, RequestError } from "../transport/Bus.js"
+import { type BusService, type RequestError, RequestTimeout } from "../transport/Bus.js"
 import type { ClusterSubjects } from "../transport/Subjects.js"
 import { type CallError, Timeout, Unavailable } from "./ClientErrors.js"
 import type { ClientSession } from "./ClientSession.js"
@@ -36,11 +37,20 @@ import * as Retry from "./Retry.js"
 import type { MutableRouterStats } from "./RouterStats.js"
 import { type SessionPool, take } from "./SessionPool.js"
 
+/** The groups a node leads, served in-process (the node's `leads` and `request`). */
+export interface LocalGroups {
+  readonly leads: (group: GroupId) => boolean
+  /** Serves one request as the group subject would; answers every request. */
+  readonly request: (group: GroupId, bytes: Uint8Array) => Effect.Effect<Uint8Array>
+}
+
 /** What the call path needs of its router (Router.ts builds it). */
 export interface RouterCore {
   readonly bus: BusService
   /** Group requests go through it: concurrent ones to one group share a message. */
   readonly batcher: GroupBatcher
+  /** Groups served in-process, without a bus round trip (undefined: none). */
+  readonly localGroups: LocalGroups | undefined
   readonly subjects: ClusterSubjects
   /** How long one request waits for its reply before it is resent. */
   readonly attemptTimeoutMs: number
@@ -100,6 +110,8 @@ class CallState {
   reason = "the deadline passed before any request was sent"
   /** The shard map is known stale: fetch a newer one before routing. */
   forceRefresh = false
+  /** An attempt went to a replica this process leads (`LocalGroups`): later ones take the bus. */
+  triedLocal = false
   /** The replica path of a stale read was taken (or does not apply). */
   triedReplica: boolean
   stamp: Stamp | undefined = undefined
@@ -268,10 +280,40 @@ const send = (
     call.attempts++
     core.stats.attempts++
     const wait = Math.max(1, Math.min(core.attemptTimeoutMs, yield* Retry.remaining(call.deadlineAt)))
-    const sent = yield* Effect.either(core.batcher.send(group, core.subjects.group(group), bytes, wait))
+    // In-process once per call: should the hint be stale (leadership just moved), the bus finds
+    // the leader on the retry.
+    const local = !call.triedLocal && core.localGroups?.leads(group) === true ? core.localGroups : undefined
+    if (local !== undefined) call.triedLocal = true
+    const sent = yield* Effect.either(
+      local !== undefined
+        ? localRequest(core, local, group, bytes, wait)
+        : core.batcher.send(group, core.subjects.group(group), bytes, wait),
+    )
     if (Either.isLeft(sent)) return yield* unanswered(core, call, group, sent.left, wait)
     return yield* answered(core, call, sent.right, actionOf(sent.right))
   })
+
+/**
+ * A request to a group this process leads, served by its replica without the bus. Should the
+ * leadership have moved, the replica answers `NotLeader` and the retry takes the bus.
+ */
+const localRequest = (
+  core: RouterCore,
+  local: LocalGroups,
+  group: GroupId,
+  bytes: Uint8Array,
+  waitMs: number,
+): Effect.Effect<Uint8Array, RequestTimeout> => {
+  core.stats.localRequests++
+  const subject = core.subjects.group(group)
+  return local.request(group, bytes).pipe(
+    Effect.timeoutFail({
+      duration: waitMs,
+      onTimeout: () =>
+        new RequestTimeout({ subject, timeoutMillis: waitMs, message: `no local reply within ${waitMs} ms` }),
+    }),
+  )
+}
 
 /** The map may be stale (a rate-limited refresh; failures are ignored: the retry will tell). */
 const mapMayBeStale = (core: RouterCore, call: CallState): Effect.Effect<void> =>

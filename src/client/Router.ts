@@ -31,7 +31,7 @@ import * as Wire from "../runtime/entity/Wire.js"
 import { Bus, type BusService, layerNats as busLayerNats } from "../transport/Bus.js"
 import * as NatsConnection from "../transport/NatsConnection.js"
 import { type ClusterSubjects, clusterSubjects } from "../transport/Subjects.js"
-import { type RouterCore, route } from "./CallPath.js"
+import { type LocalGroups, type RouterCore, route } from "./CallPath.js"
 import { type CallError, Unavailable } from "./ClientErrors.js"
 import * as ClientShardMap from "./ClientShardMap.js"
 import * as GroupBatcher from "./GroupBatcher.js"
@@ -40,6 +40,7 @@ import * as Retry from "./Retry.js"
 import * as RouterStats from "./RouterStats.js"
 import * as SessionPool from "./SessionPool.js"
 
+export type { LocalGroups } from "./CallPath.js"
 export type { RouterStats } from "./RouterStats.js"
 
 /** Settings of a router. */
@@ -65,6 +66,11 @@ export interface RouterOptions {
    * false where clients may not use the admin subjects: stale reads then go to the leader).
    */
   readonly staleReadsFromReplicas?: boolean
+  /**
+   * Groups this process leads, served without the bus (the KV gateway on a node): a request to
+   * such a group goes straight to the local replica (CallPath.ts).
+   */
+  readonly localGroups?: LocalGroups
 }
 
 /** Per-call options. */
@@ -143,6 +149,7 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
   const core: RouterCore = {
     bus,
     batcher: GroupBatcher.make(bus, stats),
+    localGroups: options.localGroups,
     subjects,
     attemptTimeoutMs,
     backoff: { ...Retry.clientBackoff, ...options.backoff },

@@ -6,6 +6,8 @@ export interface RouterStats {
   readonly calls: number
   /** Requests sent to group subjects (alone or in batches). */
   readonly attempts: number
+  /** Requests served by a replica this process leads, without the bus (`LocalGroups`). */
+  readonly localRequests: number
   /** Bus messages on group batch subjects (GroupBatcher.ts). */
   readonly batches: number
   /** Requests those batch messages carried. */
@@ -35,6 +37,7 @@ export type MutableRouterStats = { -readonly [K in keyof RouterStats]: RouterSta
 export const zero = (): MutableRouterStats => ({
   calls: 0,
   attempts: 0,
+  localRequests: 0,
   batches: 0,
   batchedRequests: 0,
   retries: 0,

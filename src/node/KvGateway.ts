@@ -17,6 +17,7 @@
 import { Effect, Layer, Option, Stream } from "effect"
 import * as KvClient from "../client/KvClient.js"
 import * as Router from "../client/Router.js"
+import { Node } from "../runtime/Node.js"
 import { Bus, type BusClosed, type BusMessage, type InvalidSubject } from "../transport/Bus.js"
 import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
 import * as Gateway from "./GatewayProtocol.js"
@@ -152,8 +153,11 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const bus = yield* Bus
+      // On a node, the groups it leads are served in-process: no bus round trip (decision 0057).
+      const node = yield* Effect.serviceOption(Node)
       const router = Router.makeWith(bus, {
         ...options.router,
+        ...(Option.isSome(node) ? { localGroups: node.value } : {}),
         cluster: options.cluster,
         ...(options.subjectPrefix === undefined ? {} : { subjectPrefix: options.subjectPrefix }),
       })

@@ -64,6 +64,8 @@ export interface NodeService {
   ) => Effect.Effect<Uint8Array, RuntimeError>
   /** Serves one raw request as the group subject does (errors encoded by the group's kind). */
   readonly request: (groupId: GroupId, request: Uint8Array) => Effect.Effect<Uint8Array>
+  /** Whether this node's replica of `groupId` leads it now (a hint: leadership may move). */
+  readonly leads: (groupId: GroupId) => boolean
   /** Proposes a membership change; succeeds once it is applied here. */
   readonly proposeConfChange: (
     groupId: GroupId,
@@ -118,6 +120,7 @@ const nodeService = (ctx: NodeContext, subscriptions: LeaderSubscriptions): Node
   propose: (groupId, command) => GroupCalls.propose(ctx, groupId, command),
   read: (groupId, query, options) => GroupCalls.read(ctx, groupId, query, options?.stale === true),
   request: (groupId, request) => GroupCalls.request(ctx, groupId, request),
+  leads: (groupId) => ctx.engine.replicas.get(groupId)?.isLeader === true,
   proposeConfChange: (groupId, cc) => GroupCalls.proposeConfChange(ctx, groupId, cc),
   transferLeader: (groupId, to) => GroupCalls.transferLeader(ctx, groupId, to),
   removeReplica: (groupId) => removeReplica(ctx, groupId),

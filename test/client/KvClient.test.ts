@@ -128,6 +128,45 @@ describe("KvClient over an in-process cluster", () => {
   )
 
   it.live(
+    "a router on a node serves the groups it leads in-process, and takes the bus when the hint is wrong",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const cluster = yield* MemoryCluster.make({ kinds: [Kv] })
+          const node1 = Option.getOrThrow(cluster.node(1))
+          let localCalls = 0
+          // A hint that claims every group: node 1 answers NotLeader for the groups it doesn't
+          // lead, and those calls must still succeed over the bus.
+          const localGroups: Router.LocalGroups = {
+            leads: () => true,
+            request: (group, bytes) => {
+              localCalls++
+              return node1.request(group, bytes)
+            },
+          }
+          const router = Router.layer({ cluster: cluster.cluster, localGroups }).pipe(
+            Layer.provide(cluster.clientBus),
+          )
+          const client = kvLayer.pipe(Layer.provideMerge(router))
+          yield* Effect.gen(function* () {
+            const kv = yield* KvClient
+            const keys = Array.from({ length: 40 }, (_, i) => `local-${i}`)
+            for (const k of keys) yield* kv.put(k, `v-${k}`)
+            for (const k of keys) expect(Option.map(yield* kv.get(k), text)).toEqual(Option.some(`v-${k}`))
+            const stats = yield* (yield* Router.Router).stats
+            expect(stats.localRequests).toBe(localCalls)
+            expect(localCalls).toBeGreaterThan(0)
+            // Groups led elsewhere: their calls were refused locally and went by bus.
+            const leaders = yield* Effect.forEach(cluster.groupsOf("kv"), (g) => cluster.leaderOf(g))
+            if (leaders.some((l) => Option.getOrUndefined(l) !== 1))
+              expect(stats.notLeader).toBeGreaterThan(0)
+          }).pipe(Effect.provide(client))
+        }),
+      ),
+    60_000,
+  )
+
+  it.live(
     "scans every shard, merged in key order, page by page",
     () =>
       withCluster((cluster, client) =>
