@@ -20,6 +20,14 @@ export default defineConfig({
         { outputFile: process.env.FLOTILLA_TEST_REPORT ?? join(tmpdir(), "flotilla-vitest-report.json") },
       ],
     ],
+    // `npm run coverage`: V8 coverage of the code the test processes run (not of the child
+    // processes the `process` tests start), summed per folder by test/tools/coverage-by-folder.ts.
+    coverage: {
+      provider: "v8",
+      include: ["src/**/*.ts", "shards/**/*.ts"],
+      reporter: ["text-summary", "json-summary"],
+      reportsDirectory: "coverage",
+    },
     projects: [
       {
         extends: true,
