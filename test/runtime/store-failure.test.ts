@@ -5,12 +5,17 @@
  * "process" is a node in this process with a recording `LoopExit`; the restart is a new node on
  * the same disk after a crash (nothing of the old one is closed cleanly).
  */
-import { describe, expect, it } from "@effect/vitest"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Layer, Option, Scope } from "effect"
 import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import { Node, NodeLive } from "../../src/runtime/Node.js"
 import { LoopExit, recordingExit } from "../../src/runtime/Supervisor.js"
 import * as FaultyLogStore from "../../src/storage/FaultyLogStore.js"
+import * as LevelLogStore from "../../src/storage/LevelLogStore.js"
 import { LogStore } from "../../src/storage/LogStore.js"
 import * as MemoryLogStore from "../../src/storage/MemoryLogStore.js"
 import { checksumKind } from "../../src/testing/ChecksumMachine.js"
@@ -106,5 +111,75 @@ describe("a failed store write", () => {
         expect(exit.lines).toHaveLength(1)
         yield* Scope.close(second.scope, Exit.void)
       }).pipe(Effect.scoped),
+  )
+})
+
+/** A 4 MiB tmpfs of our own, when this process may mount one (root with CAP_SYS_ADMIN). */
+const mountTmpfs = (): { readonly dir: string } | { readonly skip: string } => {
+  const dir = mkdtempSync(join(tmpdir(), "flotilla-tmpfs-"))
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", dir], { stdio: "pipe" })
+    return { dir }
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true })
+    return { skip: `cannot mount a tmpfs here (${String(e).split("\n")[0]})` }
+  }
+}
+const tmpfs = mountTmpfs()
+afterAll(() => {
+  if (!("dir" in tmpfs)) return
+  try {
+    execFileSync("umount", [tmpfs.dir], { stdio: "pipe" })
+  } finally {
+    rmSync(tmpfs.dir, { recursive: true, force: true })
+  }
+})
+
+describe("a LevelDB store on a full disk (tmpfs)", () => {
+  if ("skip" in tmpfs) console.warn(`skipped: ${tmpfs.skip}`)
+  it.live.skipIf("skip" in tmpfs)(
+    "ends the process when the disk fills; restarted once space is freed, no acknowledged write is lost",
+    () =>
+      Effect.gen(function* () {
+        if (!("dir" in tmpfs)) return
+        const data = join(tmpfs.dir, "data")
+        const filler = join(tmpfs.dir, "filler")
+        // Most of the disk is taken by another file: a few hundred KiB are left for the store.
+        writeFileSync(filler, new Uint8Array(3 * 1024 * 1024 + 256 * 1024))
+        const infra = {
+          net: yield* MemoryNetwork.make({ seed: 2, cluster: "t" }),
+          bus: yield* MemoryBus.make(),
+        }
+        const exit = recordingExit()
+        const level = Layer.scoped(LogStore, LevelLogStore.make(data, { groupCommit: true }))
+        const first = yield* startNode(level, infra, exit)
+        yield* first.node.createGroup({
+          groupId: G,
+          replicaId: replicaIdOf(N1),
+          bootstrap: { voters: [replicaIdOf(N1)] },
+        })
+        yield* awaitLeader(first.node)
+        let acknowledged = 0
+        const payload = "x".repeat(8 * 1024)
+        for (let i = 0; i < 2_000; i++) {
+          const r = yield* Effect.either(first.node.propose(G, enc.encode(`${i}:${payload}`)))
+          if (r._tag === "Left") break
+          acknowledged++
+        }
+        expect(acknowledged).toBeGreaterThan(0)
+        expect(exit.lines).toHaveLength(1)
+        expect(exit.lines[0]).toMatch(/^flotilla: loop store died: /)
+        // The process is gone; space is freed; the supervisor starts it again on the same data.
+        yield* Scope.close(first.scope, Exit.void)
+        rmSync(filler)
+        const second = yield* startNode(level, infra, exit)
+        yield* awaitLeader(second.node)
+        expect(yield* countOf(second.node)).toBe(acknowledged)
+        yield* second.node.propose(G, enc.encode("after"))
+        expect(yield* countOf(second.node)).toBe(acknowledged + 1)
+        expect(exit.lines).toHaveLength(1)
+        yield* Scope.close(second.scope, Exit.void)
+      }).pipe(Effect.scoped),
+    60_000,
   )
 })
