@@ -13,6 +13,8 @@ export const processTests: ReadonlyArray<string> = [
   "test/examples/NatsClient.test.ts",
   "test/placement/process-placement.test.ts",
   "test/runtime/cluster-process.test.ts",
+  "test/runtime/store-failure.test.ts",
+  "test/runtime/transport-receive-death.test.ts",
   "test/storage/Crash.test.ts",
   "test/storage/LevelDisk.test.ts",
   "test/transport/Bus.test.ts",

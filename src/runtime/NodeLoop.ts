@@ -51,6 +51,10 @@ export class NodeLoop {
     return Effect.gen(this, function* () {
       const scope = yield* Effect.scope
       yield* Effect.forkScoped(supervise("engine beat", this.beat()))
+      // The transport's receive path stopping for good leaves the node deaf: a dead loop.
+      yield* Effect.forkScoped(
+        supervise("transport receive", Effect.flatMap(this.ctx.transport.receiveFailure, Effect.fail)),
+      )
       // The loop ends by returning only once the node is stopping; any other end ends the process.
       const fiber = yield* Effect.forkScoped(
         supervise("engine", this.run(subscriptions, scope), { mayEnd: () => this.ctx.engine.stopping }),

@@ -61,6 +61,12 @@ export interface TransportService {
    * the transport. The listener MUST NOT throw; a later call replaces it.
    */
   readonly unsafeOnInbound: (listener: () => void) => void
+  /**
+   * Waits until the receive path has stopped for good (its subscription failed, or the
+   * connection closed while the transport was open) and succeeds with the reason; never
+   * completes while frames can arrive. The node supervises it (docs/decisions/0070).
+   */
+  readonly receiveFailure: Effect.Effect<string>
   /** A snapshot of the counters. */
   readonly stats: Effect.Effect<TransportStats>
 }

@@ -4,7 +4,7 @@
  * refused frames. An implementation supplies only `publish` (one payload on one subject) and
  * the current payload limit, and feeds every payload it receives to `receive`.
  */
-import { Chunk, Effect, Either, Queue, type Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Either, Exit, Queue, type Scope, Stream } from "effect"
 import type { NodeId } from "../../raft/Ids.js"
 import { isNodeId } from "../../raft/Ids.js"
 import { MessageType } from "../../raft/Types.js"
@@ -74,6 +74,8 @@ export interface TransportCore {
   readonly receive: (payload: Uint8Array, subject: string) => void
   /** Logs a warning from synchronous code (bounded backlog: lines beyond it are dropped). */
   readonly warn: (line: string) => void
+  /** The receive path stopped for good (see `TransportService.receiveFailure`); first reason wins. */
+  readonly receiveDied: (reason: string) => void
 }
 
 const newDropCounters = (): Record<InboundDropReason, number> => ({
@@ -94,6 +96,7 @@ export const makeTransportCore = (
     const clusterId = clusterIdOf(config.cluster)
     const expect = { clusterId, to: config.nodeId }
     const queue = yield* Queue.unbounded<Pending>()
+    const receiveFailure = yield* Deferred.make<string>()
     const logs = yield* Queue.dropping<string>(LOG_BACKLOG)
     yield* Effect.forkScoped(
       Effect.forever(Effect.flatMap(Queue.take(logs), (line) => Effect.logWarning(line))),
@@ -147,7 +150,12 @@ export const makeTransportCore = (
       pendingBytes += payload.length
       stats.envelopesReceived += frame.envelopes.length
       queue.unsafeOffer({ batch: { from: frame.from, envelopes: frame.envelopes }, bytes: payload.length })
-      listener?.()
+      try {
+        listener?.()
+      } catch (e) {
+        // The listener must not throw (its contract); if it does, the frame is queued anyway.
+        log(`transport: the inbound listener threw: ${String(e)}`)
+      }
     }
 
     const release = (p: Pending): InboundBatch => {
@@ -264,6 +272,10 @@ export const makeTransportCore = (
       unsafeOnInbound: (l) => {
         listener = l
       },
+      receiveFailure: Deferred.await(receiveFailure),
     }
-    return { service, subjects, receive, warn: log }
+    const receiveDied = (reason: string) => {
+      Deferred.unsafeDone(receiveFailure, Exit.succeed(reason))
+    }
+    return { service, subjects, receive, warn: log, receiveDied }
   })
