@@ -14,6 +14,7 @@ export const processTests: ReadonlyArray<string> = [
   "test/placement/process-placement.test.ts",
   "test/runtime/cluster-process.test.ts",
   "test/runtime/store-failure.test.ts",
+  "test/runtime/supervisor-process.test.ts",
   "test/runtime/transport-receive-death.test.ts",
   "test/storage/Crash.test.ts",
   "test/storage/LevelDisk.test.ts",
