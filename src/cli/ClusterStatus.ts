@@ -18,6 +18,8 @@ const AdminGroup = Schema.Struct({
   isLeader: Schema.Boolean,
   lastIndex: Schema.Number,
   applied: Schema.Number,
+  /** Why the replica stopped (it no longer takes part until the node restarts). */
+  stopped: Schema.optional(Schema.String),
   progress: Schema.optional(
     Schema.Array(Schema.Struct({ replica: Schema.Number, match: Schema.Number, learner: Schema.Boolean })),
   ),
@@ -59,6 +61,15 @@ export interface StatusReport {
   readonly mapVersion: number
   readonly nodes: ReadonlyArray<NodeRow>
   readonly groups: ReadonlyArray<GroupRow>
+  /** Replicas stopped on their node, with the reason (supervision, docs/runtime.md). */
+  readonly stopped?: ReadonlyArray<StoppedReplica>
+}
+
+/** A replica that stopped on its node. */
+export interface StoppedReplica {
+  readonly group: number
+  readonly node: number
+  readonly reason: string
 }
 
 const decoder = new TextDecoder()
@@ -98,10 +109,12 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
     )
     const leaders = new Map<number, { node: number; lag: number }>()
     const leads = new Map<number, number>()
+    const stopped: StoppedReplica[] = []
     for (const status of admin) {
       if (status === undefined) continue
       leads.set(status.node, 0)
       for (const g of status.groups) {
+        if (g.stopped !== undefined) stopped.push({ group: g.groupId, node: status.node, reason: g.stopped })
         if (!g.isLeader) continue
         leads.set(status.node, (leads.get(status.node) ?? 0) + 1)
         let lag = 0
@@ -137,6 +150,7 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
         leads: leads.get(n.id),
       })),
       groups,
+      stopped,
     }
   })
 
@@ -165,5 +179,8 @@ export const render = (r: StatusReport): string => {
       g.lag === undefined ? "-" : String(g.lag),
     ]),
   )
-  return `${summary}\n\n${nodes}\n\n${groups}`
+  const stopped = (r.stopped ?? []).map((s) => `  group ${s.group} on n${s.node}: ${s.reason}`)
+  const stoppedText =
+    stopped.length === 0 ? "" : `\n\nstopped replicas (until their node restarts):\n${stopped.join("\n")}`
+  return `${summary}${stopped.length > 0 ? `, ${stopped.length} stopped replica(s)` : ""}\n\n${nodes}\n\n${groups}${stoppedText}`
 }

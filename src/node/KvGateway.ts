@@ -18,6 +18,7 @@ import { Effect, Layer, Option, Stream } from "effect"
 import * as KvClient from "../client/KvClient.js"
 import * as Router from "../client/Router.js"
 import { Node } from "../runtime/Node.js"
+import { DroppedMessages, dropOnFailure, supervise } from "../runtime/Supervisor.js"
 import { Bus, type BusClosed, type BusMessage, type InvalidSubject } from "../transport/Bus.js"
 import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
 import * as Gateway from "./GatewayProtocol.js"
@@ -163,17 +164,22 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
       })
       const kv = KvClient.make(router)
       const sub = yield* bus.subscribe(router.subjects.kv, { queue: KV_QUEUE_GROUP })
+      const drops = new DroppedMessages("kv gateway")
       const serveOne = (msg: BusMessage) =>
         handle(kv, msg.data, bus.maxPayload()).pipe(
           Effect.flatMap((reply) => msg.respond(encoder.encode(JSON.stringify(reply)))),
           Effect.catchAll((e) => Effect.logWarning(`kv gateway: reply failed: ${e.message}`)),
+          (one) => dropOnFailure(drops, one),
         )
       yield* Effect.forkScoped(
-        Stream.runDrain(
-          Stream.mapEffect(sub.messages, serveOne, {
-            concurrency: options.concurrency ?? 1024,
-            unordered: true,
-          }),
+        supervise(
+          "kv gateway",
+          Stream.runDrain(
+            Stream.mapEffect(sub.messages, serveOne, {
+              concurrency: options.concurrency ?? 1024,
+              unordered: true,
+            }),
+          ),
         ),
       )
     }),

@@ -28,6 +28,7 @@ import { completeShardMap } from "../meta/PagedShardMap.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { type GroupStatus, Node, type NodeService } from "../runtime/Node.js"
+import { supervise } from "../runtime/Supervisor.js"
 import { Bus, type BusService } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 import { NodeShardMap, type NodeShardMapService } from "./NodeShardMap.js"
@@ -329,6 +330,8 @@ export const make = (options: MetaAgentOptions) =>
       fetchMap: fetchMap(agent),
       reconcile: reconcile(agent),
       run: run(agent, follow),
+      /** Whether the agent is done (the node was removed and holds no replica). */
+      finished: () => agent.finished,
       tombstones: agent.tombstones,
       cache,
     }
@@ -336,4 +339,9 @@ export const make = (options: MetaAgentOptions) =>
 
 /** Runs the agent for the layer's lifetime. */
 export const layer = (options: MetaAgentOptions): Layer.Layer<never, never, Node | Bus | NodeShardMap> =>
-  Layer.scopedDiscard(Effect.flatMap(make(options), (agent) => Effect.forkScoped(agent.run)))
+  Layer.scopedDiscard(
+    Effect.flatMap(make(options), (agent) =>
+      // Its rounds catch their own failures; the loop ends by returning only after the node's removal.
+      Effect.forkScoped(supervise("metadata agent", agent.run, { mayEnd: agent.finished })),
+    ),
+  )

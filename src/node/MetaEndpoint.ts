@@ -20,6 +20,7 @@ import { MetaStateMachine } from "../meta/MetaStateMachine.js"
 import { type NodeLoad, ReportAssembly } from "../meta/NodeReport.js"
 import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
+import { DroppedMessages, dropOnFailure, supervise } from "../runtime/Supervisor.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 import { whileLeader } from "./WhileLeader.js"
@@ -128,6 +129,7 @@ export const layer = (options: MetaEndpointOptions): Layer.Layer<never, never, N
       const bus = yield* Bus
       const reports = yield* MetaReports
       const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
+      const drops = new DroppedMessages("meta endpoint")
       const serve = Effect.gen(function* () {
         reports.reset(yield* Clock.currentTimeMillis)
         const sub = yield* bus.subscribe(subject)
@@ -137,10 +139,19 @@ export const layer = (options: MetaEndpointOptions): Layer.Layer<never, never, N
           handleRequest(node, reports, msg.data).pipe(
             Effect.flatMap((reply) => msg.respond(reply)),
             Effect.catchAll((e) => Effect.logWarning(`meta endpoint: reply failed: ${e.message}`)),
+            (one) => dropOnFailure(drops, one),
             Effect.forkScoped,
           ),
         )
+        // The subscription ended by itself (the bus closed it): serve again at the next check.
       }).pipe(Effect.catchAll((e) => Effect.logError(`meta endpoint: cannot serve ${subject}: ${e.message}`)))
-      yield* Effect.forkScoped(whileLeader(META_GROUP, serve))
+      // A defect of the serving loop ends the process; a subscription refused or ended is
+      // retried while this node leads (whileLeader starts an effect that ended again).
+      yield* Effect.forkScoped(
+        supervise(
+          "meta endpoint",
+          whileLeader(META_GROUP, supervise("meta endpoint", serve, { mayEnd: () => true })),
+        ),
+      )
     }),
   )

@@ -7,7 +7,8 @@
  * - `status`: `{ after?: groupId }` → the hosted replicas (`GroupStatus`) with group ids above
  *   `after`, in id order, and the node's counters. An answer holds at most `STATUS_PAGE_BYTES`
  *   of replicas; when some are left it says `next` (ask again with `after: next`);
- * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced), the
+ * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced, stopped,
+ *   with the first stopped group and its reason), the
  *   counters and the process's memory — small enough for nodes with tens of thousands of groups;
  * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
  * - `transfer-leader`: `{ group, to: replicaId }`;
@@ -20,6 +21,7 @@ import { ConfChangeTransition, ConfChangeType, confChange } from "../raft/ConfCh
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { Node } from "../runtime/Node.js"
+import { DroppedMessages, dropOnFailure, supervise } from "../runtime/Supervisor.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 
@@ -108,10 +110,16 @@ const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =
         let leaders = 0
         let leaderless = 0
         let quiesced = 0
+        let stopped = 0
+        let firstStopped: { group: number; reason: string } | undefined
         for (const g of groups) {
           if (g.isLeader) leaders++
           if (g.leaderNode === undefined) leaderless++
           if (g.quiesced) quiesced++
+          if (g.stopped !== undefined) {
+            stopped++
+            firstStopped ??= { group: g.groupId, reason: g.stopped }
+          }
         }
         return {
           ok: true,
@@ -120,6 +128,8 @@ const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =
           leaders,
           leaderless,
           quiesced,
+          stopped,
+          ...(firstStopped !== undefined ? { firstStopped } : {}),
           stats: yield* node.stats,
         }
       }
@@ -175,12 +185,17 @@ export const layer = (options: {
       const node = yield* Node
       const bus = yield* Bus
       const sub = yield* bus.subscribe(adminSubject(options.cluster, node.nodeId, options.subjectPrefix))
+      const drops = new DroppedMessages("admin endpoint")
       yield* Effect.forkScoped(
-        Stream.runForEach(sub.messages, (msg) =>
-          handle(node, msg.data, options.statusPageBytes ?? STATUS_PAGE_BYTES).pipe(
-            Effect.flatMap((reply) => msg.respond(json(reply))),
-            Effect.catchAll((e) => Effect.logWarning(`admin reply failed: ${e.message}`)),
-            Effect.forkScoped,
+        supervise(
+          "admin endpoint",
+          Stream.runForEach(sub.messages, (msg) =>
+            handle(node, msg.data, options.statusPageBytes ?? STATUS_PAGE_BYTES).pipe(
+              Effect.flatMap((reply) => msg.respond(json(reply))),
+              Effect.catchAll((e) => Effect.logWarning(`admin reply failed: ${e.message}`)),
+              (one) => dropOnFailure(drops, one),
+              Effect.forkScoped,
+            ),
           ),
         ),
       )

@@ -46,6 +46,7 @@ import {
 import { type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import type { RuntimeError } from "../runtime/RuntimeErrors.js"
+import { supervise } from "../runtime/Supervisor.js"
 import { Bus, type BusService } from "../transport/Bus.js"
 import { localMetaState, MetaReports, type MetaReportsService, type ReportEntry } from "./MetaEndpoint.js"
 import { type AdminRequest, adminSubject } from "./NodeAdmin.js"
@@ -376,4 +377,8 @@ export const run = (options: DriverOptions) =>
 
 /** Runs the driver whenever this node leads the metadata group, for the layer's lifetime. */
 export const layer = (options: DriverOptions): Layer.Layer<never, never, Node | Bus | MetaReports> =>
-  Layer.scopedDiscard(Effect.forkScoped(whileLeader(META_GROUP, run(options))))
+  Layer.scopedDiscard(
+    Effect.forkScoped(
+      supervise("placement driver", whileLeader(META_GROUP, supervise("placement driver", run(options)))),
+    ),
+  )

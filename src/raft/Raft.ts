@@ -194,8 +194,9 @@ export class Raft {
     const m: Message = {
       type: t,
       to: init.to ?? None,
-      // Only a forwarded TransferLeader keeps its `from`: it names the transferee, not the sender.
-      from: t === MessageType.TransferLeader && init.from !== undefined ? init.from : this.id,
+      // Every message is from this replica (a frame carries only its source node's messages):
+      // a follower forwards only a transfer to itself (stepFollower).
+      from: this.id,
       // Forwarded ReadIndex / TransferLeader carry no term: the leader treats them as local.
       term: init.term ?? (t === MessageType.ReadIndex || t === MessageType.TransferLeader ? 0 : this.term),
       logTerm: init.logTerm ?? 0,
@@ -996,7 +997,10 @@ export class Raft {
         this.handleSnapshotChunk(m)
         return
       case MessageType.TransferLeader:
-        if (this.lead !== None) this.send({ type: MessageType.TransferLeader, to: this.lead, from: m.from })
+        // Only a transfer to this replica goes on to the leader: forwarding one to another
+        // replica would send a message that is not from this node (issue 12, finding 1).
+        if (this.lead !== None && m.from === this.id)
+          this.send({ type: MessageType.TransferLeader, to: this.lead })
         return
       case MessageType.TimeoutNow:
         // Campaign at once, even within the leader's lease: the leader asked us to.

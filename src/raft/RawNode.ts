@@ -379,10 +379,17 @@ export class RawNode {
     return undefined
   }
 
-  /** Asks the leader (forwarded when called on a follower) to hand leadership to `transferee`. */
+  /**
+   * Asks the leader to hand leadership to `transferee`. On the leader it starts the transfer;
+   * on a follower only a transfer to this replica is forwarded to the leader (a forwarded
+   * message is from this replica, as every message a node sends must be): a transfer to a
+   * third replica is refused with NotLeader, to be asked of the leader.
+   */
   transferLeader(transferee: ReplicaId): ProposalDropped | undefined {
     if (!isReplicaId(transferee)) return proposalDropped("NotAMember", this.raft.lead)
     if (this.raft.lead === None) return proposalDropped("NoLeader", None)
+    if (this.raft.state !== StateType.Leader && transferee !== this.raft.id)
+      return proposalDropped("NotLeader", this.raft.lead)
     this.raft.step(newMessage({ type: MessageType.TransferLeader, from: transferee }))
     return undefined
   }

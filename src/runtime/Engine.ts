@@ -108,6 +108,8 @@ export class Engine {
   readonly removals: GroupId[] = []
   /** Groups whose snapshot data a leader needs loaded from the store. */
   readonly snapshotLoads = new Set<GroupId>()
+  /** Groups stopped because one of their steps threw, not yet logged (the loop drains it). */
+  readonly stopped: Array<{ readonly groupId: GroupId; readonly reason: string }> = []
   /** Messages the engine built itself (quiesce heartbeats), sent with the next round. */
   private extra: Envelope[] = []
   private readonly lastIndexSeen = new WeakMap<Replica, number>()
@@ -207,28 +209,49 @@ export class Engine {
   ingest(batch: InboundBatch): void {
     for (const env of batch.envelopes) {
       this.stats.messagesIn++
-      const m = env.message
-      let r = this.replicas.get(env.groupId)
-      if (r === undefined) {
-        const exp = this.expected.get(env.groupId)
-        if (exp === undefined || exp.replicaId !== m.to) {
-          this.stats.droppedUnknownGroup++
-          continue
-        }
-        r = this.createReplica({ groupId: env.groupId, replicaId: exp.replicaId, kind: exp.kind })
+      try {
+        this.ingestOne(env)
+      } catch (e) {
+        // One message, one group: a throw stops that group only (decision 0070).
+        const r = this.replicas.get(env.groupId)
+        if (r !== undefined) this.stopOnDefect(r, `handling a message from ${env.message.from}`, e)
+        else this.stats.droppedUnknownGroup++
       }
-      if (r.stopped !== undefined) continue
-      if (r.id !== m.to) {
-        // A message for another incarnation of the replica (an older or newer id).
-        this.stats.droppedStaleReplica++
-        continue
-      }
-      // Answers to our own (quiesce) heartbeats are not activity; anything else wakes the group.
-      if (m.type !== MessageType.HeartbeatResp && !isQuiesceHeartbeat(m)) this.wake(r)
-      if (r.raw.step(m) !== undefined) this.stats.refusedMessages++
-      if (isQuiesceHeartbeat(m) && !r.quiesced) this.maybeQuiesceFollower(r, m)
-      this.dirty.add(r)
     }
+  }
+
+  private ingestOne(env: Envelope): void {
+    const m = env.message
+    let r = this.replicas.get(env.groupId)
+    if (r === undefined) {
+      const exp = this.expected.get(env.groupId)
+      if (exp === undefined || exp.replicaId !== m.to) {
+        this.stats.droppedUnknownGroup++
+        return
+      }
+      r = this.createReplica({ groupId: env.groupId, replicaId: exp.replicaId, kind: exp.kind })
+    }
+    if (r.stopped !== undefined) return
+    if (r.id !== m.to) {
+      // A message for another incarnation of the replica (an older or newer id).
+      this.stats.droppedStaleReplica++
+      return
+    }
+    // Answers to our own (quiesce) heartbeats are not activity; anything else wakes the group.
+    if (m.type !== MessageType.HeartbeatResp && !isQuiesceHeartbeat(m)) this.wake(r)
+    this.dirty.add(r)
+    if (r.raw.step(m) !== undefined) this.stats.refusedMessages++
+    if (isQuiesceHeartbeat(m) && !r.quiesced) this.maybeQuiesceFollower(r, m)
+  }
+
+  /**
+   * A group's step threw (a bug in its core, its state machine or its data): that replica
+   * stops with the reason, its callers get `GroupStopped`, every other group goes on.
+   */
+  private stopOnDefect(r: Replica, what: string, e: unknown): void {
+    const reason = `${what} failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`
+    r.stop(reason)
+    this.stopped.push({ groupId: r.groupId, reason })
   }
 
   private maybeQuiesceFollower(r: Replica, m: Message): void {
@@ -281,7 +304,11 @@ export class Engine {
           continue
         }
       }
-      r.raw.tick()
+      try {
+        r.raw.tick()
+      } catch (e) {
+        this.stopOnDefect(r, "a tick", e)
+      }
       this.dirty.add(r)
     }
   }
@@ -374,9 +401,16 @@ export class Engine {
     this.dirty.clear()
     for (const r of dirty) {
       if (r.stopped !== undefined || !this.replicas.has(r.groupId)) continue
-      r.flushMailbox()
-      const rd = r.takeReady()
-      const u = r.toUpdate(rd)
+      let rd: Ready | undefined
+      let u: GroupUpdate | undefined
+      try {
+        r.flushMailbox()
+        rd = r.takeReady()
+        u = r.toUpdate(rd)
+      } catch (e) {
+        this.stopOnDefect(r, "collecting its round", e)
+        continue
+      }
       if (u) updates.push(u)
       if (r.pendingSave !== undefined && !r.saveInFlight) {
         r.saveInFlight = true
@@ -425,7 +459,13 @@ export class Engine {
       }
       for (const m of rd.persistedMessages) this.route(outbound, r.groupId, m)
       if (rd.snapshot !== undefined) this.stats.snapshotsInstalled++
-      const outcome = r.finish(rd, nowMs)
+      let outcome: ReturnType<Replica["finish"]>
+      try {
+        outcome = r.finish(rd, nowMs)
+      } catch (e) {
+        this.stopOnDefect(r, "finishing its round", e)
+        return
+      }
       if (r.stopped !== undefined) return
       if (outcome.leadershipChanged) this.leadershipChanged.add(r)
       if (outcome.removed) {

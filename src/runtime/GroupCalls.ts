@@ -11,7 +11,7 @@ import type { ReplicaId } from "../raft/Types.js"
 import { serveRequest } from "./GroupRequests.js"
 import type { MailboxItem, Waiter } from "./Mailbox.js"
 import type { NodeContext } from "./NodeContext.js"
-import { GroupNotFound, NodeStopping, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
+import { GroupNotFound, NodeStopping, NotLeader, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
 
 /** Queues a mailbox item made around the caller's waiter; fails at once while the node stops. */
 const submit = (ctx: NodeContext, groupId: GroupId, make: (w: Waiter) => MailboxItem) =>
@@ -74,9 +74,14 @@ export const transferLeader = (
   to: ReplicaId,
 ): Effect.Effect<void, RuntimeError> =>
   Effect.suspend((): Effect.Effect<void, RuntimeError> => {
-    const r = ctx.engine.withReplica(groupId, (rep) => rep.raw.transferLeader(to))
+    const r = ctx.engine.withReplica(groupId, (rep) => {
+      const dropped = rep.raw.transferLeader(to)
+      if (dropped?.reason === "NotLeader" || dropped?.reason === "NoLeader")
+        return new NotLeader({ groupId, leaderHint: rep.leaderNode() })
+      return dropped === undefined ? undefined : new ProposalFailed({ groupId, reason: dropped.reason })
+    })
     ctx.wake.raise()
     if (r === undefined && !ctx.engine.replicas.has(groupId))
       return Effect.fail(new GroupNotFound({ groupId, nodeId: ctx.nodeId }))
-    return r === undefined ? Effect.void : Effect.fail(new ProposalFailed({ groupId, reason: r.reason }))
+    return r === undefined ? Effect.void : Effect.fail(r)
   })

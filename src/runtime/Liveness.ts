@@ -7,6 +7,7 @@
 import { Effect, type Scope, Stream } from "effect"
 import { isNodeId, type NodeId } from "../raft/Ids.js"
 import type { BusService } from "../transport/Bus.js"
+import { supervise } from "./Supervisor.js"
 
 const EMPTY = new Uint8Array(0)
 
@@ -46,7 +47,7 @@ export class Liveness {
               }),
             )
           }),
-        ).pipe(Effect.catchAll((e) => Effect.logError(`liveness subscription failed: ${e.message}`))),
+        ).pipe((listening) => supervise("liveness", listening)),
       ),
     )
   }

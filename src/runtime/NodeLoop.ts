@@ -22,6 +22,7 @@ import type { LeaderSubscriptions } from "./LeaderSubscriptions.js"
 import type { NodeContext } from "./NodeContext.js"
 import { RoundWrites } from "./RoundWrites.js"
 import { NodeStopping } from "./RuntimeErrors.js"
+import { loopDied, supervise } from "./Supervisor.js"
 
 /** Every how many milliseconds cached snapshot data is checked for expiry. */
 const CACHE_EXPIRY_MS = 1000
@@ -49,11 +50,14 @@ export class NodeLoop {
   start(subscriptions: LeaderSubscriptions): Effect.Effect<void, never, Scope.Scope> {
     return Effect.gen(this, function* () {
       const scope = yield* Effect.scope
-      yield* Effect.forkScoped(this.beat())
+      yield* Effect.forkScoped(supervise("engine beat", this.beat()))
+      // The transport's receive path stopping for good leaves the node deaf: a dead loop.
+      yield* Effect.forkScoped(
+        supervise("transport receive", Effect.flatMap(this.ctx.transport.receiveFailure, Effect.fail)),
+      )
+      // The loop ends by returning only once the node is stopping; any other end ends the process.
       const fiber = yield* Effect.forkScoped(
-        this.run(subscriptions, scope).pipe(
-          Effect.catchAllCause((cause) => Effect.logError("node engine loop died", cause)),
-        ),
+        supervise("engine", this.run(subscriptions, scope), { mayEnd: () => this.ctx.engine.stopping }),
       )
       yield* Effect.addFinalizer(() => this.stop(fiber))
     })
@@ -81,7 +85,10 @@ export class NodeLoop {
         if (idle && !this.writes.hasFinished()) yield* this.ctx.wake.wait
         const now = yield* Clock.currentTimeMillis
         // Writes that completed: their Readies finish, their waiting messages join this flush.
-        this.writes.completeFinished(engine, now, this.outbound)
+        const storeFailure = this.writes.completeFinished(engine, now, this.outbound)
+        // The store refuses every write after a failed batch until reopened (decision 0011):
+        // the process ends for its supervisor, which reopens it (decision 0071).
+        if (storeFailure !== undefined && !engine.stopping) yield* loopDied("store", storeFailure)
         if (!engine.stopping) yield* this.collectRound(now)
         yield* this.flushRound(subscriptions, scope)
         yield* this.housekeeping(now)
@@ -118,6 +125,8 @@ export class NodeLoop {
       const { engine, transport } = this.ctx
       for (const [to, envelopes] of this.outbound) yield* transport.send(to, envelopes)
       this.outbound.clear()
+      for (const s of engine.stopped.splice(0))
+        yield* Effect.logError(`group ${s.groupId} stopped: ${s.reason}`)
       for (const change of engine.takeLeadershipChanges()) yield* subscriptions.onLeadership(change)
       for (const g of engine.removals.splice(0)) yield* wipeRemoved(this.ctx, g)
       for (const g of engine.snapshotLoads) yield* Effect.forkIn(loadSnapshotData(this.ctx, g), scope)

@@ -4,10 +4,11 @@
  * commits concurrent writes, docs/decisions/0005); the loop then takes the finished writes, in
  * the order the store completed them, and completes them in the engine (`completeFinished`).
  */
-import { Cause, Effect, Exit } from "effect"
+import { Effect, Exit } from "effect"
 import type { GroupId } from "../raft/Ids.js"
 import type { LogStoreService } from "../storage/LogStore.js"
 import type { Engine, Outbound, WriteRound } from "./Engine.js"
+import { describeCause } from "./Supervisor.js"
 import type { WakeSignal } from "./WakeSignal.js"
 
 /** How a write ended: the groups the store dropped as corrupt (with why), or why it all failed. */
@@ -39,14 +40,21 @@ export class RoundWrites {
     return Effect.asVoid(Effect.forkDaemon(this.write(round)))
   }
 
-  /** Completes every finished write in the engine: failed groups stop, the rest finish. */
-  completeFinished(engine: Engine, now: number, outbound: Outbound): void {
+  /**
+   * Completes every finished write in the engine: failed groups stop, the rest finish. The
+   * reason of the first write that failed as a whole (the store itself failed), if any.
+   */
+  completeFinished(engine: Engine, now: number, outbound: Outbound): string | undefined {
+    let storeFailure: string | undefined
     for (const w of this.finished.splice(0)) {
-      if (typeof w.failed === "string") engine.fail(w.round, "all", w.failed)
-      else if (w.failed.size > 0)
+      if (typeof w.failed === "string") {
+        engine.fail(w.round, "all", w.failed)
+        storeFailure ??= w.failed
+      } else if (w.failed.size > 0)
         for (const [g, reason] of w.failed) engine.fail(w.round, new Set([g]), reason)
       engine.completeWrite(w.round, now, outbound)
     }
+    return storeFailure
   }
 
   /**
@@ -60,7 +68,7 @@ export class RoundWrites {
       Effect.exit,
       Effect.flatMap((exit) =>
         Effect.sync(() => {
-          const failed = Exit.isSuccess(exit) ? exit.value : `the write failed: ${Cause.pretty(exit.cause)}`
+          const failed = Exit.isSuccess(exit) ? exit.value : `the write failed: ${describeCause(exit.cause)}`
           this.finished.push({ round, failed })
           this.inFlight--
           this.wake.raise()
@@ -92,7 +100,7 @@ export const persistRound = (store: LogStoreService, round: WriteRound): Effect.
         continue
       }
       yield* Effect.logError(`store write failed; the groups of this round stop: ${e.message}`)
-      outcome = e.message
+      outcome = `${e._tag}: ${e.message}`
       break
     }
     return outcome

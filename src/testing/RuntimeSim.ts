@@ -138,6 +138,11 @@ export interface RuntimeSim {
   readonly now: () => number
   /** The last log lines of every node (`t=<ms> [node n] LEVEL message`) and of `note`. */
   readonly logs: () => ReadonlyArray<string>
+  /**
+   * Takes the lines of the loops that died (`node <n>: flotilla: loop <name> died: <cause>`): a
+   * real process would have exited. `run` fails if any is left untaken when the body ends.
+   */
+  readonly takeLoopDeaths: () => string[]
   /** Adds a line to the log (`t=<ms> NOTE text`), e.g. each fault a test injects. */
   readonly note: (text: string) => void
 
@@ -431,6 +436,7 @@ export const make = (options: RuntimeSimOptions): Effect.Effect<RuntimeSim, neve
       network: infra.network,
       bus: infra.bus,
       client: infra.client,
+      takeLoopDeaths: () => nodes.loopDeaths.splice(0),
       ...timeApi(parts),
       ...nodesApi(parts),
       ...networkApi(parts),
@@ -451,7 +457,15 @@ export const run = <A, E, R>(
   Effect.scoped(
     Effect.gen(function* () {
       const sim = yield* make(options)
-      return yield* body(sim).pipe(
+      const deathsLeft = Effect.suspend(() => {
+        const left = sim.takeLoopDeaths()
+        return left.length === 0
+          ? Effect.void
+          : Effect.fail(
+              new SimCheckFailed({ message: `loops died (a process would have exited): ${left.join("; ")}` }),
+            )
+      })
+      return yield* Effect.tap(body(sim), () => deathsLeft).pipe(
         Effect.catchAllCause((cause) => {
           const logs = sim.logs().slice(-30)
           const message = [

@@ -16,6 +16,7 @@
 import { Context, Data, Effect, ExecutionStrategy, Exit, Layer, Scope } from "effect"
 import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
+import { LoopExit } from "../runtime/Supervisor.js"
 import type { LogStore } from "../storage/LogStore.js"
 import { MemoryDisk } from "../storage/MemoryLogStore.js"
 import type { Bus } from "../transport/Bus.js"
@@ -81,6 +82,11 @@ export interface SimNodesOptions<S extends SimSlot, E> {
 
 /** See the module comment. */
 export interface SimNodes<S extends SimSlot, E> {
+  /**
+   * `node <n>: flotilla: loop <name> died: <cause>` for every loop that died in a running
+   * incarnation (a real process would have exited); tests take the ones they expect.
+   */
+  readonly loopDeaths: string[]
   /** Every slot, in the order added (node `n` is the `n`-th). */
   readonly slots: ReadonlyArray<S>
   readonly add: (slot: S) => void
@@ -99,7 +105,7 @@ export interface SimNodes<S extends SimSlot, E> {
 }
 
 /** Builds one incarnation of `slot` in a scope of its own (closed again if the build fails). */
-const incarnate = <S extends SimSlot, E>(options: SimNodesOptions<S, E>, slot: S) =>
+const incarnate = <S extends SimSlot, E>(options: SimNodesOptions<S, E>, slot: S, loopDeaths: string[]) =>
   Effect.gen(function* () {
     slot.starts++
     const scope = yield* Scope.fork(options.driver.scope, ExecutionStrategy.sequential)
@@ -107,7 +113,18 @@ const incarnate = <S extends SimSlot, E>(options: SimNodesOptions<S, E>, slot: S
     fence.cut = slot.isolated
     const { network, bus } = options
     const services = fencedNodeServices({ id: slot.id, disk: slot.disk, network, bus, fence })
-    const built = yield* Effect.exit(Layer.buildWithScope(options.incarnation(slot, services), scope))
+    // A dead loop would end the process: here it is recorded (the test decides what follows),
+    // except in a crashed incarnation, whose loops die of the crash.
+    const exit = Layer.succeed(LoopExit, {
+      loopDied: (_name, line) =>
+        Effect.sync(() => {
+          if (fence.dead) return
+          loopDeaths.push(`node ${slot.id}: ${line}`)
+          options.driver.record(`t=${options.driver.now()} [node ${slot.id}] ${line}`)
+        }),
+    })
+    const layer = Layer.provide(options.incarnation(slot, services), exit)
+    const built = yield* Effect.exit(Layer.buildWithScope(layer, scope))
     if (Exit.isFailure(built)) {
       yield* Scope.close(scope, built)
       return yield* Effect.failCause(built.cause)
@@ -121,6 +138,7 @@ const incarnate = <S extends SimSlot, E>(options: SimNodesOptions<S, E>, slot: S
 export const make = <S extends SimSlot, E>(options: SimNodesOptions<S, E>): SimNodes<S, E> => {
   const { driver, network } = options
   const slots: S[] = []
+  const loopDeaths: string[] = []
   const slotOf = (n: number): S => {
     const s = slots[n - 1]
     if (s === undefined) throw new RangeError(`no node ${n} in this simulation (nodes 1..${slots.length})`)
@@ -128,11 +146,12 @@ export const make = <S extends SimSlot, E>(options: SimNodesOptions<S, E>): SimN
   }
   const isUp = (n: number) => slotOf(n).current !== undefined
   const start = (slot: S, what: string) =>
-    Effect.map(driver.run(incarnate(options, slot), { what }), (inc) => {
+    Effect.map(driver.run(incarnate(options, slot, loopDeaths), { what }), (inc) => {
       slot.current = inc
     })
   return {
     slots,
+    loopDeaths,
     add: (slot) => {
       if (slot.id !== slots.length + 1)
         throw new RangeError(`node ${slot.id} added as node ${slots.length + 1}`)

@@ -121,13 +121,26 @@ export const layerNatsConnection = (
             nc.subscribe(subject, {
               callback: (err, msg) => {
                 if (err === null) core.receive(msg.data, msg.subject)
-                else core.warn(`transport: subscription to ${subject} failed: ${err.message}`)
+                else {
+                  // nats.js closes a subscription after an error: nothing arrives on it again.
+                  core.warn(`transport: subscription to ${subject} failed: ${err.message}`)
+                  core.receiveDied(`subscription to ${subject} failed: ${err.message}`)
+                }
               },
             }),
           ),
           (sub) => Effect.sync(() => sub.unsubscribe()),
         )
       }
+      // A connection closed for good (not by this layer's scope, which interrupts the watch
+      // first) receives nothing again.
+      yield* Effect.forkScoped(
+        Effect.promise(() => nc.closed()).pipe(
+          Effect.flatMap((err) =>
+            Effect.sync(() => core.receiveDied(`the NATS connection closed${err ? `: ${err.message}` : ""}`)),
+          ),
+        ),
+      )
       yield* Effect.promise(() => nc.flush()).pipe(Effect.timeout("5 seconds"), Effect.ignore)
       return core.service
     }),

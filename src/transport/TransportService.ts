@@ -17,7 +17,7 @@ export interface InboundBatch {
 export type InboundDropReason = "malformed" | "truncated" | "oversized" | "foreign" | "overflow"
 
 /** Why outbound messages were not sent. */
-export type OutboundDropReason = "oversized" | "disconnected" | "closed"
+export type OutboundDropReason = "oversized" | "invalid" | "disconnected" | "closed"
 
 /** Counters since the transport started. */
 export interface TransportStats {
@@ -32,7 +32,10 @@ export interface TransportStats {
   readonly envelopesReceived: number
   /** Inbound frames dropped, by reason (each counted once). */
   readonly dropped: Readonly<Record<InboundDropReason, number>>
-  /** Outbound: `oversized` counts envelopes, `disconnected`/`closed` count frames. */
+  /**
+   * Outbound: `oversized` and `invalid` (refused by the encoder: a bug upstream) count envelopes,
+   * `disconnected`/`closed` count frames.
+   */
   readonly unsent: Readonly<Record<OutboundDropReason, number>>
   /** Batches waiting in the inbound queue now. */
   readonly inboundBatches: number
@@ -58,6 +61,12 @@ export interface TransportService {
    * the transport. The listener MUST NOT throw; a later call replaces it.
    */
   readonly unsafeOnInbound: (listener: () => void) => void
+  /**
+   * Waits until the receive path has stopped for good (its subscription failed, or the
+   * connection closed while the transport was open) and succeeds with the reason; never
+   * completes while frames can arrive. The node supervises it (docs/decisions/0070).
+   */
+  readonly receiveFailure: Effect.Effect<string>
   /** A snapshot of the counters. */
   readonly stats: Effect.Effect<TransportStats>
 }

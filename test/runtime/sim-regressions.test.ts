@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 
 describe("runtime simulation: regressions", () => {
@@ -128,6 +129,59 @@ describe("runtime simulation: regressions", () => {
             }
           }),
       ),
+    )
+  }
+  // Issue 12, finding 1. After a NATS restart, leader balancing still sent its transfers to the
+  // node it believed led; that node's replica was a follower by then and forwarded the
+  // TransferLeader to the new leader with the transferee as `from`, a replica of another node.
+  // The frame encoder refuses such a message (a frame's messages are all from its source node)
+  // by throwing, and the throw ended the node's engine loop: the process lived on, its replicas
+  // never moved again. A follower now refuses the transfer (NotLeader) and the transport drops
+  // (and counts) any message it cannot encode instead of throwing.
+  for (const seed of RuntimeSim.seeds([121, 122, 123])) {
+    it.effect(
+      `transfers asked of a deposed leader after a bus outage leave its node running (seed ${seed})`,
+      () =>
+        RuntimeSim.run({ seed, nodes: 3, groups: 12 }, (sim) =>
+          Effect.gen(function* () {
+            const all = sim.groupIds.map(Number)
+            const { victim, led } = RuntimeSim.busiestLeader(yield* sim.waitForLeaders())
+            const majority = sim.nodeIds.filter((n) => n !== victim)
+            // The victim's NATS connection drops (the server restarts); the majority elects.
+            yield* sim.isolate(victim)
+            yield* sim.waitForLeaders({ groups: led, among: majority, timeoutMs: 30_000 })
+            yield* sim.heal
+            const node = yield* sim.node(victim)
+            yield* sim.until(
+              "the deposed leader follows the new leaders",
+              Effect.map(sim.status(victim), (gs) =>
+                gs.every((g) => !led.includes(g.groupId) || (g.leader !== 0 && !g.isLeader)),
+              ),
+              { timeoutMs: 30_000 },
+            )
+            const leaders = yield* sim.leaders({ groups: led })
+            let refused = 0
+            for (const g of led) {
+              // The balancer's stale view: move the group's leadership to the third node.
+              const target = majority.find((n) => n !== leaders.get(g))!
+              const r = yield* sim.run(
+                Effect.either(node.transferLeader(GroupId(g), replicaIdOf(NodeId(target)))),
+              )
+              if (r._tag === "Left") {
+                expect(r.left._tag).toBe("NotLeader")
+                refused++
+              }
+            }
+            expect(refused).toBe(led.length)
+            sim.note(`asked node ${victim} to transfer ${led.length} group(s) it no longer leads`)
+            yield* sim.workload({ groups: all, writes: 240, concurrency: 16 })
+            // Every node, the victim included, applies the same log: its loop is alive.
+            yield* sim.verify({ groups: all, timeoutMs: 30_000 })
+            for (const n of sim.nodeIds) {
+              for (const g of yield* sim.status(n)) expect(g.stopped).toBeUndefined()
+            }
+          }),
+        ),
     )
   }
 })

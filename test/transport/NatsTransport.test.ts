@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { connect } from "@nats-io/transport-node"
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Option, Stream } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import type { NodeId } from "../../src/raft/Ids.js"
 import * as NatsConnection from "../../src/transport/NatsConnection.js"
@@ -116,4 +116,23 @@ describe("NATS transport", () => {
       expect(logs.some((l) => l.startsWith("nats: connected"))).toBe(true)
     }).pipe(captureLogs(logs))
   })
+
+  it.scopedLive("reports its receive path dead when its connection closes underneath it", () =>
+    Effect.gen(function* () {
+      const conn = yield* NatsConnection.make({ servers: server.url })
+      const context = yield* Layer.build(
+        Transport.layerNatsConnection({ cluster: "closed", nodeId: N1 }).pipe(
+          Layer.provide(Layer.succeed(NatsConnection.NatsConnection, conn)),
+        ),
+      )
+      const transport = Context.get(context, Transport.Transport)
+      // While the connection lives, no failure is reported.
+      expect(yield* Effect.timeout(transport.receiveFailure, "200 millis").pipe(Effect.option)).toEqual(
+        Option.none(),
+      )
+      yield* Effect.promise(() => conn.connection.close())
+      const reason = yield* Effect.timeout(transport.receiveFailure, "10 seconds")
+      expect(reason).toBe("the NATS connection closed")
+    }),
+  )
 })

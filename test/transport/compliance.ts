@@ -5,7 +5,7 @@
  * count of publishes per subject, so "one publish per send" is observed, not self-reported.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, type Scope, Stream } from "effect"
+import { Chunk, Effect, type Scope, Stream } from "effect"
 import fc from "fast-check"
 import type { GroupId, NodeId } from "../../src/raft/Ids.js"
 import { clusterIdOf, type Envelope, encodeFrame } from "../../src/transport/Frame.js"
@@ -213,12 +213,22 @@ export const transportCompliance = (name: string, harness: TransportHarness): vo
         expect((yield* take(c.transport(N2))).envelopes[0]!.message.commit).toBe(10)
       }))
 
-    test("dies on a message addressed to a replica on another node (a bug in the caller)", () =>
+    test("drops, counts and logs a message it cannot encode, and sends the others", (lines) =>
       Effect.gen(function* () {
         const c = yield* harness.make([N1, N2])
-        const exit = yield* Effect.exit(c.transport(N1).send(N2, [hb(N1, N3, 1, 1)]))
-        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
-        expect((yield* c.transport(N1).stats).framesSent).toBe(0)
+        // One addressed to a replica on another node, one not from this node (issue 12, finding 1).
+        yield* c
+          .transport(N1)
+          .send(N2, [hb(N1, N2, 1, 1), hb(N1, N3, 1, 2), hb(N3, N2, 1, 3), hb(N1, N2, 1, 4)])
+        expect((yield* take(c.transport(N2))).envelopes).toEqual([hb(N1, N2, 1, 1), hb(N1, N2, 1, 4)])
+        const stats = yield* c.transport(N1).stats
+        expect(stats.unsent.invalid).toBe(2)
+        expect(stats.envelopesSent).toBe(2)
+        yield* eventually(
+          Effect.sync(() => lines.filter((l) => l.includes("cannot be encoded and were not sent")).length),
+          (n) => n === 1,
+          "1 log line",
+        )
       }))
 
     test("serves inbound batches as a stream too", () =>

@@ -4,7 +4,7 @@
  * refused frames. An implementation supplies only `publish` (one payload on one subject) and
  * the current payload limit, and feeds every payload it receives to `receive`.
  */
-import { Chunk, Effect, Either, Queue, type Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Either, Exit, Queue, type Scope, Stream } from "effect"
 import type { NodeId } from "../../raft/Ids.js"
 import { isNodeId } from "../../raft/Ids.js"
 import { MessageType } from "../../raft/Types.js"
@@ -12,6 +12,7 @@ import {
   clusterIdOf,
   decodeFrame,
   type Envelope,
+  encodeFrame,
   encodeFrames,
   type FrameHeader,
   type SplitFrames,
@@ -73,6 +74,8 @@ export interface TransportCore {
   readonly receive: (payload: Uint8Array, subject: string) => void
   /** Logs a warning from synchronous code (bounded backlog: lines beyond it are dropped). */
   readonly warn: (line: string) => void
+  /** The receive path stopped for good (see `TransportService.receiveFailure`); first reason wins. */
+  readonly receiveDied: (reason: string) => void
 }
 
 const newDropCounters = (): Record<InboundDropReason, number> => ({
@@ -93,6 +96,7 @@ export const makeTransportCore = (
     const clusterId = clusterIdOf(config.cluster)
     const expect = { clusterId, to: config.nodeId }
     const queue = yield* Queue.unbounded<Pending>()
+    const receiveFailure = yield* Deferred.make<string>()
     const logs = yield* Queue.dropping<string>(LOG_BACKLOG)
     yield* Effect.forkScoped(
       Effect.forever(Effect.flatMap(Queue.take(logs), (line) => Effect.logWarning(line))),
@@ -107,7 +111,7 @@ export const makeTransportCore = (
       bytesReceived: 0,
       envelopesReceived: 0,
       dropped: newDropCounters(),
-      unsent: { oversized: 0, disconnected: 0, closed: 0 } as Record<OutboundDropReason, number>,
+      unsent: { oversized: 0, invalid: 0, disconnected: 0, closed: 0 } as Record<OutboundDropReason, number>,
     }
     let pendingBatches = 0
     let pendingBytes = 0
@@ -146,7 +150,12 @@ export const makeTransportCore = (
       pendingBytes += payload.length
       stats.envelopesReceived += frame.envelopes.length
       queue.unsafeOffer({ batch: { from: frame.from, envelopes: frame.envelopes }, bytes: payload.length })
-      listener?.()
+      try {
+        listener?.()
+      } catch (e) {
+        // The listener must not throw (its contract); if it does, the frame is queued anyway.
+        log(`transport: the inbound listener threw: ${String(e)}`)
+      }
     }
 
     const release = (p: Pending): InboundBatch => {
@@ -178,23 +187,59 @@ export const makeTransportCore = (
       )
     }
 
+    /** Drops (counts, logs) what cannot be sent at all: a bug upstream, never a dead loop. */
+    const reportInvalid = (count: number, to: NodeId, why: string) => {
+      stats.unsent.invalid += count
+      log(`transport: ${count} message(s) to node ${to} cannot be encoded and were not sent: ${why}`)
+    }
+
+    /**
+     * `encodeFrames`, except that envelopes the encoder refuses (see Frame.ts, CONTRACTS) are
+     * dropped and reported, and the others still go. The first try is the whole list: a refusal
+     * is rare, so the cost of finding the culprits one by one only falls on it.
+     */
+    const encodeSendable = (header: FrameHeader, envelopes: ReadonlyArray<Envelope>, limit: number) => {
+      try {
+        return encodeFrames(header, envelopes, limit)
+      } catch (first) {
+        const good = envelopes.filter((env) => {
+          try {
+            encodeFrame(header, [env])
+            return true
+          } catch {
+            return false
+          }
+        })
+        reportInvalid(envelopes.length - good.length, header.to, String(first))
+        try {
+          return encodeFrames(header, good, limit)
+        } catch (again) {
+          reportInvalid(good.length, header.to, String(again))
+          return { frames: [], counts: [], oversized: [] }
+        }
+      }
+    }
+
     const sendNow = (to: NodeId, envelopes: ReadonlyArray<Envelope>): void => {
-      if (!isNodeId(to)) throw new RangeError(`send: ${to} is not a node id`)
       if (envelopes.length === 0) return
+      if (!isNodeId(to)) {
+        reportInvalid(envelopes.length, to, `${to} is not a node id`)
+        return
+      }
       const header: FrameHeader = { clusterId, from: config.nodeId, to }
       const limit = frameLimit()
       let snaps = 0
       for (const env of envelopes) if (env.message.type === MessageType.Snap) snaps++
       const raft = snaps === 0 ? envelopes : envelopes.filter((e) => e.message.type !== MessageType.Snap)
       if (raft.length > 0) {
-        const split = encodeFrames(header, raft, limit)
+        const split = encodeSendable(header, raft, limit)
         publishFrames(split, subjects.raft(to), "raft", to)
         reportOversized(split.oversized, to, limit)
       }
       if (snaps > 0) {
         for (const env of envelopes) {
           if (env.message.type !== MessageType.Snap) continue
-          const split = encodeFrames(header, [env], limit)
+          const split = encodeSendable(header, [env], limit)
           publishFrames(split, subjects.snap(to), "snap", to)
           reportOversized(split.oversized, to, limit)
         }
@@ -227,6 +272,10 @@ export const makeTransportCore = (
       unsafeOnInbound: (l) => {
         listener = l
       },
+      receiveFailure: Deferred.await(receiveFailure),
     }
-    return { service, subjects, receive, warn: log }
+    const receiveDied = (reason: string) => {
+      Deferred.unsafeDone(receiveFailure, Exit.succeed(reason))
+    }
+    return { service, subjects, receive, warn: log, receiveDied }
   })

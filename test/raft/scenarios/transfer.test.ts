@@ -81,13 +81,18 @@ describe("leadership transfer", () => {
     }
   })
 
-  it("forwards a transfer asked of a follower; ignores transfers to itself and to learners", () => {
+  it("forwards a follower's transfer to itself, refuses one to a third replica; ignores transfers to itself and to learners", () => {
     Simulator.run({ seed: 3800 }, (sim) => {
       const l = waitForOneLeader(sim, [1, 2, 3])
       sim.agree(put("f", "0"), 3)
       const [a, b] = [1, 2, 3].filter((id) => id !== l) as [number, number]
-      // Asked on follower `a` to hand leadership to `b`: forwarded to the leader.
-      expect(sim.with(a, (n) => n.raw!.transferLeader(b as ReplicaId))).toBeUndefined()
+      // Asked on follower `a` to hand leadership to `b`: refused (the forwarded message would
+      // not be from `a`, and a frame carries only its own node's messages: issue 12, finding 1).
+      expect(sim.with(a, (n) => n.raw!.transferLeader(b as ReplicaId))).toMatchObject({ reason: "NotLeader" })
+      sim.runFor(ELECTION)
+      expect(leaderIds(sim)).toEqual([l])
+      // Asked on follower `b` to hand leadership to itself: forwarded to the leader.
+      expect(sim.with(b, (n) => n.raw!.transferLeader(b as ReplicaId))).toBeUndefined()
       waitForLeaderToBe(sim, b, [1, 2, 3], 5_000)
       const term = sim.node(b).raw!.term
       // To itself: nothing happens.
