@@ -16,6 +16,7 @@ import {
   type FrameHeader,
   type SplitFrames,
 } from "../Frame.js"
+import { LogLimiter } from "../LogLimiter.js"
 import { type ClusterSubjects, clusterSubjects } from "../Subjects.js"
 import type {
   InboundBatch,
@@ -81,6 +82,7 @@ const newDropCounters = (): Record<InboundDropReason, number> => ({
   oversized: 0,
   foreign: 0,
   overflow: 0,
+  misrouted: 0,
 })
 
 /** Builds the core; its logging fiber lives as long as the scope. */
@@ -92,6 +94,7 @@ export const makeTransportCore = (
     const subjects = clusterSubjects(config.cluster, config.subjectPrefix)
     const clusterId = clusterIdOf(config.cluster)
     const expect = { clusterId, to: config.nodeId }
+    const snapSubject = subjects.snap(config.nodeId)
     const queue = yield* Queue.unbounded<Pending>()
     const logs = yield* Queue.dropping<string>(LOG_BACKLOG)
     yield* Effect.forkScoped(
@@ -107,12 +110,13 @@ export const makeTransportCore = (
       bytesReceived: 0,
       envelopesReceived: 0,
       dropped: newDropCounters(),
-      unsent: { oversized: 0, disconnected: 0, closed: 0 } as Record<OutboundDropReason, number>,
+      unsent: { oversized: 0, disconnected: 0, closed: 0, invalid: 0 } as Record<OutboundDropReason, number>,
     }
     let pendingBatches = 0
     let pendingBytes = 0
+    const limiter = new LogLimiter("transport")
     const log = (line: string) => {
-      logs.unsafeOffer(line)
+      for (const l of limiter.admit(line, Date.now())) logs.unsafeOffer(l)
     }
 
     const acceptLimit = () => Math.min(config.maxPayload, io.maxPayload())
@@ -132,6 +136,17 @@ export const makeTransportCore = (
       }
       const frame = decoded.right
       if (frame.envelopes.length === 0) return
+      // Snapshot chunks travel alone on the snap subject, everything else on the raft subject.
+      const onSnap = subject === snapSubject
+      for (const env of frame.envelopes) {
+        if ((env.message.type === MessageType.Snap) !== onSnap) {
+          stats.dropped.misrouted++
+          log(
+            `transport: dropped misrouted frame on ${subject} from node ${frame.from}: message type ${env.message.type} of group ${env.groupId}`,
+          )
+          return
+        }
+      }
       if (
         pendingBatches >= config.inboundCapacity ||
         pendingBytes + payload.length > config.inboundMaxBytes
@@ -169,6 +184,15 @@ export const makeTransportCore = (
       }
     }
 
+    const reportInvalid = (split: SplitFrames, to: NodeId) => {
+      if (split.invalid.length === 0) return
+      stats.unsent.invalid += split.invalid.length
+      const first = split.invalid[0]!
+      log(
+        `transport: ${split.invalid.length} message(s) to node ${to} cannot be encoded and were not sent (first: group ${first.envelope.groupId}, type ${first.envelope.message.type}: ${first.reason})`,
+      )
+    }
+
     const reportOversized = (oversized: ReadonlyArray<Envelope>, to: NodeId, limit: number) => {
       if (oversized.length === 0) return
       stats.unsent.oversized += oversized.length
@@ -190,6 +214,7 @@ export const makeTransportCore = (
         const split = encodeFrames(header, raft, limit)
         publishFrames(split, subjects.raft(to), "raft", to)
         reportOversized(split.oversized, to, limit)
+        reportInvalid(split, to)
       }
       if (snaps > 0) {
         for (const env of envelopes) {
@@ -197,6 +222,7 @@ export const makeTransportCore = (
           const split = encodeFrames(header, [env], limit)
           publishFrames(split, subjects.snap(to), "snap", to)
           reportOversized(split.oversized, to, limit)
+          reportInvalid(split, to)
         }
       }
     }
