@@ -68,6 +68,8 @@ export interface NodeStats {
    * truncated, oversized, foreign, misrouted (overflow is load, not bad input, and not counted).
    */
   readonly droppedFrames: number
+  /** Session opens refused by the node's rate limits (SessionOpens.ts). */
+  readonly refusedSessionOpens: number
   /** Replies to bus requests that could not be sent (connection down, payload too large). */
   readonly unsentReplies: number
   readonly nodesDown: readonly NodeId[]
@@ -133,6 +135,7 @@ export const nodeStats = (ctx: NodeContext, transport: TransportStats): NodeStat
     droppedImplausible: engine.stats.droppedImplausible,
     droppedUnknownGroup: engine.stats.droppedUnknownGroup,
     droppedFrames: badFrames(transport),
+    refusedSessionOpens: ctx.sessionOpens.refused,
     unsentReplies: ctx.replies.unsent,
     nodesDown: [...ctx.liveness.down],
   }
