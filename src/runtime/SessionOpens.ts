@@ -1,9 +1,10 @@
 /**
  * The node's admission of session opens (issue 11, G): opening an exactly-once session is a
  * replicated command that can evict another session (Sessions.ts), so a node lets each client
- * open at most `perClient` sessions per second (with a burst of twice that) and each group at
- * most `perGroup` per second; an open beyond either is answered `Overloaded` before it reaches
- * the log, and the client backs off and retries (docs/decisions/0060).
+ * open at most `perClient` sessions per second in each group (with a burst of twice that; a
+ * client needs one session per shard, a process of many clients sharing one connection a few)
+ * and each group at most `perGroup` per second; an open beyond either is answered `Overloaded`
+ * before it reaches the log, and the client backs off and retries (docs/decisions/0060).
  *
  * A client is the reply subject's prefix (everything before its last token: a NATS connection's
  * inbox, `_INBOX.<id>`). A sender can forge inbox names, which the per-group bound covers; the
@@ -35,19 +36,19 @@ class Bucket {
 
 /** The limits of session opens at one node. */
 export interface SessionOpenLimits {
-  /** Opens per second per client (burst: twice as many). */
+  /** Opens per second per client in one group (burst: twice as many). */
   readonly perClient: number
   /** Opens per second per group (burst: twice as many). */
   readonly perGroup: number
-  /** Clients remembered at most. */
+  /** (group, client) pairs remembered at most. */
   readonly maxClients: number
 }
 
-/** Defaults: 50 opens/s per client, 500/s per group, 10,000 clients remembered. */
+/** Defaults: 50 opens/s per client and group, 500/s per group, 100,000 pairs remembered. */
 export const DEFAULT_SESSION_OPEN_LIMITS: SessionOpenLimits = {
   perClient: 50,
   perGroup: 500,
-  maxClients: 10_000,
+  maxClients: 100_000,
 }
 
 /** The client a reply subject belongs to: its prefix before the last token. */
@@ -58,6 +59,7 @@ export const clientOfReply = (reply: string | undefined): string => {
 }
 
 export class SessionOpenLimiter {
+  /** Keyed by group and client. */
   private readonly clients = new Map<string, Bucket>()
   private readonly groups = new Map<number, Bucket>()
   /** Opens refused since the node started. */
@@ -70,7 +72,13 @@ export class SessionOpenLimiter {
 
   /** Whether `client` may open a session in `groupId` at `now` (ms); counts the open if so. */
   admit(groupId: number, client: string, now: number): boolean {
-    const c = bucketOf(this.clients, client, this.limits.perClient, this.limits.maxClients, now)
+    const c = bucketOf(
+      this.clients,
+      `${groupId} ${client}`,
+      this.limits.perClient,
+      this.limits.maxClients,
+      now,
+    )
     const g = bucketOf(this.groups, groupId, this.limits.perGroup, MAX_GROUPS, now)
     // The client's bucket first: a client over its own limit does not drain the group's.
     if (c.take(now) && g.take(now)) return true

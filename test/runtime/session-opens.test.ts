@@ -34,8 +34,11 @@ describe("SessionOpenLimiter", () => {
     let admitted = 0
     for (let i = 0; i < 50; i++) if (l.admit(7, `forged-${i}`, 0)) admitted++
     expect(admitted).toBe(10)
-    // Group 8 is not drained by group 7's flood.
+    // Group 8 is not drained by group 7's flood, and a client's limit holds per group.
     expect(l.admit(8, "x", 0)).toBe(true)
+    const c = new SessionOpenLimiter({ perClient: 1, perGroup: 100, maxClients: 100 })
+    expect([c.admit(1, "a", 0), c.admit(1, "a", 0), c.admit(1, "a", 0)]).toEqual([true, true, false])
+    expect(c.admit(2, "a", 0)).toBe(true)
   })
 
   it("names a client by its reply subject's prefix", () => {
