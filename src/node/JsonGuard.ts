@@ -112,7 +112,8 @@ export const scanJsonText = (text: string, maxDepth: number): JsonRefusal | unde
               i += 12
               continue
             }
-            i += 6
+            // A malformed escape is the parser's to refuse; step over the backslash only.
+            i += u < 0 ? 2 : 6
             continue
           }
           i += 2
