@@ -11,6 +11,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { MAX_VALUE_BYTES } from "../../shards/kv/Kv.js"
 import { invalidReason, MAX_ENTITY_ID_BYTES } from "../runtime/entity/EntityId.js"
+import { clipMessage, type JsonLimits, parseGuardedJson, quoteInput } from "./JsonGuard.js"
 
 /** How keys and values are written in JSON. */
 export const Encoding = Schema.Literal("utf8", "base64")
@@ -19,6 +20,15 @@ export type Encoding = typeof Encoding.Type
 /** Default and largest `timeoutMs`. */
 export const DEFAULT_TIMEOUT_MS = 4000
 export const MAX_TIMEOUT_MS = 60_000
+/**
+ * Limits checked before a request is parsed: its size (a value of `MAX_VALUE_BYTES` in base64
+ * plus room for the rest) and its nesting (requests are flat objects).
+ */
+export const REQUEST_LIMITS: JsonLimits = {
+  maxBytes: Math.ceil((MAX_VALUE_BYTES * 4) / 3) * 2 + 4096,
+  maxDepth: 4,
+}
+
 /** Default and largest scan `limit` through the gateway. */
 export const DEFAULT_SCAN_LIMIT = 100
 export const MAX_SCAN_LIMIT = 1000
@@ -102,7 +112,8 @@ export interface BadRequest {
   readonly message: string
 }
 
-const bad = (message: string): Either.Either<never, BadRequest> => Either.left({ message })
+const bad = (message: string): Either.Either<never, BadRequest> =>
+  Either.left({ message: clipMessage(message) })
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 const encoder = new TextEncoder()
@@ -155,32 +166,31 @@ const describe = (error: ParseResult.ParseError): string => {
 
 /**
  * Decodes and validates a request. NEVER THROWS: anything that is not a valid request gets a
- * `BadRequest` naming the problem.
+ * `BadRequest` naming the problem, quoting at most ~200 bytes of the input. The size, UTF-8,
+ * nesting and lone-surrogate checks come first, before anything is parsed (JsonGuard.ts).
  */
 export const decodeRequest = (data: Uint8Array): Either.Either<Request, BadRequest> => {
-  let text: string
-  try {
-    text = utf8.decode(data)
-  } catch {
-    return bad("the request is not UTF-8 text")
+  const parsed = parseGuardedJson(data, REQUEST_LIMITS)
+  if (Either.isLeft(parsed)) {
+    const r = parsed.left
+    return bad(
+      r.reason === "not-json"
+        ? `the request is not JSON; send an object such as {"op":"get","key":"a"}`
+        : r.message,
+    )
   }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return bad(`the request is not JSON; send an object such as {"op":"get","key":"a"}`)
-  }
+  const json = parsed.right
   if (typeof json !== "object" || json === null || Array.isArray(json))
     return bad(`the request must be a JSON object such as {"op":"get","key":"a"}`)
   const op = (json as { op?: unknown }).op
   if (op === undefined) return bad(`missing "op": one of ${OPS.join(", ")}`)
   if (typeof op !== "string" || !Object.hasOwn(BY_OP, op))
-    return bad(`unknown op ${JSON.stringify(op)}: expected one of ${OPS.join(", ")}`)
+    return bad(`unknown op ${quoteInput(op)}: expected one of ${OPS.join(", ")}`)
   const schema = BY_OP[op as keyof typeof BY_OP]
   const allowed = Object.keys(schema.fields)
   for (const field of Object.keys(json))
     if (!allowed.includes(field))
-      return bad(`unknown field "${field}" for op "${op}" (allowed: ${allowed.join(", ")})`)
+      return bad(`unknown field ${quoteInput(field)} for op "${op}" (allowed: ${allowed.join(", ")})`)
   const decoded = Schema.decodeUnknownEither(schema as Schema.Schema<unknown>)(json)
   if (Either.isLeft(decoded)) return bad(describe(decoded.left))
   const r = decoded.right as Schema.Schema.Type<(typeof BY_OP)[keyof typeof BY_OP]>
@@ -243,12 +253,19 @@ export const textOf = (bytes: Uint8Array, encoding: Encoding): string | undefine
 }
 
 /** The error names a gateway reply can carry. */
-export type ErrorName = "BadRequest" | "Timeout" | "Unavailable" | "Conflict" | "NotUtf8" | "Internal"
+export type ErrorName =
+  | "BadRequest"
+  | "Timeout"
+  | "Unavailable"
+  | "Conflict"
+  | "NotUtf8"
+  | "Overloaded"
+  | "Internal"
 
 /** An error reply. */
 export const errorReply = (error: ErrorName, message: string, extra: object = {}) => ({
   ok: false as const,
   error,
-  message,
+  message: clipMessage(message),
   ...extra,
 })

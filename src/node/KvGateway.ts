@@ -12,15 +12,18 @@
  * `Internal` reply and a log line).
  *
  * Requests are handled concurrently (up to `concurrency`, default 1,024), each answered as
- * soon as it completes.
+ * soon as it completes; at most `maxPending` (default 4,096) are held at once, and a request
+ * beyond that is answered `Overloaded` at once (BoundedServe.ts). Size, nesting and
+ * lone-surrogate limits are checked before a request is parsed (JsonGuard.ts), and an error
+ * message quotes at most ~200 bytes of the request.
  */
-import { Effect, Layer, Option, Stream } from "effect"
+import { Effect, Layer, Option } from "effect"
 import * as KvClient from "../client/KvClient.js"
 import * as Router from "../client/Router.js"
 import { Node } from "../runtime/Node.js"
-import { DroppedMessages, dropOnFailure, supervise } from "../runtime/Supervisor.js"
-import { Bus, type BusClosed, type BusMessage, type InvalidSubject } from "../transport/Bus.js"
+import { Bus, type BusClosed, type InvalidSubject } from "../transport/Bus.js"
 import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
+import { serveBounded } from "./BoundedServe.js"
 import * as Gateway from "./GatewayProtocol.js"
 
 /** Options of the gateway. */
@@ -29,6 +32,8 @@ export interface KvGatewayOptions {
   readonly subjectPrefix?: string
   /** Requests handled at once (default 1,024). */
   readonly concurrency?: number
+  /** Requests held at once, handled or waiting, before `Overloaded` (default 4,096). */
+  readonly maxPending?: number
   /** Settings of the gateway's router (deadlines come from each request's `timeoutMs`). */
   readonly router?: Omit<Router.RouterOptions, "cluster" | "subjectPrefix">
 }
@@ -163,24 +168,23 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
         ...(options.subjectPrefix === undefined ? {} : { subjectPrefix: options.subjectPrefix }),
       })
       const kv = KvClient.make(router)
-      const sub = yield* bus.subscribe(router.subjects.kv, { queue: KV_QUEUE_GROUP })
-      const drops = new DroppedMessages("kv gateway")
-      const serveOne = (msg: BusMessage) =>
-        handle(kv, msg.data, bus.maxPayload()).pipe(
-          Effect.flatMap((reply) => msg.respond(encoder.encode(JSON.stringify(reply)))),
-          Effect.catchAll((e) => Effect.logWarning(`kv gateway: reply failed: ${e.message}`)),
-          (one) => dropOnFailure(drops, one),
-        )
-      yield* Effect.forkScoped(
-        supervise(
-          "kv gateway",
-          Stream.runDrain(
-            Stream.mapEffect(sub.messages, serveOne, {
-              concurrency: options.concurrency ?? 1024,
-              unordered: true,
-            }),
-          ),
-        ),
+      const json = (reply: Reply) => encoder.encode(JSON.stringify(reply))
+      const concurrency = options.concurrency ?? 1024
+      yield* serveBounded(
+        bus,
+        router.subjects.kv,
+        {
+          queue: KV_QUEUE_GROUP,
+          concurrency,
+          maxPending: Math.max(concurrency, options.maxPending ?? 4096),
+        },
+        {
+          name: "kv gateway",
+          handle: (data) => Effect.map(handle(kv, data, bus.maxPayload()), json),
+          overloaded: () =>
+            json(Gateway.errorReply("Overloaded", "the gateway of this node is full; retry with backoff")),
+          internal: () => json(Gateway.errorReply("Internal", "the gateway failed to handle the request")),
+        },
       )
     }),
   )

@@ -11,18 +11,27 @@
  * stamped with the leader's time and replicated. Bad requests get an error answer and change
  * nothing.
  */
-import { Clock, Context, Effect, Either, Layer, Option, Stream } from "effect"
+import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import { type ClusterState, findNode, META_GROUP } from "../meta/ClusterState.js"
 import { encodeResponse } from "../meta/MetaCommand.js"
-import { InvalidArgument, NodeRemoved, NotBootstrapped, UnknownNode, WrongToken } from "../meta/MetaErrors.js"
+import {
+  InvalidArgument,
+  MalformedRequest,
+  NodeRemoved,
+  NotBootstrapped,
+  UnknownNode,
+  WrongToken,
+} from "../meta/MetaErrors.js"
 import { decodeRequest, encodeReply, HeartbeatAck, type HeartbeatRequest } from "../meta/MetaProtocol.js"
 import { MetaStateMachine } from "../meta/MetaStateMachine.js"
 import { type NodeLoad, ReportAssembly } from "../meta/NodeReport.js"
 import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
-import { DroppedMessages, dropOnFailure, supervise } from "../runtime/Supervisor.js"
+import { supervise } from "../runtime/Supervisor.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
+import { serveBounded } from "./BoundedServe.js"
+import { checkJsonBytes, type JsonLimits } from "./JsonGuard.js"
 import { whileLeader } from "./WhileLeader.js"
 
 /** The latest report of one node, as the metadata leader received it. */
@@ -103,10 +112,33 @@ export const answerHeartbeat = (
   return encodeReply(HeartbeatAck.make({ node: node.id, shardMapVersion: state.shardMapVersion }))
 }
 
+/**
+ * Limits checked before a meta request is parsed. Load reports over the payload limit arrive
+ * in parts (docs/decisions/0038), so no request is larger than the bus's payload limit.
+ */
+export const META_REQUEST_LIMITS: JsonLimits = { maxBytes: 8 * 1024 * 1024, maxDepth: 16 }
+
+/** Requests handled at once and held at once by the endpoint; beyond, a request is dropped. */
+const META_CONCURRENCY = 256
+const META_MAX_PENDING = 8192
+
+/**
+ * A meta request from its bytes after the size, UTF-8, nesting and lone-surrogate checks, or
+ * the `MalformedRequest` saying why not. NEVER throws.
+ */
+export const decodeMetaRequest = (data: Uint8Array) =>
+  Either.flatMap(
+    Either.mapLeft(
+      checkJsonBytes(data, META_REQUEST_LIMITS),
+      (r) => new MalformedRequest({ message: r.message }),
+    ),
+    () => decodeRequest(data),
+  )
+
 /** Answers one request on the meta subject (this node leading group 0). */
 export const handleRequest = (node: NodeService, reports: MetaReportsService, data: Uint8Array) =>
   Effect.gen(function* () {
-    const decoded = decodeRequest(data)
+    const decoded = decodeMetaRequest(data)
     if (Either.isLeft(decoded)) return encodeResponse(decoded.left)
     if (decoded.right._tag === "Heartbeat") {
       const now = yield* Clock.currentTimeMillis
@@ -129,21 +161,23 @@ export const layer = (options: MetaEndpointOptions): Layer.Layer<never, never, N
       const bus = yield* Bus
       const reports = yield* MetaReports
       const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
-      const drops = new DroppedMessages("meta endpoint")
       const serve = Effect.gen(function* () {
         reports.reset(yield* Clock.currentTimeMillis)
-        const sub = yield* bus.subscribe(subject)
+        // A request beyond the bound is dropped: its sender times out and retries with backoff.
+        yield* serveBounded(
+          bus,
+          subject,
+          { concurrency: META_CONCURRENCY, maxPending: META_MAX_PENDING },
+          {
+            name: "meta endpoint",
+            handle: (data) => handleRequest(node, reports, data),
+            overloaded: undefined,
+            internal: undefined,
+          },
+        )
         yield* Effect.logInfo(`metadata leader: serving ${subject}`)
         yield* Effect.addFinalizer(() => Effect.logInfo(`no longer the metadata leader: left ${subject}`))
-        yield* Stream.runForEach(sub.messages, (msg) =>
-          handleRequest(node, reports, msg.data).pipe(
-            Effect.flatMap((reply) => msg.respond(reply)),
-            Effect.catchAll((e) => Effect.logWarning(`meta endpoint: reply failed: ${e.message}`)),
-            (one) => dropOnFailure(drops, one),
-            Effect.forkScoped,
-          ),
-        )
-        // The subscription ended by itself (the bus closed it): serve again at the next check.
+        yield* Effect.never
       }).pipe(Effect.catchAll((e) => Effect.logError(`meta endpoint: cannot serve ${subject}: ${e.message}`)))
       // A defect of the serving loop ends the process; a subscription refused or ended is
       // retried while this node leads (whileLeader starts an effect that ended again).

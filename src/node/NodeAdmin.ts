@@ -16,14 +16,15 @@
  *   transition?: "auto" | "joint" | "joint-explicit" }` on the group's leader; answered once the
  *   change is applied there (an empty `changes` leaves a joint configuration).
  */
-import { Effect, Layer, Option, Schema, Stream } from "effect"
+import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { ConfChangeTransition, ConfChangeType, confChange } from "../raft/ConfChange.js"
 import type { GroupId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { Node } from "../runtime/Node.js"
-import { DroppedMessages, dropOnFailure, supervise } from "../runtime/Supervisor.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
+import { serveBounded } from "./BoundedServe.js"
+import { clipMessage, type JsonLimits, parseGuardedJson } from "./JsonGuard.js"
 
 export const AdminRequest = Schema.Union(
   Schema.Struct({
@@ -77,17 +78,29 @@ const takeWithin = <A>(items: ReadonlyArray<A>, maxBytes: number): ReadonlyArray
   return n === items.length ? items : items.slice(0, n)
 }
 
+/** Limits checked before an admin request is parsed (the largest, a conf change, is small). */
+export const ADMIN_REQUEST_LIMITS: JsonLimits = { maxBytes: 64 * 1024, maxDepth: 8 }
+
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 const json = (v: unknown) => encoder.encode(JSON.stringify(v))
-const decodeRequest = Schema.decodeUnknownEither(Schema.parseJson(AdminRequest))
+const decodeAdmin = Schema.decodeUnknownEither(AdminRequest)
+
+/** An admin request from its bytes, or a message saying why not (quoting ~200 bytes at most). NEVER throws. */
+export const decodeAdminRequest = (data: Uint8Array): Either.Either<AdminRequest, string> => {
+  const parsed = parseGuardedJson(data, ADMIN_REQUEST_LIMITS)
+  if (Either.isLeft(parsed)) return Either.left(`invalid admin request: ${parsed.left.message}`)
+  return Either.mapLeft(decodeAdmin(parsed.right), (e) => {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
+    const where =
+      issue === undefined || issue.path.length === 0 ? "" : ` at ${issue.path.map(String).join(".")}`
+    return clipMessage(`invalid admin request${where}: ${issue?.message ?? "malformed"}`)
+  })
+}
 
 const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =>
   Effect.gen(function* () {
-    const parsed = decodeRequest(decoder.decode(data))
-    if (parsed._tag === "Left") {
-      return { ok: false, error: "BadRequest", message: `invalid admin request: ${parsed.left.message}` }
-    }
+    const parsed = decodeAdminRequest(data)
+    if (parsed._tag === "Left") return { ok: false, error: "BadRequest", message: parsed.left }
     const req = parsed.right
     switch (req.op) {
       case "status": {
@@ -184,20 +197,22 @@ export const layer = (options: {
     Effect.gen(function* () {
       const node = yield* Node
       const bus = yield* Bus
-      const sub = yield* bus.subscribe(adminSubject(options.cluster, node.nodeId, options.subjectPrefix))
-      const drops = new DroppedMessages("admin endpoint")
-      yield* Effect.forkScoped(
-        supervise(
-          "admin endpoint",
-          Stream.runForEach(sub.messages, (msg) =>
-            handle(node, msg.data, options.statusPageBytes ?? STATUS_PAGE_BYTES).pipe(
-              Effect.flatMap((reply) => msg.respond(json(reply))),
-              Effect.catchAll((e) => Effect.logWarning(`admin reply failed: ${e.message}`)),
-              (one) => dropOnFailure(drops, one),
-              Effect.forkScoped,
-            ),
-          ),
-        ),
+      yield* serveBounded(
+        bus,
+        adminSubject(options.cluster, node.nodeId, options.subjectPrefix),
+        { concurrency: 16, maxPending: 256 },
+        {
+          name: "admin endpoint",
+          handle: (data) =>
+            Effect.map(handle(node, data, options.statusPageBytes ?? STATUS_PAGE_BYTES), json),
+          overloaded: () =>
+            json({
+              ok: false,
+              error: "Overloaded",
+              message: "the admin endpoint is full; retry with backoff",
+            }),
+          internal: () => json({ ok: false, error: "Internal", message: "the admin endpoint failed" }),
+        },
       )
     }),
   )

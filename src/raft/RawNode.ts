@@ -51,6 +51,8 @@ import {
   isLocalMessage,
   isReplicaId,
   isResponseMessage,
+  isWireIndex,
+  isWireTerm,
   type Message,
   MessageType,
   None,
@@ -180,7 +182,8 @@ const resolve = (c: Config): RaftOptions => {
 }
 
 const VALID_TYPES = new Set<number>(Object.values(MessageType))
-const isIndex = (n: unknown): boolean => typeof n === "number" && Number.isSafeInteger(n) && n >= 0
+const isIndex = isWireIndex
+const isTerm = isWireTerm
 // Messages may come from a decoder that lets nulls through: check shapes before reading fields.
 const isObject = <T>(x: T): x is NonNullable<T> & object => typeof x === "object" && x !== null
 
@@ -191,10 +194,11 @@ export const validateMessage = (m: Message, self: ReplicaId): InvalidMessage | u
   if (isLocalMessage(m.type)) return invalidMessage(`local message type ${m.type} from the network`)
   if (!isReplicaId(m.from)) return invalidMessage(`invalid sender ${String(m.from)}`)
   if (m.to !== self) return invalidMessage(`message for ${String(m.to)} delivered to ${self}`)
-  if (!isIndex(m.term) || !isIndex(m.logTerm) || !isIndex(m.index) || !isIndex(m.commit)) {
-    return invalidMessage("term, logTerm, index and commit must be non-negative integers")
+  if (m.from === self) return invalidMessage(`message from ${self} to itself`)
+  if (!isTerm(m.term) || !isTerm(m.logTerm) || !isIndex(m.index) || !isIndex(m.commit)) {
+    return invalidMessage("term, logTerm, index and commit must be integers in range (MAX_TERM, MAX_INDEX)")
   }
-  if (!isIndex(m.rejectHint) || !isIndex(m.hintTerm) || typeof m.reject !== "boolean") {
+  if (!isIndex(m.rejectHint) || !isTerm(m.hintTerm) || typeof m.reject !== "boolean") {
     return invalidMessage("malformed reject fields")
   }
   if (m.term === 0 && m.type !== MessageType.ReadIndex && m.type !== MessageType.TransferLeader) {
@@ -209,7 +213,7 @@ export const validateMessage = (m: Message, self: ReplicaId): InvalidMessage | u
       if (!isObject(e)) return invalidMessage(`entry ${i} is not an entry`)
       if (e.index !== m.index + 1 + i)
         return invalidMessage(`entry ${i} has index ${e.index}, want ${m.index + 1 + i}`)
-      if (!isIndex(e.term) || e.term < prevTerm || e.term > m.term) {
+      if (!isTerm(e.term) || e.term < prevTerm || e.term > m.term) {
         return invalidMessage(`entry ${e.index} has term ${e.term} out of order`)
       }
       if (e.type !== EntryType.Normal && e.type !== EntryType.ConfChange) {
@@ -229,7 +233,7 @@ export const validateMessage = (m: Message, self: ReplicaId): InvalidMessage | u
       return invalidMessage("snapshot chunk runs past its total size")
     const md = c.metadata
     if (!isObject(md) || !isObject(md.confState)) return invalidMessage("snapshot chunk without metadata")
-    if (!isIndex(md.index) || md.index === 0 || !isIndex(md.term) || md.term === 0 || md.term > m.term) {
+    if (!isIndex(md.index) || md.index === 0 || !isTerm(md.term) || md.term === 0 || md.term > m.term) {
       return invalidMessage("malformed snapshot metadata")
     }
     const cs = md.confState
@@ -505,6 +509,11 @@ export class RawNode {
   /** The current configuration as a ConfState (to store with a snapshot). */
   confState(): ConfState {
     return this.raft.prs.confState()
+  }
+
+  /** Every member of the configuration (voters, learners, outgoing voters), in no order. */
+  members(): IterableIterator<ReplicaId> {
+    return this.raft.prs.progress.keys()
   }
 
   /** The latest conf change that committed but could not apply (every replica skips it alike). */

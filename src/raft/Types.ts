@@ -14,6 +14,25 @@ export type Index = number
 /** A Raft term. 0 means "none". */
 export type Term = number
 
+/**
+ * Largest term a message may carry. Far below 2^53 so that `term + 1` (a campaign) is always
+ * a safe integer the frame codec can encode: a forged huge term is refused at the boundary
+ * instead of poisoning the core (issue 11, finding 1). No real group gets near it.
+ */
+export const MAX_TERM: Term = 2 ** 48 - 1
+/**
+ * Largest log index (or byte count of a snapshot) a message may carry: `index + entries`
+ * stays a safe integer. 2^52 entries at a million per second last 142 years.
+ */
+export const MAX_INDEX: Index = 2 ** 52 - 1
+
+/** True for a term a message may carry (0 ..= MAX_TERM). */
+export const isWireTerm = (n: unknown): n is Term =>
+  typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= MAX_TERM
+/** True for an index a message may carry (0 ..= MAX_INDEX). */
+export const isWireIndex = (n: unknown): n is Index =>
+  typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= MAX_INDEX
+
 /** A replica (etcd: "node") id inside one group: a positive safe integer. */
 export type ReplicaId = number & { readonly ReplicaId: unique symbol }
 /** Makes a `ReplicaId`; throws on anything but a positive safe integer (a bug, not input). */

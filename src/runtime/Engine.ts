@@ -25,6 +25,7 @@ import { type ConfState, type Message, MessageType, newMessage, type ReplicaId }
 import type { GroupUpdate } from "../storage/LogStore.js"
 import type { Envelope } from "../transport/Frame.js"
 import type { InboundBatch } from "../transport/Transport.js"
+import { implausibleFor, mayCreateReplica } from "./InboundCheck.js"
 import type { MailboxItem } from "./Mailbox.js"
 import { Replica, type ReplicaOptions } from "./Replica.js"
 import { ReplicaStorage } from "./ReplicaStorage.js"
@@ -42,6 +43,9 @@ const isQuiesceHeartbeat = (m: Message) =>
   m.context[1] === 0x55 &&
   m.context[2] === 0x49 &&
   m.context[3] === 0x45
+
+/** Refusal lines kept between two drains by the loop. */
+const MAX_REFUSALS_KEPT = 64
 
 export interface EngineOptions extends ReplicaOptions {
   readonly nodeId: NodeId
@@ -74,6 +78,8 @@ export interface EngineStats {
   droppedUnknownGroup: number
   droppedStaleReplica: number
   refusedMessages: number
+  /** Messages dropped as implausible for their replica (InboundCheck.ts). */
+  droppedImplausible: number
   quiesces: number
   wakes: number
   snapshotsInstalled: number
@@ -120,11 +126,17 @@ export class Engine {
     droppedUnknownGroup: 0,
     droppedStaleReplica: 0,
     refusedMessages: 0,
+    droppedImplausible: 0,
     quiesces: 0,
     wakes: 0,
     snapshotsInstalled: 0,
   }
   stopping = false
+  /**
+   * Why the latest inbound messages were dropped or refused, for the loop to log (rate-limited);
+   * bounded: the counters are the full record.
+   */
+  readonly refusals: string[] = []
 
   constructor(readonly options: EngineOptions) {}
 
@@ -225,7 +237,7 @@ export class Engine {
     let r = this.replicas.get(env.groupId)
     if (r === undefined) {
       const exp = this.expected.get(env.groupId)
-      if (exp === undefined || exp.replicaId !== m.to) {
+      if (exp === undefined || exp.replicaId !== m.to || !mayCreateReplica(m)) {
         this.stats.droppedUnknownGroup++
         return
       }
@@ -237,11 +249,26 @@ export class Engine {
       this.stats.droppedStaleReplica++
       return
     }
+    const implausible = implausibleFor(r, m, this.options.nodeId)
+    if (implausible !== undefined) {
+      this.stats.droppedImplausible++
+      this.noteRefusal(env.groupId, m, implausible)
+      return
+    }
     // Answers to our own (quiesce) heartbeats are not activity; anything else wakes the group.
     if (m.type !== MessageType.HeartbeatResp && !isQuiesceHeartbeat(m)) this.wake(r)
     this.dirty.add(r)
-    if (r.raw.step(m) !== undefined) this.stats.refusedMessages++
+    const refused = r.raw.step(m)
+    if (refused !== undefined) {
+      this.stats.refusedMessages++
+      this.noteRefusal(env.groupId, m, refused.reason)
+    }
     if (isQuiesceHeartbeat(m) && !r.quiesced) this.maybeQuiesceFollower(r, m)
+  }
+
+  private noteRefusal(groupId: GroupId, m: Message, reason: string): void {
+    if (this.refusals.length < MAX_REFUSALS_KEPT)
+      this.refusals.push(`group ${groupId}: dropped message type ${m.type} from ${m.from}: ${reason}`)
   }
 
   /**

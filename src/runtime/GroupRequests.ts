@@ -10,16 +10,21 @@ import type { BusMessage } from "../transport/Bus.js"
 import type { MailboxItem, Waiter } from "./Mailbox.js"
 import type { NodeContext } from "./NodeContext.js"
 import { decodeBatch, encodeBatch, encodeBatchError, encodeBatchTooLarge } from "./RequestBatch.js"
-import { BadRequest, WrongShard } from "./RuntimeErrors.js"
+import { BadRequest, Overloaded, WrongShard } from "./RuntimeErrors.js"
+import { clientOfReply } from "./SessionOpens.js"
 import type { ShardKind } from "./ShardKind.js"
 
-/** Routes one request through the group's kind; `reply` gets the answer bytes (exactly once). */
+/**
+ * Routes one request through the group's kind; `reply` gets the answer bytes (exactly once).
+ * `client` (a reply-subject prefix) is who session opens are rate-limited by.
+ */
 export const serveRequest = (
   ctx: NodeContext,
   groupId: GroupId,
   data: Uint8Array,
   nowMs: number,
   reply: (b: Uint8Array) => void,
+  client = "",
 ): void => {
   const r = ctx.engine.replicas.get(groupId)
   const kind = r?.kind ?? ctx.kinds.kindFor(groupId)
@@ -38,6 +43,22 @@ export const serveRequest = (
     reply(kind.encodeError(new WrongShard({ groupId, slot: routed.slot })))
     return
   }
+  if (
+    routed._tag === "Command" &&
+    routed.opensSession === true &&
+    !ctx.sessionOpens.admit(groupId, client, nowMs)
+  ) {
+    reply(
+      kind.encodeError(
+        new Overloaded({
+          groupId,
+          capacity: ctx.sessionOpens.limits.perClient,
+          reason: "session opens rate-limited",
+        }),
+      ),
+    )
+    return
+  }
   const waiter: Waiter = { succeed: reply, fail: (err) => reply(kind.encodeError(err)) }
   const item: MailboxItem =
     routed._tag === "Command"
@@ -48,7 +69,14 @@ export const serveRequest = (
 
 /** A message on the group subject: its answer joins the replies of the loop's next flush. */
 export const serveMessage = (ctx: NodeContext, groupId: GroupId, msg: BusMessage): void => {
-  serveRequest(ctx, groupId, msg.data, ctx.nowMs(), (data) => ctx.replies.push(msg, data))
+  serveRequest(
+    ctx,
+    groupId,
+    msg.data,
+    ctx.nowMs(),
+    (data) => ctx.replies.push(msg, data),
+    clientOfReply(msg.reply),
+  )
   ctx.wake.raise()
 }
 
@@ -64,14 +92,22 @@ export const serveBatchMessage = (ctx: NodeContext, groupId: GroupId, msg: BusMe
     const answers: Uint8Array[] = new Array(parts.length)
     let missing = parts.length
     const now = ctx.nowMs()
+    const client = clientOfReply(msg.reply)
     parts.forEach((part, i) => {
-      serveRequest(ctx, groupId, part, now, (data) => {
-        answers[i] = data
-        if (--missing === 0) {
-          const reply = encodeBatch(answers)
-          ctx.replies.push(msg, reply.length > ctx.bus.maxPayload() ? encodeBatchTooLarge() : reply)
-        }
-      })
+      serveRequest(
+        ctx,
+        groupId,
+        part,
+        now,
+        (data) => {
+          answers[i] = data
+          if (--missing === 0) {
+            const reply = encodeBatch(answers)
+            ctx.replies.push(msg, reply.length > ctx.bus.maxPayload() ? encodeBatchTooLarge() : reply)
+          }
+        },
+        client,
+      )
     })
   }
   ctx.wake.raise()

@@ -6,6 +6,7 @@
 import { Schema } from "effect"
 import type { GroupId, NodeId } from "../raft/Ids.js"
 import type { EngineOptions } from "./Engine.js"
+import type { SessionOpenLimits } from "./SessionOpens.js"
 import type { ShardKind } from "./ShardKind.js"
 
 /** Numeric settings of a node, validated and defaulted by Schema (they come from flags and files). */
@@ -64,4 +65,6 @@ export interface NodeConfig {
   readonly settings?: Schema.Schema.Encoded<typeof NodeSettings>
   /** Raft settings beyond ticks (pre-vote, check-quorum, message sizes, ...). */
   readonly raft?: EngineOptions["raft"]
+  /** Session opens admitted per client and per group (default `DEFAULT_SESSION_OPEN_LIMITS`). */
+  readonly sessionOpenLimits?: SessionOpenLimits
 }

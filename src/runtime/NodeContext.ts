@@ -15,6 +15,7 @@ import { GroupCatalog } from "./GroupCatalog.js"
 import { GroupKinds, memoryCatalog } from "./GroupKinds.js"
 import { Liveness } from "./Liveness.js"
 import { type NodeConfig, NodeSettings } from "./NodeConfig.js"
+import { SessionOpenLimiter } from "./SessionOpens.js"
 import { WakeSignal } from "./WakeSignal.js"
 
 export interface NodeContext {
@@ -34,6 +35,8 @@ export interface NodeContext {
   readonly liveness: Liveness
   /** The clock's time, for synchronous callbacks. */
   readonly nowMs: () => number
+  /** Admission of session opens per client and per group (SessionOpens.ts). */
+  readonly sessionOpens: SessionOpenLimiter
 }
 
 /**
@@ -85,5 +88,6 @@ export const makeNodeContext = (
         settings.livenessTimeoutMs,
       ),
       nowMs: () => clock.unsafeCurrentTimeMillis(),
+      sessionOpens: new SessionOpenLimiter(config.sessionOpenLimits),
     }
   })

@@ -17,6 +17,7 @@
  */
 import { Clock, Effect, Exit, type Fiber, Option, type Scope } from "effect"
 import type { GroupId } from "../raft/Ids.js"
+import { LogLimiter } from "../transport/LogLimiter.js"
 import type { Outbound } from "./Engine.js"
 import type { LeaderSubscriptions } from "./LeaderSubscriptions.js"
 import type { NodeContext } from "./NodeContext.js"
@@ -36,6 +37,8 @@ export class NodeLoop {
   /** Messages of the round, per destination node, until the flush. */
   private readonly outbound: Outbound = new Map()
   private readonly writes: RoundWrites
+  /** Logging of refused inbound messages: a flood of them must not flood the log. */
+  private readonly refusalLog = new LogLimiter("engine: refused inbound messages")
 
   /** Hooks the transport's arrivals to the wake-up signal at once (before anything arrives). */
   constructor(private readonly ctx: NodeContext) {
@@ -106,6 +109,7 @@ export class NodeLoop {
           liveness.heard(b.from, now)
           engine.ingest(b)
         }
+        if (engine.refusals.length > 0) yield* this.logRefusals(now)
       }
       if (this.tickDue) {
         this.tickDue = false
@@ -114,6 +118,11 @@ export class NodeLoop {
       const round = engine.collect(this.outbound, now)
       if (round !== undefined) yield* this.writes.start(round)
     })
+  }
+
+  private logRefusals(now: number): Effect.Effect<void> {
+    const lines = this.ctx.engine.refusals.splice(0).flatMap((line) => this.refusalLog.admit(line, now))
+    return Effect.forEach(lines, (line) => Effect.logWarning(line), { discard: true })
   }
 
   /**

@@ -5,6 +5,7 @@
 import { Option } from "effect"
 import type { GroupId, NodeId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
+import type { TransportStats } from "../transport/TransportService.js"
 import type { NodeContext } from "./NodeContext.js"
 import type { Replica } from "./Replica.js"
 
@@ -57,12 +58,25 @@ export interface NodeStats {
   readonly quiesces: number
   readonly wakes: number
   readonly snapshotsInstalled: number
+  /** Messages the Raft core refused (malformed for it, or a response from a non-member). */
   readonly refusedMessages: number
+  /** Messages dropped before the core as implausible for their replica (InboundCheck.ts). */
+  readonly droppedImplausible: number
   readonly droppedUnknownGroup: number
+  /**
+   * Inbound frames the transport dropped before decoding finished or as misrouted: malformed,
+   * truncated, oversized, foreign, misrouted (overflow is load, not bad input, and not counted).
+   */
+  readonly droppedFrames: number
+  /** Session opens refused by the node's rate limits (SessionOpens.ts). */
+  readonly refusedSessionOpens: number
   /** Replies to bus requests that could not be sent (connection down, payload too large). */
   readonly unsentReplies: number
   readonly nodesDown: readonly NodeId[]
 }
+
+const badFrames = (t: TransportStats): number =>
+  t.dropped.malformed + t.dropped.truncated + t.dropped.oversized + t.dropped.foreign + t.dropped.misrouted
 
 const ascending = (ids: Iterable<ReplicaId>) => [...ids].sort((a, b) => a - b)
 
@@ -103,7 +117,7 @@ export const allGroupStatus = (ctx: NodeContext): ReadonlyArray<GroupStatus> =>
   [...ctx.engine.replicas.values()].map(statusOf)
 
 /** The node's counters now. */
-export const nodeStats = (ctx: NodeContext): NodeStats => {
+export const nodeStats = (ctx: NodeContext, transport: TransportStats): NodeStats => {
   const engine = ctx.engine
   let leaders = 0
   for (const r of engine.replicas.values()) if (r.isLeader) leaders++
@@ -118,7 +132,10 @@ export const nodeStats = (ctx: NodeContext): NodeStats => {
     wakes: engine.stats.wakes,
     snapshotsInstalled: engine.stats.snapshotsInstalled,
     refusedMessages: engine.stats.refusedMessages,
+    droppedImplausible: engine.stats.droppedImplausible,
     droppedUnknownGroup: engine.stats.droppedUnknownGroup,
+    droppedFrames: badFrames(transport),
+    refusedSessionOpens: ctx.sessionOpens.refused,
     unsentReplies: ctx.replies.unsent,
     nodesDown: [...ctx.liveness.down],
   }

@@ -18,9 +18,13 @@ export class NotLeader extends Schema.TaggedError<NotLeader>()("NotLeader", {
 export class Overloaded extends Schema.TaggedError<Overloaded>()("Overloaded", {
   groupId: Schema.Number,
   capacity: Schema.Number,
+  /** What is full when it is not the mailbox (e.g. "session opens rate-limited"). */
+  reason: Schema.optional(Schema.String),
 }) {
   override get message(): string {
-    return `group ${this.groupId}: mailbox full (${this.capacity} requests waiting)`
+    return this.reason === undefined
+      ? `group ${this.groupId}: mailbox full (${this.capacity} requests waiting)`
+      : `group ${this.groupId}: ${this.reason} (limit ${this.capacity})`
   }
 }
 

@@ -9,7 +9,13 @@ import type { StateMachineFactory } from "./StateMachine.js"
 /** What a request asks the group to do. */
 export type RoutedRequest =
   /** Replicate `command` through the log; the reply is `apply`'s result. */
-  | { readonly _tag: "Command"; readonly command: Uint8Array; readonly slot?: number }
+  | {
+      readonly _tag: "Command"
+      readonly command: Uint8Array
+      readonly slot?: number
+      /** The command opens a session: the node rate-limits these per client (SessionOpens.ts). */
+      readonly opensSession?: boolean
+    }
   /** Answer `query` from the state machine: after ReadIndex unless `stale`. */
   | { readonly _tag: "Query"; readonly query: Uint8Array; readonly stale: boolean; readonly slot?: number }
   /** Answer at once with `reply` (a malformed request): nothing enters the log. */

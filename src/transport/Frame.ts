@@ -19,9 +19,14 @@
  * CONTRACTS:
  * - `decodeFrame` NEVER throws and never returns part of a frame: it is a typed `FrameError`
  *   (malformed, truncated, oversized or foreign) or the whole frame.
- * - The encoders THROW a RangeError on input that is a bug (a local message type, a message
+ * - `encodeFrame` THROWS a RangeError on input that is a bug (a local message type, a message
  *   whose `to` is not on the frame's destination node or whose `from` is not on its source
- *   node, an integer that is not a non-negative safe integer).
+ *   node, an integer that is not a non-negative safe integer). `encodeFrames` (what the
+ *   transport uses) throws on the same bugs, except numbers: a message holding a number it
+ *   cannot encode is left out of every frame and returned in `invalid`, so no value that came
+ *   in from the network can make a send throw (issue 11, finding 1).
+ * - Decoded terms are at most `MAX_TERM` and indexes, commits and snapshot sizes at most
+ *   `MAX_INDEX` (Types.ts), so whatever the core derives from them stays encodable.
  * - Byte fields of decoded messages are copies: a decoded message never pins the frame buffer.
  */
 import { Either } from "effect"
@@ -32,13 +37,15 @@ import {
   type EntryType,
   isLocalMessage,
   isReplicaId,
+  MAX_INDEX,
+  MAX_TERM,
   type Message,
   MessageType,
   NO_ENTRIES,
   type ReplicaId,
   type SnapshotChunk,
 } from "../raft/Types.js"
-import { ByteReader, ByteWriter, DecodeFailure } from "./internal/ByteBuffer.js"
+import { ByteReader, ByteWriter, DecodeFailure, UnencodableNumber } from "./internal/ByteBuffer.js"
 
 /** One Raft message addressed to one group. */
 export interface Envelope {
@@ -177,7 +184,7 @@ const writeEntries = (w: ByteWriter, m: Message): void => {
   let previousTerm = m.term
   for (const e of m.entries) {
     if (e.type !== 0 && e.type !== 1) throw new RangeError(`entry type ${e.type} is not an EntryType`)
-    if (!Number.isSafeInteger(e.index) || e.index < 0) throw new RangeError(`entry index ${e.index}`)
+    if (!Number.isSafeInteger(e.index) || e.index < 0) throw new UnencodableNumber(`entry index ${e.index}`)
     let flags: number = e.type
     if (e.index !== expectedIndex) flags |= ENTRY_INDEX
     if (e.term !== previousTerm) flags |= ENTRY_TERM
@@ -290,6 +297,31 @@ export interface SplitFrames {
   readonly counts: ReadonlyArray<number>
   /** Envelopes whose record alone exceeds `maxFrameBytes`: they cannot be sent. */
   readonly oversized: ReadonlyArray<Envelope>
+  /** Envelopes that cannot be encoded at all (a value out of range), with the reason. */
+  readonly invalid: ReadonlyArray<{ readonly envelope: Envelope; readonly reason: string }>
+}
+
+/**
+ * Appends one record, or rolls the writer back and returns why the envelope cannot be encoded
+ * (a number out of range). Any other RangeError is a caller's bug and propagates.
+ */
+const tryWriteRecord = (
+  w: ByteWriter,
+  st: EncodeState,
+  header: FrameHeader,
+  env: Envelope,
+): string | undefined => {
+  const mark = w.length
+  const saved = st.lastHeartbeatTerm
+  try {
+    writeRecord(w, st, header, env)
+    return undefined
+  } catch (e) {
+    if (!(e instanceof UnencodableNumber)) throw e
+    w.truncate(mark)
+    st.lastHeartbeatTerm = saved
+    return e.message
+  }
 }
 
 /**
@@ -306,6 +338,7 @@ export const encodeFrames = (
   const frames: Uint8Array[] = []
   const counts: number[] = []
   const oversized: Envelope[] = []
+  const invalid: Array<{ envelope: Envelope; reason: string }> = []
   const w = scratch
   w.reset(SCRATCH_KEEP)
   const st: EncodeState = { lastHeartbeatTerm: 0 }
@@ -325,7 +358,11 @@ export const encodeFrames = (
   for (const env of envelopes) {
     const mark = w.length
     const saved = st.lastHeartbeatTerm
-    writeRecord(w, st, header, env)
+    const bad = tryWriteRecord(w, st, header, env)
+    if (bad !== undefined) {
+      invalid.push({ envelope: env, reason: bad })
+      continue
+    }
     if (w.length <= maxFrameBytes) {
       records++
       continue
@@ -346,7 +383,7 @@ export const encodeFrames = (
     oversized.push(env)
   }
   if (records > 0) close()
-  return { frames, counts, oversized }
+  return { frames, counts, oversized, invalid }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,15 +406,15 @@ const readReplicaIds = (r: ByteReader, what: string): ReplicaId[] => {
   const ids: ReplicaId[] = new Array(n)
   for (let i = 0; i < n; i++) {
     const id = r.varint(what)
-    if (id === 0) r.fail("malformed", `${what}: replica id 0`)
+    if (!isReplicaId(id)) r.fail("malformed", `${what}: replica id ${id}`)
     ids[i] = id as ReplicaId
   }
   return ids
 }
 
 const readSnapshot = (r: ByteReader): SnapshotChunk => {
-  const index = r.varint("snapshot index")
-  const term = r.varint("snapshot term")
+  const index = r.varintAtMost(MAX_INDEX, "snapshot index")
+  const term = r.varintAtMost(MAX_TERM, "snapshot term")
   const voters = readReplicaIds(r, "voters")
   const learners = readReplicaIds(r, "learners")
   const votersOutgoing = readReplicaIds(r, "outgoing voters")
@@ -385,8 +422,8 @@ const readSnapshot = (r: ByteReader): SnapshotChunk => {
   const autoLeave = r.u8("autoLeave")
   if (autoLeave > 1) r.fail("malformed", `autoLeave byte ${autoLeave}`)
   const confState: ConfState = { voters, learners, votersOutgoing, learnersNext, autoLeave: autoLeave === 1 }
-  const offset = r.varint("chunk offset")
-  const totalBytes = r.varint("snapshot size")
+  const offset = r.varintAtMost(MAX_INDEX, "chunk offset")
+  const totalBytes = r.varintAtMost(MAX_INDEX, "snapshot size")
   const data = r.bytes("chunk data")
   if (offset + data.length > totalBytes)
     r.fail("malformed", `chunk ${offset}+${data.length} overruns snapshot size ${totalBytes}`)
@@ -402,9 +439,9 @@ const readEntries = (r: ByteReader, messageIndex: number, messageTerm: number): 
   for (let i = 0; i < n; i++) {
     const flags = r.u8("entry flags")
     if (flags & 0xf0 || (flags & 0x03) > 1) r.fail("malformed", `entry flags 0x${flags.toString(16)}`)
-    const index = flags & ENTRY_INDEX ? r.varint("entry index") : expectedIndex
-    if (!Number.isSafeInteger(index)) r.fail("malformed", "entry index out of range")
-    const term = flags & ENTRY_TERM ? r.varint("entry term") : previousTerm
+    const index = flags & ENTRY_INDEX ? r.varintAtMost(MAX_INDEX, "entry index") : expectedIndex
+    if (index > MAX_INDEX) r.fail("malformed", "entry index out of range")
+    const term = flags & ENTRY_TERM ? r.varintAtMost(MAX_TERM, "entry term") : previousTerm
     const data = r.bytes("entry data")
     entries[i] = { term, index, type: (flags & 0x03) as EntryType, data }
     expectedIndex = index + 1
@@ -420,8 +457,8 @@ const readRecord = (r: ByteReader, st: EncodeState, from: NodeId, to: NodeId): E
     const groupId = r.varintAtMost(MAX_GROUP_ID, "group id") as GroupId
     const toGen = tag & HB_GENERATIONS ? r.varint("to generation") : 0
     const fromGen = tag & HB_GENERATIONS ? r.varint("from generation") : 0
-    const term = tag & HB_SAME_TERM ? st.lastHeartbeatTerm : r.varint("term")
-    const commit = r.varint("commit")
+    const term = tag & HB_SAME_TERM ? st.lastHeartbeatTerm : r.varintAtMost(MAX_TERM, "term")
+    const commit = r.varintAtMost(MAX_INDEX, "commit")
     const context = tag & HB_CONTEXT ? r.bytes("context") : undefined
     st.lastHeartbeatTerm = term
     const message: Message = {
@@ -447,12 +484,12 @@ const readRecord = (r: ByteReader, st: EncodeState, from: NodeId, to: NodeId): E
   if (mask & ~KNOWN_FIELDS) r.fail("malformed", `unknown field bits 0x${mask.toString(16)}`)
   const toGen = mask & Field.ToGeneration ? r.varint("to generation") : 0
   const fromGen = mask & Field.FromGeneration ? r.varint("from generation") : 0
-  const term = mask & Field.Term ? r.varint("term") : 0
-  const logTerm = mask & Field.LogTerm ? r.varint("logTerm") : 0
-  const index = mask & Field.Index ? r.varint("index") : 0
-  const commit = mask & Field.Commit ? r.varint("commit") : 0
-  const rejectHint = mask & Field.RejectHint ? r.varint("rejectHint") : 0
-  const hintTerm = mask & Field.HintTerm ? r.varint("hintTerm") : 0
+  const term = mask & Field.Term ? r.varintAtMost(MAX_TERM, "term") : 0
+  const logTerm = mask & Field.LogTerm ? r.varintAtMost(MAX_TERM, "logTerm") : 0
+  const index = mask & Field.Index ? r.varintAtMost(MAX_INDEX, "index") : 0
+  const commit = mask & Field.Commit ? r.varintAtMost(MAX_INDEX, "commit") : 0
+  const rejectHint = mask & Field.RejectHint ? r.varintAtMost(MAX_INDEX, "rejectHint") : 0
+  const hintTerm = mask & Field.HintTerm ? r.varintAtMost(MAX_TERM, "hintTerm") : 0
   const entries = mask & Field.Entries ? readEntries(r, index, term) : NO_ENTRIES
   const snapshot = mask & Field.Snapshot ? readSnapshot(r) : undefined
   const context = mask & Field.Context ? r.bytes("context") : undefined

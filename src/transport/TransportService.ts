@@ -14,10 +14,22 @@ export interface InboundBatch {
 }
 
 /** Why an inbound frame was dropped. */
-export type InboundDropReason = "malformed" | "truncated" | "oversized" | "foreign" | "overflow"
+export type InboundDropReason =
+  | "malformed"
+  | "truncated"
+  | "oversized"
+  | "foreign"
+  | "overflow"
+  /** A well-formed frame on the wrong subject (a MsgSnap on the raft subject or the reverse). */
+  | "misrouted"
 
 /** Why outbound messages were not sent. */
-export type OutboundDropReason = "oversized" | "invalid" | "disconnected" | "closed"
+export type OutboundDropReason =
+  | "oversized"
+  | "disconnected"
+  | "closed"
+  /** A message holding a value the codec cannot encode (never sent; never throws). */
+  | "invalid"
 
 /** Counters since the transport started. */
 export interface TransportStats {
@@ -32,10 +44,7 @@ export interface TransportStats {
   readonly envelopesReceived: number
   /** Inbound frames dropped, by reason (each counted once). */
   readonly dropped: Readonly<Record<InboundDropReason, number>>
-  /**
-   * Outbound: `oversized` and `invalid` (refused by the encoder: a bug upstream) count envelopes,
-   * `disconnected`/`closed` count frames.
-   */
+  /** Outbound: `oversized` and `invalid` count envelopes, `disconnected`/`closed` count frames. */
   readonly unsent: Readonly<Record<OutboundDropReason, number>>
   /** Batches waiting in the inbound queue now. */
   readonly inboundBatches: number

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { Cbor } from "../../src/runtime/entity/index.js"
-import { SessionTable } from "../../src/runtime/entity/Sessions.js"
+import { defaultLimits, SessionTable } from "../../src/runtime/entity/Sessions.js"
 
 const limits = { maxSessions: 3, ttlMs: 1000, maxPending: 2 }
 const reply = (n: number) => Uint8Array.of(1, 0, n)
@@ -60,6 +60,51 @@ describe("SessionTable", () => {
     const d = t.open(4, 0)
     expect([a, b, c, d].map((s) => t.has(s))).toEqual([true, false, true, true])
     expect(t.size).toBe(3)
+  })
+
+  it("a flood of opened sessions never evicts one that completed a command (issue 11, finding 7)", () => {
+    const t = new SessionTable(defaultLimits)
+    let index = 1
+    const established = t.open(index++, 0)
+    t.settle(established, 1, 0, 0, reply(1))
+    // 10,500 sessions opened in 0.8 s and never used, as in the finding.
+    const flood: number[] = []
+    for (let i = 0; i < 10_500; i++) flood.push(t.open(index++, Math.floor((i * 800) / 10_500)))
+    expect(t.size).toBe(defaultLimits.maxSessions)
+    expect(t.admit(established, 1, 0)).toEqual({ _tag: "Duplicate", reply: reply(1) })
+    expect(t.admit(established, 2, 1)).toEqual({ _tag: "Apply" })
+    // The flood evicted its own oldest sessions, oldest first.
+    expect(t.has(flood[0]!)).toBe(false)
+    expect(t.has(flood.at(-1)!)).toBe(true)
+    expect(t.freshCount).toBe(defaultLimits.maxSessions - 1)
+  })
+
+  it("drops the least recently used session once every session has completed a command", () => {
+    const t = new SessionTable(limits)
+    const [a, b, c] = [t.open(1, 0), t.open(2, 0), t.open(3, 0)]
+    for (const s of [b, a, c]) t.settle(s, 1, 0, 0, reply(1))
+    // Acknowledged replies leave the floor above 0: still a session that completed a command.
+    t.settle(b, 2, 2, 0, reply(2))
+    t.settle(b, 2, 3, 0)
+    const d = t.open(4, 0)
+    expect([a, b, c, d].map((s) => t.has(s))).toEqual([false, true, true, true])
+    // d never completed a command: the next open evicts d, not an established session.
+    const e = t.open(5, 0)
+    expect([b, c, d, e].map((s) => t.has(s))).toEqual([true, true, false, true])
+  })
+
+  it("evicts alike after a snapshot round trip (which sessions are fresh is derived state)", () => {
+    const t = new SessionTable(limits)
+    const [a, b] = [t.open(1, 0), t.open(2, 0)]
+    t.settle(a, 1, 0, 0, reply(1))
+    const back = SessionTable.fromCbor(Cbor.decode(Cbor.encode(t.toCbor())), limits)
+    expect(back.freshCount).toBe(1)
+    for (const table of [t, back]) {
+      table.open(3, 1)
+      table.open(4, 1)
+    }
+    expect(Cbor.encode(back.toCbor())).toEqual(Cbor.encode(t.toCbor()))
+    expect([a, b].map((s) => back.has(s))).toEqual([true, false])
   })
 
   it("expires sessions idle longer than the TTL on the shard clock", () => {

@@ -17,32 +17,34 @@ import * as MemoryCluster from "../client/support/MemoryCluster.js"
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-const setup = Effect.gen(function* () {
-  const cluster = yield* MemoryCluster.make({ kinds: [Kv], shards: 3 })
-  // Two gateways (as two nodes would run), one client bus.
-  yield* Layer.buildWithScope(
-    Layer.mergeAll(
-      KvGateway.layer({ cluster: cluster.cluster }).pipe(Layer.provide(cluster.clientBus)),
-      KvGateway.layer({ cluster: cluster.cluster }).pipe(Layer.provide(cluster.clientBus)),
-    ),
-    yield* Effect.scope,
-  )
-  const bus = Context.get(yield* Layer.build(cluster.clientBus), Bus)
-  const req = (body: unknown) =>
-    Effect.map(
-      bus
-        .request(
-          `flotilla.${cluster.cluster}.kv`,
-          body instanceof Uint8Array
-            ? body
-            : encoder.encode(typeof body === "string" ? body : JSON.stringify(body)),
-          { timeout: "10 seconds" },
-        )
-        .pipe(Effect.orDie),
-      (bytes) => JSON.parse(decoder.decode(bytes)) as Record<string, unknown>,
+const setupWith = (options: Partial<KvGateway.KvGatewayOptions> = {}, gateways = 2) =>
+  Effect.gen(function* () {
+    const cluster = yield* MemoryCluster.make({ kinds: [Kv], shards: 3 })
+    // Two gateways (as two nodes would run), one client bus.
+    const layers = Array.from({ length: gateways }, () =>
+      KvGateway.layer({ ...options, cluster: cluster.cluster }).pipe(Layer.provide(cluster.clientBus)),
     )
-  return { cluster, req }
-})
+    for (const layer of layers) yield* Layer.buildWithScope(layer, yield* Effect.scope)
+    const bus = Context.get(yield* Layer.build(cluster.clientBus), Bus)
+    const req = (body: unknown) =>
+      Effect.map(
+        bus
+          .request(
+            `flotilla.${cluster.cluster}.kv`,
+            body instanceof Uint8Array
+              ? body
+              : encoder.encode(typeof body === "string" ? body : JSON.stringify(body)),
+            { timeout: "10 seconds" },
+          )
+          .pipe(Effect.orDie),
+        (bytes) => JSON.parse(decoder.decode(bytes)) as Record<string, unknown>,
+      )
+    const raw = (body: Uint8Array) =>
+      bus.request(`flotilla.${cluster.cluster}.kv`, body, { timeout: "10 seconds" }).pipe(Effect.orDie)
+    return { cluster, req, raw }
+  })
+
+const setup = setupWith()
 
 /** The last log index of every group on every node: unchanged means nothing was proposed. */
 const logPositions = (cluster: MemoryCluster.MemoryCluster) =>
@@ -180,4 +182,102 @@ describe("KV gateway", () => {
     expect(Gateway.fromBase64("YQ")).toBeUndefined()
     expect(Gateway.toBase64(new Uint8Array([1, 2, 3]))).toBe("AQID")
   })
+
+  it.live(
+    "survives 3,000-deep JSON and never echoes a large input (issue 11, finding 5)",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { req, raw } = yield* setup
+          const deep = `{"op":"put","key":"a","value":${"[".repeat(3000)}${"]".repeat(3000)}}`
+          // More deep requests than it took to disable every gateway of a cluster.
+          for (let i = 0; i < 30; i++) {
+            const reply = yield* req(deep)
+            expect(reply).toMatchObject({ ok: false, error: "BadRequest" })
+            expect(String(reply.message)).toContain("deeper than")
+          }
+          const big = "x".repeat(600 * 1024)
+          const huge: unknown[] = [
+            { op: "put", key: "a", value: "1", [big]: 1 },
+            { op: big, key: "a" },
+            { op: "put", key: "a", value: Array.from({ length: 60_000 }, (_, i) => i) },
+            { op: "put", key: big, value: "1" },
+          ]
+          for (const body of huge) {
+            const bytes = yield* raw(encoder.encode(JSON.stringify(body)))
+            expect(bytes.length).toBeLessThan(1024)
+            expect(JSON.parse(decoder.decode(bytes))).toMatchObject({ ok: false, error: "BadRequest" })
+          }
+          expect(yield* req({ op: "put", key: "after", value: "ok" })).toEqual({ ok: true, created: true })
+          expect(yield* req({ op: "get", key: "after" })).toEqual({ ok: true, value: "ok" })
+        }),
+      ),
+    120_000,
+  )
+
+  it.live(
+    "refuses lone surrogates in keys and values, escaped or as raw bytes (issue 11, finding 9)",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { cluster, req, raw } = yield* setup
+          yield* req({ op: "put", key: "keep", value: "v" })
+          const before = yield* logPositions(cluster)
+          const escaped = [
+            '{"op":"put","key":"\\ud800","value":"1"}',
+            '{"op":"put","key":"a\\udc00","value":"1"}',
+            '{"op":"put","key":"a","value":"\\ud83dx"}',
+            '{"op":"cas","key":"a","expected":"\\ud800","value":null}',
+            '{"op":"scan","prefix":"\\uDBFF"}',
+          ]
+          for (const text of escaped) {
+            const reply = yield* req(text)
+            expect(reply, text).toMatchObject({ ok: false, error: "BadRequest" })
+            expect(String(reply.message)).toContain("surrogate")
+          }
+          // UTF-8 of a surrogate (ED A0 80) inside the key: not UTF-8 at all.
+          const rawKey = new Uint8Array([
+            ...encoder.encode('{"op":"put","key":"'),
+            0xed,
+            0xa0,
+            0x80,
+            ...encoder.encode('","value":"1"}'),
+          ])
+          expect(JSON.parse(decoder.decode(yield* raw(rawKey)))).toMatchObject({
+            ok: false,
+            error: "BadRequest",
+          })
+          expect(yield* logPositions(cluster)).toEqual(before)
+          // The real U+FFFD key is untouched, and a proper pair (an emoji) is fine.
+          expect(yield* req({ op: "get", key: "\ufffd" })).toEqual({ ok: true, value: null })
+          expect(yield* req('{"op":"put","key":"\\ud83d\\ude00","value":"1"}')).toEqual({
+            ok: true,
+            created: true,
+          })
+          expect(yield* req({ op: "get", key: "😀" })).toEqual({ ok: true, value: "1" })
+        }),
+      ),
+    60_000,
+  )
+
+  it.live(
+    "answers Overloaded beyond its bound and answers every request",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const { req } = yield* setupWith({ concurrency: 1, maxPending: 2 }, 1)
+          const replies = yield* Effect.forEach(
+            Array.from({ length: 40 }, (_, i) => i),
+            (i) => req({ op: "put", key: `k${i}`, value: "v" }),
+            { concurrency: "unbounded" },
+          )
+          const overloaded = replies.filter((r) => r.error === "Overloaded")
+          expect(overloaded.length).toBeGreaterThan(0)
+          expect(replies.filter((r) => r.ok === true).length).toBeGreaterThanOrEqual(2)
+          expect(overloaded.length + replies.filter((r) => r.ok === true).length).toBe(40)
+          expect(yield* req({ op: "get", key: "k0" })).toMatchObject({ ok: true })
+        }),
+      ),
+    60_000,
+  )
 })

@@ -2,7 +2,14 @@ import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import type { GroupId, NodeId } from "../../src/raft/Ids.js"
-import { MessageType, newMessage, type ReplicaId } from "../../src/raft/Types.js"
+import {
+  MAX_INDEX,
+  MAX_TERM,
+  type Message,
+  MessageType,
+  newMessage,
+  type ReplicaId,
+} from "../../src/raft/Types.js"
 import {
   clusterIdOf,
   decodeFrame,
@@ -14,7 +21,7 @@ import {
   type FrameError,
   type FrameHeader,
 } from "../../src/transport/Frame.js"
-import { appends, framed, heartbeats } from "./arbitraries.js"
+import { appends, framed, heartbeats, message } from "./arbitraries.js"
 
 const N1 = 1 as NodeId
 const N2 = 2 as NodeId
@@ -307,6 +314,87 @@ describe("frame properties", () => {
         },
       ),
       { numRuns: 1_000 },
+    )
+  })
+})
+
+describe("range checks at the boundary (issue 11, finding 1)", () => {
+  const numericFields = ["term", "logTerm", "index", "commit", "rejectHint", "hintTerm"] as const
+  const limitOf = (f: (typeof numericFields)[number]) =>
+    f === "term" || f === "logTerm" || f === "hintTerm" ? MAX_TERM : MAX_INDEX
+
+  it("refuses the forged huge-term vote as malformed", () => {
+    const vote = newMessage({
+      type: MessageType.Vote,
+      from: R1,
+      to: R2,
+      term: 2 ** 53 - 1,
+      logTerm: 1,
+      index: 1,
+    })
+    const e = err(encodeFrame(header, [{ groupId: 3 as GroupId, message: vote }]))
+    expect(e.reason).toBe("malformed")
+    expect(e.detail).toMatch(/term/)
+  })
+
+  it("refuses any field above its bound, accepts it at the bound", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...numericFields),
+        fc.integer({ min: 1, max: 2 ** 40 }),
+        fc.boolean(),
+        (field, over, heartbeatForm) => {
+          const limit = limitOf(field)
+          const type = heartbeatForm ? MessageType.Heartbeat : MessageType.App
+          const at = newMessage({ type, from: R1, to: R2, term: 5, [field]: limit })
+          const atBound = [{ groupId: 1 as GroupId, message: at }]
+          expect(ok(encodeFrame(header, atBound)).envelopes).toEqual(atBound)
+          const value = Math.min(limit + over, Number.MAX_SAFE_INTEGER)
+          const beyond = { ...at, [field]: value } as Message
+          const e = err(encodeFrame(header, [{ groupId: 1 as GroupId, message: beyond }]))
+          expect(e.reason).toBe("malformed")
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+
+  it("whatever it decodes, the core's derived values (term + 1, index + entries) still encode", () => {
+    fc.assert(
+      fc.property(framed(), ({ from, to, envelopes }) => {
+        const f = ok(encodeFrame({ clusterId: 1, from, to }, envelopes))
+        const bumped = f.envelopes.map((e) => ({
+          groupId: e.groupId,
+          message: newMessage({
+            ...e.message,
+            term: e.message.term + 1,
+            index: e.message.index + e.message.entries.length + 1,
+            commit: e.message.commit + 1,
+          }),
+        }))
+        const split = encodeFrames({ clusterId: 1, from, to }, bumped, 1 << 24)
+        expect(split.invalid).toEqual([])
+      }),
+      { numRuns: 300 },
+    )
+  })
+
+  it("encodeFrames leaves out what it cannot encode instead of throwing, and sends the rest", () => {
+    fc.assert(
+      fc.property(
+        fc.array(message(N1, N2), { minLength: 1, maxLength: 6 }),
+        fc.nat(),
+        fc.constantFrom(2 ** 53, -1, 1.5, Number.NaN),
+        (messages, pick, bad) => {
+          const list = messages.map((message, i) => ({ groupId: i as GroupId, message }))
+          const victim = pick % list.length
+          list[victim] = { groupId: victim as GroupId, message: { ...list[victim]!.message, term: bad } }
+          const split = encodeFrames(header, list, 1 << 24)
+          expect(split.invalid.map((i) => i.envelope)).toEqual([list[victim]])
+          expect(split.frames.flatMap((fr) => ok(fr).envelopes)).toEqual(list.filter((_, i) => i !== victim))
+        },
+      ),
+      { numRuns: 200 },
     )
   })
 })

@@ -10,6 +10,8 @@ import {
   type ConfState,
   type Entry,
   type EntryType,
+  MAX_INDEX,
+  MAX_TERM,
   type Message,
   MessageType,
   newMessage,
@@ -24,9 +26,16 @@ export const REMOTE_TYPES: MessageType[] = Object.values(MessageType).filter((t)
 
 const NODE_SPAN = 0x10000
 
-/** Small numbers mostly, the full safe range sometimes. */
-export const safeNat = (): fc.Arbitrary<number> =>
-  fc.oneof({ arbitrary: fc.nat({ max: 300 }), weight: 3 }, { arbitrary: fc.maxSafeNat(), weight: 1 })
+/** Small numbers mostly, up to `max` (the largest index a message may carry) sometimes. */
+export const safeNat = (max: number = MAX_INDEX): fc.Arbitrary<number> =>
+  fc.oneof(
+    { arbitrary: fc.nat({ max: 300 }), weight: 3 },
+    { arbitrary: fc.integer({ min: 0, max }), weight: 1 },
+    { arbitrary: fc.constant(max), weight: 1 },
+  )
+
+/** A term a message may carry: small mostly, up to MAX_TERM sometimes. */
+export const wireTerm = (): fc.Arbitrary<number> => safeNat(MAX_TERM)
 
 /** A node id. */
 export const nodeId = (): fc.Arbitrary<NodeId> => fc.integer({ min: 1, max: 0xffff }).map((n) => n as NodeId)
@@ -57,7 +66,7 @@ const bytes = (maxLength: number) => fc.uint8Array({ maxLength })
 
 const entry = (): fc.Arbitrary<Entry> =>
   fc.record({
-    term: safeNat(),
+    term: wireTerm(),
     index: safeNat(),
     type: fc.constantFrom<EntryType>(0, 1),
     data: bytes(40),
@@ -70,7 +79,7 @@ const consecutiveEntries = (index: number, term: number): fc.Arbitrary<Entry[]> 
     .map((spec) => {
       let t = term
       return spec.map(([bump, type, data], i) => {
-        if (bump && t < Number.MAX_SAFE_INTEGER) t++
+        if (bump && t < MAX_TERM) t++
         return { term: t, index: index + 1 + i, type, data }
       })
     })
@@ -89,7 +98,7 @@ export const snapshotChunk = (): fc.Arbitrary<SnapshotChunk> =>
   fc
     .record({
       index: safeNat(),
-      term: safeNat(),
+      term: wireTerm(),
       confState: confState(),
       offset: fc.nat({ max: 1_000_000 }),
       extra: fc.nat({ max: 1_000 }),
@@ -109,13 +118,13 @@ export const message = (from: NodeId, to: NodeId): fc.Arbitrary<Message> =>
       type: fc.constantFrom(...REMOTE_TYPES),
       to: replicaOn(to),
       from: replicaOn(from),
-      term: safeNat(),
-      logTerm: safeNat(),
-      index: fc.oneof(fc.nat({ max: 300 }), fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER - 100 })),
+      term: wireTerm(),
+      logTerm: wireTerm(),
+      index: fc.oneof(fc.nat({ max: 300 }), fc.integer({ min: 0, max: MAX_INDEX - 100 })),
       commit: safeNat(),
       reject: fc.boolean(),
       rejectHint: safeNat(),
-      hintTerm: safeNat(),
+      hintTerm: wireTerm(),
       snapshot: fc.option(snapshotChunk(), { nil: undefined }),
       context: fc.option(bytes(16), { nil: undefined }),
       entriesMode: fc.constantFrom("none", "consecutive", "random"),
@@ -152,7 +161,7 @@ export const heartbeat = (from: NodeId, to: NodeId): fc.Arbitrary<Message> =>
       resp: fc.boolean(),
       to: replicaOn(to),
       from: replicaOn(from),
-      term: fc.oneof(fc.constant(7), safeNat()),
+      term: fc.oneof(fc.constant(7), wireTerm()),
       commit: safeNat(),
       context: fc.option(bytes(8), { nil: undefined }),
     })

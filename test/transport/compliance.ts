@@ -176,19 +176,27 @@ export const transportCompliance = (name: string, harness: TransportHarness): vo
           ["raft", encodeFrame({ ...own, clusterId: clusterIdOf(`${c.cluster}-other`) }, [hb(N1, N2, 1, 1)])],
           ["raft", encodeFrame({ ...own, to: N3 }, [hb(N1, N3, 1, 1)])],
           ["raft", encodeFrame(own, [app(N1, N2, 1, 9_000)])],
+          ["snap", good],
         ]
         for (const [kind, payload] of bad) yield* c.inject(N2, kind, payload)
         yield* c.inject(N2, "raft", encodeFrame(own, [hb(N1, N2, 99, 99)]))
         const batch = yield* take(c.transport(N2))
         expect(batch.envelopes).toEqual([hb(N1, N2, 99, 99)])
-        const stats = yield* eventually(c.transport(N2).stats, (s) => s.framesReceived >= 7, "7 frames")
-        expect(stats.dropped).toEqual({ malformed: 2, truncated: 1, foreign: 2, oversized: 1, overflow: 0 })
+        const stats = yield* eventually(c.transport(N2).stats, (s) => s.framesReceived >= 8, "8 frames")
+        expect(stats.dropped).toEqual({
+          malformed: 2,
+          truncated: 1,
+          foreign: 2,
+          oversized: 1,
+          overflow: 0,
+          misrouted: 1,
+        })
         expect(stats.inboundBatches).toBe(0)
         expect(yield* c.transport(N2).takeAll).toEqual([])
         yield* eventually(
           Effect.sync(() => lines.filter((l) => l.startsWith("transport: dropped")).length),
-          (n) => n === 6,
-          "6 log lines",
+          (n) => n === 7,
+          "7 log lines",
         )
         const raftSubject = new RegExp(`\\.${c.cluster}\\.raft\\.2 `)
         expect(lines.filter((l) => l.includes("dropped malformed") && raftSubject.test(l))).toHaveLength(2)
@@ -197,6 +205,7 @@ export const transportCompliance = (name: string, harness: TransportHarness): vo
         ).toHaveLength(1)
         expect(lines.filter((l) => l.includes("dropped foreign"))).toHaveLength(2)
         expect(lines.filter((l) => l.includes("dropped oversized"))).toHaveLength(1)
+        expect(lines.filter((l) => l.includes("dropped misrouted"))).toHaveLength(1)
       }))
 
     test("bounds the inbound queue: drops newest frames as overflow when the consumer lags", () =>

@@ -34,7 +34,12 @@ export const make = (kind: AnyKind, options: ShardOptions = {}): ShardKind => ({
     // The slot lets the node refuse a request for a key its group does not own (WrongShard).
     const slot = route.right.slot
     if (route.right.write)
-      return { _tag: "Command", command: Wire.stampTime(request, Math.max(0, Math.floor(nowMs))), slot }
+      return {
+        _tag: "Command",
+        command: Wire.stampTime(request, Math.max(0, Math.floor(nowMs))),
+        slot,
+        opensSession: route.right.type === "openSession",
+      }
     return { _tag: "Query", query: request, stale: route.right.staleRead, slot }
   },
   encodeError: Wire.runtimeErrorReply,

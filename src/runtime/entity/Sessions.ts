@@ -13,10 +13,16 @@
  * an id is never reused in the life of the shard, and a stale retry of an `OpenSession`
  * opens a fresh session nobody uses (it expires) instead of reviving an old one.
  *
- * EXPIRY IS DETERMINISTIC, from the log alone: (a) at most `maxSessions` sessions, the least
- * recently used is dropped when another opens; (b) a session unused for `ttlMs` of the shard
+ * EXPIRY IS DETERMINISTIC, from the log alone: (a) at most `maxSessions` sessions; when another
+ * opens, the least recently opened session that NEVER COMPLETED A COMMAND is dropped, and only
+ * when every other session has completed one, the least recently used (issue 11, finding 7: a flood
+ * of opened-and-abandoned sessions used to evict an established client's session; now it only
+ * evicts its own kind, see docs/decisions/0060); (b) a session unused for `ttlMs` of the shard
  * clock (the latest proposer time stamped in a request, never a clock read in apply) is
  * dropped. A command in an unknown session gets `SessionExpired` and is not applied.
+ *
+ * A session has completed a command when it holds a cached reply or its floor is above 0
+ * (replies are only dropped below an acknowledged floor), so the snapshot format needs no flag.
  */
 import type * as Cbor from "./Cbor.js"
 import { type EntityError, SessionExpired, StaleSequence, TooManyPending } from "./EntityError.js"
@@ -52,9 +58,13 @@ export type Admission =
 
 const APPLY: Admission = { _tag: "Apply" }
 
+const hasCompleted = (s: Session): boolean => s.floor > 0 || s.replies.size > 0
+
 /** The session table. Iteration order of the map is least recently used first. */
 export class SessionTable {
   private readonly sessions = new Map<number, Session>()
+  /** Sessions that never completed a command, least recently opened first: evicted first. */
+  private readonly fresh = new Set<number>()
   private lastId = 0
 
   constructor(readonly limits: SessionLimits) {}
@@ -74,17 +84,31 @@ export class SessionTable {
     const id = Math.max(index, this.lastId + 1)
     this.lastId = id
     this.sessions.set(id, { id, lastActive: clock, floor: 0, replies: new Map() })
+    this.fresh.add(id)
     while (this.sessions.size > this.limits.maxSessions) {
-      const lru = this.sessions.keys().next()
-      if (lru.done) break
-      this.sessions.delete(lru.value)
+      // The oldest session that never completed a command, unless that is the one just opened
+      // (a new client must get a session): then the least recently used one.
+      const oldestFresh = this.fresh.values().next()
+      const victim = !oldestFresh.done && oldestFresh.value !== id ? oldestFresh : this.sessions.keys().next()
+      if (victim.done) break
+      this.delete(victim.value)
     }
     return id
   }
 
+  private delete(id: number): boolean {
+    this.fresh.delete(id)
+    return this.sessions.delete(id)
+  }
+
   /** Closes a session; returns whether it was live. */
   close(id: number): boolean {
-    return this.sessions.delete(id)
+    return this.delete(id)
+  }
+
+  /** Number of live sessions that never completed a command. */
+  get freshCount(): number {
+    return this.fresh.size
   }
 
   /** Drops sessions idle longer than the TTL at shard clock `clock`. */
@@ -92,7 +116,7 @@ export class SessionTable {
     if (this.limits.ttlMs <= 0) return
     for (const session of this.sessions.values()) {
       if (session.lastActive + this.limits.ttlMs >= clock) break
-      this.sessions.delete(session.id)
+      this.delete(session.id)
     }
   }
 
@@ -129,6 +153,7 @@ export class SessionTable {
       for (const s of session.replies.keys()) if (s < ackedBelow) session.replies.delete(s)
     }
     if (reply !== undefined) session.replies.set(seq, reply)
+    if (hasCompleted(session)) this.fresh.delete(id)
     session.lastActive = clock
     this.sessions.delete(id)
     this.sessions.set(id, session)
@@ -179,7 +204,9 @@ export class SessionTable {
         previousSeq = seq
         map.set(seq, bytes)
       }
-      table.sessions.set(id, { id, lastActive, floor, replies: map })
+      const session: Session = { id, lastActive, floor, replies: map }
+      table.sessions.set(id, session)
+      if (!hasCompleted(session)) table.fresh.add(id)
     }
     return table
   }

@@ -22,6 +22,13 @@ export class DecodeFailure {
   ) {}
 }
 
+/**
+ * A number the codec cannot encode (negative, fractional, above 2^53 - 1). A subclass of
+ * RangeError so the frame splitter can tell a bad VALUE in one message (left out, counted)
+ * from a caller's bug such as a wrong address (thrown).
+ */
+export class UnencodableNumber extends RangeError {}
+
 /** Largest value a varint may carry (Number.MAX_SAFE_INTEGER). */
 export const MAX_VARINT = Number.MAX_SAFE_INTEGER
 /** A safe integer needs at most 8 varint bytes (8 * 7 = 56 >= 53 bits). */
@@ -96,7 +103,7 @@ export class ByteWriter {
    */
   varint(n: number): void {
     if (!(n >= 0 && n <= MAX_VARINT && Number.isInteger(n)))
-      throw new RangeError(`varint must be a non-negative safe integer, got ${n}`)
+      throw new UnencodableNumber(`varint must be a non-negative safe integer, got ${n}`)
     this.ensure(MAX_VARINT_BYTES)
     const buf = this.buf
     let at = this.length

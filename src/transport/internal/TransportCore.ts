@@ -17,6 +17,7 @@ import {
   type FrameHeader,
   type SplitFrames,
 } from "../Frame.js"
+import { LogLimiter } from "../LogLimiter.js"
 import { type ClusterSubjects, clusterSubjects } from "../Subjects.js"
 import type {
   InboundBatch,
@@ -84,6 +85,7 @@ const newDropCounters = (): Record<InboundDropReason, number> => ({
   oversized: 0,
   foreign: 0,
   overflow: 0,
+  misrouted: 0,
 })
 
 /** Builds the core; its logging fiber lives as long as the scope. */
@@ -95,6 +97,7 @@ export const makeTransportCore = (
     const subjects = clusterSubjects(config.cluster, config.subjectPrefix)
     const clusterId = clusterIdOf(config.cluster)
     const expect = { clusterId, to: config.nodeId }
+    const snapSubject = subjects.snap(config.nodeId)
     const queue = yield* Queue.unbounded<Pending>()
     const receiveFailure = yield* Deferred.make<string>()
     const logs = yield* Queue.dropping<string>(LOG_BACKLOG)
@@ -115,8 +118,9 @@ export const makeTransportCore = (
     }
     let pendingBatches = 0
     let pendingBytes = 0
+    const limiter = new LogLimiter("transport")
     const log = (line: string) => {
-      logs.unsafeOffer(line)
+      for (const l of limiter.admit(line, Date.now())) logs.unsafeOffer(l)
     }
 
     const acceptLimit = () => Math.min(config.maxPayload, io.maxPayload())
@@ -136,6 +140,17 @@ export const makeTransportCore = (
       }
       const frame = decoded.right
       if (frame.envelopes.length === 0) return
+      // Snapshot chunks travel alone on the snap subject, everything else on the raft subject.
+      const onSnap = subject === snapSubject
+      for (const env of frame.envelopes) {
+        if ((env.message.type === MessageType.Snap) !== onSnap) {
+          stats.dropped.misrouted++
+          log(
+            `transport: dropped misrouted frame on ${subject} from node ${frame.from}: message type ${env.message.type} of group ${env.groupId}`,
+          )
+          return
+        }
+      }
       if (
         pendingBatches >= config.inboundCapacity ||
         pendingBytes + payload.length > config.inboundMaxBytes
@@ -178,6 +193,15 @@ export const makeTransportCore = (
       }
     }
 
+    const reportInvalid = (split: SplitFrames, to: NodeId) => {
+      if (split.invalid.length === 0) return
+      stats.unsent.invalid += split.invalid.length
+      const first = split.invalid[0]!
+      log(
+        `transport: ${split.invalid.length} message(s) to node ${to} cannot be encoded and were not sent (first: group ${first.envelope.groupId}, type ${first.envelope.message.type}: ${first.reason})`,
+      )
+    }
+
     const reportOversized = (oversized: ReadonlyArray<Envelope>, to: NodeId, limit: number) => {
       if (oversized.length === 0) return
       stats.unsent.oversized += oversized.length
@@ -188,7 +212,7 @@ export const makeTransportCore = (
     }
 
     /** Drops (counts, logs) what cannot be sent at all: a bug upstream, never a dead loop. */
-    const reportInvalid = (count: number, to: NodeId, why: string) => {
+    const reportRefused = (count: number, to: NodeId, why: string) => {
       stats.unsent.invalid += count
       log(`transport: ${count} message(s) to node ${to} cannot be encoded and were not sent: ${why}`)
     }
@@ -210,12 +234,12 @@ export const makeTransportCore = (
             return false
           }
         })
-        reportInvalid(envelopes.length - good.length, header.to, String(first))
+        reportRefused(envelopes.length - good.length, header.to, String(first))
         try {
           return encodeFrames(header, good, limit)
         } catch (again) {
-          reportInvalid(good.length, header.to, String(again))
-          return { frames: [], counts: [], oversized: [] }
+          reportRefused(good.length, header.to, String(again))
+          return { frames: [], counts: [], oversized: [], invalid: [] }
         }
       }
     }
@@ -223,7 +247,7 @@ export const makeTransportCore = (
     const sendNow = (to: NodeId, envelopes: ReadonlyArray<Envelope>): void => {
       if (envelopes.length === 0) return
       if (!isNodeId(to)) {
-        reportInvalid(envelopes.length, to, `${to} is not a node id`)
+        reportRefused(envelopes.length, to, `${to} is not a node id`)
         return
       }
       const header: FrameHeader = { clusterId, from: config.nodeId, to }
@@ -235,6 +259,7 @@ export const makeTransportCore = (
         const split = encodeSendable(header, raft, limit)
         publishFrames(split, subjects.raft(to), "raft", to)
         reportOversized(split.oversized, to, limit)
+        reportInvalid(split, to)
       }
       if (snaps > 0) {
         for (const env of envelopes) {
@@ -242,6 +267,7 @@ export const makeTransportCore = (
           const split = encodeSendable(header, [env], limit)
           publishFrames(split, subjects.snap(to), "snap", to)
           reportOversized(split.oversized, to, limit)
+          reportInvalid(split, to)
         }
       }
     }
