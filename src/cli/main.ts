@@ -3,7 +3,8 @@
  * The `flotilla` command. `flotilla --help` lists the commands; each has its own `--help`.
  * The tree is in Cli.ts, each command in `src/cli/commands/<name>.ts`.
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect } from "effect"
 import { run } from "./Cli.js"
 
