@@ -4,12 +4,16 @@
  * The tree is in Cli.ts, each command in `src/cli/commands/<name>.ts`.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Console, Effect } from "effect"
+import { Cause, Console, Effect } from "effect"
 import { run } from "./Cli.js"
+import { runMain } from "./RunMain.js"
 
 run(process.argv).pipe(
-  Effect.tapErrorCause((cause) => Console.error(`flotilla: ${cause.toString().split("\n")[0]}`)),
+  Effect.tapErrorCause((cause) =>
+    Cause.isInterruptedOnly(cause)
+      ? Effect.void
+      : Console.error(`flotilla: ${cause.toString().split("\n")[0]}`),
+  ),
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disableErrorReporting: true }),
+  runMain,
 )

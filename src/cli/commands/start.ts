@@ -211,6 +211,7 @@ export const start = Command.make(
         reportIntervalMs: Option.getOrUndefined(o.reportMs),
         placementIntervalMs: Option.getOrUndefined(o.placementMs),
       })
+      let readyAs: number | undefined
       yield* Effect.scoped(
         Effect.gen(function* () {
           if (embedded !== undefined) {
@@ -219,9 +220,17 @@ export const start = Command.make(
           }
           const context = yield* Layer.build(layer)
           const node = Context.get(context, Node)
+          readyAs = node.nodeId
           yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
           return yield* Effect.never
         }),
-      ).pipe(Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]))
+      ).pipe(
+        Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]),
+        // The clean-stop line, once the node's scope has closed (its store flushed and closed).
+        // A stop that fails prints its error instead (main.ts).
+        Effect.onInterrupt(() =>
+          Console.log(JSON.stringify({ event: "stopped", node: readyAs ?? null, pid: process.pid })),
+        ),
+      )
     }),
 ).pipe(Command.withDescription("run one node: its groups, its NATS connection, its store"))
