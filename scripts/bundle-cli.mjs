@@ -2,7 +2,11 @@
 // of `npm run build`, after tsc). One bundle instead of tsc's ~300 files because Node 20 spends
 // most of a short command's time resolving and compiling modules; the commands import their
 // heavy modules on use, so `--help` loads only the command tree (docs/decisions/0075).
+import { rmSync } from "node:fs"
 import { build } from "esbuild"
+
+// Chunk names carry a content hash: clear the last build's, or the package would ship them too.
+rmSync("dist/bin", { recursive: true, force: true })
 
 await build({
   entryPoints: { flotilla: "src/cli/main.ts" },
