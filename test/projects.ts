@@ -9,6 +9,7 @@
 export const processTests: ReadonlyArray<string> = [
   "test/cli/Dev.test.ts",
   "test/cli/StartEmbedded.test.ts",
+  "test/cli/StartStop.test.ts",
   "test/client/Process.test.ts",
   "test/examples/NatsClient.test.ts",
   "test/placement/process-placement.test.ts",

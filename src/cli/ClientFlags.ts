@@ -4,10 +4,10 @@
  * runs on this machine (`nats://127.0.0.1:4222`, cluster `default`).
  */
 import { Options } from "@effect/cli"
-import { Layer } from "effect"
-import * as Router from "../client/Router.js"
-import { type Bus, layerNats as busLayerNats } from "../transport/Bus.js"
-import { NatsConnection } from "../transport/index.js"
+import { Effect, Layer } from "effect"
+import type * as Router from "../client/Router.js"
+import type { Bus } from "../transport/Bus.js"
+import type { NatsConnection } from "../transport/index.js"
 
 /** The default NATS URL of client commands (where `flotilla dev` puts its nats-server). */
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -37,15 +37,28 @@ export interface ClientFlags {
   readonly timeoutMs: number
 }
 
+// The client modules, imported when a command runs so that `--help` stays fast.
+const lazyClient = Effect.promise(() =>
+  Promise.all([
+    import("../client/Router.js"),
+    import("../transport/Bus.js"),
+    import("../transport/index.js"),
+  ]),
+)
+
 /** The NATS connection and bus of a client command. */
-export const busLayer = (flags: ClientFlags) =>
-  busLayerNats.pipe(
-    Layer.provideMerge(
-      NatsConnection.layer({
-        servers: flags.nats.split(","),
-        name: "flotilla-cli",
-        startupTimeout: "5 seconds",
-      }),
+export const busLayer = (flags: ClientFlags): Layer.Layer<Bus, NatsConnection.NatsConnectionError> =>
+  Layer.unwrapEffect(
+    Effect.map(lazyClient, ([, Bus, { NatsConnection }]) =>
+      Bus.layerNats.pipe(
+        Layer.provideMerge(
+          NatsConnection.layer({
+            servers: flags.nats.split(","),
+            name: "flotilla-cli",
+            startupTimeout: "5 seconds",
+          }),
+        ),
+      ),
     ),
   )
 
@@ -53,6 +66,10 @@ export const busLayer = (flags: ClientFlags) =>
 export const routerLayer = (
   flags: ClientFlags,
 ): Layer.Layer<Router.Router | Bus, NatsConnection.NatsConnectionError> =>
-  Router.layer({ cluster: flags.cluster, deadline: flags.timeoutMs }).pipe(
-    Layer.provideMerge(busLayer(flags)),
+  Layer.unwrapEffect(
+    Effect.map(lazyClient, ([Router]) =>
+      Router.layer({ cluster: flags.cluster, deadline: flags.timeoutMs }).pipe(
+        Layer.provideMerge(busLayer(flags)),
+      ),
+    ),
   )

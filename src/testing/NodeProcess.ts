@@ -3,15 +3,21 @@
  * start `flotilla start` (or, in static mode, `static-node-main.ts`) as a child process, wait until it reports ready, kill it with any
  * signal (SIGKILL for crashes), restart it on the same data directory.
  *
- * The child runs the TypeScript sources through `tsx` (installed with the project).
+ * From the sources (this repository's tests) the child runs the TypeScript through `tsx`; from
+ * the built package (`flotilla/testing`) it runs the built `flotilla` and static node with node.
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
-const MAIN = join(ROOT, "src", "cli", "main.ts")
-const STATIC_MAIN = join(ROOT, "src", "testing", "static-node-main.ts")
+const HERE = dirname(fileURLToPath(import.meta.url))
+/** Running as built JavaScript (dist/src/testing/NodeProcess.js), not as the TypeScript source. */
+const BUILT = import.meta.url.endsWith(".js")
+/** The repository (sources) or dist/ (built). */
+const ROOT = join(HERE, "..", "..")
+const MAIN = BUILT ? join(ROOT, "bin", "flotilla.mjs") : join(ROOT, "src", "cli", "main.ts")
+const STATIC_MAIN = join(HERE, BUILT ? "static-node-main.js" : "static-node-main.ts")
+const LOADER = BUILT ? [] : ["--import", "tsx"]
 
 export interface NodeProcessOptions {
   /**
@@ -68,8 +74,7 @@ export class NodeProcess {
     if (this.running) throw new Error(`node ${this.options.nodeId} is already running`)
     const o = this.options
     const args = [
-      "--import",
-      "tsx",
+      ...LOADER,
       ...(o.mode === "bootstrap"
         ? [MAIN, "start", "--bootstrap"]
         : o.mode === "join"

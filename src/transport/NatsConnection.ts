@@ -7,7 +7,8 @@
  *   `reconnectWait` up to `reconnectWaitMax`) plus random jitter, and no abort on repeated
  *   authorization errors (`ignoreAuthErrorAbort`), so a node rides out a bus restart.
  * - At startup a refused or unreachable server is retried with exponential backoff and jitter
- *   for `startupTimeout`, then reported as `NatsConnectionRefused`; a bad URL, failed
+ *   for `startupTimeout` (a warning after 1 s and every 5 s says so), then reported as
+ *   `NatsConnectionRefused`; a bad URL, failed
  *   authentication, TLS misconfiguration or unreadable credentials fail at once with their
  *   own tagged error.
  * - The status (connected / disconnected / reconnecting / closed) is observable as an Effect
@@ -23,10 +24,12 @@ import {
   type Status,
 } from "@nats-io/transport-node"
 import {
+  Clock,
   Context,
   Data,
   Duration,
   Effect,
+  Fiber,
   Layer,
   Queue,
   Schedule,
@@ -275,6 +278,10 @@ const statusOf = (s: Status): ConnectionStatus | undefined => {
   }
 }
 
+/** When a node still connecting at startup first says so, and how often it repeats it. */
+export const UNREACHABLE_FIRST_REPORT_MS = 1_000
+export const UNREACHABLE_REPORT_EVERY_MS = 5_000
+
 /** Opens the connection for the scope's lifetime. */
 export const make = (
   options: NatsConnectionOptions,
@@ -301,12 +308,18 @@ export const make = (
     const startupTimeout = millis(options.startupTimeout, 30_000)
     let attempts = 0
     let lastRefusal = ""
-    const attempt = Effect.tryPromise({
-      try: () => {
-        attempts++
-        return connect(opts)
-      },
-      catch: (e) => classify(e, servers),
+    // One attempt, interruptible (Ctrl-C while the server is unreachable stops at once): a
+    // connection that opens after the interruption is closed rather than leaked.
+    const attempt = Effect.async<RawNatsConnection, Attempt>((resume) => {
+      let interrupted = false
+      attempts++
+      connect(opts).then(
+        (nc) => (interrupted ? void nc.close().catch(() => undefined) : resume(Effect.succeed(nc))),
+        (e) => interrupted || resume(Effect.fail(classify(e, servers))),
+      )
+      return Effect.sync(() => {
+        interrupted = true
+      })
     })
     const retryPolicy = Schedule.exponential("100 millis", 2).pipe(
       Schedule.union(Schedule.spaced("2 seconds")),
@@ -327,8 +340,26 @@ export const make = (
               }),
       ),
     )
+    // Say that the server is unreachable while retrying, not only when giving up: after 1 s,
+    // then every 5 s (an unreachable host may not even refuse, so this runs on a timer).
+    const startedAt = yield* Clock.currentTimeMillis
+    const reportWhileConnecting = Effect.gen(function* () {
+      const elapsed = (yield* Clock.currentTimeMillis) - startedAt
+      yield* Effect.logWarning(
+        `nats: cannot reach ${servers.join(", ")} for ${(elapsed / 1000).toFixed(0)} s ` +
+          `(${attempts} attempt(s); last: ${lastRefusal === "" ? "no answer yet" : lastRefusal}); ` +
+          `retrying until ${(startupTimeout / 1000).toFixed(0)} s`,
+      )
+    }).pipe(
+      Effect.delay(Duration.millis(UNREACHABLE_FIRST_REPORT_MS)),
+      Effect.repeat(Schedule.spaced(Duration.millis(UNREACHABLE_REPORT_EVERY_MS))),
+    )
+    const connectReporting = Effect.flatMap(
+      Effect.fork(Effect.interruptible(reportWhileConnecting)),
+      (reporter) => Effect.ensuring(connectOnce, Fiber.interrupt(reporter)),
+    )
     const drainTimeout = millis(options.drainTimeout, 5_000)
-    const nc = yield* Effect.acquireRelease(connectOnce, (nc) =>
+    const nc = yield* Effect.acquireRelease(Effect.interruptible(connectReporting), (nc) =>
       Effect.tryPromise(() => nc.drain()).pipe(
         Effect.timeout(Duration.millis(drainTimeout)),
         Effect.catchAll(() => Effect.tryPromise(() => nc.close())),

@@ -5,9 +5,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Context, Effect, Layer } from "effect"
-import * as KvClient from "../../client/KvClient.js"
-import * as Router from "../../client/Router.js"
-import * as Bench from "../Bench.js"
+import type * as Bench from "../Bench.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
 
 const clients = Options.integer("clients").pipe(
@@ -49,6 +47,13 @@ export const bench = Command.make(
         o.reads >= 0 && o.reads <= 1 ? undefined : "--reads must be in 0..1",
       ].filter((p) => p !== undefined)
       if (problems.length > 0) return yield* Effect.fail(new Error(problems.join("; ")))
+      const [KvClient, Router, Bench] = yield* Effect.promise(() =>
+        Promise.all([
+          import("../../client/KvClient.js"),
+          import("../../client/Router.js"),
+          import("../Bench.js"),
+        ]),
+      )
       const client = yield* Layer.build(KvClient.layer.pipe(Layer.provideMerge(routerLayer(o))))
       const kv = Context.get(client, KvClient.KvClient)
       const router = Context.get(client, Router.Router)

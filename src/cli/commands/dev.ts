@@ -8,9 +8,6 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Logger, LogLevel, Option } from "effect"
-import * as KvClient from "../../client/KvClient.js"
-import * as DevCluster from "../DevCluster.js"
-import * as DevConsole from "../DevConsole.js"
 
 const dataDir = Options.text("data-dir").pipe(
   Options.withDescription("where the nodes keep their data (kept across runs)"),
@@ -49,6 +46,14 @@ export const dev = Command.make(
     Effect.gen(function* () {
       if (o.nodes < 1 || o.nodes > 9) return yield* Effect.fail(new Error("--nodes must be in 1..9"))
       if (o.shards < 1 || o.shards > 256) return yield* Effect.fail(new Error("--shards must be in 1..256"))
+      // Imported here, not at the top, so that `--help` stays fast.
+      const [KvClient, DevCluster, DevConsole] = yield* Effect.promise(() =>
+        Promise.all([
+          import("../../client/KvClient.js"),
+          import("../DevCluster.js"),
+          import("../DevConsole.js"),
+        ]),
+      )
       yield* Console.log(`flotilla dev: starting cluster "${o.cluster}" with ${o.nodes} node(s)`)
       const stopped = yield* Effect.scoped(
         Effect.gen(function* () {
@@ -75,10 +80,10 @@ export const dev = Command.make(
             yield* Console.log(
               [
                 "try, from another terminal:",
-                `  npx tsx src/cli/main.ts kv put greeting hello${natsFlag}${clusterFlag}`,
-                `  npx tsx src/cli/main.ts kv get greeting${natsFlag}${clusterFlag}`,
+                `  npx flotilla kv put greeting hello${natsFlag}${clusterFlag}`,
+                `  npx flotilla kv get greeting${natsFlag}${clusterFlag}`,
                 `  nats req${server} flotilla.${cluster.cluster}.kv '{"op":"get","key":"greeting"}'`,
-                `  npx tsx src/cli/main.ts status${natsFlag}${clusterFlag}`,
+                `  npx flotilla status${natsFlag}${clusterFlag}`,
               ].join("\n"),
             )
           }

@@ -8,9 +8,11 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { Router } from "../../client/Router.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
 import { table } from "../Table.js"
+
+// Imported when a command runs so that `--help` stays fast.
+const lazyRouter = Effect.promise(() => import("../../client/Router.js"))
 
 const name = Args.text({ name: "name" }).pipe(Args.withDescription("the keyspace's name"))
 const shards = Options.integer("shards").pipe(
@@ -28,7 +30,7 @@ const kind = Options.text("kind").pipe(
 
 const create = Command.make("create", { ...clientFlags, name, shards, replication, kind }, (o) =>
   Effect.gen(function* () {
-    const router = yield* Router
+    const router = yield* (yield* lazyRouter).Router
     const r = yield* router.meta({
       _tag: "CreateKeyspace",
       name: o.name,
@@ -46,7 +48,7 @@ const create = Command.make("create", { ...clientFlags, name, shards, replicatio
 
 const list = Command.make("list", { ...clientFlags }, (o) =>
   Effect.gen(function* () {
-    const view = yield* (yield* Router).refresh()
+    const view = yield* (yield* (yield* lazyRouter).Router).refresh()
     const rows = [...view.keyspaces].map(([ks, ranges]) => {
       const first = view.groups.get(ranges[0]?.group ?? -1)
       const kindOf = [...view.byKind].find(([, names]) => names.includes(ks))?.[0] ?? "?"

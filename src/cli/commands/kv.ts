@@ -12,7 +12,7 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
-import * as KvClient from "../../client/KvClient.js"
+import type * as KvClient from "../../client/KvClient.js"
 import { type ClientFlags, clientFlags, routerLayer } from "../ClientFlags.js"
 
 const base64 = Options.boolean("base64").pipe(
@@ -32,18 +32,32 @@ const argBytes = (text: string, b64: boolean): Effect.Effect<Uint8Array, Error> 
   return Effect.succeed(new Uint8Array(Buffer.from(text, "base64")))
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** The bytes as UTF-8 text, or undefined when they are not UTF-8 (KvClient.toText's rule). */
+const toText = (bytes: Uint8Array): string | undefined => {
+  try {
+    return utf8.decode(bytes)
+  } catch {
+    return undefined
+  }
+}
+
 /** Bytes for printing: UTF-8 text, or base64 when asked or when they are not UTF-8. */
 const show = (bytes: Uint8Array, b64: boolean): string => {
   if (!b64) {
-    const text = KvClient.toText(bytes)
+    const text = toText(bytes)
     if (text !== undefined) return text
   }
   return Buffer.from(bytes).toString("base64")
 }
 
+// The client, imported when a command runs so that `--help` stays fast.
+const lazyKvClient = Effect.promise(() => import("../../client/KvClient.js"))
+
 const withKv = <A, E>(flags: ClientFlags, f: (kv: KvClient.KvClientService) => Effect.Effect<A, E>) =>
-  Effect.flatMap(KvClient.KvClient, f).pipe(
-    Effect.provide(KvClient.layer.pipe(Layer.provide(routerLayer(flags)))),
+  Effect.flatMap(lazyKvClient, (K) =>
+    Effect.flatMap(K.KvClient, f).pipe(Effect.provide(K.layer.pipe(Layer.provide(routerLayer(flags))))),
   )
 
 const get = Command.make("get", { ...clientFlags, base64, stale, key }, (o) =>
@@ -52,7 +66,7 @@ const get = Command.make("get", { ...clientFlags, base64, stale, key }, (o) =>
       const k = yield* argBytes(o.key, o.base64)
       const v = yield* kv.get(k, { staleRead: o.stale })
       if (Option.isNone(v)) return yield* Effect.fail(new Error(`no key ${o.key}`))
-      const raw = KvClient.toText(v.value) === undefined && !o.base64
+      const raw = toText(v.value) === undefined && !o.base64
       if (raw) yield* Console.error("(the value is not UTF-8: printed as base64)")
       yield* Console.log(show(v.value, o.base64))
     }),

@@ -7,10 +7,6 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
-import { SettingsPatch } from "../../meta/MetaCommand.js"
-import * as StartNode from "../../node/StartNode.js"
-import { Node } from "../../runtime/Node.js"
-import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
 
 const bootstrap = Options.boolean("bootstrap").pipe(
   Options.withDescription(
@@ -115,23 +111,35 @@ export const parseHostPort = (text: string): { readonly host: string; readonly p
 
 /** A nats-server child process for the scope's lifetime. */
 const startEmbeddedNats = (at: { readonly host: string; readonly port: number }) =>
-  Effect.acquireRelease(
-    Effect.tryPromise({
-      try: () => startNatsServer({ host: at.host, port: at.port }),
-      catch: (e) => {
-        // nats-server says why on a fatal line ("bind: address already in use"); the rest is noise.
-        const fatal =
-          e instanceof NatsServerStartFailed
-            ? e.output.split("\n").find((l) => l.includes("[FTL]") || l.includes("[ERR]"))
-            : undefined
-        const why = e instanceof Error ? e.message.split("\n")[0] : String(e)
-        return new Error(
-          `--embedded-nats: ${why}${fatal ? `: ${fatal.replace(/^.*\[(FTL|ERR)\]\s*/, "")}` : ""}`,
-        )
-      },
-    }),
-    (server) => Effect.promise(() => server.close()),
+  Effect.flatMap(lazyNatsServer, ({ startNatsServer, NatsServerStartFailed }) =>
+    Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => startNatsServer({ host: at.host, port: at.port }),
+        catch: (e) => {
+          // nats-server says why on a fatal line ("bind: address already in use"); the rest is noise.
+          const fatal =
+            e instanceof NatsServerStartFailed
+              ? e.output.split("\n").find((l) => l.includes("[FTL]") || l.includes("[ERR]"))
+              : undefined
+          const why = e instanceof Error ? e.message.split("\n")[0] : String(e)
+          return new Error(
+            `--embedded-nats: ${why}${fatal ? `: ${fatal.replace(/^.*\[(FTL|ERR)\]\s*/, "")}` : ""}`,
+          )
+        },
+      }),
+      (server) => Effect.promise(() => server.close()),
+    ),
   )
+
+// The modules of a running node, imported when the command runs so that `--help` stays fast.
+const lazyNatsServer = Effect.promise(() => import("../../transport/NatsServer.js"))
+const lazyNode = Effect.promise(() =>
+  Promise.all([
+    import("../../meta/MetaCommand.js"),
+    import("../../node/StartNode.js"),
+    import("../../runtime/Node.js"),
+  ]),
+)
 
 export const start = Command.make(
   "start",
@@ -158,6 +166,7 @@ export const start = Command.make(
     Effect.gen(function* () {
       if (o.bootstrap && o.join)
         return yield* Effect.fail(new Error("--bootstrap and --join exclude each other"))
+      const [{ SettingsPatch }, StartNode, { Node }] = yield* lazyNode
       const nodeLabels: Record<string, string> = {}
       if (Option.isSome(o.labels)) {
         const parsed = parseLabels(o.labels.value)
@@ -202,6 +211,7 @@ export const start = Command.make(
         reportIntervalMs: Option.getOrUndefined(o.reportMs),
         placementIntervalMs: Option.getOrUndefined(o.placementMs),
       })
+      let readyAs: number | undefined
       yield* Effect.scoped(
         Effect.gen(function* () {
           if (embedded !== undefined) {
@@ -210,9 +220,17 @@ export const start = Command.make(
           }
           const context = yield* Layer.build(layer)
           const node = Context.get(context, Node)
+          readyAs = node.nodeId
           yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
           return yield* Effect.never
         }),
-      ).pipe(Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]))
+      ).pipe(
+        Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]),
+        // The clean-stop line, once the node's scope has closed (its store flushed and closed).
+        // A stop that fails prints its error instead (main.ts).
+        Effect.onInterrupt(() =>
+          Console.log(JSON.stringify({ event: "stopped", node: readyAs ?? null, pid: process.pid })),
+        ),
+      )
     }),
 ).pipe(Command.withDescription("run one node: its groups, its NATS connection, its store"))

@@ -5,16 +5,20 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { Router } from "../../client/Router.js"
-import { Bus } from "../../transport/Bus.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
-import * as ClusterStatus from "../ClusterStatus.js"
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of tables"))
 
 /** `flotilla status`. */
 export const status = Command.make("status", { ...clientFlags, json }, (o) =>
   Effect.gen(function* () {
+    const [{ Router }, { Bus }, ClusterStatus] = yield* Effect.promise(() =>
+      Promise.all([
+        import("../../client/Router.js"),
+        import("../../transport/Bus.js"),
+        import("../ClusterStatus.js"),
+      ]),
+    )
     const report = yield* ClusterStatus.gather(yield* Router, yield* Bus)
     yield* Console.log(o.json ? JSON.stringify(report) : ClusterStatus.render(report))
   }).pipe(Effect.provide(routerLayer(o))),
