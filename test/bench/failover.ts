@@ -19,8 +19,10 @@
  *   {"bench":"failover","fault":"kill","groups":N,"p50Ms":..,"p99Ms":..,"maxMs":..,"unrecovered":0,...}
  *
  *   npm run bench:failover [-- --json] [--groups 1000] [--faults kill,natsrestart,pause]
- *     [--node-args "--tick-ms 100"]
+ *     [--node-args="--tick-ms 100"] [--logs-dir DIR (each node's output, written at the end)]
  */
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
 import { numberOption, printResults } from "./BenchUtil.js"
@@ -36,6 +38,7 @@ const { values: args } = parseArgs({
     "probe-timeout-ms": { type: "string", default: "500" },
     "give-up-ms": { type: "string", default: "30000" },
     "node-args": { type: "string", default: "" },
+    "logs-dir": { type: "string" },
     json: { type: "boolean", default: false },
   },
 })
@@ -173,6 +176,11 @@ try {
     log(JSON.stringify(rows.at(-1)))
   }
 } finally {
+  const dir = args["logs-dir"]
+  if (dir !== undefined) {
+    mkdirSync(dir, { recursive: true })
+    c.nodes.forEach((n, i) => writeFileSync(join(dir, `node-${i + 1}.log`), n.allLogs()))
+  }
   await c.close()
 }
 
