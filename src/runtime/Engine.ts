@@ -335,10 +335,10 @@ export class Engine {
    * serving its group subject) for as long as the partition lasted, since only ticks check
    * the quorum; awake, it steps down after an election timeout if no quorum answers.
    */
-  nodeDown(node: NodeId): void {
+  nodeDown(node: NodeId, failOver = true): void {
     for (const r of this.replicas.values()) {
       const ledFromThere = r.leaderNode() === node
-      if (ledFromThere && !r.isLeader) this.failOver(r, node)
+      if (failOver && ledFromThere && !r.isLeader) this.failOver(r, node)
       if (!r.quiesced) continue
       if (ledFromThere || (r.isLeader && hasVoterOn(r.raw.confState(), node))) {
         this.wake(r)
@@ -356,10 +356,7 @@ export class Engine {
    */
   private failOver(r: Replica, node: NodeId): void {
     r.raw.forgetLeader()
-    const first = r.raw
-      .confState()
-      .voters.filter((id) => nodeOfReplica(id) !== node)
-      .reduce((a, b) => (b < a ? b : a), Number.POSITIVE_INFINITY)
+    const first = Math.min(...r.raw.confState().voters.filter((id) => nodeOfReplica(id) !== node))
     if (first === r.id) {
       r.raw.campaign()
       this.failovers.set(r, this.options.electionTicks)
