@@ -179,7 +179,7 @@ try {
   const dir = args["logs-dir"]
   if (dir !== undefined) {
     mkdirSync(dir, { recursive: true })
-    c.nodes.forEach((n, i) => writeFileSync(join(dir, `node-${i + 1}.log`), n.allLogs()))
+    for (const [i, n] of c.nodes.entries()) writeFileSync(join(dir, `node-${i + 1}.log`), n.allLogs())
   }
   await c.close()
 }
