@@ -12,6 +12,7 @@ export const processTests: ReadonlyArray<string> = [
   "test/cli/StartStop.test.ts",
   "test/client/Process.test.ts",
   "test/examples/NatsClient.test.ts",
+  "test/nemesis/Nemesis.test.ts",
   "test/placement/process-placement.test.ts",
   "test/runtime/cluster-process.test.ts",
   "test/runtime/store-failure.test.ts",

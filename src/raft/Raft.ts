@@ -465,6 +465,16 @@ export class Raft {
    * Restarts the leader's check-quorum round as if every member had just been heard from.
    * The runtime calls it when waking a quiesced leader, whose activity flags are stale.
    */
+  /**
+   * A follower forgets its leader (known to be down from outside Raft): it no longer counts as
+   * having heard from a leader recently, so it grants (pre-)votes at once instead of after an
+   * election timeout, and it campaigns when its own timer fires. Does nothing in other roles.
+   */
+  forgetLeader(): void {
+    if (this.state !== StateType.Follower || this.lead === None) return
+    this.lead = None
+  }
+
   resetQuorumActivity(): void {
     this.electionElapsed = 0
     for (const pr of this.prs.progress.values()) pr.recentActive = true

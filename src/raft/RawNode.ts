@@ -416,6 +416,14 @@ export class RawNode {
     this.raft.resetQuorumActivity()
   }
 
+  /**
+   * A follower whose leader is known to be down (the runtime's liveness) forgets it: it votes
+   * for a new leader at once instead of honouring the leader's lease for an election timeout.
+   */
+  forgetLeader(): void {
+    this.raft.forgetLeader()
+  }
+
   private softState(): SoftState {
     return { lead: this.raft.lead, raftState: this.raft.state }
   }

@@ -21,7 +21,7 @@
 import { type GroupId, type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import { type Config as RaftConfig, RawNode, type Ready } from "../raft/RawNode.js"
 import { MemoryStorage } from "../raft/Storage.js"
-import { type ConfState, type Message, MessageType, newMessage, type ReplicaId } from "../raft/Types.js"
+import { type ConfState, type Message, MessageType, None, newMessage, type ReplicaId } from "../raft/Types.js"
 import type { GroupUpdate } from "../storage/LogStore.js"
 import type { Envelope } from "../transport/Frame.js"
 import type { InboundBatch } from "../transport/Transport.js"
@@ -102,6 +102,8 @@ const hasVoterOn = (cs: ConfState, node: NodeId): boolean =>
 
 export class Engine {
   readonly replicas = new Map<GroupId, Replica>()
+  /** Candidates of a failover (`failOver`) and the ticks they keep asking for votes. */
+  private readonly failovers = new Map<Replica, number>()
   /** Replicas with work for the next round. */
   private readonly dirty = new Set<Replica>()
   /** Replicas that tick (not quiesced). */
@@ -333,6 +335,7 @@ export class Engine {
       }
       try {
         r.raw.tick()
+        this.retryFailover(r)
       } catch (e) {
         this.stopOnDefect(r, "a tick", e)
       }
@@ -386,14 +389,50 @@ export class Engine {
    * serving its group subject) for as long as the partition lasted, since only ticks check
    * the quorum; awake, it steps down after an election timeout if no quorum answers.
    */
-  nodeDown(node: NodeId): void {
+  nodeDown(node: NodeId, failOver = true): void {
     for (const r of this.replicas.values()) {
+      const ledFromThere = r.leaderNode() === node
+      if (failOver && ledFromThere && !r.isLeader) this.failOver(r, node)
       if (!r.quiesced) continue
-      if (r.leaderNode() === node || (r.isLeader && hasVoterOn(r.raw.confState(), node))) {
+      if (ledFromThere || (r.isLeader && hasVoterOn(r.raw.confState(), node))) {
         this.wake(r)
         this.dirty.add(r)
       }
     }
+  }
+
+  /**
+   * A follower whose leader's node went silent (docs/decisions/0079): it forgets the leader, so
+   * it votes at once rather than honouring the leader's lease for an election timeout, and the
+   * first voter of the group (lowest replica id) not on the silent node campaigns now rather than
+   * when its timer fires; the others keep their timers, so one campaign that fails (a peer that
+   * has not yet found the node silent) is retried as before. One candidate, no split vote.
+   */
+  private failOver(r: Replica, node: NodeId): void {
+    r.raw.forgetLeader()
+    const first = Math.min(...r.raw.confState().voters.filter((id) => nodeOfReplica(id) !== node))
+    if (first === r.id) {
+      r.raw.campaign()
+      this.failovers.set(r, this.options.electionTicks)
+    }
+    this.dirty.add(r)
+  }
+
+  /**
+   * A failing-over candidate asks again every other tick while no leader is known: a peer that
+   * found the node silent a little later ignored its first pre-vote (the dead leader's lease),
+   * and its own election timer would only fire up to 2 × electionTicks later. After electionTicks
+   * ticks the timer takes over.
+   */
+  private retryFailover(r: Replica): void {
+    const left = this.failovers.get(r)
+    if (left === undefined) return
+    if (left <= 0 || r.raw.leader !== None || r.stopped !== undefined) {
+      this.failovers.delete(r)
+      return
+    }
+    this.failovers.set(r, left - 1)
+    if (left % 2 === 0) r.raw.campaign()
   }
 
   // ---------------------------------------------------------------------------------------

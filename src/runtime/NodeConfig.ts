@@ -33,13 +33,16 @@ export const NodeSettings = Schema.Struct({
   }),
   /** Idle ticks before a leader quiesces its group (0: never). */
   quiesceAfterTicks: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100_000)), { default: () => 20 }),
-  /** Liveness ping interval. */
+  /** Liveness ping interval (docs/decisions/0079). */
   livenessIntervalMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(10, 60_000)), {
-    default: () => 1000,
+    default: () => 500,
   }),
-  /** Silence after which a node counts as down (wakes the quiesced groups it led). */
+  /**
+   * Silence after which a node counts as down: the groups it led fail over at once
+   * (docs/decisions/0079).
+   */
   livenessTimeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(20, 600_000)), {
-    default: () => 3000,
+    default: () => 2000,
   }),
 })
 export type NodeSettings = Schema.Schema.Type<typeof NodeSettings>

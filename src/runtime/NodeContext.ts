@@ -86,6 +86,8 @@ export const makeNodeContext = (
         nodeId,
         settings.livenessIntervalMs,
         settings.livenessTimeoutMs,
+        // The loop steps at least once per tick (the beat): a longer gap is a stall.
+        Math.max(settings.livenessTimeoutMs / 2, 2 * settings.tickMs),
       ),
       nowMs: () => clock.unsafeCurrentTimeMillis(),
       sessionOpens: new SessionOpenLimiter(config.sessionOpenLimits),

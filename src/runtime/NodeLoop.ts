@@ -155,7 +155,7 @@ export class NodeLoop {
     })
     if (engine.stopping) return expire
     return Effect.zipRight(
-      this.ctx.liveness.step(now, (node) => engine.nodeDown(node)),
+      this.ctx.liveness.step(now, (node, failOver) => engine.nodeDown(node, failOver)),
       expire,
     )
   }

@@ -46,6 +46,9 @@ export interface NodeProcessOptions {
 export class NodeProcess {
   private child: ChildProcess | undefined
   private output: string[] = []
+  /** The output of the runs before the current one (a restart starts `output` afresh). */
+  private earlier: string[] = []
+  private readonly exitLog: Array<{ readonly code: number | null; readonly signal: string | null }> = []
   private exitCode: Promise<number | null> = Promise.resolve(null)
   private readyNode: number | undefined
 
@@ -69,6 +72,25 @@ export class NodeProcess {
     return this.output.join("")
   }
 
+  /** The output of every run of this process so far, the current one last. */
+  allLogs(): string {
+    return this.earlier.join("") + this.logs()
+  }
+
+  /** How each earlier run of the process ended, in order (exit code or signal). */
+  get exits(): ReadonlyArray<{ readonly code: number | null; readonly signal: string | null }> {
+    return this.exitLog
+  }
+
+  /**
+   * Sends `signal` without waiting for anything (SIGSTOP and SIGCONT pause and resume the
+   * process); false when the process is not running.
+   */
+  signal(signal: NodeJS.Signals): boolean {
+    if (this.child === undefined || !this.running) return false
+    return this.child.kill(signal)
+  }
+
   /** Starts the process and waits for its ready line. */
   async start(): Promise<void> {
     if (this.running) throw new Error(`node ${this.options.nodeId} is already running`)
@@ -90,9 +112,15 @@ export class NodeProcess {
     ]
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] })
     this.child = child
+    this.earlier.push(...this.output)
     this.output = []
     this.readyNode = undefined
-    this.exitCode = new Promise((resolve) => child.once("exit", (code) => resolve(code)))
+    this.exitCode = new Promise((resolve) =>
+      child.once("exit", (code, signal) => {
+        this.exitLog.push({ code, signal })
+        resolve(code)
+      }),
+    )
     await new Promise<void>((resolve, reject) => {
       const timeout = setTimeout(() => {
         reject(

@@ -6,7 +6,8 @@
  *
  *   node --import tsx src/testing/static-node-main.ts --id 1 --data-dir d1 --nats nats://127.0.0.1:4300 \
  *     --cluster bench --static-groups 64 [--static-members 1,2,3] [--tick-ms 50] [--snapshot-entries N]
- *     [--keep-entries N] [--quiesce-after-ticks N] [--log-level debug|info|warning|error]
+ *     [--keep-entries N] [--quiesce-after-ticks N] [--election-ticks N] [--liveness-interval-ms N]
+ *     [--liveness-timeout-ms N] [--log-level debug|info|warning|error]
  */
 import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
@@ -33,6 +34,9 @@ const { values } = parseArgs({
     "snapshot-entries": { type: "string" },
     "keep-entries": { type: "string" },
     "quiesce-after-ticks": { type: "string" },
+    "election-ticks": { type: "string" },
+    "liveness-interval-ms": { type: "string" },
+    "liveness-timeout-ms": { type: "string" },
     "log-level": { type: "string", default: "info" },
   },
 })
@@ -62,6 +66,9 @@ for (const [flag, key] of [
   ["snapshot-entries", "snapshotEntries"],
   ["keep-entries", "keepEntries"],
   ["quiesce-after-ticks", "quiesceAfterTicks"],
+  ["election-ticks", "electionTicks"],
+  ["liveness-interval-ms", "livenessIntervalMs"],
+  ["liveness-timeout-ms", "livenessTimeoutMs"],
 ] as const) {
   const v = int(flag, values[flag], 0, Number.MAX_SAFE_INTEGER)
   if (v !== undefined) settings[key] = v

@@ -72,7 +72,7 @@ export interface NatsConnectionOptions {
   readonly startupTimeout?: Duration.DurationInput
   /** First reconnect wait (default 250 ms). */
   readonly reconnectWait?: Duration.DurationInput
-  /** Longest reconnect wait (default 5 s). */
+  /** Longest reconnect wait (default 1 s: docs/decisions/0079). */
   readonly reconnectWaitMax?: Duration.DurationInput
   /** Upper bound of the random jitter added to every reconnect wait (default 250 ms). */
   readonly reconnectJitter?: Duration.DurationInput
@@ -301,7 +301,7 @@ export const make = (
           })
     const backoff = reconnectBackoff(
       millis(options.reconnectWait, 250),
-      millis(options.reconnectWaitMax, 5_000),
+      millis(options.reconnectWaitMax, 1_000),
       millis(options.reconnectJitter, 250),
     )
     const opts = clientOptions(options, servers, backoff, credentials)

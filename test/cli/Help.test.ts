@@ -19,6 +19,7 @@ const commands: Array<[string[], string]> = [
   [["keyspace", "list"], "list the keyspaces"],
   [["status"], "nodes, groups, leaders and replication lag"],
   [["bench"], "read/write workload"],
+  [["nemesis"], "fault-injection run against the KV store"],
 ]
 
 describe("flotilla --help", () => {

@@ -1,0 +1,68 @@
+/**
+ * Liveness's judgement of silence (docs/decisions/0079): a silent node is handed to `onDown`
+ * with `failOver` only while this node hears its own pings (the bus reaches it), and a node
+ * whose own loop stood still judges nobody on waking: every silence starts afresh.
+ */
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
+import { NodeId } from "../../src/raft/Ids.js"
+import { Liveness } from "../../src/runtime/Liveness.js"
+import type { BusService } from "../../src/transport/Bus.js"
+
+const published: string[] = []
+const bus = {
+  publish: (subject: string) => Effect.sync(() => void published.push(subject)),
+} as unknown as BusService
+
+const make = () => new Liveness(bus, "flotilla.t", NodeId(1), 500, 2000)
+const step = (l: Liveness, now: number) => {
+  const downs: Array<[number, boolean]> = []
+  Effect.runSync(l.step(now, (node, failOver) => downs.push([node, failOver])))
+  return downs
+}
+/** Steps every 100 ms from `from` to `to` (a running loop), collecting what went down. */
+const run = (l: Liveness, from: number, to: number, selfEcho: boolean) => {
+  const downs: Array<[number, boolean]> = []
+  for (let t = from; t <= to; t += 100) {
+    if (selfEcho) l.heard(NodeId(1), t)
+    downs.push(...step(l, t))
+  }
+  return downs
+}
+
+describe("Liveness", () => {
+  it("pings once per interval", () => {
+    published.length = 0
+    const l = make()
+    run(l, 0, 1000, true)
+    expect(published).toEqual(["flotilla.t.live.1", "flotilla.t.live.1", "flotilla.t.live.1"])
+  })
+
+  it("a silent node fails over while this node hears its own pings", () => {
+    const l = make()
+    l.heard(NodeId(2), 0)
+    l.heard(NodeId(3), 0)
+    const downs = run(l, 0, 3000, true).filter(([n]) => n === 2)
+    expect(downs).toEqual([[2, true]])
+    expect(l.down.has(NodeId(2))).toBe(true)
+    l.heard(NodeId(2), 3100)
+    expect(l.down.has(NodeId(2))).toBe(false)
+  })
+
+  it("without its own pings (its bus link is down) a node still wakes the groups, without failover", () => {
+    const l = make()
+    l.heard(NodeId(2), 0)
+    expect(run(l, 0, 3000, false)).toEqual([[2, false]])
+  })
+
+  it("a node whose loop stood still judges nobody on waking, then judges again", () => {
+    const l = make()
+    l.heard(NodeId(2), 0)
+    run(l, 0, 1000, true)
+    // Stopped from 1000 to 4000 (SIGSTOP): node 2 looks silent for 4 s, but we heard nothing either.
+    expect(step(l, 4000)).toEqual([])
+    // Node 2 really is gone: down once it has been silent a full timeout from the wake-up.
+    const downs = run(l, 4100, 6600, true)
+    expect(downs).toEqual([[2, true]])
+  })
+})
