@@ -165,9 +165,9 @@ const missingLease = (
   ops: ReadonlyArray<TxnOp>,
 ): LeaseNotFound | undefined => {
   for (const o of ops) {
-    if (o.op !== "put" || o.lease === 0 || o.ttlMs !== undefined) continue
-    const lease = state.leases.get(o.lease)
-    if (lease === undefined || lease.slot !== ctx.slot) return new LeaseNotFound({ lease: o.lease })
+    if (o.op !== "put" || (o.lease ?? 0) === 0 || o.ttlMs !== undefined) continue
+    const lease = state.leases.get(o.lease!)
+    if (lease === undefined || lease.slot !== ctx.slot) return new LeaseNotFound({ lease: o.lease! })
   }
   return undefined
 }
@@ -196,7 +196,7 @@ export const txn = (
       else {
         const lease =
           o.ttlMs === undefined
-            ? o.lease
+            ? (o.lease ?? 0)
             : state.leases.grant(ctx.index, ctx.time, o.ttlMs, ctx.slot, o.key).id
         results.push({ op: "put", prev: putKey(state, o.key, o.value, lease), lease })
       }

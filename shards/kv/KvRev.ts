@@ -85,12 +85,12 @@ export type Compare = typeof Compare.Type
 
 /** An operation of a transaction. */
 export const TxnOp = Schema.Union(
-  /** Sets `key`; `lease` 0 attaches none; `ttlMs` grants a new lease for this key. */
+  /** Sets `key`; `lease` absent or 0 attaches none; `ttlMs` grants a new lease for this key. */
   Schema.Struct({
     op: Schema.Literal("put"),
     key: Bytes,
     value: Bytes,
-    lease: Schema.optionalWith(LeaseId, { default: () => 0 }),
+    lease: Schema.optional(LeaseId),
     ttlMs: Schema.optional(Ttl),
   }),
   Schema.Struct({ op: Schema.Literal("delete"), key: Bytes }),

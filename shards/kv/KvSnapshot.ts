@@ -110,7 +110,8 @@ export const decode = (bytes: Uint8Array, limits: SessionLimits, retention: Rete
     if (rev > revision) corrupt("a version is past the revision")
     if (previous !== undefined) {
       const order = compare(previous.key, key)
-      if (order > 0 || (order === 0 && previous.rev >= rev)) corrupt("versions are out of order")
+      if (order > 0 || (order === 0 && (previous.rev > rev || (previous.rev === rev && previous.sub >= sub))))
+        corrupt("versions are out of order")
     }
     previous = { key, rev, sub, value, create, version, lease }
     decoded.push(previous)
