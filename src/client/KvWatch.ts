@@ -133,3 +133,58 @@ export const watch = (
       return Stream.mergeAll(streams, { concurrency: "unbounded" })
     }),
   )
+
+/** Where a watch is: per shard group, the first revision not yet delivered. */
+export type WatchPosition = ReadonlyMap<number, number>
+
+/**
+ * One read of every shard watched (for clients that poll, such as the JSON gateway): the
+ * events after `position` (none: from now, the answer then only fixes the position) and the
+ * position to continue from. Shards answer in parallel; a shard's page is whole revisions.
+ */
+export const pollOnce = (
+  router: Router.RouterService,
+  prefix: Bytes,
+  position: WatchPosition | undefined,
+  options: Pick<WatchOptions, "exact" | "pageSize" | "keyspace"> = {},
+): Effect.Effect<
+  { readonly events: ReadonlyArray<WatchEvent>; readonly next: WatchPosition },
+  KvError | Compacted
+> =>
+  Effect.gen(function* () {
+    const p = toBytes(prefix)
+    const map = yield* router.shardMap()
+    const keyspace = options.keyspace ?? ShardMapIndex.keyspaceFor(map, KIND)
+    const ks = options.keyspace === undefined ? {} : { keyspace: options.keyspace }
+    const fixedSlot = options.exact === true || hashedPart(p) !== p ? slotOf(p) : undefined
+    const shards = (map.keyspaces.get(keyspace) ?? []).filter(
+      (s) => fixedSlot === undefined || (fixedSlot >= s.start && fixedSlot < s.end),
+    )
+    const keep = options.exact === true ? (e: Event) => equals(e.key, p) : (e: Event) => hasPrefix(e.key, p)
+    const pages = yield* Effect.forEach(
+      shards,
+      (s) =>
+        Effect.gen(function* () {
+          const route = routeKeyFor(s.start, s.end)
+          const from = position?.get(s.group)
+          if (from === undefined) {
+            const r = (yield* invoke(router, "Read", route, { revision: null }, ks)) as { revision: number }
+            return { group: s.group, events: [] as WatchEvent[], next: r.revision + 1 }
+          }
+          const page = (yield* invoke<Compacted>(
+            router,
+            "Events",
+            route,
+            { from, prefix: p, limit: options.pageSize ?? 500 },
+            ks,
+          )) as EventsPage
+          return {
+            group: s.group,
+            events: page.events.filter(keep).map((e) => ({ ...e, group: s.group })),
+            next: page.next,
+          }
+        }),
+      { concurrency: "unbounded" },
+    )
+    return { events: pages.flatMap((pg) => pg.events), next: new Map(pages.map((pg) => [pg.group, pg.next])) }
+  })

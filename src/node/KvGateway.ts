@@ -16,10 +16,12 @@
  */
 import { Effect, Layer, Option, Stream } from "effect"
 import * as KvClient from "../client/KvClient.js"
+import * as KvRevClient from "../client/KvRevClient.js"
 import * as Router from "../client/Router.js"
 import { Bus, type BusClosed, type BusMessage, type InvalidSubject } from "../transport/Bus.js"
 import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
 import * as Gateway from "./GatewayProtocol.js"
+import * as GatewayRevOps from "./GatewayRevOps.js"
 
 /** Options of the gateway. */
 export interface KvGatewayOptions {
@@ -158,9 +160,10 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
         ...(options.subjectPrefix === undefined ? {} : { subjectPrefix: options.subjectPrefix }),
       })
       const kv = KvClient.make(router)
+      const rev = KvRevClient.make(router)
       const sub = yield* bus.subscribe(router.subjects.kv, { queue: KV_QUEUE_GROUP })
       const serveOne = (msg: BusMessage) =>
-        handle(kv, msg.data, bus.maxPayload()).pipe(
+        (GatewayRevOps.route(rev, msg.data, failure) ?? handle(kv, msg.data, bus.maxPayload())).pipe(
           Effect.flatMap((reply) => msg.respond(encoder.encode(JSON.stringify(reply)))),
           Effect.catchAll((e) => Effect.logWarning(`kv gateway: reply failed: ${e.message}`)),
         )
