@@ -171,6 +171,28 @@ const txnOf = (r: Extract<RevRequest, { op: "txn" }>, enc: Gateway.Encoding): Kv
   }
 }
 
+/**
+ * A transaction written as the gateway's `txn` op (without `op`; UTF-8 keys and values), for
+ * tools such as the CLI; a readable refusal when it is not one.
+ */
+export const decodeTxn = (text: string): Either.Either<KvRevClient.Txn, string> => {
+  const json = jsonObject(text)
+  if (json === undefined) return Either.left("not a JSON object")
+  const parsed = parse(encoder.encode(JSON.stringify({ ...json, op: "txn" })))
+  if (parsed === undefined) return Either.left("not a JSON object")
+  if (Either.isLeft(parsed)) return Either.left(parsed.left.message)
+  return Either.right(txnOf(parsed.right as Extract<RevRequest, { op: "txn" }>, "utf8"))
+}
+
+const jsonObject = (text: string): object | undefined => {
+  try {
+    const v: unknown = JSON.parse(text)
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? v : undefined
+  } catch {
+    return undefined
+  }
+}
+
 const run = (
   rev: KvRevClient.KvRevClientService,
   r: RevRequest,

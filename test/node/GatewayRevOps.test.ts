@@ -4,8 +4,9 @@
  * resumes from `next` without gaps or repeats.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
+import * as GatewayRevOps from "../../src/node/GatewayRevOps.js"
 import * as KvGateway from "../../src/node/KvGateway.js"
 import { Bus } from "../../src/transport/Bus.js"
 import * as MemoryCluster from "../client/support/MemoryCluster.js"
@@ -112,4 +113,22 @@ describe("KV gateway: revisioned ops", () => {
       ),
     60_000,
   )
+})
+
+describe("GatewayRevOps.decodeTxn (the CLI's txn argument)", () => {
+  it("reads the gateway's txn JSON and refuses anything else with a reason", () => {
+    const t = GatewayRevOps.decodeTxn(
+      '{"compare":[{"key":"{a}x","target":"version","result":"=","number":0}],"success":[{"op":"put","key":"{a}x","value":"1"}]}',
+    )
+    expect(Either.isRight(t)).toBe(true)
+    if (Either.isRight(t))
+      expect(t.right.success?.[0]).toMatchObject({ op: "put", value: encoder.encode("1") })
+    expect(GatewayRevOps.decodeTxn("not json")).toEqual(Either.left(expect.any(String)))
+    expect(GatewayRevOps.decodeTxn('{"success":[{"op":"put","key":"k"}]}')).toEqual(
+      Either.left(expect.any(String)),
+    )
+    expect(GatewayRevOps.decodeTxn('{"sucess":[]}')).toEqual(
+      Either.left(expect.stringContaining("unknown field")),
+    )
+  })
 })
