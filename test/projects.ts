@@ -10,6 +10,7 @@ export const processTests: ReadonlyArray<string> = [
   "test/cli/Dev.test.ts",
   "test/cli/StartEmbedded.test.ts",
   "test/client/Process.test.ts",
+  "test/client/WatchProcess.test.ts",
   "test/examples/NatsClient.test.ts",
   "test/placement/process-placement.test.ts",
   "test/runtime/cluster-process.test.ts",
