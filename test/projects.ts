@@ -11,6 +11,7 @@ export const processTests: ReadonlyArray<string> = [
   "test/cli/StartEmbedded.test.ts",
   "test/cli/StartStop.test.ts",
   "test/client/Process.test.ts",
+  "test/client/WatchProcess.test.ts",
   "test/examples/NatsClient.test.ts",
   "test/nemesis/Nemesis.test.ts",
   "test/placement/process-placement.test.ts",

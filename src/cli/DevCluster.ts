@@ -16,10 +16,9 @@ import { mkdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { join, resolve } from "node:path"
 import { Context, Data, Duration, Effect, Layer, Option, Scope } from "effect"
-import { Kv } from "../../shards/kv/Kv.js"
+import * as KvShardKind from "../../shards/kv/KvShardKind.js"
 import * as Router from "../client/Router.js"
 import * as StartNode from "../node/StartNode.js"
-import { EntityShardKind } from "../runtime/entity/index.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
 import * as Bus from "../transport/Bus.js"
@@ -140,7 +139,7 @@ export const start = (options: DevOptions): Effect.Effect<DevCluster, DevError, 
     yield* log(`data: ${dataDir} (kept across runs; delete it to start afresh)`)
 
     // ----- the nodes, one after the other: joining in order gives node i the id i
-    const kinds = [EntityShardKind.make(Kv), ...(options.kinds ?? [])]
+    const kinds = [KvShardKind.make(), ...(options.kinds ?? [])]
     const running: NodeService[] = []
     // Each node in its own scope, all closed together after the cluster settled (see `settle`).
     const nodeScopes: Scope.CloseableScope[] = []

@@ -126,7 +126,7 @@ export const toText = (bytes: Uint8Array): string | undefined => {
   }
 }
 
-const checkKey = (key: Bytes): Either.Either<Uint8Array, InvalidRequest> => {
+export const checkKey = (key: Bytes): Either.Either<Uint8Array, InvalidRequest> => {
   const bytes = toBytes(key)
   const bad = invalidReason(bytes)
   return bad === undefined
@@ -134,7 +134,7 @@ const checkKey = (key: Bytes): Either.Either<Uint8Array, InvalidRequest> => {
     : Either.left(new InvalidRequest({ reason: bad.replace("entity id", "key") }))
 }
 
-const checkValue = (value: Bytes): Either.Either<Uint8Array, InvalidRequest> => {
+export const checkValue = (value: Bytes): Either.Either<Uint8Array, InvalidRequest> => {
   const bytes = toBytes(value)
   return bytes.length > MAX_VALUE_BYTES
     ? Either.left(
@@ -173,7 +173,7 @@ const fromEntityError = (operation: string, e: EntityError): KvError => {
 type Decoded<A> = Either.Either<A, unknown>
 
 /** Maps the left side of a decoded reply to a client error. */
-const replyError = (operation: string, left: unknown): KvError => {
+export const replyError = (operation: string, left: unknown): KvError => {
   const e = left as { readonly _tag: string; readonly message?: string }
   switch (e._tag) {
     case "ValueTooLarge":

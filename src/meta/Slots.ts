@@ -1,14 +1,15 @@
 /**
  * Hash slots: how a key finds its shard. Every keyspace covers the same fixed slot space
  * `[0, SLOT_COUNT)`, split into contiguous ranges, one per shard. A key's slot is
- * `crc16(utf8(key)) mod SLOT_COUNT` with CRC-16/XMODEM (polynomial 0x1021, initial value 0,
+ * `crc16(utf8(hashed part of key)) mod SLOT_COUNT` (the hashed part: the inside of the first
+ * non-empty `{...}` hash tag, else the whole key) with CRC-16/XMODEM (polynomial 0x1021, initial value 0,
  * no reflection, no final xor): the function Redis Cluster uses, so clients in any language
  * have a ready implementation to check against (docs/decisions/0032).
  *
  * CONTRACT: `slotOf` is part of the wire protocol. Changing it moves every key; it MUST NOT
  * change without a new keyspace format.
  */
-import { crc16, SLOT_COUNT } from "../runtime/entity/EntityId.js"
+import { crc16, slotOf as entitySlotOf, SLOT_COUNT } from "../runtime/entity/EntityId.js"
 import type { Keyspace, ShardRange } from "./ClusterState.js"
 
 // One hash for every layer: the entity runtime places ids with the same function.
@@ -16,9 +17,12 @@ export { crc16, SLOT_COUNT }
 
 const encoder = new TextEncoder()
 
-/** The slot of a key: a string is hashed as its UTF-8 bytes. */
+/**
+ * The slot of a key: a string is hashed as its UTF-8 bytes, and only the part inside the
+ * first non-empty `{...}` when there is one (hash tags, `EntityId.hashedPart`).
+ */
 export const slotOf = (key: string | Uint8Array): number =>
-  crc16(typeof key === "string" ? encoder.encode(key) : key) % SLOT_COUNT
+  entitySlotOf(typeof key === "string" ? encoder.encode(key) : key)
 
 /**
  * Splits the slot space into `count` contiguous ranges whose sizes differ by at most one:

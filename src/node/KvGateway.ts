@@ -19,12 +19,14 @@
  */
 import { Effect, Layer, Option } from "effect"
 import * as KvClient from "../client/KvClient.js"
+import * as KvRevClient from "../client/KvRevClient.js"
 import * as Router from "../client/Router.js"
 import { Node } from "../runtime/Node.js"
 import { Bus, type BusClosed, type InvalidSubject } from "../transport/Bus.js"
 import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
 import { serveBounded } from "./BoundedServe.js"
 import * as Gateway from "./GatewayProtocol.js"
+import * as GatewayRevOps from "./GatewayRevOps.js"
 
 /** Options of the gateway. */
 export interface KvGatewayOptions {
@@ -168,6 +170,7 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
         ...(options.subjectPrefix === undefined ? {} : { subjectPrefix: options.subjectPrefix }),
       })
       const kv = KvClient.make(router)
+      const rev = KvRevClient.make(router)
       const json = (reply: Reply) => encoder.encode(JSON.stringify(reply))
       const concurrency = options.concurrency ?? 1024
       yield* serveBounded(
@@ -180,7 +183,8 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
         },
         {
           name: "kv gateway",
-          handle: (data) => Effect.map(handle(kv, data, bus.maxPayload()), json),
+          handle: (data) =>
+            Effect.map(GatewayRevOps.route(rev, data, failure) ?? handle(kv, data, bus.maxPayload()), json),
           overloaded: () =>
             json(Gateway.errorReply("Overloaded", "the gateway of this node is full; retry with backoff")),
           internal: () => json(Gateway.errorReply("Internal", "the gateway failed to handle the request")),

@@ -20,12 +20,11 @@
  */
 import { hostname } from "node:os"
 import { Effect, Layer } from "effect"
-import { Kv } from "../../shards/kv/Kv.js"
+import * as KvShardKind from "../../shards/kv/KvShardKind.js"
 import { type Labels, META_GROUP } from "../meta/ClusterState.js"
 import type { SettingsPatch } from "../meta/MetaCommand.js"
 import { metaShardKind } from "../meta/MetaShardKind.js"
 import type { NodeId } from "../raft/Ids.js"
-import * as EntityShardKind from "../runtime/entity/EntityShardKind.js"
 import * as GroupCatalog from "../runtime/GroupCatalog.js"
 import { type NodeConfig, NodeLive, type NodeSettings } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
@@ -125,7 +124,7 @@ export interface NodePlatform<E, R> {
 export const nodeServices = <E, R>(options: NodeServicesOptions, platform: NodePlatform<E, R>) => {
   const { cluster, subjectPrefix, identity, name } = options
   const labels = options.labels ?? {}
-  const shardKinds = options.kinds ?? [EntityShardKind.make(Kv)]
+  const shardKinds = options.kinds ?? [KvShardKind.make()]
   const kinds = [metaShardKind, ...shardKinds]
   const fallback = shardKinds[0] ?? metaShardKind
   const node = Layer.unwrapEffect(

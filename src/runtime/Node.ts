@@ -28,6 +28,7 @@ import {
   type LeadershipChange,
   makeLeaderSubscriptions,
 } from "./LeaderSubscriptions.js"
+import * as LeaderTasks from "./LeaderTasks.js"
 import type { NodeConfig } from "./NodeConfig.js"
 import { makeNodeContext, type NodeContext } from "./NodeContext.js"
 import {
@@ -110,7 +111,10 @@ const make = (
     const subscriptions = yield* makeLeaderSubscriptions(ctx)
     yield* ctx.liveness.listen(ctx.nowMs)
     yield* loop.start(subscriptions)
-    return nodeService(ctx, subscriptions)
+    const service = nodeService(ctx, subscriptions)
+    // Kinds' leader tasks; interrupted first when the node's scope closes.
+    yield* Effect.forkScoped(LeaderTasks.run(service, config.kinds ?? [], ctx.nowMs))
+    return service
   })
 
 const nodeService = (ctx: NodeContext, subscriptions: LeaderSubscriptions): NodeService => ({

@@ -3,8 +3,21 @@
  * send to a group's subject (`flotilla.<c>.group.<gid>`). The runtime is generic; each kind
  * (the KV store, an application's entity kind, the metadata group) brings its own wire format.
  */
+import type { Effect, Option, Scope } from "effect"
+import type { GroupId } from "../raft/Ids.js"
 import type { BadRequest, RuntimeError } from "./RuntimeErrors.js"
-import type { StateMachineFactory } from "./StateMachine.js"
+import type { StateMachine, StateMachineFactory } from "./StateMachine.js"
+
+/** What a kind's leader task can use (see `ShardKind.whileLeader`). */
+export interface LeaderContext {
+  readonly groupId: GroupId
+  /** The node's clock, the one that stamps the commands it proposes. */
+  readonly nowMs: () => number
+  /** This replica's state machine (read it; never change it). */
+  readonly stateMachine: () => Option.Option<StateMachine>
+  /** Serves a raw request as the group subject does (routed by the kind, proposed when a write). */
+  readonly request: (request: Uint8Array) => Effect.Effect<Uint8Array>
+}
 
 /** What a request asks the group to do. */
 export type RoutedRequest =
@@ -37,4 +50,11 @@ export interface ShardKind {
   readonly route: (request: Uint8Array, nowMs: number) => RoutedRequest
   /** Encodes a runtime error (not leader, overloaded, ...) as a reply in the kind's format. */
   readonly encodeError: (error: RuntimeError | BadRequest) => Uint8Array
+  /**
+   * Optional work done only by a group's leader (e.g. expiring leases), run on a node while its
+   * replica of the group leads and interrupted when leadership is lost (`LeaderTasks`). What it
+   * decides must still go through the log (`request`): a deposed leader's task may run a little
+   * after losing leadership.
+   */
+  readonly whileLeader?: (ctx: LeaderContext) => Effect.Effect<void, never, Scope.Scope>
 }

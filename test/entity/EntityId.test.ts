@@ -68,11 +68,38 @@ describe("EntityId", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => {
         expect(EntityId.crc16(bytes)).toBe(crc16Ref(bytes))
+        if (EntityId.hashedPart(bytes) === bytes)
+          expect(EntityId.slotOf(bytes)).toBe(crc16Ref(bytes) % EntityId.SLOT_COUNT)
         expect(EntityId.slotOf(bytes)).toBe(Slots.slotOf(bytes))
       }),
       { numRuns: 500 },
     )
     expect(EntityId.SLOT_COUNT).toBe(Slots.SLOT_COUNT)
+  })
+
+  it("hashes only the first non-empty {...} hash tag (Redis Cluster's rule and test vectors)", () => {
+    const slot = (s: string) => EntityId.slotOf(EntityId.fromString(s))
+    expect(slot("{user1000}.following")).toBe(slot("user1000"))
+    expect(slot("{user1000}.followers")).toBe(slot("user1000"))
+    expect(slot("foo{}{bar}")).toBe(EntityId.crc16(EntityId.fromString("foo{}{bar}")) % EntityId.SLOT_COUNT)
+    expect(slot("foo{{bar}}zap")).toBe(slot("{bar"))
+    expect(slot("foo{bar}{zap}")).toBe(slot("bar"))
+    expect(slot("no-close{abc")).toBe(
+      EntityId.crc16(EntityId.fromString("no-close{abc")) % EntityId.SLOT_COUNT,
+    )
+    expect(Slots.slotOf("a{tag}b")).toBe(slot("tag"))
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 12 }).filter((t) => !t.includes("}")),
+        fc.string(),
+        fc.string(),
+        (tag, a, b) => {
+          fc.pre(!a.includes("{"))
+          expect(slot(`${a}{${tag}}${b}`)).toBe(slot(tag))
+        },
+      ),
+      { numRuns: 300 },
+    )
   })
 
   it("spreads sequential ids evenly over shards of contiguous slot ranges", () => {

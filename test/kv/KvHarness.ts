@@ -4,7 +4,8 @@
  */
 import { Either } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
-import { EntityClient, EntityId, ShardStateMachine, Wire } from "../../src/runtime/entity/index.js"
+import { KvStateMachine } from "../../shards/kv/KvStateMachine.js"
+import { EntityClient, EntityId, Wire } from "../../src/runtime/entity/index.js"
 
 type KvOp = "Put" | "Delete" | "Cas" | "Get"
 
@@ -44,9 +45,7 @@ export const ok = <A, E>(result: Either.Either<A, E>): A => {
 /** A shard plus its log position: `apply` proposes at the next index. */
 export class Driver {
   index = 0
-  constructor(
-    readonly shard: ShardStateMachine.ShardStateMachine = ShardStateMachine.ShardStateMachine.make(Kv),
-  ) {}
+  constructor(readonly shard: KvStateMachine = new KvStateMachine()) {}
 
   apply(bytes: Uint8Array): Uint8Array {
     return this.shard.apply(bytes, ++this.index)

@@ -8,7 +8,8 @@ import { Either } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { Kv } from "../../shards/kv/Kv.js"
-import { EntityId, ShardScan, ShardStateMachine, Wire } from "../../src/runtime/entity/index.js"
+import { KvStateMachine } from "../../shards/kv/KvStateMachine.js"
+import { EntityId, ShardScan, Wire } from "../../src/runtime/entity/index.js"
 import { Driver, errorTag, hex, kvReply, kvRequest, ok, statusOf, unhex } from "./KvHarness.js"
 
 const keyArb = fc
@@ -187,7 +188,7 @@ const run = (ops: ReadonlyArray<Op>) => {
       case "restore": {
         const snapshot = a.shard.snapshot()
         expect(b.shard.snapshot()).toEqual(snapshot)
-        const fresh = ShardStateMachine.ShardStateMachine.make(Kv)
+        const fresh = new KvStateMachine()
         fresh.restore(snapshot)
         expect(fresh.snapshot()).toEqual(snapshot)
         const restored = new Driver(fresh)
@@ -222,7 +223,7 @@ const run = (ops: ReadonlyArray<Op>) => {
         a.shard.query(bytes)
         expect(a.shard.snapshot()).toEqual(before)
         // Through the log, on a scratch copy: a rejected request changes nothing.
-        const scratch = ShardStateMachine.ShardStateMachine.make(Kv)
+        const scratch = new KvStateMachine()
         scratch.restore(before)
         const reply = scratch.apply(bytes, a.index + 1)
         expect(Either.isRight(Wire.decodeReply(reply))).toBe(true)

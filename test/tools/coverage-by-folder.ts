@@ -56,7 +56,7 @@ console.log(
 const raft = folders.get("src/raft")
 if (raft === undefined || pct(raft) < RAFT_FLOOR_PCT) {
   console.error(
-    `coverage-by-folder: src/raft covers ${raft === undefined ? "no" : pct(raft).toFixed(1) + "% of"} lines, below ${RAFT_FLOOR_PCT}%`,
+    `coverage-by-folder: src/raft covers ${raft === undefined ? "no" : `${pct(raft).toFixed(1)}% of`} lines, below ${RAFT_FLOOR_PCT}%`,
   )
   process.exit(1)
 }

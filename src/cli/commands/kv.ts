@@ -14,6 +14,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
 import type * as KvClient from "../../client/KvClient.js"
 import { type ClientFlags, clientFlags, routerLayer } from "../ClientFlags.js"
+import { revCommands } from "./kvRev.js"
 
 const base64 = Options.boolean("base64").pipe(
   Options.withDescription("keys and values are base64 (binary data) instead of UTF-8 text"),
@@ -136,6 +137,6 @@ const scan = Command.make("scan", { ...clientFlags, base64, stale, prefix, start
 
 /** `flotilla kv`. */
 export const kv = Command.make("kv").pipe(
-  Command.withDescription("read and write the KV store: get, put, del, scan"),
-  Command.withSubcommands([get, put, del, scan]),
+  Command.withDescription("read and write the KV store: get, put, del, scan, watch, txn, lease"),
+  Command.withSubcommands([get, put, del, scan, ...revCommands]),
 )

@@ -126,5 +126,21 @@ export const crc16 = (bytes: Uint8Array): number => {
   return crc
 }
 
-/** The hash slot (0 .. SLOT_COUNT - 1) of an entity id. */
-export const slotOf = (id: Uint8Array): number => crc16(id) % SLOT_COUNT
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+
+/**
+ * The bytes of `id` that choose its slot: a hash tag (Redis Cluster's rule) when the id has
+ * a `{` followed later by a `}` with at least one byte between them, the bytes inside that
+ * first `{...}`; otherwise the whole id. `user:{42}:name` and `cart:{42}` share a slot.
+ */
+export const hashedPart = (id: Uint8Array): Uint8Array => {
+  const open = id.indexOf(OPEN_BRACE)
+  if (open < 0) return id
+  const close = id.indexOf(CLOSE_BRACE, open + 1)
+  if (close < 0 || close === open + 1) return id
+  return id.subarray(open + 1, close)
+}
+
+/** The hash slot (0 .. SLOT_COUNT - 1) of an entity id: CRC-16 of its `hashedPart`. */
+export const slotOf = (id: Uint8Array): number => crc16(hashedPart(id)) % SLOT_COUNT

@@ -7,6 +7,7 @@
  * metadata state places them on. Each node serves its admin endpoint. Nothing here moves replicas: that is the placement driver's.
  */
 import { Context, Effect, Exit, Layer, Option, Ref, Scope } from "effect"
+import * as KvShardKind from "../../../shards/kv/KvShardKind.js"
 import type { ClusterState } from "../../../src/meta/ClusterState.js"
 import * as MetaCommand from "../../../src/meta/MetaCommand.js"
 import { MetaStateMachine } from "../../../src/meta/MetaStateMachine.js"
@@ -133,7 +134,8 @@ export const make = (options: MemoryClusterOptions): Effect.Effect<MemoryCluster
     const kinds = new Map<string, ShardKind>()
     const keyspaceKind = new Map<string, string>()
     for (const k of options.kinds) {
-      kinds.set(k.name, EntityShardKind.make(k))
+      // The KV kind is hosted as nodes host it: the multi-version KV shard.
+      kinds.set(k.name, k.name === KvShardKind.KIND ? KvShardKind.make() : EntityShardKind.make(k))
       keyspaceKind.set(keyspaceOfKind(k.name), k.name)
     }
     const state = metaState(
