@@ -131,6 +131,11 @@ export interface PlacementSim {
   readonly checkQuorum: () => Effect.Effect<string[]>
   /** Every violation `checkQuorum` has seen. */
   readonly violations: string[]
+  /**
+   * `node <n>: flotilla: loop <name> died: <cause>` for each loop that died in a running node (a
+   * real process would have exited); `runSim` fails when any is left at the end.
+   */
+  readonly loopDeaths: string[]
 }
 
 /** A node of the managed cluster: what outlives its incarnations besides its disk. */
@@ -425,6 +430,7 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
       ...metaApi(parts),
       ...nodesApi(parts),
       ...observeApi(parts),
+      loopDeaths: nodes.loopDeaths,
     }
     for (let i = 0; i < (options.nodes ?? 3); i++) yield* sim.addNode()
     return sim
@@ -440,7 +446,12 @@ export const runSim = <A>(
     Effect.scoped(
       Effect.gen(function* () {
         sim = yield* make(options)
-        return yield* body(sim)
+        const out = yield* body(sim)
+        if (sim.loopDeaths.length > 0)
+          return yield* Effect.die(
+            new SimFailed(`loops died (a process would have exited): ${sim.loopDeaths.join("; ")}`),
+          )
+        return out
       }),
     ).pipe(
       Effect.catchAllCause((cause) => {

@@ -69,3 +69,24 @@ describe("admin status pages", () => {
     60_000,
   )
 })
+
+describe("the status report's text", () => {
+  it("lists stopped replicas with their reason and counts them in the summary line", () => {
+    const text = ClusterStatus.render({
+      cluster: "c",
+      mapVersion: 3,
+      nodes: [{ id: 1, name: "n-1", state: "up", replicas: 1, leads: 1 }],
+      groups: [{ keyspace: "kv", group: 1, slots: "0-4095", replicas: "n1", leader: 1, lag: 0 }],
+      stopped: [{ group: 1, node: 1, reason: "handling a message from 2 failed: TypeError: core bug" }],
+    })
+    const lines = text.split("\n")
+    expect(lines[0]).toBe("cluster c: 1 node(s), 1 group(s), shard map v3, 1 stopped replica(s)")
+    expect(lines.slice(-2)).toEqual([
+      "stopped replicas (until their node restarts):",
+      "  group 1 on n1: handling a message from 2 failed: TypeError: core bug",
+    ])
+    expect(ClusterStatus.render({ cluster: "c", mapVersion: 3, nodes: [], groups: [] })).not.toContain(
+      "stopped",
+    )
+  })
+})
