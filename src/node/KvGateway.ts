@@ -14,12 +14,13 @@
  * Requests are handled concurrently (up to `concurrency`, default 1,024), each answered as
  * soon as it completes.
  */
-import { Effect, Layer, Option, Stream } from "effect"
+import { Duration, Effect, Layer, Option, Stream } from "effect"
 import * as KvClient from "../client/KvClient.js"
 import * as Router from "../client/Router.js"
 import { Bus, type BusClosed, type BusMessage, type InvalidSubject } from "../transport/Bus.js"
 import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
 import * as Gateway from "./GatewayProtocol.js"
+import { NodeObservations } from "./NodeObservations.js"
 
 /** Options of the gateway. */
 export interface KvGatewayOptions {
@@ -62,8 +63,11 @@ export const handle = (
   kv: KvClient.KvClientService,
   data: Uint8Array,
   maxReplyBytes: number,
+  /** Told each request's operation ("invalid" for an unreadable request) once it is known. */
+  onOp?: (op: string) => void,
 ): Effect.Effect<Reply> => {
   const decoded = Gateway.decodeRequest(data)
+  onOp?.(decoded._tag === "Left" ? "invalid" : decoded.right.op)
   if (decoded._tag === "Left") return Effect.succeed(Gateway.errorReply("BadRequest", decoded.left.message))
   const req = decoded.right
   const enc = req.common.encoding
@@ -159,8 +163,25 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
       })
       const kv = KvClient.make(router)
       const sub = yield* bus.subscribe(router.subjects.kv, { queue: KV_QUEUE_GROUP })
+      const observations = yield* Effect.serviceOption(NodeObservations)
+      const timed = (msg: BusMessage): Effect.Effect<Reply> => {
+        if (Option.isNone(observations)) return handle(kv, msg.data, bus.maxPayload())
+        const latencies = observations.value.gateway
+        let op = "invalid"
+        return Effect.timed(
+          handle(kv, msg.data, bus.maxPayload(), (o) => {
+            op = o
+          }),
+        ).pipe(
+          Effect.map(([took, reply]) => {
+            const outcome = reply.ok === true ? "ok" : String(reply.error ?? "error")
+            latencies.observe(op, outcome, Duration.toMillis(took) / 1000)
+            return reply
+          }),
+        )
+      }
       const serveOne = (msg: BusMessage) =>
-        handle(kv, msg.data, bus.maxPayload()).pipe(
+        timed(msg).pipe(
           Effect.flatMap((reply) => msg.respond(encoder.encode(JSON.stringify(reply)))),
           Effect.catchAll((e) => Effect.logWarning(`kv gateway: reply failed: ${e.message}`)),
         )

@@ -15,7 +15,7 @@
  * (the store closes after the node), every waiting caller is answered with `NodeStopping`, and
  * the group subscriptions are dropped after it.
  */
-import { Clock, Effect, Exit, type Fiber, Option, type Scope } from "effect"
+import { Cause, Clock, Effect, Exit, type Fiber, Option, type Scope } from "effect"
 import type { GroupId } from "../raft/Ids.js"
 import type { Outbound } from "./Engine.js"
 import type { LeaderSubscriptions } from "./LeaderSubscriptions.js"
@@ -38,7 +38,7 @@ export class NodeLoop {
 
   /** Hooks the transport's arrivals to the wake-up signal at once (before anything arrives). */
   constructor(private readonly ctx: NodeContext) {
-    this.writes = new RoundWrites(ctx.store, ctx.wake)
+    this.writes = new RoundWrites(ctx.store, ctx.wake, ctx.engine.metrics)
     ctx.transport.unsafeOnInbound(() => {
       this.inboundWaiting = true
       ctx.wake.raise()
@@ -52,7 +52,10 @@ export class NodeLoop {
       yield* Effect.forkScoped(this.beat())
       const fiber = yield* Effect.forkScoped(
         this.run(subscriptions, scope).pipe(
-          Effect.catchAllCause((cause) => Effect.logError("node engine loop died", cause)),
+          Effect.catchAllCause((cause) => {
+            this.ctx.engine.metrics.loopDied = Cause.pretty(cause).split("\n")[0] ?? "unknown cause"
+            return Effect.logError("node engine loop died", cause)
+          }),
         ),
       )
       yield* Effect.addFinalizer(() => this.stop(fiber))
@@ -80,6 +83,7 @@ export class NodeLoop {
         const idle = engine.stopping ? true : !engine.hasWork() && !this.inboundWaiting
         if (idle && !this.writes.hasFinished()) yield* this.ctx.wake.wait
         const now = yield* Clock.currentTimeMillis
+        engine.metrics.loopAt = now
         // Writes that completed: their Readies finish, their waiting messages join this flush.
         this.writes.completeFinished(engine, now, this.outbound)
         if (!engine.stopping) yield* this.collectRound(now)

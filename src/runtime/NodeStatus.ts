@@ -123,3 +123,37 @@ export const nodeStats = (ctx: NodeContext): NodeStats => {
     nodesDown: [...ctx.liveness.down],
   }
 }
+
+/** What the metrics and health checks read of one hosted replica (no arrays: cheap for 10,000s). */
+export interface ReplicaBrief {
+  readonly groupId: GroupId
+  readonly isLeader: boolean
+  readonly leaderKnown: boolean
+  readonly quiesced: boolean
+  readonly stopped: boolean
+  readonly term: number
+  readonly commit: number
+  readonly applied: number
+  readonly lastIndex: number
+  /** Requests waiting in the replica's mailbox. */
+  readonly mailbox: number
+}
+
+/** Calls `f` with the brief of every hosted replica. */
+export const forEachReplica = (ctx: NodeContext, f: (brief: ReplicaBrief) => void): void => {
+  for (const r of ctx.engine.replicas.values()) {
+    const raw = r.raw
+    f({
+      groupId: r.groupId,
+      isLeader: r.isLeader,
+      leaderKnown: raw.leader !== 0,
+      quiesced: r.quiesced,
+      stopped: r.stopped !== undefined,
+      term: raw.term,
+      commit: raw.commitIndex,
+      applied: raw.appliedIndex,
+      lastIndex: raw.lastIndex,
+      mailbox: r.mailbox.length,
+    })
+  }
+}

@@ -8,6 +8,7 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { SettingsPatch } from "../../meta/MetaCommand.js"
+import { NodeObservations } from "../../node/NodeObservations.js"
 import * as StartNode from "../../node/StartNode.js"
 import { Node } from "../../runtime/Node.js"
 import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
@@ -79,6 +80,17 @@ const quiesceAfterTicks = Options.integer("quiesce-after-ticks").pipe(
   Options.optional,
 )
 
+const http = Options.text("http").pipe(
+  Options.withDescription(
+    "serve /metrics, /health, /ready and the dashboard on host:port (default 127.0.0.1 on a free " +
+      "port, printed at start); a port alone means 127.0.0.1; off: no HTTP endpoint",
+  ),
+  Options.optional,
+)
+const metricsPerGroup = Options.boolean("metrics-per-group").pipe(
+  Options.withDescription("expose metrics per group too (one series per hosted group: large on big nodes)"),
+)
+
 const logLevel = Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
   Options.withDescription("the lowest level of log lines written (default info)"),
   Options.withDefault("info" as const),
@@ -110,6 +122,19 @@ export const parseHostPort = (text: string): { readonly host: string; readonly p
   const port = Number(colon < 0 ? text : text.slice(colon + 1))
   if (!Number.isInteger(port) || port < 1 || port > 65535 || !/^[A-Za-z0-9.:-]+$/.test(host))
     return `--embedded-nats wants host:port (e.g. 127.0.0.1:4300) or a port, got "${text}"`
+  return { host, port }
+}
+
+/** `--http`: off, or where to listen (host:port, or a port on 127.0.0.1), or why not. */
+export const parseHttp = (
+  text: string,
+): "off" | { readonly host: string; readonly port: number } | string => {
+  if (text === "off") return "off"
+  const colon = text.lastIndexOf(":")
+  const host = colon < 0 ? "127.0.0.1" : text.slice(0, colon).replace(/^\[(.*)\]$/, "$1")
+  const port = Number(colon < 0 ? text : text.slice(colon + 1))
+  if (!Number.isInteger(port) || port < 0 || port > 65535 || !/^[A-Za-z0-9.:-]+$/.test(host))
+    return `--http wants host:port (e.g. 127.0.0.1:9464), a port, or off, got "${text}"`
   return { host, port }
 }
 
@@ -153,6 +178,8 @@ export const start = Command.make(
     snapshotEntries,
     keepEntries,
     quiesceAfterTicks,
+    http,
+    metricsPerGroup,
   },
   (o) =>
     Effect.gen(function* () {
@@ -190,6 +217,8 @@ export const start = Command.make(
       const servers = embedded
         ? [`nats://${embedded.host === "0.0.0.0" ? "127.0.0.1" : embedded.host}:${embedded.port}`]
         : Option.getOrElse(o.natsUrl, () => "nats://127.0.0.1:4222").split(",")
+      const httpAt = Option.isSome(o.http) ? parseHttp(o.http.value) : { host: "127.0.0.1", port: 0 }
+      if (typeof httpAt === "string" && httpAt !== "off") return yield* Effect.fail(new Error(httpAt))
       const layer = StartNode.layer({
         mode: o.bootstrap ? "bootstrap" : "join",
         dataDir: o.dataDir,
@@ -201,6 +230,7 @@ export const start = Command.make(
         clusterSettings: settingsPatch,
         reportIntervalMs: Option.getOrUndefined(o.reportMs),
         placementIntervalMs: Option.getOrUndefined(o.placementMs),
+        http: typeof httpAt === "string" ? false : { ...httpAt, perGroupMetrics: o.metricsPerGroup },
       })
       yield* Effect.scoped(
         Effect.gen(function* () {
@@ -210,6 +240,8 @@ export const start = Command.make(
           }
           const context = yield* Layer.build(layer)
           const node = Context.get(context, Node)
+          const httpUrl = Context.get(context, NodeObservations).http
+          if (httpUrl !== undefined) yield* Console.log(JSON.stringify({ event: "http", url: httpUrl }))
           yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
           return yield* Effect.never
         }),
