@@ -1,7 +1,7 @@
 /**
  * A node's HTTP endpoint in a real process (`flotilla start` over a real nats-server and
- * LevelDB): /metrics in the Prometheus text format, /health and /ready, 404 and 405, and the
- * node's metrics moving under writes.
+ * LevelDB): /metrics in the Prometheus text format, /health and /ready, 404 and 405, the
+ * node's metrics moving under writes, and its log lines as JSON (`--log-format json`).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
@@ -22,7 +22,12 @@ const sample = (text: string, line: string): number | undefined => {
 
 describe("a node's HTTP endpoint", () => {
   beforeAll(async () => {
-    cluster = await ProcessCluster.start({ nodes: 1, cluster: "http", managed: {} })
+    cluster = await ProcessCluster.start({
+      nodes: 1,
+      cluster: "http",
+      managed: {},
+      nodeArgs: ["--log-format", "json"],
+    })
     url = cluster.nodes[0]!.httpUrl!
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
   }, 120_000)
@@ -70,6 +75,16 @@ describe("a node's HTTP endpoint", () => {
       expect(sample(after, name)!, name).toBeGreaterThan(sample(before.body, name)!)
     expect(sample(after, "flotilla_placement_operators_started_total")).toBeGreaterThanOrEqual(0)
     expect(sample(after, "flotilla_process_resident_memory_bytes")).toBeGreaterThan(0)
+  })
+
+  it("logs JSON lines with --log-format json", () => {
+    const lines = cluster.nodes[0]!.logs().split("\n").filter((l) => l.trim() !== "")
+    const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+    const logged = records.filter((r) => r.level !== undefined)
+    expect(logged.length).toBeGreaterThan(0)
+    for (const r of logged) expect(Object.keys(r).slice(0, 2)).toEqual(["time", "level"])
+    // Lines after the node knew its id carry it; lines about one group carry the group.
+    expect(records.some((r) => r.node === 1 && r.group !== undefined)).toBe(true)
   })
 
   it("answers 404 for an unknown path and 405 for a write", async () => {

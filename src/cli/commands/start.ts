@@ -10,6 +10,7 @@ import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Sche
 import { SettingsPatch } from "../../meta/MetaCommand.js"
 import { NodeObservations } from "../../node/NodeObservations.js"
 import * as StartNode from "../../node/StartNode.js"
+import * as LogFormat from "../../runtime/LogFormat.js"
 import { Node } from "../../runtime/Node.js"
 import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
 
@@ -96,6 +97,13 @@ const logLevel = Options.choice("log-level", ["debug", "info", "warning", "error
   Options.withDefault("info" as const),
 )
 
+const logFormat = Options.choice("log-format", ["text", "json"]).pipe(
+  Options.withDescription(
+    "text: Effect's log lines; json: one JSON object a line (time, level, node, group, message, cause)",
+  ),
+  Options.withDefault("text" as const),
+)
+
 const LOG_LEVELS = {
   debug: LogLevel.Debug,
   info: LogLevel.Info,
@@ -170,6 +178,7 @@ export const start = Command.make(
     reportMs,
     placementMs,
     logLevel,
+    logFormat,
     dataDir,
     natsUrl,
     embeddedNats,
@@ -232,6 +241,7 @@ export const start = Command.make(
         placementIntervalMs: Option.getOrUndefined(o.placementMs),
         http: typeof httpAt === "string" ? false : { ...httpAt, perGroupMetrics: o.metricsPerGroup },
       })
+      const logContext: LogFormat.LogContext = { name: Option.getOrUndefined(o.name) }
       yield* Effect.scoped(
         Effect.gen(function* () {
           if (embedded !== undefined) {
@@ -240,11 +250,15 @@ export const start = Command.make(
           }
           const context = yield* Layer.build(layer)
           const node = Context.get(context, Node)
+          logContext.node = node.nodeId
           const httpUrl = Context.get(context, NodeObservations).http
           if (httpUrl !== undefined) yield* Console.log(JSON.stringify({ event: "http", url: httpUrl }))
           yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
           return yield* Effect.never
         }),
-      ).pipe(Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]))
+      ).pipe(
+        Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]),
+        Effect.provide(LogFormat.layer(o.logFormat, logContext)),
+      )
     }),
 ).pipe(Command.withDescription("run one node: its groups, its NATS connection, its store"))
