@@ -8,7 +8,8 @@
  *   `after`, in id order, and the node's counters. An answer holds at most `STATUS_PAGE_BYTES`
  *   of replicas; when some are left it says `next` (ask again with `after: next`);
  * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced), the
- *   counters and the process's memory — small enough for nodes with tens of thousands of groups;
+ *   counters, and the node's vitals (NodeVitals.ts: health, readiness, HTTP address, CPU,
+ *   memory, throughput counters) — small enough for nodes with tens of thousands of groups;
  * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
  * - `transfer-leader`: `{ group, to: replicaId }`;
  * - `conf-change`: `{ group, changes: [{ type: "add-voter" | "remove" | "add-learner", replica }],
@@ -22,6 +23,10 @@ import type { ReplicaId } from "../raft/Types.js"
 import { Node } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
+import { NodeObservations } from "./NodeObservations.js"
+import { NodeShardMap } from "./NodeShardMap.js"
+import type { Vitals } from "./NodeVitals.js"
+import * as NodeVitals from "./NodeVitals.js"
 
 export const AdminRequest = Schema.Union(
   Schema.Struct({
@@ -80,7 +85,12 @@ const decoder = new TextDecoder()
 const json = (v: unknown) => encoder.encode(JSON.stringify(v))
 const decodeRequest = Schema.decodeUnknownEither(Schema.parseJson(AdminRequest))
 
-const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =>
+const handle = (
+  node: Node["Type"],
+  data: Uint8Array,
+  statusPageBytes: number,
+  vitals: Effect.Effect<Vitals | undefined>,
+) =>
   Effect.gen(function* () {
     const parsed = decodeRequest(decoder.decode(data))
     if (parsed._tag === "Left") {
@@ -121,6 +131,7 @@ const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =
           leaderless,
           quiesced,
           stats: yield* node.stats,
+          ...(yield* vitals),
         }
       }
       case "read": {
@@ -174,10 +185,16 @@ export const layer = (options: {
     Effect.gen(function* () {
       const node = yield* Node
       const bus = yield* Bus
+      const observations = yield* Effect.serviceOption(NodeObservations)
+      const map = yield* Effect.serviceOption(NodeShardMap)
+      const vitals =
+        Option.isSome(observations) && Option.isSome(map)
+          ? NodeVitals.vitals(node, observations.value, map.value)
+          : Effect.succeed(undefined)
       const sub = yield* bus.subscribe(adminSubject(options.cluster, node.nodeId, options.subjectPrefix))
       yield* Effect.forkScoped(
         Stream.runForEach(sub.messages, (msg) =>
-          handle(node, msg.data, options.statusPageBytes ?? STATUS_PAGE_BYTES).pipe(
+          handle(node, msg.data, options.statusPageBytes ?? STATUS_PAGE_BYTES, vitals).pipe(
             Effect.flatMap((reply) => msg.respond(json(reply))),
             Effect.catchAll((e) => Effect.logWarning(`admin reply failed: ${e.message}`)),
             Effect.forkScoped,

@@ -37,13 +37,13 @@ export interface NodeHttpOptions {
 }
 
 /** Counts reconnects and remembers since when the NATS connection is down. */
-const watchNats = (nats: NatsConnection["Type"], o: NodeObservationsService, down: { since?: number }) =>
+const watchNats = (nats: NatsConnection["Type"], o: NodeObservationsService) =>
   Stream.runForEach(nats.statusChanges, (status) =>
     Effect.map(Clock.currentTimeMillis, (now) => {
       if (status === "connected") {
-        if (down.since !== undefined) o.nats.reconnects++
-        down.since = undefined
-      } else if (down.since === undefined) down.since = now
+        if (o.nats.downSince !== undefined) o.nats.reconnects++
+        o.nats.downSince = undefined
+      } else if (o.nats.downSince === undefined) o.nats.downSince = now
     }),
   )
 
@@ -57,10 +57,9 @@ const makeApp = (options: NodeHttpOptions) =>
     const observations = yield* NodeObservations
     const map = yield* NodeShardMap
     const nats = yield* Effect.serviceOption(NatsConnection)
-    const down: { since?: number } = {}
-    if (Option.isSome(nats)) yield* Effect.forkScoped(watchNats(nats.value, observations, down))
+    if (Option.isSome(nats)) yield* Effect.forkScoped(watchNats(nats.value, observations))
     const health = Effect.map(Clock.currentTimeMillis, (now) =>
-      NodeHealth.health(node, now, down.since, options.limits),
+      NodeHealth.health(node, now, observations.nats.downSince, options.limits),
     )
     const ready = Effect.flatMap(Clock.currentTimeMillis, (now) =>
       NodeHealth.readiness(node, observations, map, now, options.limits),

@@ -44,7 +44,11 @@ export interface NodeObservationsService {
     /** The last reconciliation of local replicas with the shard map ended (clock ms; 0: none yet). */
     reconciledAt: number
   }
-  readonly nats: { reconnects: number }
+  readonly nats: {
+    reconnects: number
+    /** Since when the NATS connection is down (clock ms), while it is. */
+    downSince: number | undefined
+  }
   /** The node's HTTP address (`http://host:port`), once it listens. */
   http: string | undefined
 }
@@ -58,7 +62,7 @@ export const make = (): NodeObservationsService => ({
   gateway: new LatencyByLabels(["op", "outcome"]),
   placement: { started: 0, finished: 0, failed: 0 },
   meta: { registeredAt: 0, lastHeartbeatAt: 0, lastHeartbeatError: undefined, reconciledAt: 0 },
-  nats: { reconnects: 0 },
+  nats: { reconnects: 0, downSince: undefined },
   http: undefined,
 })
 

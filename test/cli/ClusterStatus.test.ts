@@ -64,6 +64,12 @@ describe("admin status pages", () => {
           for (const g of kvGroups) expect(g.leader, `group ${g.group}`).toBeDefined()
           const leads = report.nodes.reduce((n, node) => n + (node.leads ?? 0), 0)
           expect(leads).toBe(24)
+          // Each node's health and readiness come with its admin summary.
+          for (const n of report.nodes) {
+            expect(n.health, `node ${n.id}`).toBe("ok")
+            expect(n.ready, `node ${n.id}`).toBe("not registered with the metadata group yet")
+          }
+          expect(ClusterStatus.render(report)).toMatch(/NODE\s+NAME\s+STATE\s+HEALTH\s+READY/)
         }),
       ),
     60_000,

@@ -78,7 +78,9 @@ describe("a node's HTTP endpoint", () => {
   })
 
   it("logs JSON lines with --log-format json", () => {
-    const lines = cluster.nodes[0]!.logs().split("\n").filter((l) => l.trim() !== "")
+    const lines = cluster.nodes[0]!.logs()
+      .split("\n")
+      .filter((l) => l.trim() !== "")
     const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>)
     const logged = records.filter((r) => r.level !== undefined)
     expect(logged.length).toBeGreaterThan(0)
