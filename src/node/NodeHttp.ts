@@ -16,9 +16,12 @@ import { createServer } from "node:http"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Clock, Effect, Layer, Option, Stream } from "effect"
+import * as Router from "../client/Router.js"
 import { Node } from "../runtime/Node.js"
 import { exposition } from "../runtime/Prometheus.js"
+import { Bus } from "../transport/Bus.js"
 import { NatsConnection } from "../transport/NatsConnection.js"
+import * as Dashboard from "./Dashboard.js"
 import * as NodeHealth from "./NodeHealth.js"
 import * as NodeMetrics from "./NodeMetrics.js"
 import { NodeObservations, type NodeObservationsService } from "./NodeObservations.js"
@@ -32,8 +35,8 @@ export interface NodeHttpOptions {
   /** Metrics per group too (one series per hosted group and metric: large on big nodes). */
   readonly perGroupMetrics?: boolean
   readonly limits?: NodeHealth.HealthLimits
-  /** Extra routes (the dashboard's), tried before the 404. */
-  readonly routes?: (path: string) => Option.Option<Effect.Effect<HttpServerResponse.HttpServerResponse>>
+  /** The dashboard (Dashboard.ts) of this cluster: `/`, `/api/overview`, the charting library. */
+  readonly dashboard?: { readonly cluster: string; readonly subjectPrefix?: string }
 }
 
 /** Counts reconnects and remembers since when the NATS connection is down. */
@@ -56,6 +59,19 @@ const makeApp = (options: NodeHttpOptions) =>
     const node = yield* Node
     const observations = yield* NodeObservations
     const map = yield* NodeShardMap
+    const bus = yield* Bus
+    const dashboard =
+      options.dashboard === undefined
+        ? undefined
+        : Dashboard.routes(
+            Router.makeWith(bus, {
+              cluster: options.dashboard.cluster,
+              ...(options.dashboard.subjectPrefix === undefined
+                ? {}
+                : { subjectPrefix: options.dashboard.subjectPrefix }),
+            }),
+            bus,
+          )
     const nats = yield* Effect.serviceOption(NatsConnection)
     if (Option.isSome(nats)) yield* Effect.forkScoped(watchNats(nats.value, observations))
     const health = Effect.map(Clock.currentTimeMillis, (now) =>
@@ -93,7 +109,7 @@ const makeApp = (options: NodeHttpOptions) =>
         case "/ready":
           return Effect.map(ready, (v) => verdict(v, "ready"))
         default:
-          return Option.getOrElse(options.routes?.(path) ?? Option.none(), () =>
+          return Option.getOrElse(dashboard?.(path) ?? Option.none(), () =>
             Effect.succeed(text("not found\n", 404)),
           )
       }

@@ -233,7 +233,10 @@ export const layer = (options: StartNodeOptions) => {
   const withHttp = <A, E, R>(services: Layer.Layer<A, E, R>) =>
     options.http === false
       ? services
-      : Layer.provideMerge(withDashboard(options.http ?? { port: 0 }), services)
+      : Layer.provideMerge(
+          NodeHttp.layer({ ...(options.http ?? { port: 0 }), dashboard: { cluster, subjectPrefix } }),
+          services,
+        )
   if (options.memory !== undefined) {
     const { bus, network } = options.memory
     return withHttp(
@@ -247,6 +250,3 @@ export const layer = (options: StartNodeOptions) => {
     ),
   )
 }
-
-/** The HTTP endpoint of a node (NodeHttp.ts). */
-const withDashboard = (http: NodeHttp.NodeHttpOptions) => NodeHttp.layer(http)
