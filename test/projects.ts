@@ -11,6 +11,7 @@ export const processTests: ReadonlyArray<string> = [
   "test/cli/StartEmbedded.test.ts",
   "test/client/Process.test.ts",
   "test/examples/NatsClient.test.ts",
+  "test/node/Dashboard.test.ts",
   "test/node/NodeHttp.test.ts",
   "test/placement/process-placement.test.ts",
   "test/runtime/cluster-process.test.ts",

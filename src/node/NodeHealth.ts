@@ -8,7 +8,8 @@
  *
  * Readiness: the node has registered with the metadata group, its last heartbeat was answered
  * recently, it has reconciled its replicas with the shard map and hosts every replica the map
- * gives it, and each hosted replica knows its leader and has applied all it knows committed.
+ * gives it, and each hosted replica knows its leader and has applied what it knows committed
+ * (within `APPLY_SLACK` entries).
  */
 import { Effect } from "effect"
 import { nodeOfReplica } from "../raft/Ids.js"
@@ -31,6 +32,11 @@ export interface HealthLimits {
 }
 
 export const DEFAULT_STUCK_MS = 10_000
+/**
+ * Committed entries a replica may have left to apply and still count as caught up: under load
+ * every follower is a round or two behind its commit, which is not "catching up".
+ */
+export const APPLY_SLACK = 1_000
 export const DEFAULT_META_SILENCE_MS = 10_000
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
@@ -85,7 +91,7 @@ export const readiness = (
     const behind = new Sample()
     yield* node.forEachReplica((r) => {
       hosted.add(r.groupId)
-      if (!r.stopped && !(r.leaderKnown && r.applied >= r.commit)) behind.add(r.groupId)
+      if (!r.stopped && !(r.leaderKnown && r.commit - r.applied <= APPLY_SLACK)) behind.add(r.groupId)
     })
     const missing = new Sample()
     for (const g of current.groups) {
