@@ -85,7 +85,10 @@ export interface NodeService {
   readonly status: (groupId: GroupId) => Effect.Effect<Option.Option<GroupStatus>>
   readonly groups: Effect.Effect<ReadonlyArray<GroupStatus>>
   readonly stats: Effect.Effect<NodeStats>
-  /** Calls `f` with a brief of every hosted replica (metrics, health: cheaper than `groups`). */
+  /**
+   * Calls `f` with a brief of every hosted replica (metrics, health: cheaper than `groups`); the
+   * brief is one object refilled per replica: read it in `f`, never keep it.
+   */
   readonly forEachReplica: (f: (brief: ReplicaBrief) => void) => Effect.Effect<void>
   /** The runtime's histograms, counters and progress marks (live: read, never write). */
   readonly metrics: RuntimeMetrics

@@ -116,7 +116,12 @@ describe("/ready", () => {
         { id: 4, nodes: [1] },
       ]),
     )
-    const node = fakeNode(m, [brief(1), brief(2, { leaderKnown: false }), brief(9, { applied: 3, commit: 5_000 }), brief(10, { applied: 3, commit: 900 })])
+    const node = fakeNode(m, [
+      brief(1),
+      brief(2, { leaderKnown: false }),
+      brief(9, { applied: 3, commit: 5_000 }),
+      brief(10, { applied: 3, commit: 900 }),
+    ])
     const v = Effect.runSync(readiness(node, o, cache, 200))
     expect(v.reasons).toEqual([
       "1 replica(s) (group 4) of the shard map not loaded",
