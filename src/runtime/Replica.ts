@@ -110,7 +110,7 @@ export class Replica {
   ) {
     this.isLeader = raw.isLeader
     this.proposals = new Proposals(groupId, metrics)
-    this.seenTerm = raw.status().hardState.term
+    this.seenTerm = raw.term
     this.seenLead = raw.leader
     this.seenRole = raw.isLeader ? StateType.Leader : StateType.Follower
   }
