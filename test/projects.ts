@@ -14,6 +14,8 @@ export const processTests: ReadonlyArray<string> = [
   "test/client/WatchProcess.test.ts",
   "test/examples/NatsClient.test.ts",
   "test/nemesis/Nemesis.test.ts",
+  "test/node/Dashboard.test.ts",
+  "test/node/NodeHttp.test.ts",
   "test/placement/process-placement.test.ts",
   "test/runtime/cluster-process.test.ts",
   "test/runtime/store-failure.test.ts",

@@ -1,6 +1,6 @@
 /**
  * What `flotilla status` (and `flotilla dev`) print: the nodes the metadata group knows (state,
- * replicas, groups led), and
+ * health, readiness, replicas, groups led, HTTP address), and
  * every group with its slots, replicas, current leader and replication lag. The metadata group
  * gives the nodes and the shard map; each node's admin endpoint (`<root>.admin.<node>`) gives
  * what its replicas see (who leads, how far each follower is behind the leader's log).
@@ -34,6 +34,16 @@ const AdminStatus = Schema.Struct({
 type AdminGroup = typeof AdminGroup.Type
 const decodeAdmin = Schema.decodeUnknownEither(Schema.parseJson(AdminStatus))
 
+const Verdict = Schema.Struct({ ok: Schema.Boolean, reasons: Schema.Array(Schema.String) })
+/** A node's admin `summary`: the fields used here (its vitals, src/node/NodeVitals.ts). */
+const AdminSummary = Schema.Struct({
+  ok: Schema.Literal(true),
+  health: Schema.optional(Verdict),
+  ready: Schema.optional(Verdict),
+  http: Schema.optional(Schema.NullOr(Schema.String)),
+})
+const decodeSummary = Schema.decodeUnknownEither(Schema.parseJson(AdminSummary))
+
 /** A row of the node table. */
 export interface NodeRow {
   readonly id: number
@@ -42,6 +52,12 @@ export interface NodeRow {
   readonly replicas: number
   /** Groups it leads, by its own admin endpoint; undefined when it did not answer. */
   readonly leads: number | undefined
+  /** "ok", or why not (its `/health`); undefined when it did not answer. */
+  readonly health: string | undefined
+  /** "ready", or why not (its `/ready`); undefined when it did not answer. */
+  readonly ready: string | undefined
+  /** Its HTTP endpoint, when it has one. */
+  readonly http: string | undefined
 }
 
 /** A row of the group table. */
@@ -93,6 +109,16 @@ const adminStatus = (bus: BusService, subject: string) =>
     }
   }).pipe(Effect.orElseSucceed(() => undefined))
 
+/** A node's admin `summary`; undefined if it did not answer. */
+const adminSummary = (bus: BusService, subject: string) =>
+  bus.request(subject, encoder.encode(JSON.stringify({ op: "summary" })), { timeout: "2 seconds" }).pipe(
+    Effect.map((bytes) => Either.getOrUndefined(decodeSummary(decoder.decode(bytes)))),
+    Effect.orElseSucceed(() => undefined),
+  )
+
+const verdictText = (v: typeof Verdict.Type | undefined, okText: string): string | undefined =>
+  v === undefined ? undefined : v.ok ? okText : v.reasons.join("; ")
+
 /** Gathers the report through `router` (metadata) and `bus` (admin endpoints). */
 export const gather = (router: RouterService, bus: BusService): Effect.Effect<StatusReport, CallError> =>
   Effect.gen(function* () {
@@ -106,6 +132,14 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
       {
         concurrency: "unbounded",
       },
+    )
+    const summaries = new Map(
+      yield* Effect.forEach(
+        live,
+        (n) =>
+          Effect.map(adminSummary(bus, `${router.subjects.root}.admin.${n.id}`), (s) => [n.id, s] as const),
+        { concurrency: "unbounded" },
+      ),
     )
     const leaders = new Map<number, { node: number; lag: number }>()
     const leads = new Map<number, number>()
@@ -148,6 +182,9 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
         state: n.state,
         replicas: n.replicas,
         leads: leads.get(n.id),
+        health: verdictText(summaries.get(n.id)?.health, "ok"),
+        ready: verdictText(summaries.get(n.id)?.ready, "ready"),
+        http: summaries.get(n.id)?.http ?? undefined,
       })),
       groups,
       stopped,
@@ -159,13 +196,16 @@ export const render = (r: StatusReport): string => {
   const leaderless = r.groups.filter((g) => g.leader === undefined).length
   const summary = `cluster ${r.cluster}: ${r.nodes.length} node(s), ${r.groups.length} group(s), shard map v${r.mapVersion}${leaderless > 0 ? `, ${leaderless} without a leader` : ""}`
   const nodes = table(
-    ["NODE", "NAME", "STATE", "REPLICAS", "LEADS"],
+    ["NODE", "NAME", "STATE", "HEALTH", "READY", "REPLICAS", "LEADS", "HTTP"],
     r.nodes.map((n) => [
       `n${n.id}`,
       n.name,
       n.state,
+      n.health ?? "(no answer)",
+      n.ready ?? "(no answer)",
       String(n.replicas),
       n.leads === undefined ? "(no answer)" : String(n.leads),
+      n.http ?? "-",
     ]),
   )
   const groups = table(

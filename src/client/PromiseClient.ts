@@ -15,7 +15,8 @@
  * `InvalidRequest`, `NotUtf8` — or with the connection's error when `createKvClient` cannot
  * reach NATS.
  */
-import { Cause, Effect, Exit, type Layer, ManagedRuntime, Option } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, ManagedRuntime, Option } from "effect"
+import { logRecord } from "../runtime/LogFormat.js"
 import type { NatsConnectionOptions } from "../transport/NatsConnection.js"
 import { getText, KvClient, type KvClientService, type KvScanOptions, layerNats } from "./KvClient.js"
 import type { RouterOptions } from "./Router.js"
@@ -30,6 +31,11 @@ export interface CreateKvClientOptions extends NatsConnectionOptions {
   readonly deadlineMs?: number
   /** How long one request waits before it is resent, in ms (default 3,000). */
   readonly attemptTimeoutMs?: number
+  /**
+   * Where the client's log lines go (connection lost and back, ...), as records with `time`,
+   * `level`, `message` and `cause`. Without it the client writes nothing.
+   */
+  readonly logger?: (record: Record<string, unknown>) => void
 }
 
 /** Per-call options. */
@@ -88,8 +94,20 @@ const readOptions = (o?: PromiseReadOptions) => ({ ...callOptions(o), staleRead:
  * A Promise client over any `KvClient` layer (`KvClient.layerBus` for an in-process cluster,
  * `KvClient.layerNats` for NATS). Rejects with the layer's error if it cannot be built.
  */
-export const fromLayer = async <E>(layer: Layer.Layer<KvClient, E>): Promise<KvPromiseClient> => {
-  const runtime = ManagedRuntime.make(layer)
+export const fromLayer = async <E>(
+  layer: Layer.Layer<KvClient, E>,
+  options: { readonly logger?: (record: Record<string, unknown>) => void } = {},
+): Promise<KvPromiseClient> => {
+  // A library writes nothing to the application's output unless it is given a logger.
+  const logger = options.logger
+  const logs =
+    logger === undefined
+      ? Logger.replace(Logger.defaultLogger, Logger.none)
+      : Logger.replace(
+          Logger.defaultLogger,
+          Logger.make((entry) => logger(logRecord(entry))),
+        )
+  const runtime = ManagedRuntime.make(Layer.provideMerge(layer, logs))
   const run = async <A>(effect: Effect.Effect<A, unknown, KvClient>): Promise<A> => {
     const exit = await runtime.runPromiseExit(effect)
     if (Exit.isSuccess(exit)) return exit.value
@@ -129,12 +147,12 @@ export const fromLayer = async <E>(layer: Layer.Layer<KvClient, E>): Promise<KvP
 
 /** A Promise client with its own NATS connection. */
 export const createKvClient = (options: CreateKvClientOptions): Promise<KvPromiseClient> => {
-  const { cluster, subjectPrefix, deadlineMs, attemptTimeoutMs, ...nats } = options
+  const { cluster, subjectPrefix, deadlineMs, attemptTimeoutMs, logger, ...nats } = options
   const router: RouterOptions = {
     cluster: cluster ?? "default",
     ...(subjectPrefix === undefined ? {} : { subjectPrefix }),
     ...(deadlineMs === undefined ? {} : { deadline: deadlineMs }),
     ...(attemptTimeoutMs === undefined ? {} : { attemptTimeout: attemptTimeoutMs }),
   }
-  return fromLayer(layerNats({ ...router, nats }))
+  return fromLayer(layerNats({ ...router, nats }), { logger })
 }

@@ -17,7 +17,7 @@
  * lone-surrogate limits are checked before a request is parsed (JsonGuard.ts), and an error
  * message quotes at most ~200 bytes of the request.
  */
-import { Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import * as KvClient from "../client/KvClient.js"
 import * as KvRevClient from "../client/KvRevClient.js"
 import * as Router from "../client/Router.js"
@@ -27,6 +27,7 @@ import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
 import { serveBounded } from "./BoundedServe.js"
 import * as Gateway from "./GatewayProtocol.js"
 import * as GatewayRevOps from "./GatewayRevOps.js"
+import { NodeObservations } from "./NodeObservations.js"
 
 /** Options of the gateway. */
 export interface KvGatewayOptions {
@@ -71,8 +72,11 @@ export const handle = (
   kv: KvClient.KvClientService,
   data: Uint8Array,
   maxReplyBytes: number,
+  /** Told each request's operation ("invalid" for an unreadable request) once it is known. */
+  onOp?: (op: string) => void,
 ): Effect.Effect<Reply> => {
   const decoded = Gateway.decodeRequest(data)
+  onOp?.(decoded._tag === "Left" ? "invalid" : decoded.right.op)
   if (decoded._tag === "Left") return Effect.succeed(Gateway.errorReply("BadRequest", decoded.left.message))
   const req = decoded.right
   const enc = req.common.encoding
@@ -173,6 +177,29 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
       const rev = KvRevClient.make(router)
       const json = (reply: Reply) => encoder.encode(JSON.stringify(reply))
       const concurrency = options.concurrency ?? 1024
+      const observations = yield* Effect.serviceOption(NodeObservations)
+      const reply = (data: Uint8Array, onOp?: (op: string) => void): Effect.Effect<Reply> => {
+        const revOp = GatewayRevOps.route(rev, data, failure)
+        if (revOp !== undefined) onOp?.("rev")
+        return revOp ?? handle(kv, data, bus.maxPayload(), onOp)
+      }
+      // Latency by operation and outcome, for the node's metrics (NodeObservations).
+      const timed = (data: Uint8Array): Effect.Effect<Reply> => {
+        if (Option.isNone(observations)) return reply(data)
+        const latencies = observations.value.gateway
+        let op = "invalid"
+        return Effect.timed(
+          reply(data, (o) => {
+            op = o
+          }),
+        ).pipe(
+          Effect.map(([took, r]) => {
+            const outcome = r.ok === true ? "ok" : String(r.error ?? "error")
+            latencies.observe(op, outcome, Duration.toMillis(took) / 1000)
+            return r
+          }),
+        )
+      }
       yield* serveBounded(
         bus,
         router.subjects.kv,
@@ -183,8 +210,7 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
         },
         {
           name: "kv gateway",
-          handle: (data) =>
-            Effect.map(GatewayRevOps.route(rev, data, failure) ?? handle(kv, data, bus.maxPayload()), json),
+          handle: (data) => Effect.map(timed(data), json),
           overloaded: () =>
             json(Gateway.errorReply("Overloaded", "the gateway of this node is full; retry with backoff")),
           internal: () => json(Gateway.errorReply("Internal", "the gateway failed to handle the request")),

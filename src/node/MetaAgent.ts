@@ -31,6 +31,7 @@ import { type GroupStatus, Node, type NodeService } from "../runtime/Node.js"
 import { supervise } from "../runtime/Supervisor.js"
 import { Bus, type BusService } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
+import { note, noteAt } from "./NodeObservations.js"
 import { NodeShardMap, type NodeShardMapService } from "./NodeShardMap.js"
 
 /** Options of the agent. */
@@ -157,7 +158,10 @@ const register = (agent: Agent) =>
     },
   ).pipe(
     Effect.flatMap((reply) => {
-      if (reply._tag === "NodeRegistered" && reply.node === agent.node.nodeId) return Effect.void
+      if (reply._tag === "NodeRegistered" && reply.node === agent.node.nodeId)
+        return noteAt((o, now) => {
+          o.meta.registeredAt = now
+        })
       if (reply._tag === "NodeRemoved") agent.removed = true
       return Effect.logError(
         `the metadata group does not recognise node ${agent.node.nodeId}'s identity: ${JSON.stringify(reply)}`,
@@ -269,8 +273,18 @@ const heartbeat = (agent: Agent) =>
   Effect.gen(function* () {
     if (agent.removed) return
     const reply = yield* sendHeartbeat(agent)
-    if (reply._tag === "Left") return yield* Effect.logDebug(`heartbeat failed: ${reply.left._tag}`)
+    if (reply._tag === "Left") {
+      const why = reply.left._tag
+      yield* note((o) => {
+        o.meta.lastHeartbeatError = why
+      })
+      return yield* Effect.logDebug(`heartbeat failed: ${why}`)
+    }
     const r = reply.right
+    yield* noteAt((o, now) => {
+      o.meta.lastHeartbeatAt = now
+      o.meta.lastHeartbeatError = undefined
+    })
     if (r._tag === "HeartbeatAck") {
       if (r.shardMapVersion > agent.cache.version()) yield* fetchMap(agent)
     } else if (r._tag === "NodeRemoved") {
@@ -321,7 +335,13 @@ export const make = (options: MetaAgentOptions) =>
       finished: false,
     }
     /** Brings the local replicas in line with the map (after removal: until none is left). */
-    const follow = Effect.suspend(() => (agent.removed ? afterRemoval(agent) : reconcile(agent)))
+    const follow = Effect.suspend(() => (agent.removed ? afterRemoval(agent) : reconcile(agent))).pipe(
+      Effect.zipLeft(
+        noteAt((o, now) => {
+          o.meta.reconciledAt = now
+        }),
+      ),
+    )
     return {
       register: register(agent),
       heartbeat: heartbeat(agent),

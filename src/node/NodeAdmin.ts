@@ -8,8 +8,9 @@
  *   `after`, in id order, and the node's counters. An answer holds at most `STATUS_PAGE_BYTES`
  *   of replicas; when some are left it says `next` (ask again with `after: next`);
  * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced, stopped,
- *   with the first stopped group and its reason), the
- *   counters and the process's memory — small enough for nodes with tens of thousands of groups;
+ *   with the first stopped group and its reason), the counters, and the node's vitals
+ *   (NodeVitals.ts: health, readiness, HTTP address, CPU, memory, throughput counters) — small
+ *   enough for nodes with tens of thousands of groups;
  * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
  * - `transfer-leader`: `{ group, to: replicaId }`;
  * - `conf-change`: `{ group, changes: [{ type: "add-voter" | "remove" | "add-learner", replica }],
@@ -25,6 +26,10 @@ import { Bus } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
 import { serveBounded } from "./BoundedServe.js"
 import { clipMessage, type JsonLimits, parseGuardedJson } from "./JsonGuard.js"
+import { NodeObservations } from "./NodeObservations.js"
+import { NodeShardMap } from "./NodeShardMap.js"
+import type { Vitals } from "./NodeVitals.js"
+import * as NodeVitals from "./NodeVitals.js"
 
 export const AdminRequest = Schema.Union(
   Schema.Struct({
@@ -97,7 +102,12 @@ export const decodeAdminRequest = (data: Uint8Array): Either.Either<AdminRequest
   })
 }
 
-const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =>
+const handle = (
+  node: Node["Type"],
+  data: Uint8Array,
+  statusPageBytes: number,
+  vitals: Effect.Effect<Vitals | undefined>,
+) =>
   Effect.gen(function* () {
     const parsed = decodeAdminRequest(data)
     if (parsed._tag === "Left") return { ok: false, error: "BadRequest", message: parsed.left }
@@ -144,6 +154,7 @@ const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =
           stopped,
           ...(firstStopped !== undefined ? { firstStopped } : {}),
           stats: yield* node.stats,
+          ...(yield* vitals),
         }
       }
       case "read": {
@@ -197,6 +208,12 @@ export const layer = (options: {
     Effect.gen(function* () {
       const node = yield* Node
       const bus = yield* Bus
+      const observations = yield* Effect.serviceOption(NodeObservations)
+      const map = yield* Effect.serviceOption(NodeShardMap)
+      const vitals =
+        Option.isSome(observations) && Option.isSome(map)
+          ? NodeVitals.vitals(node, observations.value, map.value)
+          : Effect.succeed(undefined)
       yield* serveBounded(
         bus,
         adminSubject(options.cluster, node.nodeId, options.subjectPrefix),
@@ -204,7 +221,7 @@ export const layer = (options: {
         {
           name: "admin endpoint",
           handle: (data) =>
-            Effect.map(handle(node, data, options.statusPageBytes ?? STATUS_PAGE_BYTES), json),
+            Effect.map(handle(node, data, options.statusPageBytes ?? STATUS_PAGE_BYTES, vitals), json),
           overloaded: () =>
             json({
               ok: false,

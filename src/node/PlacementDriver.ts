@@ -50,6 +50,7 @@ import { supervise } from "../runtime/Supervisor.js"
 import { Bus, type BusService } from "../transport/Bus.js"
 import { localMetaState, MetaReports, type MetaReportsService, type ReportEntry } from "./MetaEndpoint.js"
 import { type AdminRequest, adminSubject } from "./NodeAdmin.js"
+import { note } from "./NodeObservations.js"
 import { whileLeader } from "./WhileLeader.js"
 
 /** Options of the driver. */
@@ -273,10 +274,19 @@ const proposeStep = (ctx: DriverContext, opId: number, spec: OperatorSpec, c: Me
       yield* Effect.logDebug(`placement: operator ${opId}: ${c._tag} refused: ${JSON.stringify(r)}`)
       return false
     }
-    if (c._tag === "FinishOperator" || c._tag === "RollbackOperator" || c._tag === "TimeoutOperator")
+    if (c._tag === "FinishOperator" || c._tag === "RollbackOperator" || c._tag === "TimeoutOperator") {
+      // An operator ends once, with `FinishOperator`: succeeded, or rolled back (failed).
+      if (c._tag === "FinishOperator") {
+        const ok = c.outcome === "succeeded"
+        yield* note((o) => {
+          if (ok) o.placement.finished++
+          else o.placement.failed++
+        })
+      }
       yield* Effect.logInfo(
         `placement: ${c._tag === "FinishOperator" ? c.outcome : c._tag === "TimeoutOperator" ? "timed out" : `rolling back (${c.cause})`}: ${describeOperator(spec)}`,
       )
+    }
     return true
   })
 
@@ -311,7 +321,12 @@ const startPlanned = (ctx: DriverContext, loads: NodeLoad[], now: number) =>
     (spec) =>
       Effect.flatMap(propose(ctx, { _tag: "StartOperator", spec, at: now }), (r) =>
         r._tag === "OperatorStarted"
-          ? Effect.logInfo(`placement: operator ${r.id}: ${describeOperator(spec)}`)
+          ? Effect.zipRight(
+              note((o) => {
+                o.placement.started++
+              }),
+              Effect.logInfo(`placement: operator ${r.id}: ${describeOperator(spec)}`),
+            )
           : Effect.logDebug(`placement: ${describeOperator(spec)} refused: ${JSON.stringify(r)}`),
       ),
     { discard: true, concurrency: "unbounded" },

@@ -39,7 +39,9 @@ import * as MetaAgent from "./MetaAgent.js"
 import { bootstrapCluster } from "./MetaBootstrap.js"
 import * as MetaEndpoint from "./MetaEndpoint.js"
 import * as NodeAdmin from "./NodeAdmin.js"
+import * as NodeHttp from "./NodeHttp.js"
 import * as NodeIdentity from "./NodeIdentity.js"
+import * as NodeObservations from "./NodeObservations.js"
 import * as NodeShardMap from "./NodeShardMap.js"
 import * as Driver from "./PlacementDriver.js"
 
@@ -66,6 +68,11 @@ export interface StartNodeOptions {
   readonly placementIntervalMs?: number
   /** An in-process bus and Raft network instead of NATS (`nats` is then unused). */
   readonly memory?: { readonly bus: MemoryBus; readonly network: MemoryNetwork }
+  /**
+   * The HTTP endpoint (`/metrics`, `/health`, `/ready`, the dashboard; NodeHttp.ts): default
+   * 127.0.0.1 on a free port (its address is in `NodeObservations.http`); false: none.
+   */
+  readonly http?: NodeHttp.NodeHttpOptions | false
 }
 
 /** The durable state of a node in `dataDir`: its LevelDB log store and its group catalog. */
@@ -171,7 +178,7 @@ export const nodeServices = <E, R>(options: NodeServicesOptions, platform: NodeP
   return services.pipe(
     Layer.provide(bootstrap),
     Layer.provideMerge(node),
-    Layer.provideMerge(Layer.mergeAll(NodeShardMap.layer, MetaEndpoint.reportsLayer)),
+    Layer.provideMerge(Layer.mergeAll(NodeShardMap.layer, MetaEndpoint.reportsLayer, NodeObservations.layer)),
     Layer.provide(Layer.merge(platform.transport, platform.store)),
   )
 }
@@ -222,14 +229,23 @@ export const layer = (options: StartNodeOptions) => {
       ),
     ).pipe(Layer.provideMerge(identity))
   const { cluster, subjectPrefix } = options
+  const withHttp = <A, E, R>(services: Layer.Layer<A, E, R>) =>
+    options.http === false
+      ? services
+      : Layer.provideMerge(
+          NodeHttp.layer({ ...(options.http ?? { port: 0 }), dashboard: { cluster, subjectPrefix } }),
+          services,
+        )
   if (options.memory !== undefined) {
     const { bus, network } = options.memory
-    return node((nodeId) => Transport.layerMemory(network, nodeId)).pipe(
-      Layer.provideMerge(Bus.layerMemory(bus)),
+    return withHttp(
+      node((nodeId) => Transport.layerMemory(network, nodeId)).pipe(Layer.provideMerge(Bus.layerMemory(bus))),
     )
   }
   const nats = NatsConnection.layer({ name: `flotilla-node-${name}`, ...options.nats })
-  return node((nodeId) => Transport.layerNatsConnection({ cluster, nodeId, subjectPrefix })).pipe(
-    Layer.provideMerge(Layer.provideMerge(Bus.layerNats, nats)),
+  return withHttp(
+    node((nodeId) => Transport.layerNatsConnection({ cluster, nodeId, subjectPrefix })).pipe(
+      Layer.provideMerge(Layer.provideMerge(Bus.layerNats, nats)),
+    ),
   )
 }

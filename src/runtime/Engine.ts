@@ -21,7 +21,15 @@
 import { type GroupId, type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import { type Config as RaftConfig, RawNode, type Ready } from "../raft/RawNode.js"
 import { MemoryStorage } from "../raft/Storage.js"
-import { type ConfState, type Message, MessageType, None, newMessage, type ReplicaId } from "../raft/Types.js"
+import {
+  type ConfState,
+  type Message,
+  MessageType,
+  None,
+  newMessage,
+  type ReplicaId,
+  type SnapshotChunk,
+} from "../raft/Types.js"
 import type { GroupUpdate } from "../storage/LogStore.js"
 import type { Envelope } from "../transport/Frame.js"
 import type { InboundBatch } from "../transport/Transport.js"
@@ -30,6 +38,7 @@ import type { MailboxItem } from "./Mailbox.js"
 import { Replica, type ReplicaOptions } from "./Replica.js"
 import { ReplicaStorage } from "./ReplicaStorage.js"
 import { GroupNotFound, GroupStopped, Overloaded, type RuntimeError } from "./RuntimeErrors.js"
+import { RuntimeMetrics } from "./RuntimeMetrics.js"
 import type { ShardKind } from "./ShardKind.js"
 
 /** Marks the heartbeat a quiescing leader sends: "stop ticking, I will wake you". */
@@ -55,6 +64,8 @@ export interface EngineOptions extends ReplicaOptions {
   readonly quiesceAfterTicks: number
   /** Extra Raft settings for every replica. */
   readonly raft?: Omit<Partial<RaftConfig>, "id" | "storage" | "electionTick" | "heartbeatTick">
+  /** Where the engine and its replicas count (default: a fresh one). */
+  readonly metrics?: RuntimeMetrics
 }
 
 /** Messages bound for each node, gathered until the next flush (one publish per node). */
@@ -139,8 +150,11 @@ export class Engine {
    * bounded: the counters are the full record.
    */
   readonly refusals: string[] = []
+  readonly metrics: RuntimeMetrics
 
-  constructor(readonly options: EngineOptions) {}
+  constructor(readonly options: EngineOptions) {
+    this.metrics = options.metrics ?? new RuntimeMetrics()
+  }
 
   // ---------------------------------------------------------------------------------------
   // Replicas
@@ -174,7 +188,7 @@ export class Engine {
       sm.restore(snap.data)
       mem.dropSnapshotData()
     }
-    const replica = new Replica(o.groupId, o.replicaId, o.kind, raw, storage, sm, this.options)
+    const replica = new Replica(o.groupId, o.replicaId, o.kind, raw, storage, sm, this.options, this.metrics)
     if (!("_tag" in snap)) {
       replica.confVersion = snap.metadata.index
       replica.dataBytes = snap.data.length
@@ -259,6 +273,7 @@ export class Engine {
     }
     // Answers to our own (quiesce) heartbeats are not activity; anything else wakes the group.
     if (m.type !== MessageType.HeartbeatResp && !isQuiesceHeartbeat(m)) this.wake(r)
+    if (m.type === MessageType.Snap && m.snapshot !== undefined) this.countSnapshotChunk(m.snapshot, "in")
     this.dirty.add(r)
     const refused = r.raw.step(m)
     if (refused !== undefined) {
@@ -302,6 +317,7 @@ export class Engine {
       return
     }
     if (!r.enqueue(item)) {
+      this.metrics.overloaded++
       item.waiter.fail(new Overloaded({ groupId, capacity: this.options.mailboxCapacity }))
       return
     }
@@ -448,6 +464,19 @@ export class Engine {
     if (list === undefined) outbound.set(to, (list = []))
     list.push({ groupId, message: m })
     this.stats.messagesOut++
+    if (m.type === MessageType.Snap && m.snapshot !== undefined) this.countSnapshotChunk(m.snapshot, "out")
+  }
+
+  /** A snapshot chunk sent or received: a snapshot counts at its first chunk, bytes at every one. */
+  private countSnapshotChunk(chunk: SnapshotChunk, way: "in" | "out"): void {
+    const m = this.metrics
+    if (way === "out") {
+      if (chunk.offset === 0) m.snapshotsSent++
+      m.snapshotBytesSent += chunk.data.length
+    } else {
+      if (chunk.offset === 0) m.snapshotsReceived++
+      m.snapshotBytesReceived += chunk.data.length
+    }
   }
 
   /**
@@ -470,7 +499,7 @@ export class Engine {
       let rd: Ready | undefined
       let u: GroupUpdate | undefined
       try {
-        r.flushMailbox()
+        r.flushMailbox(nowMs)
         rd = r.takeReady()
         u = r.toUpdate(rd)
       } catch (e) {
@@ -487,7 +516,7 @@ export class Engine {
       for (const m of rd.messages) this.route(outbound, r.groupId, m)
       const persists =
         u !== undefined && (u.entries !== undefined || u.snapshot !== undefined || u.hardState !== undefined)
-      r.readies.push({ rd, durable: !persists })
+      r.readies.push({ rd, durable: !persists, at: nowMs })
       if (persists) {
         readies.push([r, rd])
         if (rd.mustSync) sync = true
@@ -518,13 +547,17 @@ export class Engine {
   /** Finishes a replica's durable Readies, oldest first, up to the first one still being written. */
   private finishDurable(r: Replica, nowMs: number, outbound: Outbound): void {
     while (r.readies.length > 0 && r.readies[0]!.durable) {
-      const { rd } = r.readies.shift()!
+      const { rd, at } = r.readies.shift()!
       if (r.stopped !== undefined || !this.replicas.has(r.groupId)) {
         r.readies.length = 0
         return
       }
       for (const m of rd.persistedMessages) this.route(outbound, r.groupId, m)
-      if (rd.snapshot !== undefined) this.stats.snapshotsInstalled++
+      if (rd.snapshot !== undefined) {
+        this.stats.snapshotsInstalled++
+        this.metrics.snapshotBytesInstalled += rd.snapshot.data.length
+      }
+      if (rd.committedEntries.length > 0) this.metrics.commitToApplySeconds.observe((nowMs - at) / 1000)
       let outcome: ReturnType<Replica["finish"]>
       try {
         outcome = r.finish(rd, nowMs)

@@ -21,7 +21,7 @@ import type { GroupId, NodeId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import type { LogStore } from "../storage/LogStore.js"
 import type { Bus } from "../transport/Bus.js"
-import type { Transport } from "../transport/Transport.js"
+import type { Transport, TransportStats } from "../transport/Transport.js"
 import * as GroupCalls from "./GroupCalls.js"
 import {
   type LeaderSubscriptions,
@@ -40,14 +40,23 @@ import {
   restartStoredGroups,
 } from "./NodeGroups.js"
 import { NodeLoop } from "./NodeLoop.js"
-import { allGroupStatus, type GroupStatus, groupStatus, type NodeStats, nodeStats } from "./NodeStatus.js"
+import {
+  allGroupStatus,
+  forEachReplica,
+  type GroupStatus,
+  groupStatus,
+  type NodeStats,
+  nodeStats,
+  type ReplicaBrief,
+} from "./NodeStatus.js"
 import type { GroupStopped, RuntimeError } from "./RuntimeErrors.js"
+import type { RuntimeMetrics } from "./RuntimeMetrics.js"
 import type { StateMachine } from "./StateMachine.js"
 
 export type { LeadershipChange } from "./LeaderSubscriptions.js"
 export { type NodeConfig, NodeSettings } from "./NodeConfig.js"
 export { type CreateGroupOptions, GroupExists } from "./NodeGroups.js"
-export type { GroupStatus, NodeStats } from "./NodeStatus.js"
+export type { GroupStatus, NodeStats, ReplicaBrief } from "./NodeStatus.js"
 
 export interface NodeService {
   readonly nodeId: NodeId
@@ -79,6 +88,15 @@ export interface NodeService {
   readonly status: (groupId: GroupId) => Effect.Effect<Option.Option<GroupStatus>>
   readonly groups: Effect.Effect<ReadonlyArray<GroupStatus>>
   readonly stats: Effect.Effect<NodeStats>
+  /**
+   * Calls `f` with a brief of every hosted replica (metrics, health: cheaper than `groups`); the
+   * brief is one object refilled per replica: read it in `f`, never keep it.
+   */
+  readonly forEachReplica: (f: (brief: ReplicaBrief) => void) => Effect.Effect<void>
+  /** The runtime's histograms, counters and progress marks (live: read, never write). */
+  readonly metrics: RuntimeMetrics
+  /** The Raft transport's counters. */
+  readonly transportStats: Effect.Effect<TransportStats>
   /** Leadership changes of hosted groups, as they happen (subscribe before acting). */
   readonly leadership: Stream.Stream<LeadershipChange>
   /**
@@ -131,6 +149,9 @@ const nodeService = (ctx: NodeContext, subscriptions: LeaderSubscriptions): Node
   status: (groupId) => Effect.sync(() => groupStatus(ctx, groupId)),
   groups: Effect.sync(() => allGroupStatus(ctx)),
   stats: Effect.map(ctx.transport.stats, (transport) => nodeStats(ctx, transport)),
+  forEachReplica: (f) => Effect.sync(() => forEachReplica(ctx, f)),
+  metrics: ctx.engine.metrics,
+  transportStats: ctx.transport.stats,
   leadership: subscriptions.changes,
   localStateMachine: (groupId) =>
     Option.map(Option.fromNullable(ctx.engine.replicas.get(groupId)), (r) => r.sm),

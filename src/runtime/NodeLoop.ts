@@ -23,7 +23,7 @@ import type { LeaderSubscriptions } from "./LeaderSubscriptions.js"
 import type { NodeContext } from "./NodeContext.js"
 import { RoundWrites } from "./RoundWrites.js"
 import { NodeStopping } from "./RuntimeErrors.js"
-import { loopDied, supervise } from "./Supervisor.js"
+import { describeCause, loopDied, supervise } from "./Supervisor.js"
 
 /** Every how many milliseconds cached snapshot data is checked for expiry. */
 const CACHE_EXPIRY_MS = 1000
@@ -42,7 +42,7 @@ export class NodeLoop {
 
   /** Hooks the transport's arrivals to the wake-up signal at once (before anything arrives). */
   constructor(private readonly ctx: NodeContext) {
-    this.writes = new RoundWrites(ctx.store, ctx.wake)
+    this.writes = new RoundWrites(ctx.store, ctx.wake, ctx.engine.metrics)
     ctx.transport.unsafeOnInbound(() => {
       this.inboundWaiting = true
       ctx.wake.raise()
@@ -60,7 +60,18 @@ export class NodeLoop {
       )
       // The loop ends by returning only once the node is stopping; any other end ends the process.
       const fiber = yield* Effect.forkScoped(
-        supervise("engine", this.run(subscriptions, scope), { mayEnd: () => this.ctx.engine.stopping }),
+        supervise(
+          "engine",
+          this.run(subscriptions, scope).pipe(
+            Effect.tapErrorCause((cause) =>
+              Effect.sync(() => {
+                // /health reports it while the supervisor ends the process.
+                this.ctx.engine.metrics.loopDied = describeCause(cause)
+              }),
+            ),
+          ),
+          { mayEnd: () => this.ctx.engine.stopping },
+        ),
       )
       yield* Effect.addFinalizer(() => this.stop(fiber))
     })
@@ -87,6 +98,7 @@ export class NodeLoop {
         const idle = engine.stopping ? true : !engine.hasWork() && !this.inboundWaiting
         if (idle && !this.writes.hasFinished()) yield* this.ctx.wake.wait
         const now = yield* Clock.currentTimeMillis
+        engine.metrics.loopAt = now
         // Writes that completed: their Readies finish, their waiting messages join this flush.
         const storeFailure = this.writes.completeFinished(engine, now, this.outbound)
         // The store refuses every write after a failed batch until reopened (decision 0011):

@@ -8,15 +8,22 @@
 import type { Entry, Index, SnapshotMetadata } from "../raft/Types.js"
 import type { Waiter } from "./Mailbox.js"
 import { OutcomeUnknown, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
+import type { RuntimeMetrics } from "./RuntimeMetrics.js"
 
 export class Proposals {
-  private readonly byIndex = new Map<Index, { readonly term: number; readonly waiter: Waiter }>()
+  private readonly byIndex = new Map<
+    Index,
+    { readonly term: number; readonly waiter: Waiter; readonly at: number | undefined }
+  >()
 
-  constructor(private readonly groupId: number) {}
+  constructor(
+    private readonly groupId: number,
+    private readonly metrics?: RuntimeMetrics,
+  ) {}
 
-  /** Waits for the entry proposed at `index` in `term`. */
-  add(index: Index, term: number, waiter: Waiter): void {
-    this.byIndex.set(index, { term, waiter })
+  /** Waits for the entry proposed at `index` in `term` (at clock time `at`, ms, when timed). */
+  add(index: Index, term: number, waiter: Waiter, at?: number): void {
+    this.byIndex.set(index, { term, waiter, at })
   }
 
   /** Whether any caller waits. */
@@ -25,12 +32,18 @@ export class Proposals {
   }
 
   /** Entry `e` applied with `reply`: answers the proposal waiting on its index, if any. */
-  settle(e: Entry, reply: Uint8Array, lostReason: string): void {
+  settle(e: Entry, reply: Uint8Array, lostReason: string, nowMs?: number): void {
     const p = this.byIndex.get(e.index)
     if (p === undefined) return
     this.byIndex.delete(e.index)
-    if (p.term === e.term) p.waiter.succeed(reply)
-    else p.waiter.fail(new ProposalFailed({ groupId: this.groupId, reason: lostReason }))
+    if (p.term === e.term) {
+      if (p.at !== undefined && nowMs !== undefined)
+        this.metrics?.proposalSeconds.observe((nowMs - p.at) / 1000)
+      p.waiter.succeed(reply)
+    } else {
+      if (this.metrics) this.metrics.proposalsFailed++
+      p.waiter.fail(new ProposalFailed({ groupId: this.groupId, reason: lostReason }))
+    }
   }
 
   /**
@@ -45,6 +58,7 @@ export class Proposals {
     for (const [index, p] of this.byIndex) {
       if (index <= meta.index) {
         this.byIndex.delete(index)
+        if (this.metrics) this.metrics.proposalsFailed++
         p.waiter.fail(
           p.term > meta.term
             ? new ProposalFailed({
@@ -59,6 +73,7 @@ export class Proposals {
 
   /** Answers every waiting caller with `error`. */
   failAll(error: RuntimeError): void {
+    if (this.metrics) this.metrics.proposalsFailed += this.byIndex.size
     for (const p of this.byIndex.values()) p.waiter.fail(error)
     this.byIndex.clear()
   }

@@ -18,13 +18,22 @@
 import { decodeConfChange } from "../raft/ConfChange.js"
 import { type GroupId, type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import type { RawNode, Ready } from "../raft/RawNode.js"
-import { type Entry, EntryType, type Index, None, type ReplicaId, type Snapshot } from "../raft/Types.js"
+import {
+  type Entry,
+  EntryType,
+  type Index,
+  None,
+  type ReplicaId,
+  type Snapshot,
+  StateType,
+} from "../raft/Types.js"
 import type { GroupUpdate } from "../storage/LogStore.js"
 import type { MailboxItem, Waiter } from "./Mailbox.js"
 import { type PendingRead, PendingReads } from "./PendingReads.js"
 import { Proposals } from "./Proposals.js"
 import type { ReplicaStorage } from "./ReplicaStorage.js"
 import { GroupStopped, NotLeader, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
+import { RuntimeMetrics } from "./RuntimeMetrics.js"
 import type { ShardKind } from "./ShardKind.js"
 import type { StateMachine } from "./StateMachine.js"
 
@@ -83,7 +92,11 @@ export class Replica {
    * Readies handed out and not yet finished, oldest first; `durable` once their write is done
    * (at once when they persist nothing). They finish strictly in this order.
    */
-  readonly readies: { readonly rd: Ready; durable: boolean }[] = []
+  readonly readies: { readonly rd: Ready; durable: boolean; readonly at: number }[] = []
+  /** The term, leader and role last seen in a Ready (for the election counters). */
+  private seenTerm: number
+  private seenLead: ReplicaId
+  private seenRole: StateType
 
   constructor(
     readonly groupId: GroupId,
@@ -93,9 +106,13 @@ export class Replica {
     readonly storage: ReplicaStorage,
     readonly sm: StateMachine,
     readonly options: ReplicaOptions,
+    private readonly metrics: RuntimeMetrics = new RuntimeMetrics(),
   ) {
     this.isLeader = raw.isLeader
-    this.proposals = new Proposals(groupId)
+    this.proposals = new Proposals(groupId, metrics)
+    this.seenTerm = raw.term
+    this.seenLead = raw.leader
+    this.seenRole = raw.isLeader ? StateType.Leader : StateType.Follower
   }
 
   /** The node that hosts the leader, when known. */
@@ -119,7 +136,7 @@ export class Replica {
    * Moves the mailbox into the core: one batch of proposals, one ReadIndex for all
    * linearizable reads; stale reads are answered at once from the state machine.
    */
-  flushMailbox(): void {
+  flushMailbox(nowMs?: number): void {
     if (this.mailbox.length === 0) return
     this.idleTicks = 0
     const items = this.mailbox.splice(0)
@@ -137,16 +154,18 @@ export class Replica {
         reads.push({ query: item.query, waiter: item.waiter })
       }
     }
-    if (commands.length > 0) this.proposeCommands(commands, commandWaiters)
+    if (commands.length > 0) this.proposeCommands(commands, commandWaiters, nowMs)
     if (reads !== undefined) this.requestReadIndex(reads)
   }
 
   /** Proposes `commands` as one batch; their callers wait for their entries to apply. */
-  private proposeCommands(commands: Uint8Array[], waiters: Waiter[]): void {
+  private proposeCommands(commands: Uint8Array[], waiters: Waiter[], nowMs: number | undefined): void {
     const r = this.raw.proposeBatch(commands)
     if (r._tag === "Proposed") {
-      for (let i = 0; i < waiters.length; i++) this.proposals.add(r.index + i, r.term, waiters[i]!)
+      this.metrics.proposalsAccepted += waiters.length
+      for (let i = 0; i < waiters.length; i++) this.proposals.add(r.index + i, r.term, waiters[i]!, nowMs)
     } else {
+      this.metrics.proposalsDropped += waiters.length
       const err = r.reason === "NotLeader" || r.reason === "NoLeader" ? this.notLeader() : undefined
       for (const w of waiters) w.fail(err ?? new ProposalFailed({ groupId: this.groupId, reason: r.reason }))
     }
@@ -216,7 +235,8 @@ export class Replica {
     const mem = this.storage.mem
     if (rd.entries.length > 0) mem.append(rd.entries)
     if (rd.hardState) mem.setHardState(rd.hardState)
-    const applied = this.applyCommitted(rd.committedEntries)
+    this.countElections(rd)
+    const applied = this.applyCommitted(rd.committedEntries, nowMs)
     if (applied === "stopped") return NO_OUTCOME
     this.reads.confirm(rd.readStates)
     this.advance(rd)
@@ -258,13 +278,16 @@ export class Replica {
    * Conf changes are applied by the core (`advance`); here they only move `confVersion`.
    * "stopped" when the state machine failed (the replica stopped).
    */
-  private applyCommitted(entries: ReadonlyArray<Entry>): { readonly membershipChanged: boolean } | "stopped" {
+  private applyCommitted(
+    entries: ReadonlyArray<Entry>,
+    nowMs: number,
+  ): { readonly membershipChanged: boolean } | "stopped" {
     let membershipChanged = false
     for (const e of entries) {
       if (e.type === EntryType.ConfChange) {
         membershipChanged = true
         this.confVersion = e.index
-        this.proposals.settle(e, e.data, "superseded")
+        this.proposals.settle(e, e.data, "superseded", nowMs)
         continue
       }
       let reply: Uint8Array | undefined
@@ -277,9 +300,33 @@ export class Replica {
           return "stopped"
         }
       }
-      this.proposals.settle(e, reply ?? new Uint8Array(0), "leadership changed before commit")
+      this.proposals.settle(e, reply ?? new Uint8Array(0), "leadership changed before commit", nowMs)
     }
     return { membershipChanged }
+  }
+
+  /**
+   * Counts new terms, leader changes, elections started (follower → pre-candidate or
+   * candidate, or straight to leader) and won (→ leader), as the Readies show them.
+   */
+  private countElections(rd: Ready): void {
+    const m = this.metrics
+    if (rd.hardState !== undefined && rd.hardState.term > this.seenTerm) {
+      this.seenTerm = rd.hardState.term
+      m.termChanges++
+    }
+    const ss = rd.softState
+    if (ss === undefined) return
+    if (ss.lead !== this.seenLead) {
+      this.seenLead = ss.lead
+      m.leaderChanges++
+    }
+    if (ss.raftState === this.seenRole) return
+    const campaigning = ss.raftState === StateType.PreCandidate || ss.raftState === StateType.Candidate
+    if ((campaigning || ss.raftState === StateType.Leader) && this.seenRole === StateType.Follower)
+      m.electionsStarted++
+    if (ss.raftState === StateType.Leader) m.electionsWon++
+    this.seenRole = ss.raftState
   }
 
   /** Hands the Ready back to the core, campaigns when due, and follows leadership. */

@@ -4,10 +4,11 @@
  * commits concurrent writes, docs/decisions/0005); the loop then takes the finished writes, in
  * the order the store completed them, and completes them in the engine (`completeFinished`).
  */
-import { Effect, Exit } from "effect"
+import { Clock, Effect, Exit } from "effect"
 import type { GroupId } from "../raft/Ids.js"
 import type { LogStoreService } from "../storage/LogStore.js"
 import type { Engine, Outbound, WriteRound } from "./Engine.js"
+import type { RuntimeMetrics } from "./RuntimeMetrics.js"
 import { describeCause } from "./Supervisor.js"
 import type { WakeSignal } from "./WakeSignal.js"
 
@@ -22,6 +23,7 @@ export class RoundWrites {
   constructor(
     private readonly store: LogStoreService,
     private readonly wake: WakeSignal,
+    private readonly metrics: RuntimeMetrics,
   ) {}
 
   /** Whether a write is under way or finished and not yet completed. */
@@ -64,18 +66,33 @@ export class RoundWrites {
    * in a scope that is already closing.
    */
   private write(round: WriteRound): Effect.Effect<void> {
-    return persistRound(this.store, round).pipe(
-      Effect.exit,
-      Effect.flatMap((exit) =>
-        Effect.sync(() => {
-          const failed = Exit.isSuccess(exit) ? exit.value : `the write failed: ${describeCause(exit.cause)}`
-          this.finished.push({ round, failed })
-          this.inFlight--
-          this.wake.raise()
-        }),
-      ),
-      Effect.uninterruptible,
-    )
+    return Effect.gen(this, function* () {
+      const startedAt = yield* Clock.currentTimeMillis
+      this.countWrite(round, startedAt)
+      const exit = yield* Effect.exit(persistRound(this.store, round))
+      const now = yield* Clock.currentTimeMillis
+      const failed = Exit.isSuccess(exit) ? exit.value : `the write failed: ${describeCause(exit.cause)}`
+      this.metrics.writeEnded(startedAt, now, typeof failed !== "string")
+      this.finished.push({ round, failed })
+      this.inFlight--
+      this.wake.raise()
+    }).pipe(Effect.uninterruptible)
+  }
+
+  /** Counts a write as it starts: its batch, its payload bytes, its fsync. */
+  private countWrite(round: WriteRound, startedAt: number): void {
+    const m = this.metrics
+    m.writesInFlight.push(startedAt)
+    m.writes++
+    if (round.sync) m.fsyncs++
+    m.writeBatchGroups.observe(round.updates.length)
+    let bytes = 0
+    for (const u of round.updates) {
+      if (u.entries !== undefined) for (const e of u.entries) bytes += e.data.length
+      if (u.snapshot !== undefined) bytes += u.snapshot.data.length
+      if (u.savedSnapshot !== undefined) bytes += u.savedSnapshot.data.length
+    }
+    m.bytesWritten += bytes
   }
 }
 

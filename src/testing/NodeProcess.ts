@@ -67,6 +67,11 @@ export class NodeProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
   }
 
+  /** The address of the node's HTTP endpoint, from its `{"event":"http"}` line. */
+  get httpUrl(): string | undefined {
+    return /"event":"http","url":"([^"]+)"/.exec(this.logs())?.[1]
+  }
+
   /** The process's output so far (stdout and stderr, interleaved by line). */
   logs(): string {
     return this.output.join("")

@@ -64,6 +64,12 @@ describe("admin status pages", () => {
           for (const g of kvGroups) expect(g.leader, `group ${g.group}`).toBeDefined()
           const leads = report.nodes.reduce((n, node) => n + (node.leads ?? 0), 0)
           expect(leads).toBe(24)
+          // Each node's health and readiness come with its admin summary.
+          for (const n of report.nodes) {
+            expect(n.health, `node ${n.id}`).toBe("ok")
+            expect(n.ready, `node ${n.id}`).toBe("not registered with the metadata group yet")
+          }
+          expect(ClusterStatus.render(report)).toMatch(/NODE\s+NAME\s+STATE\s+HEALTH\s+READY/)
         }),
       ),
     60_000,
@@ -75,7 +81,18 @@ describe("the status report's text", () => {
     const text = ClusterStatus.render({
       cluster: "c",
       mapVersion: 3,
-      nodes: [{ id: 1, name: "n-1", state: "up", replicas: 1, leads: 1 }],
+      nodes: [
+        {
+          id: 1,
+          name: "n-1",
+          state: "up",
+          replicas: 1,
+          leads: 1,
+          health: "ok",
+          ready: "ready",
+          http: undefined,
+        },
+      ],
       groups: [{ keyspace: "kv", group: 1, slots: "0-4095", replicas: "n1", leader: 1, lag: 0 }],
       stopped: [{ group: 1, node: 1, reason: "handling a message from 2 failed: TypeError: core bug" }],
     })

@@ -7,6 +7,7 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
+import type * as LogFormatTypes from "../../runtime/LogFormat.js"
 
 const bootstrap = Options.boolean("bootstrap").pipe(
   Options.withDescription(
@@ -75,9 +76,27 @@ const quiesceAfterTicks = Options.integer("quiesce-after-ticks").pipe(
   Options.optional,
 )
 
+const http = Options.text("http").pipe(
+  Options.withDescription(
+    "serve /metrics, /health, /ready and the dashboard on host:port (default 127.0.0.1 on a free " +
+      "port, printed at start); a port alone means 127.0.0.1; off: no HTTP endpoint",
+  ),
+  Options.optional,
+)
+const metricsPerGroup = Options.boolean("metrics-per-group").pipe(
+  Options.withDescription("expose metrics per group too (one series per hosted group: large on big nodes)"),
+)
+
 const logLevel = Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
   Options.withDescription("the lowest level of log lines written (default info)"),
   Options.withDefault("info" as const),
+)
+
+const logFormat = Options.choice("log-format", ["text", "json"]).pipe(
+  Options.withDescription(
+    "text: Effect's log lines; json: one JSON object a line (time, level, node, group, message, cause)",
+  ),
+  Options.withDefault("text" as const),
 )
 
 const LOG_LEVELS = {
@@ -106,6 +125,19 @@ export const parseHostPort = (text: string): { readonly host: string; readonly p
   const port = Number(colon < 0 ? text : text.slice(colon + 1))
   if (!Number.isInteger(port) || port < 1 || port > 65535 || !/^[A-Za-z0-9.:-]+$/.test(host))
     return `--embedded-nats wants host:port (e.g. 127.0.0.1:4300) or a port, got "${text}"`
+  return { host, port }
+}
+
+/** `--http`: off, or where to listen (host:port, or a port on 127.0.0.1), or why not. */
+export const parseHttp = (
+  text: string,
+): "off" | { readonly host: string; readonly port: number } | string => {
+  if (text === "off") return "off"
+  const colon = text.lastIndexOf(":")
+  const host = colon < 0 ? "127.0.0.1" : text.slice(0, colon).replace(/^\[(.*)\]$/, "$1")
+  const port = Number(colon < 0 ? text : text.slice(colon + 1))
+  if (!Number.isInteger(port) || port < 0 || port > 65535 || !/^[A-Za-z0-9.:-]+$/.test(host))
+    return `--http wants host:port (e.g. 127.0.0.1:9464), a port, or off, got "${text}"`
   return { host, port }
 }
 
@@ -138,6 +170,8 @@ const lazyNode = Effect.promise(() =>
     import("../../meta/MetaCommand.js"),
     import("../../node/StartNode.js"),
     import("../../runtime/Node.js"),
+    import("../../node/NodeObservations.js"),
+    import("../../runtime/LogFormat.js"),
   ]),
 )
 
@@ -153,6 +187,7 @@ export const start = Command.make(
     reportMs,
     placementMs,
     logLevel,
+    logFormat,
     dataDir,
     natsUrl,
     embeddedNats,
@@ -161,12 +196,14 @@ export const start = Command.make(
     snapshotEntries,
     keepEntries,
     quiesceAfterTicks,
+    http,
+    metricsPerGroup,
   },
   (o) =>
     Effect.gen(function* () {
       if (o.bootstrap && o.join)
         return yield* Effect.fail(new Error("--bootstrap and --join exclude each other"))
-      const [{ SettingsPatch }, StartNode, { Node }] = yield* lazyNode
+      const [{ SettingsPatch }, StartNode, { Node }, { NodeObservations }, LogFormat] = yield* lazyNode
       const nodeLabels: Record<string, string> = {}
       if (Option.isSome(o.labels)) {
         const parsed = parseLabels(o.labels.value)
@@ -199,6 +236,8 @@ export const start = Command.make(
       const servers = embedded
         ? [`nats://${embedded.host === "0.0.0.0" ? "127.0.0.1" : embedded.host}:${embedded.port}`]
         : Option.getOrElse(o.natsUrl, () => "nats://127.0.0.1:4222").split(",")
+      const httpAt = Option.isSome(o.http) ? parseHttp(o.http.value) : { host: "127.0.0.1", port: 0 }
+      if (typeof httpAt === "string" && httpAt !== "off") return yield* Effect.fail(new Error(httpAt))
       const layer = StartNode.layer({
         mode: o.bootstrap ? "bootstrap" : "join",
         dataDir: o.dataDir,
@@ -210,8 +249,10 @@ export const start = Command.make(
         clusterSettings: settingsPatch,
         reportIntervalMs: Option.getOrUndefined(o.reportMs),
         placementIntervalMs: Option.getOrUndefined(o.placementMs),
+        http: typeof httpAt === "string" ? false : { ...httpAt, perGroupMetrics: o.metricsPerGroup },
       })
       let readyAs: number | undefined
+      const logContext: LogFormatTypes.LogContext = { name: Option.getOrUndefined(o.name) }
       yield* Effect.scoped(
         Effect.gen(function* () {
           if (embedded !== undefined) {
@@ -221,11 +262,15 @@ export const start = Command.make(
           const context = yield* Layer.build(layer)
           const node = Context.get(context, Node)
           readyAs = node.nodeId
+          logContext.node = node.nodeId
+          const httpUrl = Context.get(context, NodeObservations).http
+          if (httpUrl !== undefined) yield* Console.log(JSON.stringify({ event: "http", url: httpUrl }))
           yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
           return yield* Effect.never
         }),
       ).pipe(
         Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]),
+        Effect.provide(LogFormat.layer(o.logFormat, logContext)),
         // The clean-stop line, once the node's scope has closed (its store flushed and closed).
         // A stop that fails prints its error instead (main.ts).
         Effect.onInterrupt(() =>

@@ -1,5 +1,5 @@
 /**
- * `flotilla status`: a table of the cluster's nodes (state, replicas, leaders, last heartbeat)
+ * `flotilla status`: a table of the cluster's nodes (state, health, readiness, replicas, leaders, HTTP address)
  * and of its groups (keyspace, slots, replicas, leader, replication lag in entries).
  * `--json` prints the same data as one JSON object.
  */

@@ -14,6 +14,8 @@ import { MetaStateMachine } from "../../../src/meta/MetaStateMachine.js"
 import { keyspaceOfKind } from "../../../src/meta/ShardMapIndex.js"
 import { shardOfSlot } from "../../../src/meta/Slots.js"
 import * as NodeAdmin from "../../../src/node/NodeAdmin.js"
+import * as NodeObservations from "../../../src/node/NodeObservations.js"
+import * as NodeShardMap from "../../../src/node/NodeShardMap.js"
 import { GroupId, NodeId, nodeOfReplica } from "../../../src/raft/Ids.js"
 import type { AnyKind } from "../../../src/runtime/entity/EntityKind.js"
 import { EntityShardKind } from "../../../src/runtime/entity/index.js"
@@ -182,6 +184,8 @@ export const make = (options: MemoryClusterOptions): Effect.Effect<MemoryCluster
           ? { statusPageBytes: options.adminStatusPageBytes }
           : {}),
       }).pipe(
+        // Health and readiness in the admin summary (no metadata agent here: never ready).
+        Layer.provide(Layer.merge(NodeObservations.layer, NodeShardMap.layer)),
         Layer.provideMerge(node),
         Layer.provide(Layer.mergeAll(store, Transport.layerMemory(network, NodeId(id)))),
         Layer.provide(Bus.layerMemory(bus)),
