@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest"
 import { replicaCounts } from "../../src/meta/Allocation.js"
 import { DEFAULT_MAX_REPLICAS_PER_NODE, findGroup } from "../../src/meta/ClusterState.js"
 import { decodeState, encodeState, type MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
-import { nodeOfReplica } from "../../src/raft/Ids.js"
+import { plan } from "../../src/placement/Planner.js"
+import { NodeId, nodeOfReplica } from "../../src/raft/Ids.js"
 import { cluster, must } from "./Helpers.js"
 
 const create = (sm: MetaStateMachine, shards: number, kind?: string, rf = 3) =>
@@ -112,5 +113,21 @@ describe("keyspace admission", () => {
     const state = decodeState(new TextEncoder().encode(JSON.stringify(json)))
     expect(state.nodes.map((x) => x.kinds)).toEqual([["kv"], ["kv"]])
     expect(state.settings.maxReplicasPerNode).toBe(DEFAULT_MAX_REPLICAS_PER_NODE)
+  })
+})
+
+describe("replacement replicas", () => {
+  it("go only to nodes hosting the group's kind", () => {
+    const sm = cluster(3)
+    for (const i of [4, 5, 6, 7])
+      must(sm, { _tag: "RegisterNode", token: `c${i}`, name: `c${i}`, labels: {}, kinds: ["Counter"], at: 0 })
+    must(sm, { _tag: "CreateKeyspace", name: "ks", shards: 4, replicationFactor: 3, kind: "Counter", at: 1 })
+    // Node 4 stops heartbeating: past the down timeout its replicas are replaced.
+    const later = sm.state().settings.downTimeoutMs + 10
+    for (const id of [1, 2, 3, 5, 6, 7]) must(sm, { _tag: "Heartbeat", node: NodeId(id), at: later })
+    const ops = plan(sm.state(), [], later)
+    const targets = ops.flatMap((op) => ("node" in op && op.group !== 0 ? [op.node] : []))
+    expect(targets.length).toBeGreaterThan(0)
+    for (const t of targets) expect([5, 6, 7]).toContain(t)
   })
 })
