@@ -8,20 +8,21 @@ import { Console, Context, Effect, Layer } from "effect"
 import * as KvClient from "../../client/KvClient.js"
 import * as Bench from "../Bench.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
+import { integerIn } from "../IntegerFlags.js"
 
-const clients = Options.integer("clients").pipe(
+const clients = integerIn("clients", 1, 10_000).pipe(
   Options.withDescription("concurrent callers, each with one request outstanding"),
   Options.withDefault(32),
 )
-const seconds = Options.integer("seconds").pipe(
+const seconds = integerIn("seconds", 1, 3600).pipe(
   Options.withDescription("how long to run"),
   Options.withDefault(10),
 )
-const keys = Options.integer("keys").pipe(
+const keys = integerIn("keys", 1, 10_000_000).pipe(
   Options.withDescription("distinct keys written and read"),
   Options.withDefault(10_000),
 )
-const valueBytes = Options.integer("value-bytes").pipe(
+const valueBytes = integerIn("value-bytes", 0, 448 * 1024).pipe(
   Options.withDescription("size of each value"),
   Options.withDefault(100),
 )
@@ -40,14 +41,8 @@ export const bench = Command.make(
   { ...clientFlags, clients, seconds, keys, valueBytes, reads, stale, json },
   (o) =>
     Effect.gen(function* () {
-      const problems = [
-        o.clients >= 1 && o.clients <= 10_000 ? undefined : "--clients must be in 1..10000",
-        o.seconds >= 1 && o.seconds <= 3600 ? undefined : "--seconds must be in 1..3600",
-        o.keys >= 1 ? undefined : "--keys must be at least 1",
-        o.valueBytes >= 0 && o.valueBytes <= 448 * 1024 ? undefined : "--value-bytes must be in 0..458752",
-        o.reads >= 0 && o.reads <= 1 ? undefined : "--reads must be in 0..1",
-      ].filter((p) => p !== undefined)
-      if (problems.length > 0) return yield* Effect.fail(new Error(problems.join("; ")))
+      if (!(o.reads >= 0 && o.reads <= 1))
+        return yield* Effect.fail(new Error(`--reads must be in 0..1, got ${o.reads}`))
       const client = yield* Layer.build(KvClient.layer.pipe(Layer.provide(routerLayer(o))))
       const kv = Context.get(client, KvClient.KvClient)
       const options: Bench.BenchOptions = {

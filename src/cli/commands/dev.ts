@@ -11,16 +11,17 @@ import { Console, Effect, Logger, LogLevel, Option } from "effect"
 import * as KvClient from "../../client/KvClient.js"
 import * as DevCluster from "../DevCluster.js"
 import * as DevConsole from "../DevConsole.js"
+import { integerIn } from "../IntegerFlags.js"
 
 const dataDir = Options.text("data-dir").pipe(
   Options.withDescription("where the nodes keep their data (kept across runs)"),
   Options.withDefault(".flotilla/dev"),
 )
-const nodes = Options.integer("nodes").pipe(
+const nodes = integerIn("nodes", 1, 9).pipe(
   Options.withDescription("number of nodes"),
   Options.withDefault(3),
 )
-const shards = Options.integer("shards").pipe(
+const shards = integerIn("shards", 1, 256).pipe(
   Options.withDescription("shards of the KV keyspace (when it is created)"),
   Options.withDefault(4),
 )
@@ -47,8 +48,6 @@ export const dev = Command.make(
   { dataDir, nodes, shards, cluster, transport, nats, console: consoleFlag, verbose },
   (o) =>
     Effect.gen(function* () {
-      if (o.nodes < 1 || o.nodes > 9) return yield* Effect.fail(new Error("--nodes must be in 1..9"))
-      if (o.shards < 1 || o.shards > 256) return yield* Effect.fail(new Error("--shards must be in 1..256"))
       yield* Console.log(`flotilla dev: starting cluster "${o.cluster}" with ${o.nodes} node(s)`)
       const stopped = yield* Effect.scoped(
         Effect.gen(function* () {

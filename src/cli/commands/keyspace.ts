@@ -9,20 +9,23 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { Router } from "../../client/Router.js"
+import { MAX_REPLICATION_FACTOR } from "../../meta/CommandChecks.js"
+import { SLOT_COUNT } from "../../meta/Slots.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
+import { integerIn } from "../IntegerFlags.js"
 import { table } from "../Table.js"
 
 const name = Args.text({ name: "name" }).pipe(Args.withDescription("the keyspace's name"))
-const shards = Options.integer("shards").pipe(
-  Options.withDescription("number of shards (Raft groups), 1..16384"),
+const shards = integerIn("shards", 1, SLOT_COUNT).pipe(
+  Options.withDescription(`number of shards (Raft groups), 1..${SLOT_COUNT}`),
   Options.withDefault(4),
 )
-const replication = Options.integer("replication").pipe(
+const replication = integerIn("replication", 1, MAX_REPLICATION_FACTOR).pipe(
   Options.withDescription("replicas per shard (default: the cluster's replication factor)"),
   Options.optional,
 )
 const kind = Options.text("kind").pipe(
-  Options.withDescription("the entity kind its shards run (default kv, the KV store)"),
+  Options.withDescription("the state machine kind its shards run (kv: the KV store); a node must host it"),
   Options.withDefault("kv"),
 )
 

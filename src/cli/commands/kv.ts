@@ -14,6 +14,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
 import * as KvClient from "../../client/KvClient.js"
 import { type ClientFlags, clientFlags, routerLayer } from "../ClientFlags.js"
+import { integerIn } from "../IntegerFlags.js"
 
 const base64 = Options.boolean("base64").pipe(
   Options.withDescription("keys and values are base64 (binary data) instead of UTF-8 text"),
@@ -93,7 +94,7 @@ const after = Options.text("after").pipe(
   Options.withDescription("continue after this token (printed by the previous page)"),
   Options.optional,
 )
-const limit = Options.integer("limit").pipe(
+const limit = integerIn("limit", 1, 10_000).pipe(
   Options.withDescription("at most this many entries"),
   Options.withDefault(100),
 )

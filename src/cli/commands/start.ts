@@ -6,11 +6,12 @@
  *   flotilla start --data-dir d2 --cluster c                # a restart rejoins as itself
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
+import { Console, Context, Effect, Either, Layer, Option, Schema } from "effect"
 import { SettingsPatch } from "../../meta/MetaCommand.js"
 import * as StartNode from "../../node/StartNode.js"
 import { Node } from "../../runtime/Node.js"
 import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
+import { integerIn } from "../IntegerFlags.js"
 
 const bootstrap = Options.boolean("bootstrap").pipe(
   Options.withDescription(
@@ -38,11 +39,11 @@ const clusterSettings = Options.text("cluster-settings").pipe(
   ),
   Options.optional,
 )
-const reportMs = Options.integer("report-ms").pipe(
+const reportMs = integerIn("report-ms", 10, 600_000).pipe(
   Options.withDescription("milliseconds between heartbeats to the metadata leader (default 1000)"),
   Options.optional,
 )
-const placementMs = Options.integer("placement-ms").pipe(
+const placementMs = integerIn("placement-ms", 10, 600_000).pipe(
   Options.withDescription("milliseconds between placement passes on the metadata leader (default 500)"),
   Options.optional,
 )
@@ -62,34 +63,22 @@ const cluster = Options.text("cluster").pipe(
   Options.withDescription("cluster name"),
   Options.withDefault("default"),
 )
-const tickMs = Options.integer("tick-ms").pipe(
+const tickMs = integerIn("tick-ms", 1, 60_000).pipe(
   Options.withDescription("milliseconds per Raft tick"),
   Options.optional,
 )
-const snapshotEntries = Options.integer("snapshot-entries").pipe(
+const snapshotEntries = integerIn("snapshot-entries", 1, 1_000_000_000).pipe(
   Options.withDescription("entries applied between snapshots"),
   Options.optional,
 )
-const keepEntries = Options.integer("keep-entries").pipe(
+const keepEntries = integerIn("keep-entries", 0, 1_000_000_000).pipe(
   Options.withDescription("entries kept behind a snapshot"),
   Options.optional,
 )
-const quiesceAfterTicks = Options.integer("quiesce-after-ticks").pipe(
+const quiesceAfterTicks = integerIn("quiesce-after-ticks", 0, 1_000_000_000).pipe(
   Options.withDescription("idle ticks before a group quiesces (0: never)"),
   Options.optional,
 )
-
-const logLevel = Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
-  Options.withDescription("the lowest level of log lines written (default info)"),
-  Options.withDefault("info" as const),
-)
-
-const LOG_LEVELS = {
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-} as const
 
 /** `key=value,key=value` as labels, or why not. */
 export const parseLabels = (text: string): Record<string, string> | string => {
@@ -144,7 +133,6 @@ export const start = Command.make(
     clusterSettings,
     reportMs,
     placementMs,
-    logLevel,
     dataDir,
     natsUrl,
     embeddedNats,
@@ -213,6 +201,6 @@ export const start = Command.make(
           yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
           return yield* Effect.never
         }),
-      ).pipe(Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]))
+      )
     }),
 ).pipe(Command.withDescription("run one node: its groups, its NATS connection, its store"))
