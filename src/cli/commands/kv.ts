@@ -114,6 +114,8 @@ const scan = Command.make("scan", { ...clientFlags, base64, stale, prefix, start
         limit: o.limit,
         staleRead: o.stale,
       })
+      if (page.entries.length === 0)
+        yield* Console.error(Option.isSome(o.after) ? "(no more keys)" : "(no keys)")
       for (const e of page.entries) yield* Console.log(`${show(e.key, o.base64)}\t${show(e.value, o.base64)}`)
       if (Option.isSome(page.continuation))
         yield* Console.error(`(more: --after ${Buffer.from(page.continuation.value).toString("base64")})`)
