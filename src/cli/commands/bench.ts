@@ -33,12 +33,15 @@ const reads = Options.float("reads").pipe(
 const stale = Options.boolean("stale").pipe(
   Options.withDescription("reads accept stale answers from any replica (no ReadIndex)"),
 )
+const keep = Options.boolean("keep").pipe(
+  Options.withDescription("leave the keys the run wrote in the store (they are deleted by default)"),
+)
 const json = Options.boolean("json").pipe(Options.withDescription("print the result as one JSON line"))
 
 /** `flotilla bench`. */
 export const bench = Command.make(
   "bench",
-  { ...clientFlags, clients, seconds, keys, valueBytes, reads, stale, json },
+  { ...clientFlags, clients, seconds, keys, valueBytes, reads, stale, keep, json },
   (o) =>
     Effect.gen(function* () {
       if (!(o.reads >= 0 && o.reads <= 1))
@@ -65,6 +68,15 @@ export const bench = Command.make(
         }),
       )
       if (tty) process.stderr.write("\n")
+      if (!o.keep) {
+        const removed = yield* Bench.removeKeys(kv, result.written, o.clients)
+        yield* Console.error(
+          removed.failed.length === 0
+            ? `removed the ${result.written.size} key(s) the run wrote (--keep keeps them)`
+            : `removed ${result.written.size - removed.failed.length} of the ${result.written.size} key(s) the run wrote; ` +
+                `${removed.failed.length} could not be deleted (first: ${removed.failed[0]})`,
+        )
+      }
       if (o.json)
         yield* Console.log(
           JSON.stringify({
