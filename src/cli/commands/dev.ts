@@ -9,6 +9,7 @@
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Logger, LogLevel, Option } from "effect"
 import * as KvClient from "../../client/KvClient.js"
+import { checkDataDir } from "../DataDir.js"
 import * as DevCluster from "../DevCluster.js"
 import * as DevConsole from "../DevConsole.js"
 import { integerIn } from "../IntegerFlags.js"
@@ -48,7 +49,10 @@ export const dev = Command.make(
   { dataDir, nodes, shards, cluster, transport, nats, console: consoleFlag, verbose },
   (o) =>
     Effect.gen(function* () {
+      const bad = checkDataDir(o.dataDir)
+      if (bad !== undefined) return yield* Effect.fail(new Error(bad))
       yield* Console.log(`flotilla dev: starting cluster "${o.cluster}" with ${o.nodes} node(s)`)
+      let started = false
       const stopped = yield* Effect.scoped(
         Effect.gen(function* () {
           const cluster = yield* DevCluster.start({
@@ -60,6 +64,7 @@ export const dev = Command.make(
             keyspaces: [{ name: "kv", kind: "kv", shards: o.shards }],
             log: (line) => Console.log(`  ${line}`),
           })
+          started = true
           yield* Effect.addFinalizer(() => Console.log("\nstopping the nodes..."))
           yield* Console.log(
             `cluster "${cluster.cluster}" ready in ${(cluster.readyMs / 1000).toFixed(1)} s\n`,
@@ -93,7 +98,10 @@ export const dev = Command.make(
           Effect.as(undefined),
           Effect.onInterrupt(() => Effect.void),
         ),
-      ).pipe(Effect.ensuring(Console.log(`stopped; the data is in ${o.dataDir}`)))
+      ).pipe(
+        // Only a cluster that started has data to speak of.
+        Effect.ensuring(Effect.when(Console.log(`stopped; the data is in ${o.dataDir}`), () => started)),
+      )
       return stopped
     }).pipe(Logger.withMinimumLogLevel(o.verbose ? LogLevel.Info : LogLevel.Warning)),
 ).pipe(

@@ -11,6 +11,7 @@ import { SettingsPatch } from "../../meta/MetaCommand.js"
 import * as StartNode from "../../node/StartNode.js"
 import { Node } from "../../runtime/Node.js"
 import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
+import { checkDataDir } from "../DataDir.js"
 import { integerIn } from "../IntegerFlags.js"
 
 const bootstrap = Options.boolean("bootstrap").pipe(
@@ -146,6 +147,8 @@ export const start = Command.make(
     Effect.gen(function* () {
       if (o.bootstrap && o.join)
         return yield* Effect.fail(new Error("--bootstrap and --join exclude each other"))
+      const badDir = checkDataDir(o.dataDir)
+      if (badDir !== undefined) return yield* Effect.fail(new Error(badDir))
       const nodeLabels: Record<string, string> = {}
       if (Option.isSome(o.labels)) {
         const parsed = parseLabels(o.labels.value)
