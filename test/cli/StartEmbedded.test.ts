@@ -66,9 +66,8 @@ describe("flotilla start --embedded-nats", () => {
     expect(created.out).toContain("keyspace kv: 3 shard(s)")
     const again = await runCli("keyspace", "create", "kv", ...flags)
     expect(again.failure).toContain("KeyspaceExists")
-    expect((await runCli("keyspace", "create", "x", "--kind", "Nope", ...flags)).failure).toContain(
-      "not created",
-    )
+    const nope = await runCli("keyspace", "create", "x", "--kind", "Nope", ...flags)
+    expect(nope.failure).toContain('no node hosts kind "Nope" (the nodes host: kv)')
     expect((await runCli("keyspace", "list", ...flags)).out).toMatch(/kv\s+kv\s+3\s+2/)
     expect((await runCli("kv", "put", "greeting", "hello", ...flags)).failure).toBeUndefined()
     expect((await runCli("kv", "get", "greeting", ...flags)).out.trim()).toBe("hello")
@@ -84,6 +83,8 @@ describe("flotilla start --embedded-nats", () => {
       `127.0.0.1:${port}`,
     )
     expect(taken.failure).toContain(`127.0.0.1:${port} is already in use`)
+    // The hint names the process holding the port (here the first node's nats-server).
+    expect(taken.failure).toContain(`port ${port} is held by nats-server pid ${natsPid}`)
     const both = await runCli(
       "start",
       "--data-dir",

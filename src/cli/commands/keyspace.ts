@@ -12,6 +12,7 @@ import { Router } from "../../client/Router.js"
 import { MAX_REPLICATION_FACTOR } from "../../meta/CommandChecks.js"
 import { SLOT_COUNT } from "../../meta/Slots.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
+import { describeError } from "../Failure.js"
 import { integerIn } from "../IntegerFlags.js"
 import { table } from "../Table.js"
 
@@ -39,10 +40,15 @@ const create = Command.make("create", { ...clientFlags, name, shards, replicatio
       replicationFactor: o.replication._tag === "Some" ? o.replication.value : 0,
       kind: o.kind,
     })
-    if (r._tag !== "KeyspaceCreated") {
-      const why = "message" in r && typeof r.message === "string" ? r.message : JSON.stringify(r)
-      return yield* Effect.fail(new Error(`keyspace ${o.name} not created: ${r._tag}: ${why}`))
-    }
+    if (r._tag === "UnknownKind")
+      return yield* Effect.fail(
+        new Error(
+          `keyspace ${o.name} not created: no node hosts kind "${r.kind}" (the nodes host: ${r.hosted.join(", ") || "nothing"}); ` +
+            "start nodes that host it first",
+        ),
+      )
+    if (r._tag !== "KeyspaceCreated")
+      return yield* Effect.fail(new Error(`keyspace ${o.name} not created: ${describeError(r)}`))
     yield* Console.log(`keyspace ${r.name}: ${r.groups.length} shard(s), groups ${r.groups.join(", ")}`)
   }).pipe(Effect.provide(routerLayer(o))),
 ).pipe(Command.withDescription("create a keyspace (its shards are placed on the cluster's nodes)"))

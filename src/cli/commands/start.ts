@@ -13,6 +13,7 @@ import { Node } from "../../runtime/Node.js"
 import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
 import { checkDataDir } from "../DataDir.js"
 import { integerIn } from "../IntegerFlags.js"
+import { portHint } from "../PortHolder.js"
 
 const bootstrap = Options.boolean("bootstrap").pipe(
   Options.withDescription(
@@ -115,8 +116,10 @@ const startEmbeddedNats = (at: { readonly host: string; readonly port: number })
             ? e.output.split("\n").find((l) => l.includes("[FTL]") || l.includes("[ERR]"))
             : undefined
         const why = e instanceof Error ? e.message.split("\n")[0] : String(e)
+        const inUse = /already in use/i.test(`${why} ${fatal ?? ""}`)
         return new Error(
-          `--embedded-nats: ${why}${fatal ? `: ${fatal.replace(/^.*\[(FTL|ERR)\]\s*/, "")}` : ""}`,
+          `--embedded-nats: ${why}${fatal ? `: ${fatal.replace(/^.*\[(FTL|ERR)\]\s*/, "")}` : ""}` +
+            (inUse ? `; ${portHint(at.port)}` : ""),
         )
       },
     }),
