@@ -54,3 +54,15 @@ export const failureLines = (cause: Cause.Cause<unknown>, verbose: boolean): Rea
 /** Removes ANSI escape sequences (for output that is not a colour terminal). */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the escape character is the point
 export const stripAnsi = (text: string): string => text.replace(/\u001b\[[0-9;]*[A-Za-z]/g, "")
+
+/**
+ * A hint for an error of a client command: no metadata leader answering usually means a wrong
+ * `--cluster` (or no node running); an unknown keyspace means none was created yet.
+ */
+export const clientHint = (message: string, cluster: string): string | undefined => {
+  if (message.includes("no metadata leader answers"))
+    return `is cluster "${cluster}" running, and is --cluster right? (its nodes answer on flotilla.${cluster}.meta)`
+  if (/UnknownKeyspace|no keyspace/i.test(message))
+    return "create the keyspace first: flotilla keyspace create kv"
+  return undefined
+}

@@ -5,7 +5,7 @@
 import { ValidationError } from "@effect/cli"
 import { Cause, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { describeError, failureLines } from "../../src/cli/Failure.js"
+import { clientHint, describeError, failureLines } from "../../src/cli/Failure.js"
 import { runCli } from "./support/RunCli.js"
 
 const commands: Array<[string[], string]> = [
@@ -121,5 +121,15 @@ describe("failure reports", () => {
       'UnknownKind {"kind":"Nope","hosted":["kv"]}',
     )
     expect(failureLines(Cause.fail(new Error("boom")), true)).toHaveLength(2)
+  })
+})
+
+describe("client hints", () => {
+  it("suggest checking --cluster when no metadata leader answers", async () => {
+    expect(clientHint("Unavailable: no shard map: no metadata leader answers", "nope")).toContain(
+      "is --cluster right? (its nodes answer on flotilla.nope.meta)",
+    )
+    expect(clientHint("UnknownKeyspace", "c")).toContain("flotilla keyspace create kv")
+    expect(clientHint("Timeout", "c")).toBeUndefined()
   })
 })

@@ -14,6 +14,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
 import * as KvClient from "../../client/KvClient.js"
 import { type ClientFlags, clientFlags, routerLayer } from "../ClientFlags.js"
+import { clientHint, describeError } from "../Failure.js"
 import { integerIn } from "../IntegerFlags.js"
 
 const base64 = Options.boolean("base64").pipe(
@@ -45,6 +46,11 @@ const show = (bytes: Uint8Array, b64: boolean): string => {
 const withKv = <A, E>(flags: ClientFlags, f: (kv: KvClient.KvClientService) => Effect.Effect<A, E>) =>
   Effect.flatMap(KvClient.KvClient, f).pipe(
     Effect.provide(KvClient.layer.pipe(Layer.provide(routerLayer(flags)))),
+    Effect.mapError((e) => {
+      const message = describeError(e)
+      const hint = clientHint(message, flags.cluster)
+      return hint === undefined ? e : new Error(`${message}; ${hint}`)
+    }),
   )
 
 const get = Command.make("get", { ...clientFlags, base64, stale, key }, (o) =>
