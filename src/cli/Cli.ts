@@ -9,6 +9,7 @@ import { bench } from "./commands/bench.js"
 import { dev } from "./commands/dev.js"
 import { keyspace } from "./commands/keyspace.js"
 import { kv } from "./commands/kv.js"
+import { node } from "./commands/node.js"
 import { start } from "./commands/start.js"
 import { status } from "./commands/status.js"
 import { describeCommand, findCommand, renderHelp, terminalStyle } from "./Help.js"
@@ -16,7 +17,7 @@ import { describeCommand, findCommand, renderHelp, terminalStyle } from "./Help.
 /** The root command. */
 export const flotilla = Command.make("flotilla").pipe(
   Command.withDescription("Flotilla: a multi-raft sharded actor runtime"),
-  Command.withSubcommands([dev, start, kv, keyspace, status, bench]),
+  Command.withSubcommands([dev, start, kv, keyspace, node, status, bench]),
 )
 
 const runParsed = Command.run(flotilla, { name: "flotilla", version: "0.1.0" })

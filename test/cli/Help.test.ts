@@ -20,6 +20,10 @@ const commands: Array<[string[], string]> = [
   [["keyspace"], "create and list keyspaces"],
   [["keyspace", "create"], "create a keyspace"],
   [["keyspace", "list"], "list the keyspaces"],
+  [["node"], "list, drain and remove the nodes"],
+  [["node", "list"], "list the nodes"],
+  [["node", "drain"], "drain a node"],
+  [["node", "remove"], "retire a drained or down node"],
   [["status"], "nodes, groups, leaders and replication lag"],
   [["bench"], "read/write workload"],
 ]

@@ -72,6 +72,22 @@ describe("flotilla start --embedded-nats", () => {
     expect((await runCli("kv", "put", "greeting", "hello", ...flags)).failure).toBeUndefined()
     expect((await runCli("kv", "get", "greeting", ...flags)).out.trim()).toBe("hello")
 
+    // flotilla node list|drain|remove
+    const listed = await runCli("node", "list", ...flags)
+    expect(listed.failure).toBeUndefined()
+    expect(listed.out).toMatch(/^ID\s+NAME\s+STATE/)
+    expect(listed.out.split("\n").find((l) => l.startsWith("2 "))).toMatch(/^2\s+\S+\s+up\b/)
+    const asJson = JSON.parse((await runCli("node", "list", "--json", ...flags)).out) as {
+      nodes: Array<{ id: number; state: string }>
+    }
+    expect(asJson.nodes.map((n) => n.id)).toEqual([1, 2])
+    expect((await runCli("node", "drain", "2", ...flags)).out).toBe("node 2: draining")
+    expect((await runCli("node", "list", "--json", ...flags)).out).toContain('"id":2,')
+    expect(JSON.parse((await runCli("node", "list", "--json", ...flags)).out).nodes[1].state).toBe("draining")
+    // Node 2 still hosts replicas (two nodes, two replicas per shard: they cannot move).
+    expect((await runCli("node", "remove", "2", ...flags)).failure).toContain("NodeNotEmpty")
+    expect((await runCli("node", "drain", "99", ...flags)).failure).toContain("UnknownNode")
+
     const taken = await runCli(
       "start",
       "--bootstrap",
