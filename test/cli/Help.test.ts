@@ -20,6 +20,7 @@ const commands: Array<[string[], string]> = [
   [["keyspace"], "create and list keyspaces"],
   [["keyspace", "create"], "create a keyspace"],
   [["keyspace", "list"], "list the keyspaces"],
+  [["keyspace", "set-replication"], "change the number of voters"],
   [["node"], "list, drain and remove the nodes"],
   [["node", "list"], "list the nodes"],
   [["node", "drain"], "drain a node"],

@@ -72,6 +72,18 @@ describe("flotilla start --embedded-nats", () => {
     expect((await runCli("kv", "put", "greeting", "hello", ...flags)).failure).toBeUndefined()
     expect((await runCli("kv", "get", "greeting", ...flags)).out.trim()).toBe("hello")
 
+    // flotilla keyspace set-replication (to the factor it has: nothing moves, so that the
+    // NodeNotEmpty below stays certain)
+    const rf = await runCli("keyspace", "set-replication", "kv", "2", "--json", ...flags)
+    expect(rf.failure).toBeUndefined()
+    expect(JSON.parse(rf.out)).toEqual({ keyspace: "kv", replicationFactor: 2 })
+    expect((await runCli("keyspace", "set-replication", "nope", "2", ...flags)).failure).toContain(
+      "UnknownKeyspace",
+    )
+    expect((await runCli("keyspace", "set-replication", "kv", "9", ...flags)).failure).toContain(
+      "replicas must be in 1..7, got 9",
+    )
+
     // flotilla node list|drain|remove
     const listed = await runCli("node", "list", ...flags)
     expect(listed.failure).toBeUndefined()

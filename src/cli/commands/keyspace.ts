@@ -69,8 +69,34 @@ const list = Command.make("list", { ...clientFlags }, (o) =>
   }).pipe(Effect.provide(routerLayer(o))),
 ).pipe(Command.withDescription("list the keyspaces: kind, shards, replicas per shard"))
 
+const factor = Args.integer({ name: "replicas" }).pipe(
+  Args.withDescription(`voters per shard, 1..${MAX_REPLICATION_FACTOR}`),
+)
+const json = Options.boolean("json").pipe(Options.withDescription("print the answer as one JSON line"))
+
+const setReplication = Command.make("set-replication", { ...clientFlags, json, name, factor }, (o) =>
+  Effect.gen(function* () {
+    if (!Number.isSafeInteger(o.factor) || o.factor < 1 || o.factor > MAX_REPLICATION_FACTOR)
+      return yield* Effect.fail(
+        new Error(`replicas must be in 1..${MAX_REPLICATION_FACTOR}, got ${o.factor}`),
+      )
+    const r = yield* (yield* Router).meta({
+      _tag: "SetReplicationFactor",
+      keyspace: o.name,
+      replicationFactor: o.factor,
+    })
+    if (r._tag !== "Done")
+      return yield* Effect.fail(new Error(`keyspace ${o.name}: replication not changed: ${describeError(r)}`))
+    yield* Console.log(
+      o.json
+        ? JSON.stringify({ keyspace: o.name, replicationFactor: o.factor })
+        : `keyspace ${o.name}: ${o.factor} replica(s) per shard (the planner adds or removes voters to match)`,
+    )
+  }).pipe(Effect.provide(routerLayer(o))),
+).pipe(Command.withDescription("change the number of voters of every shard of a keyspace"))
+
 /** `flotilla keyspace`. */
 export const keyspace = Command.make("keyspace").pipe(
-  Command.withDescription("create and list keyspaces"),
-  Command.withSubcommands([create, list]),
+  Command.withDescription("create and list keyspaces, change their replication"),
+  Command.withSubcommands([create, list, setReplication]),
 )
