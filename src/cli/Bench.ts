@@ -178,10 +178,12 @@ export const removeKeys = (
       keys,
       (key) =>
         Effect.either(kv.delete(key)).pipe(
-          Effect.map((r) => {
-            if (Either.isLeft(r)) failed.push(key)
-            else if (r.right.deleted) deleted++
-          }),
+          Effect.flatMap((r) =>
+            Effect.sync(() => {
+              if (Either.isLeft(r)) failed.push(key)
+              else if (r.right.deleted) deleted++
+            }),
+          ),
         ),
       { concurrency, discard: true },
     )
