@@ -38,6 +38,8 @@ export interface BenchResult {
   readonly all: Latency
   readonly reads: Latency
   readonly writes: Latency
+  /** Every key a write was attempted on (a failed write may still have applied). */
+  readonly written: ReadonlySet<string>
 }
 
 /** The percentiles of `h` (NaN when it is empty). */
@@ -72,6 +74,7 @@ export const run = (
     const start = performance.now()
     const totalMs = o.seconds * 1000
     const stop = yield* Ref.make(false)
+    const written = new Set<string>()
     const worker = (id: number) =>
       Effect.gen(function* () {
         let seed = (id + 1) * 0x9e3779b1
@@ -84,6 +87,7 @@ export const run = (
         while (!(yield* Ref.get(stop))) {
           const key = `bench-${Math.floor(random() * o.keys)}`
           const read = random() < o.reads
+          if (!read) written.add(key)
           const t0 = performance.now()
           const r = yield* Effect.either(
             read
@@ -128,6 +132,7 @@ export const run = (
       all: latencyOf(all),
       reads: latencyOf(reads),
       writes: latencyOf(writes),
+      written,
     }
   })
 
@@ -156,3 +161,31 @@ export const summary = (o: BenchOptions, r: BenchResult): string => {
     line("  writes", r.writes),
   ].join("\n")
 }
+
+/**
+ * Deletes the keys a run wrote (`flotilla bench` does, unless `--keep`), `concurrency` at a
+ * time; resolves with how many it deleted and the keys it could not.
+ */
+export const removeKeys = (
+  kv: KvClientService,
+  keys: Iterable<string>,
+  concurrency: number,
+): Effect.Effect<{ readonly deleted: number; readonly failed: ReadonlyArray<string> }> =>
+  Effect.gen(function* () {
+    let deleted = 0
+    const failed: string[] = []
+    yield* Effect.forEach(
+      keys,
+      (key) =>
+        Effect.either(kv.delete(key)).pipe(
+          Effect.flatMap((r) =>
+            Effect.sync(() => {
+              if (Either.isLeft(r)) failed.push(key)
+              else if (r.right.deleted) deleted++
+            }),
+          ),
+        ),
+      { concurrency, discard: true },
+    )
+    return { deleted, failed }
+  })

@@ -8,6 +8,7 @@ import { Effect, Layer } from "effect"
 import type * as Router from "../client/Router.js"
 import type { Bus } from "../transport/Bus.js"
 import type { NatsConnection } from "../transport/index.js"
+import { integerIn } from "./IntegerFlags.js"
 
 /** The default NATS URL of client commands (where `flotilla dev` puts its nats-server). */
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -22,7 +23,7 @@ export const cluster = Options.text("cluster").pipe(
   Options.withDescription("cluster name"),
   Options.withDefault(DEFAULT_CLUSTER),
 )
-export const timeoutMs = Options.integer("timeout-ms").pipe(
+export const timeoutMs = integerIn("timeout-ms", 1, 3_600_000).pipe(
   Options.withDescription("give up on a request after this many milliseconds"),
   Options.withDefault(10_000),
 )

@@ -124,7 +124,7 @@ export const start = (options: DevOptions): Effect.Effect<DevCluster, DevError, 
       if (typeof binary === "string") {
         const server = yield* startServer
         natsUrl = server.url
-        busDescription = `nats-server from the PATH (${binary}), listening on ${server.url}`
+        busDescription = `nats-server found at ${binary}, listening on ${server.url}`
       } else if (wanted === "nats") {
         return yield* new DevError({ message: (binary as Error).message })
       } else {

@@ -10,6 +10,7 @@
 import { type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import {
   type ClusterState,
+  DEFAULT_KEYSPACE_KIND,
   findGroup,
   META_GROUP,
   type NodeRecord,
@@ -121,31 +122,61 @@ export interface GroupPlacement {
   readonly leader: NodeId
 }
 
+/** Replicas (any role, any group, the metadata group's included) per node. */
+export const replicaCounts = (state: ClusterState): Map<NodeId, number> => {
+  const counts = new Map<NodeId, number>()
+  for (const g of state.groups) for (const r of g.replicas) bump(counts, nodeOfReplica(r.id))
+  return counts
+}
+
+/** True when the node declared that it hosts state machine kind `kind`. */
+export const hostsKind = (node: NodeRecord, kind: string): boolean => node.kinds.includes(kind)
+
 /**
- * Places `count` new groups of `replicas` voters each on the nodes that are `up` at time `at`:
- * distinct nodes per group, distinct zones when zones bind, the least loaded nodes first, and
- * the first leaders spread over the least-leading nodes (as evenly as the groups' node sets
- * allow, see LeaderChains). Deterministic in (state, count,
- * replicas, at). `undefined` when fewer than `replicas` nodes are up.
+ * The nodes that may take replicas of a new group of kind `kind` at time `at`: up, hosting the
+ * kind, under the cluster's limit of replicas per node.
+ */
+export const placementCandidates = (state: ClusterState, kind: string, at: number): NodeRecord[] => {
+  const counts = replicaCounts(state)
+  return state.nodes.filter(
+    (n) =>
+      nodeHealth(n, state.settings, at) === "up" &&
+      hostsKind(n, kind) &&
+      (counts.get(n.id) ?? 0) < state.settings.maxReplicasPerNode,
+  )
+}
+
+/**
+ * Places `count` new groups of `replicas` voters each on the nodes that are `up` at time `at`
+ * and host `kind`: distinct nodes per group, distinct zones when zones bind, never more than
+ * `maxReplicasPerNode` replicas on a node, the least loaded nodes first, and the first leaders
+ * spread over the least-leading nodes (as evenly as the groups' node sets allow, see
+ * LeaderChains). Deterministic in (state, count, replicas, at, kind). `undefined` when the
+ * groups do not fit.
  */
 export const placeGroups = (
   state: ClusterState,
   count: number,
   replicas: number,
   at: number,
+  kind: string = DEFAULT_KEYSPACE_KIND,
 ): ReadonlyArray<GroupPlacement> | undefined => {
-  const up = state.nodes.filter((n) => nodeHealth(n, state.settings, at) === "up")
+  const up = placementCandidates(state, kind, at)
   if (up.length < replicas || replicas < 1) return undefined
+  const used = replicaCounts(state)
+  const max = state.settings.maxReplicasPerNode
   const strict = zonesBind(up, replicas)
   const load = shardLoad(state)
   const placements: Array<{ nodes: NodeId[]; leader: NodeId }> = []
   for (let i = 0; i < count; i++) {
     const chosen: NodeRecord[] = []
     for (let k = 0; k < replicas; k++) {
-      const n = pickNode(up, chosen, strict, (id) => load.replicas.get(id) ?? 0)
+      const open = up.filter((c) => (used.get(c.id) ?? 0) < max)
+      const n = pickNode(open, chosen, strict, (id) => load.replicas.get(id) ?? 0)
       if (n === undefined) return undefined
       chosen.push(n)
       bump(load.replicas, n.id)
+      bump(used, n.id)
     }
     let leader = chosen[0]!.id
     for (const n of chosen) {

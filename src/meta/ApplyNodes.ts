@@ -18,6 +18,7 @@ import { MAX_NODE_ID, NodeId, nodeOfReplica, replicaIdOf } from "../raft/Ids.js"
 import {
   bisect,
   type ClusterState,
+  DEFAULT_KEYSPACE_KIND,
   defaultSettings,
   type GroupRecord,
   META_GROUP,
@@ -29,6 +30,7 @@ import {
   checkClusterName,
   checkIdentity,
   isInvalid,
+  normalizeKinds,
   normalizeLabels,
   patchSettings,
 } from "./CommandChecks.js"
@@ -61,6 +63,8 @@ export const applyBootstrap = (state: ClusterState, cmd: typeof Bootstrap.Type):
   if (isInvalid(labels)) return refuse(state, labels)
   const settings = patchSettings(defaultSettings, cmd.settings)
   if (isInvalid(settings)) return refuse(state, settings)
+  const kinds = normalizeKinds(cmd.kinds ?? [DEFAULT_KEYSPACE_KIND])
+  if (isInvalid(kinds)) return refuse(state, kinds)
   const node = NodeId(1)
   const replica = replicaIdOf(node, 0)
   const meta: GroupRecord = {
@@ -80,7 +84,7 @@ export const applyBootstrap = (state: ClusterState, cmd: typeof Bootstrap.Type):
     shardMapVersion: state.shardMapVersion + 1,
     nextNodeId: 2,
     settings,
-    nodes: [newNode(node, cmd.token, cmd.name, labels, cmd.at)],
+    nodes: [newNode(node, cmd.token, cmd.name, labels, kinds, cmd.at)],
     groups: [meta],
   }
   return accept(next, Bootstrapped.make({ node, replica }))
@@ -91,12 +95,14 @@ const newNode = (
   token: string,
   name: string,
   labels: NodeRecord["labels"],
+  kinds: ReadonlyArray<string>,
   at: number,
 ): NodeRecord => ({
   id,
   token,
   name,
   labels,
+  kinds,
   state: "up",
   registeredAt: at,
   lastHeartbeat: at,
@@ -105,18 +111,20 @@ const newNode = (
 
 /**
  * Registers a node, or recognises a known token: then the node keeps its id (it rejoins as
- * itself), its name and labels are updated and it counts as heard from at `at`.
+ * itself), its name, labels and kinds are updated and it counts as heard from at `at`.
  */
 export const applyRegister = (state: ClusterState, cmd: typeof RegisterNode.Type): CommandOutcome => {
   const bad = checkIdentity(cmd.token, cmd.name)
   if (bad) return refuse(state, bad)
   const labels = normalizeLabels(cmd.labels)
   if (isInvalid(labels)) return refuse(state, labels)
+  const kinds = normalizeKinds(cmd.kinds ?? [DEFAULT_KEYSPACE_KIND])
+  if (isInvalid(kinds)) return refuse(state, kinds)
   const at = state.nodes.findIndex((n) => n.token === cmd.token)
   if (at >= 0) {
     const known = state.nodes[at]!
     if (known.state === "removed") return refuse(state, new NodeRemoved({ node: known.id }))
-    const updated = heard({ ...known, name: cmd.name, labels }, cmd.at)
+    const updated = heard({ ...known, name: cmd.name, labels, kinds }, cmd.at)
     return accept(
       { ...state, nodes: replaceAt(state.nodes, at, updated) },
       NodeRegistered.make({ node: known.id, rejoined: true }),
@@ -127,7 +135,7 @@ export const applyRegister = (state: ClusterState, cmd: typeof RegisterNode.Type
   const next: ClusterState = {
     ...state,
     nextNodeId: state.nextNodeId + 1,
-    nodes: [...state.nodes, newNode(id, cmd.token, cmd.name, labels, cmd.at)],
+    nodes: [...state.nodes, newNode(id, cmd.token, cmd.name, labels, kinds, cmd.at)],
   }
   return accept(next, NodeRegistered.make({ node: id, rejoined: false }))
 }

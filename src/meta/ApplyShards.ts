@@ -12,7 +12,7 @@ import {
   replicaIdOf,
 } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
-import { nodeHealth, placeGroups } from "./Allocation.js"
+import { hostsKind, nodeHealth, placeGroups, placementCandidates, replicaCounts } from "./Allocation.js"
 import {
   bisect,
   type ClusterState,
@@ -43,6 +43,7 @@ import {
   InvalidArgument,
   KeyspaceExists,
   NodeUnavailable,
+  NotEnoughCapacity,
   NotEnoughNodes,
   OperatorMismatch,
   ReplicaExists,
@@ -50,6 +51,7 @@ import {
   StaleMembership,
   UnknownGroup,
   UnknownKeyspace,
+  UnknownKind,
   UnknownNode,
   UnknownOperator,
   UnknownReplica,
@@ -71,10 +73,20 @@ export const applyCreateKeyspace = (state: ClusterState, cmd: typeof CreateKeysp
   const badRf = checkReplicationFactor(rf)
   if (badRf) return refuse(state, badRf)
   if (state.nextGroupId + cmd.shards - 1 > MAX_GROUP_ID) return refuse(state, new GroupIdsExhausted())
-  const placements = placeGroups(state, cmd.shards, rf, cmd.at)
+  const admitted = admitKeyspace(state, kind, cmd.shards * rf, rf, cmd.at)
+  if (admitted) return refuse(state, admitted)
+  const placements = placeGroups(state, cmd.shards, rf, cmd.at, kind)
   if (placements === undefined) {
-    const up = state.nodes.filter((n) => nodeHealth(n, state.settings, cmd.at) === "up").length
-    return refuse(state, new NotEnoughNodes({ needed: rf, available: up }))
+    // The totals fit but no assignment does (zones, or capacity left on too few nodes).
+    const free = freeCapacity(state, kind, cmd.at)
+    return refuse(
+      state,
+      new NotEnoughCapacity({
+        needed: cmd.shards * rf,
+        available: free,
+        maxReplicasPerNode: state.settings.maxReplicasPerNode,
+      }),
+    )
   }
   const ranges = splitSlots(cmd.shards)
   const groups: GroupRecord[] = placements.map((p, i) => {
@@ -105,6 +117,45 @@ export const applyCreateKeyspace = (state: ClusterState, cmd: typeof CreateKeysp
     keyspaces,
   }
   return accept(bumpShardMap(next), KeyspaceCreated.make({ name: cmd.name, groups: groups.map((g) => g.id) }))
+}
+
+/**
+ * Admission of `needed` new replicas of kind `kind`, `rf` per group: some node of the cluster
+ * hosts the kind (`UnknownKind` names those hosted), at least `rf` up nodes host it
+ * (`NotEnoughNodes`),
+ * and the replicas fit under `maxReplicasPerNode` on those nodes (`NotEnoughCapacity`).
+ */
+const admitKeyspace = (
+  state: ClusterState,
+  kind: string,
+  needed: number,
+  rf: number,
+  at: number,
+): UnknownKind | NotEnoughNodes | NotEnoughCapacity | undefined => {
+  const known = state.nodes.filter((n) => n.state !== "removed")
+  if (!known.some((n) => hostsKind(n, kind))) {
+    const hosted = [...new Set(known.flatMap((n) => n.kinds))].sort()
+    return new UnknownKind({ kind, hosted })
+  }
+  const hosting = known.filter((n) => nodeHealth(n, state.settings, at) === "up" && hostsKind(n, kind))
+  if (hosting.length < rf) return new NotEnoughNodes({ needed: rf, available: hosting.length })
+  const free = freeCapacity(state, kind, at)
+  if (needed > free)
+    return new NotEnoughCapacity({
+      needed,
+      available: free,
+      maxReplicasPerNode: state.settings.maxReplicasPerNode,
+    })
+  return undefined
+}
+
+/** Replicas the up nodes hosting `kind` can still take under `maxReplicasPerNode`. */
+const freeCapacity = (state: ClusterState, kind: string, at: number): number => {
+  const counts = replicaCounts(state)
+  let free = 0
+  for (const n of placementCandidates(state, kind, at))
+    free += state.settings.maxReplicasPerNode - (counts.get(n.id) ?? 0)
+  return free
 }
 
 /** Changes a keyspace's replication factor; the planner adds or removes voters to match. */

@@ -38,6 +38,9 @@ export type Labels = typeof Labels.Type
 /** The label key that names a node's failure domain. */
 export const ZONE_LABEL = "zone"
 
+/** The state machine kind of keyspaces created without one: the KV store (shards/kv). */
+export const DEFAULT_KEYSPACE_KIND = "kv"
+
 /** One node of the cluster. */
 export const NodeRecord = Schema.Struct({
   id: NodeIdSchema,
@@ -52,6 +55,11 @@ export const NodeRecord = Schema.Struct({
   lastHeartbeat: Millis,
   /** Proposer time of the last change of `state`. */
   stateSince: Millis,
+  /**
+   * The state machine kinds the node hosts besides the metadata group's, as it registered them.
+   * Records written before the field existed decode as hosting the KV store only.
+   */
+  kinds: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [DEFAULT_KEYSPACE_KIND] }),
 })
 /** See `NodeRecord`. */
 export interface NodeRecord extends Schema.Schema.Type<typeof NodeRecord> {}
@@ -97,9 +105,6 @@ export const ShardRange = Schema.Struct({ group: GroupIdSchema, start: Count, en
 /** See `ShardRange`. */
 export interface ShardRange extends Schema.Schema.Type<typeof ShardRange> {}
 
-/** The state machine kind of keyspaces created without one: the KV store (shards/kv). */
-export const DEFAULT_KEYSPACE_KIND = "kv"
-
 /** The state machine kind of the metadata group itself; no keyspace may use it. */
 export const META_KIND = "meta"
 
@@ -119,8 +124,8 @@ export const Keyspace = Schema.Struct({
 /** See `Keyspace`. */
 export interface Keyspace extends Schema.Schema.Type<typeof Keyspace> {}
 
-/** Cluster-wide settings, changed through the log like everything else. */
-export const Settings = Schema.Struct({
+/** The fields of `Settings`, every one required (`SettingsPatch` makes them all optional). */
+export const SettingsFields = Schema.Struct({
   /** Voters per shard for keyspaces created without an explicit factor. */
   replicationFactor: Count,
   /** Voters of the metadata group when enough nodes are available: 3 or 5. */
@@ -139,9 +144,24 @@ export const Settings = Schema.Struct({
   maxOperatorsPerCluster: Count,
   /** A learner this many entries or fewer behind the leader counts as caught up. */
   catchUpLagEntries: Count,
+  /**
+   * Replicas one node may host (every group's, the metadata group's included): a keyspace whose
+   * replicas would not fit on the nodes that host its kind is refused.
+   */
+  maxReplicasPerNode: Count,
+})
+
+/** Cluster-wide settings, changed through the log like everything else. */
+export const Settings = Schema.Struct({
+  ...SettingsFields.fields,
+  // Settings written before the field existed decode with the default.
+  maxReplicasPerNode: Schema.optionalWith(Count, { default: () => DEFAULT_MAX_REPLICAS_PER_NODE }),
 })
 /** See `Settings`. */
 export interface Settings extends Schema.Schema.Type<typeof Settings> {}
+
+/** See `Settings.maxReplicasPerNode`. */
+export const DEFAULT_MAX_REPLICAS_PER_NODE = 4096
 
 /** The settings of a freshly bootstrapped cluster. */
 export const defaultSettings: Settings = {
@@ -154,6 +174,7 @@ export const defaultSettings: Settings = {
   maxOperatorsPerNode: 4,
   maxOperatorsPerCluster: 32,
   catchUpLagEntries: 64,
+  maxReplicasPerNode: DEFAULT_MAX_REPLICAS_PER_NODE,
 }
 
 /** How many finished operators the state keeps for the operator list. */

@@ -32,6 +32,19 @@ export const checkKindName = (kind: string): InvalidArgument | undefined => {
   return undefined
 }
 
+/** Most state machine kinds one node may declare. */
+const MAX_KINDS = 64
+
+/** The kinds a node declares it hosts: valid names, at most `MAX_KINDS`; sorted, without duplicates. */
+export const normalizeKinds = (kinds: ReadonlyArray<string>): ReadonlyArray<string> | InvalidArgument => {
+  if (kinds.length > MAX_KINDS) return new InvalidArgument({ message: `more than ${MAX_KINDS} kinds` })
+  for (const k of kinds) {
+    const bad = checkKindName(k)
+    if (bad) return bad
+  }
+  return [...new Set(kinds)].sort()
+}
+
 /** A node's identity token and display name. */
 export const checkIdentity = (token: string, name: string): InvalidArgument | undefined => {
   if (token.length === 0 || token.length > MAX_TEXT)
@@ -74,6 +87,7 @@ export const patchSettings = (base: Settings, patch: Partial<Settings>): Setting
     return new InvalidArgument({ message: "operator timeouts must be positive" })
   if (s.maxOperatorsPerNode < 1 || s.maxOperatorsPerCluster < 1)
     return new InvalidArgument({ message: "operator limits must be positive" })
+  if (s.maxReplicasPerNode < 1) return new InvalidArgument({ message: "maxReplicasPerNode must be positive" })
   return s
 }
 

@@ -9,14 +9,14 @@
  * the same response.
  */
 import { type Either, Schema } from "effect"
-import { Labels, NodeState, Settings } from "./ClusterState.js"
+import { Labels, NodeState, SettingsFields } from "./ClusterState.js"
 import { Count, GroupIdSchema, Millis, NodeIdSchema, ReplicaIdSchema } from "./IdSchemas.js"
 import { decodeJson, decodeJsonOrThrow, encodeJson } from "./JsonCodec.js"
 import { type MalformedRequest, MetaError } from "./MetaErrors.js"
 import { OperatorSpec } from "./Operator.js"
 
 /** Some settings; the rest keep their value. */
-export const SettingsPatch = Schema.partial(Settings)
+export const SettingsPatch = Schema.partial(SettingsFields)
 /** See `SettingsPatch`. */
 export type SettingsPatch = typeof SettingsPatch.Type
 
@@ -26,6 +26,8 @@ export const Bootstrap = Schema.TaggedStruct("Bootstrap", {
   token: Schema.String,
   name: Schema.String,
   labels: Labels,
+  /** The state machine kinds the node hosts (absent: the KV store only). */
+  kinds: Schema.optional(Schema.Array(Schema.String)),
   settings: SettingsPatch,
   at: Millis,
 })
@@ -35,6 +37,8 @@ export const RegisterNode = Schema.TaggedStruct("RegisterNode", {
   token: Schema.String,
   name: Schema.String,
   labels: Labels,
+  /** The state machine kinds the node hosts (absent: the KV store only). */
+  kinds: Schema.optional(Schema.Array(Schema.String)),
   at: Millis,
 })
 

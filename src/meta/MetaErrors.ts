@@ -108,6 +108,22 @@ export class KeyspaceExists extends Schema.TaggedError<KeyspaceExists>()("Keyspa
   name: Schema.String,
 }) {}
 
+/** No node that may take replicas hosts this state machine kind. */
+export class UnknownKind extends Schema.TaggedError<UnknownKind>()("UnknownKind", {
+  kind: Schema.String,
+  /** The kinds the up nodes host. */
+  hosted: Schema.Array(Schema.String),
+}) {}
+
+/** The replicas asked for do not fit under the cluster's limit of replicas per node. */
+export class NotEnoughCapacity extends Schema.TaggedError<NotEnoughCapacity>()("NotEnoughCapacity", {
+  /** Replicas the request adds. */
+  needed: Count,
+  /** Replicas the nodes hosting the kind can still take. */
+  available: Count,
+  maxReplicasPerNode: Count,
+}) {}
+
 /** No keyspace with this name. */
 export class UnknownKeyspace extends Schema.TaggedError<UnknownKeyspace>()("UnknownKeyspace", {
   name: Schema.String,
@@ -152,6 +168,8 @@ export const MetaError = Schema.Union(
   StaleLeaderHint,
   KeyspaceExists,
   UnknownKeyspace,
+  UnknownKind,
+  NotEnoughCapacity,
   OperatorConflict,
   UnknownOperator,
   OperatorMismatch,

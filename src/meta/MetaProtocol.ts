@@ -56,6 +56,8 @@ export const RegisterNodeRequest = Schema.TaggedStruct("RegisterNode", {
   token: Schema.String,
   name: Schema.optionalWith(Schema.String, { default: () => "" }),
   labels: Schema.optionalWith(Labels, { default: () => ({}) }),
+  /** The state machine kinds the node hosts besides the metadata group's (absent: the KV store). */
+  kinds: Schema.optional(Schema.Array(Schema.String)),
 })
 /**
  * A node's heartbeat with its load report (`load.node` must be `node`), or with one `part` of
@@ -165,6 +167,7 @@ export const classify = (request: MetaRequest, nowMs: number): Classified => {
         token: request.token,
         name: request.name,
         labels: request.labels,
+        ...(request.kinds === undefined ? {} : { kinds: request.kinds }),
         at,
       })
     case "Heartbeat":

@@ -21,7 +21,7 @@
  */
 import { Clock, Effect, Layer, Schedule } from "effect"
 import { call, callUntilAnswered } from "../client/MetaCall.js"
-import type { Labels } from "../meta/ClusterState.js"
+import { type Labels, META_KIND } from "../meta/ClusterState.js"
 import { type HostedReplica, type LocalAction, planLocalReplicas } from "../meta/LocalReplicas.js"
 import { type NodeLoad, type ReplicaReport, splitLoad } from "../meta/NodeReport.js"
 import { completeShardMap } from "../meta/PagedShardMap.js"
@@ -146,6 +146,8 @@ const register = (agent: Agent) =>
       token: agent.options.token,
       name: agent.options.name,
       labels: agent.options.labels,
+      // Every start declares its kinds again: keyspace admission checks them.
+      kinds: [...agent.kinds].filter((k) => k !== META_KIND),
     },
     {
       timeout: agent.timeout,

@@ -24,6 +24,8 @@ export interface BootstrapOptions {
   readonly identity: Identity
   readonly name: string
   readonly labels: Labels
+  /** The state machine kinds the node hosts besides the metadata group's. */
+  readonly kinds: ReadonlyArray<string>
   /** Settings of the new cluster (the rest keep their defaults). */
   readonly settings?: SettingsPatch
   /** How long to wait for group 0 to elect its single voter (default 60 s). */
@@ -72,6 +74,7 @@ export const bootstrapCluster = (options: BootstrapOptions) =>
             token: identity.token,
             name: options.name,
             labels: options.labels,
+            kinds: options.kinds,
             settings: options.settings ?? {},
             at,
           }),

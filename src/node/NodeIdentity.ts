@@ -108,6 +108,8 @@ export interface ResolveOptions {
   readonly mode: "bootstrap" | "join"
   readonly name: string
   readonly labels: Labels
+  /** The state machine kinds the node hosts besides the metadata group's (absent: the KV store). */
+  readonly kinds?: ReadonlyArray<string>
   /** Per registration attempt (default 2 s). */
   readonly requestTimeoutMs?: number
 }
@@ -162,7 +164,13 @@ export const resolve = (options: ResolveOptions): Effect.Effect<Identity, Identi
     const reply = yield* callUntilAnswered(
       bus,
       subject,
-      { _tag: "RegisterNode", token, name: options.name, labels: options.labels },
+      {
+        _tag: "RegisterNode",
+        token,
+        name: options.name,
+        labels: options.labels,
+        ...(options.kinds === undefined ? {} : { kinds: options.kinds }),
+      },
       {
         timeout: options.requestTimeoutMs ?? 2000,
         onRetry: (attempt, why) =>

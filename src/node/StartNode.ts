@@ -157,6 +157,7 @@ export const nodeServices = <E, R>(options: NodeServicesOptions, platform: NodeP
             onBootstrapped: options.bootstrap.onBootstrapped,
             name,
             labels,
+            kinds: shardKinds.map((k) => k.name),
             settings: options.bootstrap.settings,
           }).pipe(Effect.orDie),
         )
@@ -218,6 +219,7 @@ export const layer = (options: StartNodeOptions) => {
     mode,
     name,
     labels: options.labels ?? {},
+    kinds: (options.kinds ?? [KvShardKind.make()]).map((k) => k.name),
   })
   const node = <R>(transport: (nodeId: NodeId) => Layer.Layer<Transport.Transport, never, R>) =>
     Layer.unwrapEffect(

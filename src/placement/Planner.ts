@@ -21,8 +21,16 @@
  * CONTRACT: `plan` is deterministic in its inputs (no clock, no randomness, ties broken by id)
  * and never returns two operators for one group, nor one for a group with an operator in flight.
  */
-import { metaMembershipTarget, pickNode } from "../meta/Allocation.js"
-import { type ClusterState, findGroup, type GroupRecord, META_GROUP } from "../meta/ClusterState.js"
+import { hostsKind, metaMembershipTarget, pickNode } from "../meta/Allocation.js"
+import {
+  type ClusterState,
+  DEFAULT_KEYSPACE_KIND,
+  findGroup,
+  findKeyspace,
+  type GroupRecord,
+  META_GROUP,
+  type NodeRecord,
+} from "../meta/ClusterState.js"
 import { findLeaderChain, type Leadership } from "../meta/LeaderChains.js"
 import type { OperatorReason, OperatorSpec } from "../meta/Operator.js"
 import { type GroupId, type NodeId, nodeOfReplica } from "../raft/Ids.js"
@@ -75,12 +83,25 @@ const move = (group: GroupId, from: ReplicaId, node: NodeId, reason: OperatorRea
   reason,
 })
 
-/** The best up node for a new replica of `group`, `from` leaving (see `pickNode`). */
+/**
+ * True when `node` may take a replica of `group`: it hosts the group's kind (every node hosts
+ * the metadata group) and it is under the cluster's limit of replicas per node.
+ */
+const mayHost = (view: ClusterView, node: NodeRecord, group: GroupRecord): boolean => {
+  if ((view.replicaCount.get(node.id) ?? 0) >= view.settings.maxReplicasPerNode) return false
+  if (group.id === META_GROUP) return true
+  return hostsKind(node, findKeyspace(view.state, group.keyspace)?.kind ?? DEFAULT_KEYSPACE_KIND)
+}
+
+/**
+ * The best up node for a new replica of `group`, `from` leaving (see `pickNode`): one that hosts
+ * the group's kind and is under the cluster's limit of replicas per node.
+ */
 const pickTarget = (view: ClusterView, group: GroupRecord, from?: ReplicaId): NodeId | undefined => {
   const staying = group.replicas
     .filter((r) => r.id !== from)
     .flatMap((r) => view.nodes.get(nodeOfReplica(r.id)) ?? [])
-  const candidates = view.upNodes().filter((n) => view.hasCapacity([n.id]))
+  const candidates = view.upNodes().filter((n) => view.hasCapacity([n.id]) && mayHost(view, n, group))
   const strict = view.zonesBind(view.target(group))
   return pickNode(candidates, staying, strict, (n) => view.replicaCount.get(n) ?? 0)?.id
 }
@@ -237,7 +258,9 @@ const balanceOnce = (
         })
         // Moving a follower is cheaper than moving a leader (no transfer first).
         .sort((a, b) => Number(view.leaderOf.get(a.g.id) === a.r) - Number(view.leaderOf.get(b.g.id) === b.r))
+      const target = view.nodes.get(t)
       for (const { g, r } of movable) {
+        if (target === undefined || !mayHost(view, target, g)) continue
         if (emit(move(g.id, r, t, "balance-replicas"))) return true
       }
     }

@@ -66,12 +66,39 @@ describe("flotilla start --embedded-nats", () => {
     expect(created.out).toContain("keyspace kv: 3 shard(s)")
     const again = await runCli("keyspace", "create", "kv", ...flags)
     expect(again.failure).toContain("KeyspaceExists")
-    expect((await runCli("keyspace", "create", "x", "--kind", "Nope", ...flags)).failure).toContain(
-      "not created",
-    )
+    const nope = await runCli("keyspace", "create", "x", "--kind", "Nope", ...flags)
+    expect(nope.failure).toContain('no node hosts kind "Nope" (the nodes host: kv)')
     expect((await runCli("keyspace", "list", ...flags)).out).toMatch(/kv\s+kv\s+3\s+2/)
     expect((await runCli("kv", "put", "greeting", "hello", ...flags)).failure).toBeUndefined()
     expect((await runCli("kv", "get", "greeting", ...flags)).out.trim()).toBe("hello")
+
+    // flotilla keyspace set-replication (to the factor it has: nothing moves, so that the
+    // NodeNotEmpty below stays certain)
+    const rf = await runCli("keyspace", "set-replication", "kv", "2", "--json", ...flags)
+    expect(rf.failure).toBeUndefined()
+    expect(JSON.parse(rf.out)).toEqual({ keyspace: "kv", replicationFactor: 2 })
+    expect((await runCli("keyspace", "set-replication", "nope", "2", ...flags)).failure).toContain(
+      "UnknownKeyspace",
+    )
+    expect((await runCli("keyspace", "set-replication", "kv", "9", ...flags)).failure).toContain(
+      "replicas must be in 1..7, got 9",
+    )
+
+    // flotilla node list|drain|remove
+    const listed = await runCli("node", "list", ...flags)
+    expect(listed.failure).toBeUndefined()
+    expect(listed.out).toMatch(/^ID\s+NAME\s+STATE/)
+    expect(listed.out.split("\n").find((l) => l.startsWith("2 "))).toMatch(/^2\s+\S+\s+up\b/)
+    const asJson = JSON.parse((await runCli("node", "list", "--json", ...flags)).out) as {
+      nodes: Array<{ id: number; state: string }>
+    }
+    expect(asJson.nodes.map((n) => n.id)).toEqual([1, 2])
+    expect((await runCli("node", "drain", "2", ...flags)).out).toBe("node 2: draining")
+    expect((await runCli("node", "list", "--json", ...flags)).out).toContain('"id":2,')
+    expect(JSON.parse((await runCli("node", "list", "--json", ...flags)).out).nodes[1].state).toBe("draining")
+    // Node 2 still hosts replicas (two nodes, two replicas per shard: they cannot move).
+    expect((await runCli("node", "remove", "2", ...flags)).failure).toContain("NodeNotEmpty")
+    expect((await runCli("node", "drain", "99", ...flags)).failure).toContain("UnknownNode")
 
     const taken = await runCli(
       "start",
@@ -84,6 +111,8 @@ describe("flotilla start --embedded-nats", () => {
       `127.0.0.1:${port}`,
     )
     expect(taken.failure).toContain(`127.0.0.1:${port} is already in use`)
+    // The hint names the process holding the port (here the first node's nats-server).
+    expect(taken.failure).toContain(`port ${port} is held by nats-server pid ${natsPid}`)
     const both = await runCli(
       "start",
       "--data-dir",

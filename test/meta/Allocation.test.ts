@@ -16,6 +16,7 @@ const node = (id: number, over: Partial<NodeRecord> = {}): NodeRecord => ({
   token: `t${id}`,
   name: "",
   labels: {},
+  kinds: ["kv"],
   state: "up",
   registeredAt: 0,
   lastHeartbeat: 0,

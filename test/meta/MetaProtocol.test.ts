@@ -163,6 +163,15 @@ describe("keyspace kinds", () => {
       expect(r._tag, kind).toBe("InvalidArgument")
     }
     expect(sm.state().shardMapVersion).toBe(v)
+    for (const n of [1, 2, 3])
+      sm.applyCommand({
+        _tag: "RegisterNode",
+        token: `t${n}`,
+        name: `n${n}`,
+        labels: {},
+        kinds: ["kv", "Counter"],
+        at: 100,
+      })
     expect(
       sm.applyCommand({
         _tag: "CreateKeyspace",

@@ -83,6 +83,7 @@ export const buildInput = (raw: RawCluster): PlannerInput => {
     token: `t${i + 1}`,
     name: "",
     labels: raw.zoned && r.labelled ? { zone: r.zone } : ({} as Record<string, string>),
+    kinds: ["kv"],
     state: r.state,
     registeredAt: 0,
     lastHeartbeat: NOW - r.silence,

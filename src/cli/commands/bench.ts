@@ -7,20 +7,21 @@ import { Command, Options } from "@effect/cli"
 import { Console, Context, Effect, Layer } from "effect"
 import type * as Bench from "../Bench.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
+import { integerIn } from "../IntegerFlags.js"
 
-const clients = Options.integer("clients").pipe(
+const clients = integerIn("clients", 1, 10_000).pipe(
   Options.withDescription("concurrent callers, each with one request outstanding"),
   Options.withDefault(32),
 )
-const seconds = Options.integer("seconds").pipe(
+const seconds = integerIn("seconds", 1, 3600).pipe(
   Options.withDescription("how long to run"),
   Options.withDefault(10),
 )
-const keys = Options.integer("keys").pipe(
+const keys = integerIn("keys", 1, 10_000_000).pipe(
   Options.withDescription("distinct keys written and read"),
   Options.withDefault(10_000),
 )
-const valueBytes = Options.integer("value-bytes").pipe(
+const valueBytes = integerIn("value-bytes", 0, 448 * 1024).pipe(
   Options.withDescription("size of each value"),
   Options.withDefault(100),
 )
@@ -31,22 +32,17 @@ const reads = Options.float("reads").pipe(
 const stale = Options.boolean("stale").pipe(
   Options.withDescription("reads accept stale answers from any replica (no ReadIndex)"),
 )
+const keep = Options.boolean("keep").pipe(
+  Options.withDescription("leave the keys the run wrote in the store (they are deleted by default)"),
+)
 const json = Options.boolean("json").pipe(Options.withDescription("print the result as one JSON line"))
 
 /** `flotilla bench`. */
 export const bench = Command.make(
   "bench",
-  { ...clientFlags, clients, seconds, keys, valueBytes, reads, stale, json },
+  { ...clientFlags, clients, seconds, keys, valueBytes, reads, stale, keep, json },
   (o) =>
     Effect.gen(function* () {
-      const problems = [
-        o.clients >= 1 && o.clients <= 10_000 ? undefined : "--clients must be in 1..10000",
-        o.seconds >= 1 && o.seconds <= 3600 ? undefined : "--seconds must be in 1..3600",
-        o.keys >= 1 ? undefined : "--keys must be at least 1",
-        o.valueBytes >= 0 && o.valueBytes <= 448 * 1024 ? undefined : "--value-bytes must be in 0..458752",
-        o.reads >= 0 && o.reads <= 1 ? undefined : "--reads must be in 0..1",
-      ].filter((p) => p !== undefined)
-      if (problems.length > 0) return yield* Effect.fail(new Error(problems.join("; ")))
       const [KvClient, Router, Bench] = yield* Effect.promise(() =>
         Promise.all([
           import("../../client/KvClient.js"),
@@ -77,6 +73,15 @@ export const bench = Command.make(
         }),
       )
       if (tty) process.stderr.write("\n")
+      if (!o.keep) {
+        const removed = yield* Bench.removeKeys(kv, result.written, o.clients)
+        yield* Console.error(
+          removed.failed.length === 0
+            ? `removed the ${result.written.size} key(s) the run wrote (--keep keeps them)`
+            : `removed ${result.written.size - removed.failed.length} of the ${result.written.size} key(s) the run wrote; ` +
+                `${removed.failed.length} could not be deleted (first: ${removed.failed[0]})`,
+        )
+      }
       const stats = yield* router.stats
       if (o.json)
         yield* Console.log(

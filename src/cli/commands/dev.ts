@@ -8,16 +8,18 @@
  */
 import { Command, Options } from "@effect/cli"
 import { Console, Effect, Logger, LogLevel, Option } from "effect"
+import { checkDataDir } from "../DataDir.js"
+import { integerIn } from "../IntegerFlags.js"
 
 const dataDir = Options.text("data-dir").pipe(
   Options.withDescription("where the nodes keep their data (kept across runs)"),
   Options.withDefault(".flotilla/dev"),
 )
-const nodes = Options.integer("nodes").pipe(
+const nodes = integerIn("nodes", 1, 9).pipe(
   Options.withDescription("number of nodes"),
   Options.withDefault(3),
 )
-const shards = Options.integer("shards").pipe(
+const shards = integerIn("shards", 1, 256).pipe(
   Options.withDescription("shards of the KV keyspace (when it is created)"),
   Options.withDefault(4),
 )
@@ -44,8 +46,8 @@ export const dev = Command.make(
   { dataDir, nodes, shards, cluster, transport, nats, console: consoleFlag, verbose },
   (o) =>
     Effect.gen(function* () {
-      if (o.nodes < 1 || o.nodes > 9) return yield* Effect.fail(new Error("--nodes must be in 1..9"))
-      if (o.shards < 1 || o.shards > 256) return yield* Effect.fail(new Error("--shards must be in 1..256"))
+      const bad = checkDataDir(o.dataDir)
+      if (bad !== undefined) return yield* Effect.fail(new Error(bad))
       // Imported here, not at the top, so that `--help` stays fast.
       const [KvClient, DevCluster, DevConsole] = yield* Effect.promise(() =>
         Promise.all([
@@ -55,6 +57,7 @@ export const dev = Command.make(
         ]),
       )
       yield* Console.log(`flotilla dev: starting cluster "${o.cluster}" with ${o.nodes} node(s)`)
+      let started = false
       const stopped = yield* Effect.scoped(
         Effect.gen(function* () {
           const cluster = yield* DevCluster.start({
@@ -66,6 +69,7 @@ export const dev = Command.make(
             keyspaces: [{ name: "kv", kind: "kv", shards: o.shards }],
             log: (line) => Console.log(`  ${line}`),
           })
+          started = true
           yield* Effect.addFinalizer(() => Console.log("\nstopping the nodes..."))
           yield* Console.log(
             `cluster "${cluster.cluster}" ready in ${(cluster.readyMs / 1000).toFixed(1)} s\n`,
@@ -99,7 +103,10 @@ export const dev = Command.make(
           Effect.as(undefined),
           Effect.onInterrupt(() => Effect.void),
         ),
-      ).pipe(Effect.ensuring(Console.log(`stopped; the data is in ${o.dataDir}`)))
+      ).pipe(
+        // Only a cluster that started has data to speak of.
+        Effect.ensuring(Effect.when(Console.log(`stopped; the data is in ${o.dataDir}`), () => started)),
+      )
       return stopped
     }).pipe(Logger.withMinimumLogLevel(o.verbose ? LogLevel.Info : LogLevel.Warning)),
 ).pipe(

@@ -8,23 +8,27 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
+import { MAX_REPLICATION_FACTOR } from "../../meta/CommandChecks.js"
+import { SLOT_COUNT } from "../../meta/Slots.js"
 import { clientFlags, routerLayer } from "../ClientFlags.js"
+import { describeError } from "../Failure.js"
+import { integerIn } from "../IntegerFlags.js"
 import { table } from "../Table.js"
 
 // Imported when a command runs so that `--help` stays fast.
 const lazyRouter = Effect.promise(() => import("../../client/Router.js"))
 
 const name = Args.text({ name: "name" }).pipe(Args.withDescription("the keyspace's name"))
-const shards = Options.integer("shards").pipe(
-  Options.withDescription("number of shards (Raft groups), 1..16384"),
+const shards = integerIn("shards", 1, SLOT_COUNT).pipe(
+  Options.withDescription(`number of shards (Raft groups), 1..${SLOT_COUNT}`),
   Options.withDefault(4),
 )
-const replication = Options.integer("replication").pipe(
+const replication = integerIn("replication", 1, MAX_REPLICATION_FACTOR).pipe(
   Options.withDescription("replicas per shard (default: the cluster's replication factor)"),
   Options.optional,
 )
 const kind = Options.text("kind").pipe(
-  Options.withDescription("the entity kind its shards run (default kv, the KV store)"),
+  Options.withDescription("the state machine kind its shards run (kv: the KV store); a node must host it"),
   Options.withDefault("kv"),
 )
 
@@ -38,10 +42,15 @@ const create = Command.make("create", { ...clientFlags, name, shards, replicatio
       replicationFactor: o.replication._tag === "Some" ? o.replication.value : 0,
       kind: o.kind,
     })
-    if (r._tag !== "KeyspaceCreated") {
-      const why = "message" in r && typeof r.message === "string" ? r.message : JSON.stringify(r)
-      return yield* Effect.fail(new Error(`keyspace ${o.name} not created: ${r._tag}: ${why}`))
-    }
+    if (r._tag === "UnknownKind")
+      return yield* Effect.fail(
+        new Error(
+          `keyspace ${o.name} not created: no node hosts kind "${r.kind}" (the nodes host: ${r.hosted.join(", ") || "nothing"}); ` +
+            "start nodes that host it first",
+        ),
+      )
+    if (r._tag !== "KeyspaceCreated")
+      return yield* Effect.fail(new Error(`keyspace ${o.name} not created: ${describeError(r)}`))
     yield* Console.log(`keyspace ${r.name}: ${r.groups.length} shard(s), groups ${r.groups.join(", ")}`)
   }).pipe(Effect.provide(routerLayer(o))),
 ).pipe(Command.withDescription("create a keyspace (its shards are placed on the cluster's nodes)"))
@@ -62,8 +71,34 @@ const list = Command.make("list", { ...clientFlags }, (o) =>
   }).pipe(Effect.provide(routerLayer(o))),
 ).pipe(Command.withDescription("list the keyspaces: kind, shards, replicas per shard"))
 
+const factor = Args.integer({ name: "replicas" }).pipe(
+  Args.withDescription(`voters per shard, 1..${MAX_REPLICATION_FACTOR}`),
+)
+const json = Options.boolean("json").pipe(Options.withDescription("print the answer as one JSON line"))
+
+const setReplication = Command.make("set-replication", { ...clientFlags, json, name, factor }, (o) =>
+  Effect.gen(function* () {
+    if (!Number.isSafeInteger(o.factor) || o.factor < 1 || o.factor > MAX_REPLICATION_FACTOR)
+      return yield* Effect.fail(
+        new Error(`replicas must be in 1..${MAX_REPLICATION_FACTOR}, got ${o.factor}`),
+      )
+    const r = yield* (yield* (yield* lazyRouter).Router).meta({
+      _tag: "SetReplicationFactor",
+      keyspace: o.name,
+      replicationFactor: o.factor,
+    })
+    if (r._tag !== "Done")
+      return yield* Effect.fail(new Error(`keyspace ${o.name}: replication not changed: ${describeError(r)}`))
+    yield* Console.log(
+      o.json
+        ? JSON.stringify({ keyspace: o.name, replicationFactor: o.factor })
+        : `keyspace ${o.name}: ${o.factor} replica(s) per shard (the planner adds or removes voters to match)`,
+    )
+  }).pipe(Effect.provide(routerLayer(o))),
+).pipe(Command.withDescription("change the number of voters of every shard of a keyspace"))
+
 /** `flotilla keyspace`. */
 export const keyspace = Command.make("keyspace").pipe(
-  Command.withDescription("create and list keyspaces"),
-  Command.withSubcommands([create, list]),
+  Command.withDescription("create and list keyspaces, change their replication"),
+  Command.withSubcommands([create, list, setReplication]),
 )

@@ -14,6 +14,8 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Layer, Option } from "effect"
 import type * as KvClient from "../../client/KvClient.js"
 import { type ClientFlags, clientFlags, routerLayer } from "../ClientFlags.js"
+import { clientHint, describeError } from "../Failure.js"
+import { integerIn } from "../IntegerFlags.js"
 import { revCommands } from "./kvRev.js"
 
 const base64 = Options.boolean("base64").pipe(
@@ -59,6 +61,12 @@ const lazyKvClient = Effect.promise(() => import("../../client/KvClient.js"))
 const withKv = <A, E>(flags: ClientFlags, f: (kv: KvClient.KvClientService) => Effect.Effect<A, E>) =>
   Effect.flatMap(lazyKvClient, (K) =>
     Effect.flatMap(K.KvClient, f).pipe(Effect.provide(K.layer.pipe(Layer.provide(routerLayer(flags))))),
+  ).pipe(
+    Effect.mapError((e) => {
+      const message = describeError(e)
+      const hint = clientHint(message, flags.cluster)
+      return hint === undefined ? e : new Error(`${message}; ${hint}`)
+    }),
   )
 
 const get = Command.make("get", { ...clientFlags, base64, stale, key }, (o) =>
@@ -108,7 +116,7 @@ const after = Options.text("after").pipe(
   Options.withDescription("continue after this token (printed by the previous page)"),
   Options.optional,
 )
-const limit = Options.integer("limit").pipe(
+const limit = integerIn("limit", 1, 10_000).pipe(
   Options.withDescription("at most this many entries"),
   Options.withDefault(100),
 )
@@ -128,6 +136,8 @@ const scan = Command.make("scan", { ...clientFlags, base64, stale, prefix, start
         limit: o.limit,
         staleRead: o.stale,
       })
+      if (page.entries.length === 0)
+        yield* Console.error(Option.isSome(o.after) ? "(no more keys)" : "(no keys)")
       for (const e of page.entries) yield* Console.log(`${show(e.key, o.base64)}\t${show(e.value, o.base64)}`)
       if (Option.isSome(page.continuation))
         yield* Console.error(`(more: --after ${Buffer.from(page.continuation.value).toString("base64")})`)

@@ -6,8 +6,11 @@
  *   flotilla start --data-dir d2 --cluster c                # a restart rejoins as itself
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
+import { Console, Context, Effect, Either, Layer, Option, Schema } from "effect"
 import type * as LogFormatTypes from "../../runtime/LogFormat.js"
+import { checkDataDir } from "../DataDir.js"
+import { integerIn } from "../IntegerFlags.js"
+import { portHint } from "../PortHolder.js"
 
 const bootstrap = Options.boolean("bootstrap").pipe(
   Options.withDescription(
@@ -35,11 +38,11 @@ const clusterSettings = Options.text("cluster-settings").pipe(
   ),
   Options.optional,
 )
-const reportMs = Options.integer("report-ms").pipe(
+const reportMs = integerIn("report-ms", 10, 600_000).pipe(
   Options.withDescription("milliseconds between heartbeats to the metadata leader (default 1000)"),
   Options.optional,
 )
-const placementMs = Options.integer("placement-ms").pipe(
+const placementMs = integerIn("placement-ms", 10, 600_000).pipe(
   Options.withDescription("milliseconds between placement passes on the metadata leader (default 500)"),
   Options.optional,
 )
@@ -59,19 +62,19 @@ const cluster = Options.text("cluster").pipe(
   Options.withDescription("cluster name"),
   Options.withDefault("default"),
 )
-const tickMs = Options.integer("tick-ms").pipe(
+const tickMs = integerIn("tick-ms", 1, 60_000).pipe(
   Options.withDescription("milliseconds per Raft tick"),
   Options.optional,
 )
-const snapshotEntries = Options.integer("snapshot-entries").pipe(
+const snapshotEntries = integerIn("snapshot-entries", 1, 1_000_000_000).pipe(
   Options.withDescription("entries applied between snapshots"),
   Options.optional,
 )
-const keepEntries = Options.integer("keep-entries").pipe(
+const keepEntries = integerIn("keep-entries", 0, 1_000_000_000).pipe(
   Options.withDescription("entries kept behind a snapshot"),
   Options.optional,
 )
-const quiesceAfterTicks = Options.integer("quiesce-after-ticks").pipe(
+const quiesceAfterTicks = integerIn("quiesce-after-ticks", 0, 1_000_000_000).pipe(
   Options.withDescription("idle ticks before a group quiesces (0: never)"),
   Options.optional,
 )
@@ -87,24 +90,12 @@ const metricsPerGroup = Options.boolean("metrics-per-group").pipe(
   Options.withDescription("expose metrics per group too (one series per hosted group: large on big nodes)"),
 )
 
-const logLevel = Options.choice("log-level", ["debug", "info", "warning", "error"]).pipe(
-  Options.withDescription("the lowest level of log lines written (default info)"),
-  Options.withDefault("info" as const),
-)
-
 const logFormat = Options.choice("log-format", ["text", "json"]).pipe(
   Options.withDescription(
     "text: Effect's log lines; json: one JSON object a line (time, level, node, group, message, cause)",
   ),
   Options.withDefault("text" as const),
 )
-
-const LOG_LEVELS = {
-  debug: LogLevel.Debug,
-  info: LogLevel.Info,
-  warning: LogLevel.Warning,
-  error: LogLevel.Error,
-} as const
 
 /** `key=value,key=value` as labels, or why not. */
 export const parseLabels = (text: string): Record<string, string> | string => {
@@ -154,8 +145,10 @@ const startEmbeddedNats = (at: { readonly host: string; readonly port: number })
               ? e.output.split("\n").find((l) => l.includes("[FTL]") || l.includes("[ERR]"))
               : undefined
           const why = e instanceof Error ? e.message.split("\n")[0] : String(e)
+          const inUse = /already in use/i.test(`${why} ${fatal ?? ""}`)
           return new Error(
-            `--embedded-nats: ${why}${fatal ? `: ${fatal.replace(/^.*\[(FTL|ERR)\]\s*/, "")}` : ""}`,
+            `--embedded-nats: ${why}${fatal ? `: ${fatal.replace(/^.*\[(FTL|ERR)\]\s*/, "")}` : ""}` +
+              (inUse ? `; ${portHint(at.port)}` : ""),
           )
         },
       }),
@@ -186,7 +179,6 @@ export const start = Command.make(
     clusterSettings,
     reportMs,
     placementMs,
-    logLevel,
     logFormat,
     dataDir,
     natsUrl,
@@ -203,6 +195,8 @@ export const start = Command.make(
     Effect.gen(function* () {
       if (o.bootstrap && o.join)
         return yield* Effect.fail(new Error("--bootstrap and --join exclude each other"))
+      const badDir = checkDataDir(o.dataDir)
+      if (badDir !== undefined) return yield* Effect.fail(new Error(badDir))
       const [{ SettingsPatch }, StartNode, { Node }, { NodeObservations }, LogFormat] = yield* lazyNode
       const nodeLabels: Record<string, string> = {}
       if (Option.isSome(o.labels)) {
@@ -269,7 +263,6 @@ export const start = Command.make(
           return yield* Effect.never
         }),
       ).pipe(
-        Logger.withMinimumLogLevel(LOG_LEVELS[o.logLevel]),
         Effect.provide(LogFormat.layer(o.logFormat, logContext)),
         // The clean-stop line, once the node's scope has closed (its store flushed and closed).
         // A stop that fails prints its error instead (main.ts).

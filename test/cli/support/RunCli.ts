@@ -14,7 +14,8 @@ export interface CliResult {
   readonly failure: string | undefined
 }
 
-const capture = () => {
+/** A Console that records what is printed (out: log and info, err: error and warn). */
+export const capture = () => {
   const out: string[] = []
   const err: string[] = []
   const text = (args: ReadonlyArray<unknown>) => args.map(String).join(" ")

@@ -99,15 +99,26 @@ export const metaState = (
   shards: number,
 ): ClusterState => {
   const sm = new MetaStateMachine()
+  const kinds = [...new Set(keyspaces.map((k) => k.kind))]
   must(
     sm.applyCommand(
-      MetaCommand.Bootstrap.make({ cluster, token: "n1", name: "n1", labels: {}, settings: {}, at: 1 }),
+      MetaCommand.Bootstrap.make({
+        cluster,
+        token: "n1",
+        name: "n1",
+        labels: {},
+        kinds,
+        settings: {},
+        at: 1,
+      }),
     ),
     "Bootstrapped",
   )
   for (let i = 2; i <= nodes; i++)
     must(
-      sm.applyCommand(MetaCommand.RegisterNode.make({ token: `n${i}`, name: `n${i}`, labels: {}, at: 1 })),
+      sm.applyCommand(
+        MetaCommand.RegisterNode.make({ token: `n${i}`, name: `n${i}`, labels: {}, kinds, at: 1 }),
+      ),
       "NodeRegistered",
     )
   for (const { name, kind } of keyspaces)
