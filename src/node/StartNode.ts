@@ -31,6 +31,7 @@ import { type NodeConfig, NodeLive, type NodeSettings } from "../runtime/Node.js
 import type { ShardKind } from "../runtime/ShardKind.js"
 import * as LogStore from "../storage/LogStore.js"
 import * as Bus from "../transport/Bus.js"
+import type { ClusterSecret } from "../transport/ClusterSecret.js"
 import type { MemoryBus } from "../transport/MemoryBus.js"
 import type { MemoryNetwork } from "../transport/MemoryNetwork.js"
 import * as NatsConnection from "../transport/NatsConnection.js"
@@ -67,6 +68,11 @@ export interface StartNodeOptions {
   readonly placementIntervalMs?: number
   /** An in-process bus and Raft network instead of NATS (`nats` is then unused). */
   readonly memory?: { readonly bus: MemoryBus; readonly network: MemoryNetwork }
+  /**
+   * The cluster secret (`--cluster-secret-file`): Raft frames and liveness pings are
+   * authenticated with it (docs/security.md). Every node of the cluster must hold the same.
+   */
+  readonly clusterSecret?: ClusterSecret
 }
 
 /** The durable state of a node in `dataDir`: its LevelDB log store and its group catalog. */
@@ -92,6 +98,8 @@ export interface NodeServicesOptions {
   readonly settings?: NodeConfig["settings"]
   /** Raft settings of every replica (a simulation's seeded election jitter). */
   readonly raft?: NodeConfig["raft"]
+  /** Signs and checks liveness pings (the platform's transport seals frames with the same). */
+  readonly clusterSecret?: ClusterSecret
   /**
    * Present when this node creates the cluster (`--bootstrap`): the new cluster's settings,
    * and how to record durably that it exists (`NodeIdentity.markBootstrapped`).
@@ -139,6 +147,7 @@ export const nodeServices = <E, R>(options: NodeServicesOptions, platform: NodeP
         ownsSlot: cache.ownsSlot,
         settings: options.settings,
         raft: options.raft,
+        clusterSecret: options.clusterSecret,
       }),
     ),
   )
@@ -190,6 +199,7 @@ const productionServices = (
   labels: options.labels,
   kinds: options.kinds,
   settings: options.settings,
+  clusterSecret: options.clusterSecret,
   bootstrap:
     options.mode === "bootstrap"
       ? {
@@ -225,12 +235,14 @@ export const layer = (options: StartNodeOptions) => {
   const { cluster, subjectPrefix } = options
   if (options.memory !== undefined) {
     const { bus, network } = options.memory
-    return node((nodeId) => Transport.layerMemory(network, nodeId)).pipe(
+    const { clusterSecret } = options
+    return node((nodeId) => Transport.layerMemory(network, nodeId, { clusterSecret })).pipe(
       Layer.provideMerge(Bus.layerMemory(bus)),
     )
   }
   const nats = NatsConnection.layer({ name: `flotilla-node-${name}`, ...options.nats })
-  return node((nodeId) => Transport.layerNatsConnection({ cluster, nodeId, subjectPrefix })).pipe(
-    Layer.provideMerge(Layer.provideMerge(Bus.layerNats, nats)),
-  )
+  const { clusterSecret } = options
+  return node((nodeId) =>
+    Transport.layerNatsConnection({ cluster, nodeId, subjectPrefix, clusterSecret }),
+  ).pipe(Layer.provideMerge(Layer.provideMerge(Bus.layerNats, nats)))
 }

@@ -123,7 +123,7 @@ const nodeService = (ctx: NodeContext, subscriptions: LeaderSubscriptions): Node
   removeReplica: (groupId) => removeReplica(ctx, groupId),
   status: (groupId) => Effect.sync(() => groupStatus(ctx, groupId)),
   groups: Effect.sync(() => allGroupStatus(ctx)),
-  stats: Effect.sync(() => nodeStats(ctx)),
+  stats: Effect.map(ctx.transport.stats, (transport) => nodeStats(ctx, transport)),
   leadership: subscriptions.changes,
   localStateMachine: (groupId) =>
     Option.map(Option.fromNullable(ctx.engine.replicas.get(groupId)), (r) => r.sm),

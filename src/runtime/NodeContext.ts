@@ -7,6 +7,7 @@ import { Effect, Option, Schema } from "effect"
 import { isNodeId, type NodeId } from "../raft/Ids.js"
 import { LogStore, type LogStoreService } from "../storage/LogStore.js"
 import { Bus, type BusService } from "../transport/Bus.js"
+import { livenessAuth } from "../transport/ClusterSecret.js"
 import { type ClusterSubjects, clusterSubjects } from "../transport/Subjects.js"
 import { Transport, type TransportService } from "../transport/Transport.js"
 import { BusReplies } from "./BusReplies.js"
@@ -83,6 +84,7 @@ export const makeNodeContext = (
         nodeId,
         settings.livenessIntervalMs,
         settings.livenessTimeoutMs,
+        config.clusterSecret === undefined ? undefined : livenessAuth(config.clusterSecret),
       ),
       nowMs: () => clock.unsafeCurrentTimeMillis(),
     }

@@ -5,6 +5,7 @@
 import { Option } from "effect"
 import type { GroupId, NodeId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
+import type { InboundDropReason, TransportStats } from "../transport/TransportService.js"
 import type { NodeContext } from "./NodeContext.js"
 import type { Replica } from "./Replica.js"
 
@@ -62,6 +63,10 @@ export interface NodeStats {
   /** Replies to bus requests that could not be sent (connection down, payload too large). */
   readonly unsentReplies: number
   readonly nodesDown: readonly NodeId[]
+  /** Inbound Raft frames dropped by the transport, by reason (`unauthenticated`: bad tag). */
+  readonly framesDropped: Readonly<Record<InboundDropReason, number>>
+  /** Liveness pings refused: forged (tag) or replayed (clock not later). */
+  readonly refusedPings: number
 }
 
 const ascending = (ids: Iterable<ReplicaId>) => [...ids].sort((a, b) => a - b)
@@ -103,7 +108,7 @@ export const allGroupStatus = (ctx: NodeContext): ReadonlyArray<GroupStatus> =>
   [...ctx.engine.replicas.values()].map(statusOf)
 
 /** The node's counters now. */
-export const nodeStats = (ctx: NodeContext): NodeStats => {
+export const nodeStats = (ctx: NodeContext, transport: TransportStats): NodeStats => {
   const engine = ctx.engine
   let leaders = 0
   for (const r of engine.replicas.values()) if (r.isLeader) leaders++
@@ -121,5 +126,7 @@ export const nodeStats = (ctx: NodeContext): NodeStats => {
     droppedUnknownGroup: engine.stats.droppedUnknownGroup,
     unsentReplies: ctx.replies.unsent,
     nodesDown: [...ctx.liveness.down],
+    framesDropped: transport.dropped,
+    refusedPings: ctx.liveness.refusedPings,
   }
 }

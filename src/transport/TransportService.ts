@@ -13,8 +13,17 @@ export interface InboundBatch {
   readonly envelopes: ReadonlyArray<Envelope>
 }
 
-/** Why an inbound frame was dropped. */
-export type InboundDropReason = "malformed" | "truncated" | "oversized" | "foreign" | "overflow"
+/**
+ * Why an inbound frame was dropped (`unauthenticated`: its tag does not verify with the
+ * cluster secret, ClusterSecret.ts).
+ */
+export type InboundDropReason =
+  | "malformed"
+  | "truncated"
+  | "oversized"
+  | "foreign"
+  | "overflow"
+  | "unauthenticated"
 
 /** Why outbound messages were not sent. */
 export type OutboundDropReason = "oversized" | "disconnected" | "closed"

@@ -6,10 +6,11 @@
  *   flotilla start --data-dir d2 --cluster c                # a restart rejoins as itself
  */
 import { Command, Options } from "@effect/cli"
-import { Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
+import { Config, Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { SettingsPatch } from "../../meta/MetaCommand.js"
 import * as StartNode from "../../node/StartNode.js"
 import { Node } from "../../runtime/Node.js"
+import { readClusterSecretFile } from "../../transport/ClusterSecret.js"
 import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
 
 const bootstrap = Options.boolean("bootstrap").pipe(
@@ -56,6 +57,14 @@ const embeddedNats = Options.text("embedded-nats").pipe(
     "run a nats-server (from the PATH) with this node, listening on host:port (e.g. 0.0.0.0:4300), " +
       "and use it; other nodes join with --nats nats://<this host>:<port>. Excludes --nats",
   ),
+  Options.optional,
+)
+const clusterSecretFile = Options.file("cluster-secret-file", { exists: "either" }).pipe(
+  Options.withDescription(
+    "file holding the cluster secret (hex; `flotilla security init` writes one): Raft frames and " +
+      "liveness pings are authenticated with it; every node needs the same (env FLOTILLA_CLUSTER_SECRET_FILE)",
+  ),
+  Options.withFallbackConfig(Config.string("FLOTILLA_CLUSTER_SECRET_FILE")),
   Options.optional,
 )
 const cluster = Options.text("cluster").pipe(
@@ -148,6 +157,7 @@ export const start = Command.make(
     dataDir,
     natsUrl,
     embeddedNats,
+    clusterSecretFile,
     cluster,
     tickMs,
     snapshotEntries,
@@ -190,7 +200,16 @@ export const start = Command.make(
       const servers = embedded
         ? [`nats://${embedded.host === "0.0.0.0" ? "127.0.0.1" : embedded.host}:${embedded.port}`]
         : Option.getOrElse(o.natsUrl, () => "nats://127.0.0.1:4222").split(",")
+      const clusterSecret = Option.isSome(o.clusterSecretFile)
+        ? yield* readClusterSecretFile(o.clusterSecretFile.value)
+        : undefined
+      if (clusterSecret === undefined)
+        yield* Console.error(
+          "warning: no --cluster-secret-file: Raft frames and liveness pings are NOT authenticated " +
+            "(anyone who can publish on the bus can forge them; see docs/security.md)",
+        )
       const layer = StartNode.layer({
+        clusterSecret,
         mode: o.bootstrap ? "bootstrap" : "join",
         dataDir: o.dataDir,
         cluster: o.cluster,
