@@ -59,11 +59,12 @@ export const RegisterNodeRequest = Schema.TaggedStruct("RegisterNode", {
 })
 /**
  * A node's heartbeat with its load report (`load.node` must be `node`), or with one `part` of
- * a report too large for one message (NodeReport.ts, `splitLoad`).
+ * a report too large for one message (NodeReport.ts, `splitLoad`). `proof` stands for the
+ * node's token, which never travels again after `RegisterNode` (HeartbeatProof.ts).
  */
 export const HeartbeatRequest = Schema.TaggedStruct("Heartbeat", {
   node: NodeIdSchema,
-  token: Schema.String,
+  proof: Schema.String,
   load: NodeLoad,
   part: Schema.optional(ReportPart),
 })
@@ -205,12 +206,12 @@ export const encodeRequest = (request: MetaRequest): Uint8Array =>
 
 /** A heartbeat exactly as the Schema would decode it, without its cost; otherwise undefined. */
 const fastHeartbeat = (v: Record<string, unknown>): HeartbeatRequest | undefined => {
-  if (!isNodeId(v.node) || typeof v.token !== "string") return undefined
+  if (!isNodeId(v.node) || typeof v.proof !== "string") return undefined
   const load = parseNodeLoad(v.load)
   if (load === undefined) return undefined
-  if (!("part" in v)) return { _tag: "Heartbeat", node: v.node, token: v.token, load }
+  if (!("part" in v)) return { _tag: "Heartbeat", node: v.node, proof: v.proof, load }
   const part = parseReportPart(v.part)
-  return part === undefined ? undefined : { _tag: "Heartbeat", node: v.node, token: v.token, load, part }
+  return part === undefined ? undefined : { _tag: "Heartbeat", node: v.node, proof: v.proof, load, part }
 }
 
 /** Bytes as a request, or the `MalformedRequest` to answer. */

@@ -22,6 +22,7 @@
 import { Clock, Effect, Layer, Schedule } from "effect"
 import { call, callUntilAnswered } from "../client/MetaCall.js"
 import type { Labels } from "../meta/ClusterState.js"
+import { heartbeatProof } from "../meta/HeartbeatProof.js"
 import { type HostedReplica, type LocalAction, planLocalReplicas } from "../meta/LocalReplicas.js"
 import { type NodeLoad, type ReplicaReport, splitLoad } from "../meta/NodeReport.js"
 import { completeShardMap } from "../meta/PagedShardMap.js"
@@ -243,6 +244,7 @@ const sendHeartbeat = (agent: Agent) =>
     const load = loadReport(node.nodeId, at, yield* node.groups)
     // Half the payload limit leaves room for the request around the replicas.
     const parts = splitLoad(load, Math.floor(bus.maxPayload() / 2))
+    const partOf = (index: number) => (parts.length > 1 ? { index, count: parts.length } : undefined)
     const send = (part: NodeLoad, index: number) =>
       call(
         bus,
@@ -250,9 +252,9 @@ const sendHeartbeat = (agent: Agent) =>
         {
           _tag: "Heartbeat",
           node: node.nodeId,
-          token: agent.options.token,
+          proof: heartbeatProof(agent.options.token, node.nodeId, part.at, partOf(index)),
           load: part,
-          ...(parts.length > 1 ? { part: { index, count: parts.length } } : {}),
+          ...(parts.length > 1 ? { part: partOf(index)! } : {}),
         },
         agent.timeout,
       )

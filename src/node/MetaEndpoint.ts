@@ -3,8 +3,9 @@
  * subscribes when its replica becomes leader and unsubscribes when it stops leading, like a
  * group subject, so "no responders" means "no metadata leader now: retry with backoff".
  *
- * Each request is a JSON `MetaRequest` (MetaProtocol.ts). Heartbeats are answered here: the
- * node's token is checked against the leader's state, its load report is kept in memory
+ * Each request is a JSON `MetaRequest` (MetaProtocol.ts). Heartbeats are answered here: their
+ * proof is checked with the node's token in the leader's state and their clock must advance
+ * (HeartbeatProof.ts), its load report is kept in memory
  * (`MetaReports`, read by the placement driver; never in the log) and the answer carries the
  * shard map version. Everything else is served through the group like any request to a group
  * (`Node.request(0, bytes)`, routed by `metaShardKind`): queries by ReadIndex, commands
@@ -13,6 +14,7 @@
  */
 import { Clock, Context, Effect, Either, Layer, Option, Stream } from "effect"
 import { type ClusterState, findNode, META_GROUP } from "../meta/ClusterState.js"
+import { HeartbeatClock, verifyHeartbeatProof } from "../meta/HeartbeatProof.js"
 import { encodeResponse } from "../meta/MetaCommand.js"
 import { InvalidArgument, NodeRemoved, NotBootstrapped, UnknownNode, WrongToken } from "../meta/MetaErrors.js"
 import { decodeRequest, encodeReply, HeartbeatAck, type HeartbeatRequest } from "../meta/MetaProtocol.js"
@@ -43,6 +45,8 @@ export interface MetaReportsService {
   readonly leaderSince: () => number
   /** Reports that arrive in parts, until complete. */
   readonly assembly: ReportAssembly
+  /** Each node's last heartbeat taken: older or repeated ones are replays. */
+  readonly clock: HeartbeatClock
 }
 
 /** Load reports kept in the metadata leader's memory (see the module comment). */
@@ -56,13 +60,16 @@ export const makeReports = (): MetaReportsService => {
   let table = new Map<NodeId, ReportEntry>()
   let since = 0
   const assembly = new ReportAssembly()
+  const clock = new HeartbeatClock()
   return {
     assembly,
+    clock,
     record: (node, load, receivedAt) => void table.set(node, { load, receivedAt }),
     entries: () => table,
     reset: (leaderSince) => {
       table = new Map()
       assembly.clear()
+      clock.clear()
       since = leaderSince
     },
     leaderSince: () => since,
@@ -88,7 +95,8 @@ export const answerHeartbeat = (
   if (state === undefined || !state.bootstrapped) return encodeResponse(new NotBootstrapped())
   const node = findNode(state, request.node)
   if (node === undefined) return encodeResponse(new UnknownNode({ node: request.node }))
-  if (node.token !== request.token) return encodeResponse(new WrongToken({ node: node.id }))
+  if (!verifyHeartbeatProof(node.token, request.proof, request.node, request.load.at, request.part))
+    return encodeResponse(new WrongToken({ node: node.id }))
   if (node.state === "removed") return encodeResponse(new NodeRemoved({ node: node.id }))
   if (request.load.node !== request.node) {
     return encodeResponse(
@@ -97,6 +105,12 @@ export const answerHeartbeat = (
       }),
     )
   }
+  if (!reports.clock.advance(node.id, request.load.at, request.part?.index ?? 0))
+    return encodeResponse(
+      new InvalidArgument({
+        message: `heartbeat of node ${node.id} replayed or out of order (report at ${request.load.at})`,
+      }),
+    )
   const whole = request.part === undefined ? request.load : reports.assembly.add(request.load, request.part)
   if (whole !== undefined) reports.record(node.id, whole, nowMs)
   return encodeReply(HeartbeatAck.make({ node: node.id, shardMapVersion: state.shardMapVersion }))

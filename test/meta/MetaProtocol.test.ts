@@ -1,7 +1,8 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
+import { heartbeatProof } from "../../src/meta/HeartbeatProof.js"
 import { decodeCommand, decodeResponse } from "../../src/meta/MetaCommand.js"
-import { decodeReply, type HeartbeatRequest } from "../../src/meta/MetaProtocol.js"
+import { decodeReply, encodeRequest, type HeartbeatRequest } from "../../src/meta/MetaProtocol.js"
 import { answerQuery, decodeQuery, encodeQuery, encodeQueryResponse } from "../../src/meta/MetaQuery.js"
 import { metaShardKind } from "../../src/meta/MetaShardKind.js"
 import { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
@@ -85,7 +86,7 @@ describe("the meta shard kind", () => {
   })
 
   it("refuses heartbeats on the group subject (only the meta endpoint keeps reports)", () => {
-    expect(replyOf(route({ _tag: "Heartbeat", node: 1, token: "t1", load: load(1) }))._tag).toBe(
+    expect(replyOf(route({ _tag: "Heartbeat", node: 1, proof: "", load: load(1) }))._tag).toBe(
       "InvalidArgument",
     )
   })
@@ -97,13 +98,11 @@ describe("the meta shard kind", () => {
 })
 
 describe("heartbeats on the meta endpoint", () => {
-  const beat = (over: Partial<HeartbeatRequest> = {}): HeartbeatRequest => ({
-    _tag: "Heartbeat",
-    node: NodeId(2),
-    token: "t2",
-    load: load(2),
-    ...over,
-  })
+  /** A heartbeat with its proof made with `token` (node 2's is "t2"). */
+  const beat = (over: Partial<HeartbeatRequest> = {}, token = "t2"): HeartbeatRequest => {
+    const req = { _tag: "Heartbeat" as const, node: NodeId(2), load: load(2), ...over }
+    return { proof: heartbeatProof(token, req.node, req.load.at, req.part), ...req }
+  }
   const answer = (state: MetaStateMachine | undefined, req: HeartbeatRequest) => {
     const reports = makeReports()
     const reply = decodeReply(answerHeartbeat(state?.state(), req, reports, 999))
@@ -121,7 +120,9 @@ describe("heartbeats on the meta endpoint", () => {
     const sm = cluster()
     const cases: Array<[HeartbeatRequest, string]> = [
       [beat({ node: NodeId(9), load: load(9) }), "UnknownNode"],
-      [beat({ token: "t1" }), "WrongToken"],
+      [beat({}, "t1"), "WrongToken"],
+      [beat({ proof: "00".repeat(32) }), "WrongToken"],
+      [beat({ proof: heartbeatProof("t2", 2, 1234, undefined) }), "WrongToken"],
       [beat({ load: load(1) }), "InvalidArgument"],
     ]
     for (const [req, tag] of cases) {
@@ -134,6 +135,25 @@ describe("heartbeats on the meta endpoint", () => {
     sm.applyCommand({ _tag: "SetNodeState", node: NodeId(2), state: "draining", at: 200 })
     sm.applyCommand({ _tag: "SetNodeState", node: NodeId(2), state: "removed", at: 201 })
     expect(answer(sm, beat()).reply._tag).toBe("NodeRemoved")
+  })
+
+  it("takes a node's heartbeats in clock order only: a replayed one is refused", () => {
+    const sm = cluster()
+    const reports = makeReports()
+    const at = (ms: number) => beat({ load: { ...load(2), at: ms } })
+    const tagOf = (req: HeartbeatRequest) =>
+      Either.getOrThrow(decodeReply(answerHeartbeat(sm.state(), req, reports, 999)))._tag
+    expect(tagOf(at(10))).toBe("HeartbeatAck")
+    expect(tagOf(at(10))).toBe("InvalidArgument")
+    expect(tagOf(at(9))).toBe("InvalidArgument")
+    expect(tagOf(at(11))).toBe("HeartbeatAck")
+    reports.reset(1000)
+    expect(tagOf(at(11))).toBe("HeartbeatAck")
+  })
+
+  it("never carries the node's token", () => {
+    const bytes = new TextDecoder().decode(encodeRequest(beat({}, "secret-token-of-node-2")))
+    expect(bytes).not.toContain("secret-token-of-node-2")
   })
 
   it("decodes no answer it does not know", () => {
