@@ -3,10 +3,11 @@
  * benchmarks and users' fault-injection suites: start it, send requests, ask each node's
  * admin endpoint, SIGKILL and restart nodes, restart the NATS server, wait for conditions.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { generateClusterSecretText } from "../transport/ClusterSecret.js"
 import { type RunningNatsServer, startNatsServer } from "../transport/NatsServer.js"
 import { NodeProcess } from "./NodeProcess.js"
 
@@ -23,6 +24,11 @@ export interface ProcessClusterOptions {
    * nodes are static (`--id i`).
    */
   readonly managed?: { readonly clusterSettings?: Record<string, unknown> }
+  /**
+   * Nodes share a cluster secret (a file written in the cluster's directory, passed as
+   * `--cluster-secret-file`): frames and liveness pings are authenticated (default true).
+   */
+  readonly clusterSecret?: boolean
 }
 
 /** One replica as a node's admin `status` reports it. */
@@ -63,6 +69,12 @@ export class ProcessCluster {
   static async start(o: ProcessClusterOptions): Promise<ProcessCluster> {
     const cluster = o.cluster ?? "test"
     const root = mkdtempSync(join(tmpdir(), "flotilla-cluster-"))
+    const nodeArgs = [...(o.nodeArgs ?? [])]
+    if (o.clusterSecret ?? true) {
+      const file = join(root, "cluster.secret")
+      writeFileSync(file, generateClusterSecretText(), { mode: 0o600 })
+      nodeArgs.push("--cluster-secret-file", file)
+    }
     const nats = await startNatsServer({ args: o.natsArgs ?? [] })
     const nodes: NodeProcess[] = []
     const managed = o.managed !== undefined
@@ -76,7 +88,7 @@ export class ProcessCluster {
           dataDir: join(root, `node-${i}`),
           natsUrl: nats.url,
           cluster,
-          args: [...(o.nodeArgs ?? []), ...extra],
+          args: [...nodeArgs, ...extra],
         }),
       )
     }
@@ -92,7 +104,7 @@ export class ProcessCluster {
         await Promise.all(nodes.map((n) => n.start()))
       }
       const client = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 })
-      return new ProcessCluster(nats, nodes, client, cluster, root, o.nodeArgs ?? [], managed)
+      return new ProcessCluster(nats, nodes, client, cluster, root, nodeArgs, managed)
     } catch (e) {
       await Promise.all(nodes.map((n) => n.kill()))
       await nats.close()
