@@ -89,13 +89,9 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
     const answer = yield* router.meta({ _tag: "GetNodes" })
     const nodes = answer._tag === "NodeList" ? answer.nodes : []
     const live = nodes.filter((n) => n.state !== "removed")
-    const admin = yield* Effect.forEach(
-      live,
-      (n) => adminStatus(bus, `${router.subjects.root}.admin.${n.id}`),
-      {
-        concurrency: "unbounded",
-      },
-    )
+    const admin = yield* Effect.forEach(live, (n) => adminStatus(bus, router.subjects.admin(n.id)), {
+      concurrency: "unbounded",
+    })
     const leaders = new Map<number, { node: number; lag: number }>()
     const leads = new Map<number, number>()
     for (const status of admin) {

@@ -16,6 +16,7 @@
 import { Either, Schema } from "effect"
 import { isNodeId } from "../raft/Ids.js"
 import { RuntimeErrorSchema } from "../runtime/RuntimeErrors.js"
+import type { ClusterSubjects, SubjectClass } from "../transport/Subjects.js"
 import { Labels, NodeState } from "./ClusterState.js"
 import { Count, NodeIdSchema } from "./IdSchemas.js"
 import { decodeJson, decodeJsonValue, encodeJson, parseJson } from "./JsonCodec.js"
@@ -223,6 +224,44 @@ export const decodeRequest = (bytes: Uint8Array): Either.Either<MetaRequest, Mal
     }
     return decodeThroughSchema(raw)
   })
+
+/**
+ * The subject class a request travels on (Subjects.ts): node registration and heartbeats are
+ * internal, mutations of the cluster are the operators', everything read-only the clients'.
+ */
+export const metaRequestClass = (request: { readonly _tag: MetaRequest["_tag"] }): SubjectClass => {
+  switch (request._tag) {
+    case "RegisterNode":
+    case "Heartbeat":
+      return "internal"
+    case "CreateKeyspace":
+    case "SetNodeState":
+    case "UpdateSettings":
+    case "SetReplicationFactor":
+      return "operator"
+    default:
+      return "client"
+  }
+}
+
+/** The meta subject `request` goes to. */
+export const metaSubjectOf = (
+  subjects: ClusterSubjects,
+  request: { readonly _tag: MetaRequest["_tag"] },
+): string => subjects.metaOf(metaRequestClass(request))
+
+/**
+ * Why `request` may not arrive on a meta subject of class `arrivedOn`, or undefined when it
+ * may: read-only queries go anywhere; internal and operator requests only on their own class.
+ */
+export const refusedOn = (
+  arrivedOn: SubjectClass,
+  request: { readonly _tag: MetaRequest["_tag"] },
+): string | undefined => {
+  const needed = metaRequestClass(request)
+  if (needed === "client" || needed === arrivedOn) return undefined
+  return `${request._tag} is ${needed === "operator" ? "an operator" : "a node-internal"} request: it is only taken on the ${needed} meta subject`
+}
 
 /** An answer as bytes. */
 export const encodeReply: (reply: MetaReply) => Uint8Array = encodeJson(MetaReply)

@@ -4,7 +4,7 @@
  * validated (GatewayProtocol.ts) and routed inside the cluster by the same core as every
  * client (`Router`, `KvClient`): sessions, retries and deadlines included. So
  *
- *   nats req flotilla.dev.kv '{"op":"put","key":"a","value":"1"}'
+ *   nats req flotilla.dev.cli.kv '{"op":"put","key":"a","value":"1"}'
  *
  * works from the NATS command-line tool. A bad request gets
  * `{"ok":false,"error":"BadRequest","message":...}` at once: it never reaches a shard, a log

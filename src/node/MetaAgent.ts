@@ -312,7 +312,7 @@ export const make = (options: MetaAgentOptions) =>
       node,
       bus: yield* Bus,
       cache,
-      subject: clusterSubjects(options.cluster, options.subjectPrefix).meta,
+      subject: clusterSubjects(options.cluster, options.subjectPrefix).metaOf("internal"),
       timeout: options.requestTimeoutMs ?? 2000,
       kinds: new Set(options.kinds),
       tombstones: new Set<ReplicaId>(),

@@ -1,6 +1,8 @@
 /**
- * The metadata endpoint: whichever node leads group 0 serves `<prefix>.<cluster>.meta`. It
- * subscribes when its replica becomes leader and unsubscribes when it stops leading, like a
+ * The metadata endpoint: whichever node leads group 0 serves the three meta subjects
+ * (`<prefix>.<cluster>.{int,cli,op}.meta`, one per permission class; a request of a class
+ * other than its subject's is refused, MetaProtocol.ts `refusedOn`). It subscribes when its
+ * replica becomes leader and unsubscribes when it stops leading, like a
  * group subject, so "no responders" means "no metadata leader now: retry with backoff".
  *
  * Each request is a JSON `MetaRequest` (MetaProtocol.ts). Heartbeats are answered here: their
@@ -17,13 +19,19 @@ import { type ClusterState, findNode, META_GROUP } from "../meta/ClusterState.js
 import { HeartbeatClock, verifyHeartbeatProof } from "../meta/HeartbeatProof.js"
 import { encodeResponse } from "../meta/MetaCommand.js"
 import { InvalidArgument, NodeRemoved, NotBootstrapped, UnknownNode, WrongToken } from "../meta/MetaErrors.js"
-import { decodeRequest, encodeReply, HeartbeatAck, type HeartbeatRequest } from "../meta/MetaProtocol.js"
+import {
+  decodeRequest,
+  encodeReply,
+  HeartbeatAck,
+  type HeartbeatRequest,
+  refusedOn,
+} from "../meta/MetaProtocol.js"
 import { MetaStateMachine } from "../meta/MetaStateMachine.js"
 import { type NodeLoad, ReportAssembly } from "../meta/NodeReport.js"
 import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
-import { clusterSubjects } from "../transport/Subjects.js"
+import { clusterSubjects, type SubjectClass } from "../transport/Subjects.js"
 import { whileLeader } from "./WhileLeader.js"
 
 /** The latest report of one node, as the metadata leader received it. */
@@ -116,11 +124,21 @@ export const answerHeartbeat = (
   return encodeReply(HeartbeatAck.make({ node: node.id, shardMapVersion: state.shardMapVersion }))
 }
 
-/** Answers one request on the meta subject (this node leading group 0). */
-export const handleRequest = (node: NodeService, reports: MetaReportsService, data: Uint8Array) =>
+/**
+ * Answers one request that arrived on the meta subject of class `arrivedOn` (this node leading
+ * group 0). A request of another class than the subject's is refused (`refusedOn`).
+ */
+export const handleRequest = (
+  node: NodeService,
+  reports: MetaReportsService,
+  data: Uint8Array,
+  arrivedOn: SubjectClass,
+) =>
   Effect.gen(function* () {
     const decoded = decodeRequest(data)
     if (Either.isLeft(decoded)) return encodeResponse(decoded.left)
+    const refused = refusedOn(arrivedOn, decoded.right)
+    if (refused !== undefined) return encodeResponse(new InvalidArgument({ message: refused }))
     if (decoded.right._tag === "Heartbeat") {
       const now = yield* Clock.currentTimeMillis
       return answerHeartbeat(localMetaState(node), decoded.right, reports, now)
@@ -141,19 +159,25 @@ export const layer = (options: MetaEndpointOptions): Layer.Layer<never, never, N
       const node = yield* Node
       const bus = yield* Bus
       const reports = yield* MetaReports
-      const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
+      const subjects = clusterSubjects(options.cluster, options.subjectPrefix)
+      const classes: ReadonlyArray<SubjectClass> = ["internal", "client", "operator"]
+      const serveClass = (arrivedOn: SubjectClass) =>
+        Effect.gen(function* () {
+          const sub = yield* bus.subscribe(subjects.metaOf(arrivedOn))
+          yield* Stream.runForEach(sub.messages, (msg) =>
+            handleRequest(node, reports, msg.data, arrivedOn).pipe(
+              Effect.flatMap((reply) => msg.respond(reply)),
+              Effect.catchAll((e) => Effect.logWarning(`meta endpoint: reply failed: ${e.message}`)),
+              Effect.forkScoped,
+            ),
+          )
+        })
+      const subject = classes.map(subjects.metaOf).join(", ")
       const serve = Effect.gen(function* () {
         reports.reset(yield* Clock.currentTimeMillis)
-        const sub = yield* bus.subscribe(subject)
         yield* Effect.logInfo(`metadata leader: serving ${subject}`)
         yield* Effect.addFinalizer(() => Effect.logInfo(`no longer the metadata leader: left ${subject}`))
-        yield* Stream.runForEach(sub.messages, (msg) =>
-          handleRequest(node, reports, msg.data).pipe(
-            Effect.flatMap((reply) => msg.respond(reply)),
-            Effect.catchAll((e) => Effect.logWarning(`meta endpoint: reply failed: ${e.message}`)),
-            Effect.forkScoped,
-          ),
-        )
+        yield* Effect.forEach(classes, serveClass, { concurrency: "unbounded", discard: true })
       }).pipe(Effect.catchAll((e) => Effect.logError(`meta endpoint: cannot serve ${subject}: ${e.message}`)))
       yield* Effect.forkScoped(whileLeader(META_GROUP, serve))
     }),

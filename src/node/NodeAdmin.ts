@@ -1,5 +1,7 @@
 /**
- * A node's admin endpoint on `flotilla.<c>.admin.<node>`: JSON requests, JSON replies, for the
+ * A node's admin endpoint on `flotilla.<c>.cli.admin.<node>` (read-only requests: `status`,
+ * `summary`, `read`; anything else is refused there as `Forbidden`) and
+ * `flotilla.<c>.op.admin.<node>` (every request): JSON requests, JSON replies, for the
  * `flotilla status` command, operators and tests. Every request is Schema-validated; a bad one
  * gets `{"ok":false,"error":"BadRequest","message":...}` and changes nothing.
  *
@@ -17,7 +19,7 @@
  */
 import { Effect, Layer, Option, Schema, Stream } from "effect"
 import { ConfChangeTransition, ConfChangeType, confChange } from "../raft/ConfChange.js"
-import type { GroupId } from "../raft/Ids.js"
+import type { GroupId, NodeId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { Node } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
@@ -56,9 +58,22 @@ export const AdminRequest = Schema.Union(
 )
 export type AdminRequest = Schema.Schema.Type<typeof AdminRequest>
 
-/** The admin subject of `node`. */
-export const adminSubject = (cluster: string, node: number, prefix?: string): string =>
-  `${clusterSubjects(cluster, prefix).root}.admin.${node}`
+/**
+ * The admin subject of `node` of class `c`: "client" (the default) takes the read-only
+ * requests (`status`, `summary`, `read`), "operator" every request.
+ */
+export const adminSubject = (
+  cluster: string,
+  node: number,
+  prefix?: string,
+  c: "client" | "operator" = "client",
+): string => {
+  const subjects = clusterSubjects(cluster, prefix)
+  return c === "client" ? subjects.admin(node as NodeId) : subjects.adminOperator(node as NodeId)
+}
+
+/** The requests a client may make on the client admin subject. */
+const READ_ONLY_OPS: ReadonlySet<AdminRequest["op"]> = new Set(["status", "summary", "read"])
 
 /** The JSON bytes of replicas one `status` answer carries at most (NATS allows 1 MiB). */
 export const STATUS_PAGE_BYTES = 512 * 1024
@@ -80,13 +95,24 @@ const decoder = new TextDecoder()
 const json = (v: unknown) => encoder.encode(JSON.stringify(v))
 const decodeRequest = Schema.decodeUnknownEither(Schema.parseJson(AdminRequest))
 
-const handle = (node: Node["Type"], data: Uint8Array, statusPageBytes: number) =>
+const handle = (
+  node: Node["Type"],
+  data: Uint8Array,
+  statusPageBytes: number,
+  arrivedOn: "client" | "operator",
+) =>
   Effect.gen(function* () {
     const parsed = decodeRequest(decoder.decode(data))
     if (parsed._tag === "Left") {
       return { ok: false, error: "BadRequest", message: `invalid admin request: ${parsed.left.message}` }
     }
     const req = parsed.right
+    if (arrivedOn === "client" && !READ_ONLY_OPS.has(req.op))
+      return {
+        ok: false,
+        error: "Forbidden",
+        message: `${req.op} is an operator request: it is only taken on the operator admin subject`,
+      }
     switch (req.op) {
       case "status": {
         const after = req.after ?? -1
@@ -174,15 +200,17 @@ export const layer = (options: {
     Effect.gen(function* () {
       const node = yield* Node
       const bus = yield* Bus
-      const sub = yield* bus.subscribe(adminSubject(options.cluster, node.nodeId, options.subjectPrefix))
-      yield* Effect.forkScoped(
-        Stream.runForEach(sub.messages, (msg) =>
-          handle(node, msg.data, options.statusPageBytes ?? STATUS_PAGE_BYTES).pipe(
-            Effect.flatMap((reply) => msg.respond(json(reply))),
-            Effect.catchAll((e) => Effect.logWarning(`admin reply failed: ${e.message}`)),
-            Effect.forkScoped,
+      for (const c of ["client", "operator"] as const) {
+        const sub = yield* bus.subscribe(adminSubject(options.cluster, node.nodeId, options.subjectPrefix, c))
+        yield* Effect.forkScoped(
+          Stream.runForEach(sub.messages, (msg) =>
+            handle(node, msg.data, options.statusPageBytes ?? STATUS_PAGE_BYTES, c).pipe(
+              Effect.flatMap((reply) => msg.respond(json(reply))),
+              Effect.catchAll((e) => Effect.logWarning(`admin reply failed: ${e.message}`)),
+              Effect.forkScoped,
+            ),
           ),
-        ),
-      )
+        )
+      }
     }),
   )

@@ -1,5 +1,5 @@
 /**
- * Node liveness (docs/decisions/0004): every node pings `<root>.live.<node>` once per
+ * Node liveness (docs/decisions/0004): every node pings `<root>.int.live.<node>` once per
  * `livenessIntervalMs`; a node not heard from (ping or Raft frame) for `livenessTimeoutMs`
  * counts as down, and the engine wakes the quiesced groups it led and those led here with a
  * voter on it. A node heard from again is up.
@@ -14,6 +14,7 @@ import { Effect, type Scope, Stream } from "effect"
 import { isNodeId, type NodeId } from "../raft/Ids.js"
 import type { BusService } from "../transport/Bus.js"
 import type { LivenessAuth } from "../transport/ClusterSecret.js"
+import type { ClusterSubjects } from "../transport/Subjects.js"
 
 const EMPTY = new Uint8Array(0)
 
@@ -30,8 +31,7 @@ export class Liveness {
 
   constructor(
     private readonly bus: BusService,
-    /** `<prefix>.<cluster>`. */
-    private readonly root: string,
+    private readonly subjects: ClusterSubjects,
     private readonly self: NodeId,
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
@@ -47,7 +47,7 @@ export class Liveness {
     const node = Number(subject.slice(subject.lastIndexOf(".") + 1))
     if (!isNodeId(node) || node === this.self) return
     if (this.auth !== undefined) {
-      const at = this.auth.check(this.root, node, data)
+      const at = this.auth.check(this.subjects.root, node, data)
       const last = this.lastStamp.get(node)
       if (at === undefined || (last !== undefined && at <= last)) {
         this.refusedPings++
@@ -70,7 +70,7 @@ export class Liveness {
       Effect.forkScoped(
         Effect.scoped(
           Effect.gen(this, function* () {
-            const sub = yield* this.bus.subscribe(`${this.root}.live.*`)
+            const sub = yield* this.bus.subscribe(this.subjects.liveAll)
             yield* Stream.runForEach(sub.messages, (msg) =>
               Effect.sync(() => this.receivePing(msg.subject, msg.data, nowMs())),
             )
@@ -88,8 +88,8 @@ export class Liveness {
     if (now < this.nextPing) return Effect.void
     return Effect.gen(this, function* () {
       this.nextPing = now + this.intervalMs
-      const ping = this.auth === undefined ? EMPTY : this.auth.sign(this.root, this.self, now)
-      yield* this.bus.publish(`${this.root}.live.${this.self}`, ping).pipe(Effect.ignore)
+      const ping = this.auth === undefined ? EMPTY : this.auth.sign(this.subjects.root, this.self, now)
+      yield* this.bus.publish(this.subjects.live(this.self), ping).pipe(Effect.ignore)
       for (const [node, t] of this.lastHeard) {
         if (node !== this.self && !this.down.has(node) && now - t > this.timeoutMs) {
           this.down.add(node)

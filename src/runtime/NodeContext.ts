@@ -80,7 +80,7 @@ export const makeNodeContext = (
       replies: new BusReplies(),
       liveness: new Liveness(
         bus,
-        subjects.root,
+        subjects,
         nodeId,
         settings.livenessIntervalMs,
         settings.livenessTimeoutMs,

@@ -7,8 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { type MetaRequest, metaSubjectOf } from "../meta/MetaProtocol.js"
+import { NodeId } from "../raft/Ids.js"
 import { generateClusterSecretText } from "../transport/ClusterSecret.js"
 import { type RunningNatsServer, startNatsServer } from "../transport/NatsServer.js"
+import { type ClusterSubjects, clusterSubjects } from "../transport/Subjects.js"
 import { NodeProcess } from "./NodeProcess.js"
 
 export interface ProcessClusterOptions {
@@ -141,7 +144,7 @@ export class ProcessCluster {
   }
 
   /**
-   * A request to the metadata leader (`flotilla.<c>.meta`, JSON; docs/placement.md), retried
+   * A request to the metadata leader (on the meta subject of its class, JSON; docs/placement.md), retried
    * while no leader answers or the answer is a runtime error (NotLeader, ...); the answer.
    */
   async meta(request: object, timeoutMs = 30_000): Promise<Record<string, unknown> & { _tag: string }> {
@@ -156,7 +159,11 @@ export class ProcessCluster {
     return this.waitFor(
       `an answer from the metadata leader to ${JSON.stringify(request).slice(0, 80)}`,
       async () => {
-        const r = await this.request(`flotilla.${this.cluster}.meta`, JSON.stringify(request), 3000)
+        const r = await this.request(
+          metaSubjectOf(this.subjects, request as { _tag: MetaRequest["_tag"] }),
+          JSON.stringify(request),
+          3000,
+        )
         if (r === undefined) return undefined
         const reply = JSON.parse(decoder.decode(r)) as Record<string, unknown> & { _tag: string }
         return retryable.has(reply._tag) ? undefined : reply
@@ -182,9 +189,18 @@ export class ProcessCluster {
     }
   }
 
-  /** A node's admin endpoint; undefined when it does not answer. */
+  /** The cluster's subjects. */
+  get subjects(): ClusterSubjects {
+    return clusterSubjects(this.cluster)
+  }
+
+  /** A node's admin endpoint, as an operator (every request); undefined when it does not answer. */
   async admin(node: number, request: object, timeoutMs = 3000): Promise<Record<string, unknown> | undefined> {
-    const r = await this.request(`flotilla.${this.cluster}.admin.${node}`, JSON.stringify(request), timeoutMs)
+    const r = await this.request(
+      this.subjects.adminOperator(NodeId(node)),
+      JSON.stringify(request),
+      timeoutMs,
+    )
     return r === undefined ? undefined : (JSON.parse(decoder.decode(r)) as Record<string, unknown>)
   }
 

@@ -28,7 +28,7 @@ let cluster: ProcessCluster
 /** A request to the gateway, decoded. */
 const gateway = async (body: object, timeoutMs = 8000): Promise<Record<string, unknown>> => {
   const reply = await cluster.client.request(
-    `flotilla.${cluster.cluster}.kv`,
+    `flotilla.${cluster.cluster}.cli.kv`,
     encoder.encode(JSON.stringify(body)),
     {
       timeout: timeoutMs,

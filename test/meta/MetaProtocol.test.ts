@@ -2,13 +2,20 @@ import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { heartbeatProof } from "../../src/meta/HeartbeatProof.js"
 import { decodeCommand, decodeResponse } from "../../src/meta/MetaCommand.js"
-import { decodeReply, encodeRequest, type HeartbeatRequest } from "../../src/meta/MetaProtocol.js"
+import {
+  decodeReply,
+  encodeRequest,
+  type HeartbeatRequest,
+  metaSubjectOf,
+  refusedOn,
+} from "../../src/meta/MetaProtocol.js"
 import { answerQuery, decodeQuery, encodeQuery, encodeQueryResponse } from "../../src/meta/MetaQuery.js"
 import { metaShardKind } from "../../src/meta/MetaShardKind.js"
 import { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
 import { answerHeartbeat, makeReports } from "../../src/node/MetaEndpoint.js"
 import { NodeId } from "../../src/raft/Ids.js"
 import { NotLeader } from "../../src/runtime/RuntimeErrors.js"
+import { clusterSubjects } from "../../src/transport/Subjects.js"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -94,6 +101,33 @@ describe("the meta shard kind", () => {
   it("encodes runtime errors as JSON answers clients decode", () => {
     const r = decodeReply(metaShardKind.encodeError(new NotLeader({ groupId: 0, leaderHint: 2 })))
     expect(r).toEqual(Either.right(new NotLeader({ groupId: 0, leaderHint: 2 })))
+  })
+})
+
+describe("meta subject classes", () => {
+  const subjects = clusterSubjects("c")
+  it("send queries to the client subject, mutations to the operators', registration and heartbeats to the nodes'", () => {
+    expect(metaSubjectOf(subjects, { _tag: "GetShardMap" })).toBe("flotilla.c.cli.meta")
+    expect(metaSubjectOf(subjects, { _tag: "LookupKey" })).toBe("flotilla.c.cli.meta")
+    for (const tag of ["CreateKeyspace", "SetReplicationFactor", "SetNodeState", "UpdateSettings"] as const)
+      expect(metaSubjectOf(subjects, { _tag: tag })).toBe("flotilla.c.op.meta")
+    for (const tag of ["RegisterNode", "Heartbeat"] as const)
+      expect(metaSubjectOf(subjects, { _tag: tag })).toBe("flotilla.c.int.meta")
+  })
+
+  it("refuse a mutation or a node request on the client subject, and take queries anywhere (finding 3)", () => {
+    for (const tag of ["CreateKeyspace", "SetReplicationFactor", "SetNodeState", "UpdateSettings"] as const) {
+      expect(refusedOn("client", { _tag: tag })).toMatch(/operator request/)
+      expect(refusedOn("internal", { _tag: tag })).toMatch(/operator request/)
+      expect(refusedOn("operator", { _tag: tag })).toBeUndefined()
+    }
+    for (const tag of ["RegisterNode", "Heartbeat"] as const) {
+      expect(refusedOn("client", { _tag: tag })).toMatch(/node-internal/)
+      expect(refusedOn("operator", { _tag: tag })).toMatch(/node-internal/)
+      expect(refusedOn("internal", { _tag: tag })).toBeUndefined()
+    }
+    for (const c of ["client", "internal", "operator"] as const)
+      expect(refusedOn(c, { _tag: "GetNodes" })).toBeUndefined()
   })
 })
 

@@ -32,7 +32,7 @@ const setup = Effect.gen(function* () {
     Effect.map(
       bus
         .request(
-          `flotilla.${cluster.cluster}.kv`,
+          `flotilla.${cluster.cluster}.cli.kv`,
           body instanceof Uint8Array
             ? body
             : encoder.encode(typeof body === "string" ? body : JSON.stringify(body)),

@@ -147,7 +147,7 @@ describe("nodes with a cluster secret", () => {
           const attacker = yield* bus.connect
           const leader = yield* agreedLeader(nodes, [1, 2, 3])
           // Record one of the leader's genuine pings, to replay it.
-          const sub = yield* attacker.subscribe(`flotilla.${CLUSTER}.live.${leader}`)
+          const sub = yield* attacker.subscribe(`flotilla.${CLUSTER}.int.live.${leader}`)
           const recorded = yield* sub.take
           yield* until(
             Effect.forEach([1, 2, 3], (n) => nodes.get(n)!.service.status(G)),
@@ -158,7 +158,7 @@ describe("nodes with a cluster secret", () => {
           // Empty pings (as in the issue), random ones and the replayed genuine one, every 50 ms.
           const forge = Effect.forEach(
             [new Uint8Array(0), crypto.getRandomValues(new Uint8Array(40)), recorded.data],
-            (ping) => attacker.publish(`flotilla.${CLUSTER}.live.${leader}`, ping),
+            (ping) => attacker.publish(`flotilla.${CLUSTER}.int.live.${leader}`, ping),
           ).pipe(Effect.ignore, Effect.repeat(Schedule.spaced("50 millis")))
           yield* Effect.forkScoped(forge)
           const next = yield* agreedLeader(nodes, survivors)

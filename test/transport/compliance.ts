@@ -227,10 +227,10 @@ export const transportCompliance = (name: string, harness: TransportHarness): vo
           (n) => n === 6,
           "6 log lines",
         )
-        const raftSubject = new RegExp(`\\.${c.cluster}\\.raft\\.2 `)
+        const raftSubject = new RegExp(`\\.${c.cluster}\\.int\\.raft\\.2 `)
         expect(lines.filter((l) => l.includes("dropped malformed") && raftSubject.test(l))).toHaveLength(2)
         expect(
-          lines.filter((l) => l.includes("dropped truncated") && l.includes(`.${c.cluster}.snap.2`)),
+          lines.filter((l) => l.includes("dropped truncated") && l.includes(`.${c.cluster}.int.snap.2`)),
         ).toHaveLength(1)
         expect(lines.filter((l) => l.includes("dropped foreign"))).toHaveLength(2)
         expect(lines.filter((l) => l.includes("dropped oversized"))).toHaveLength(1)

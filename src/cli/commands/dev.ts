@@ -77,7 +77,7 @@ export const dev = Command.make(
                 "try, from another terminal:",
                 `  npx tsx src/cli/main.ts kv put greeting hello${natsFlag}${clusterFlag}`,
                 `  npx tsx src/cli/main.ts kv get greeting${natsFlag}${clusterFlag}`,
-                `  nats req${server} flotilla.${cluster.cluster}.kv '{"op":"get","key":"greeting"}'`,
+                `  nats req${server} flotilla.${cluster.cluster}.cli.kv '{"op":"get","key":"greeting"}'`,
                 `  npx tsx src/cli/main.ts status${natsFlag}${clusterFlag}`,
               ].join("\n"),
             )
