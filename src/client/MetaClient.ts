@@ -12,7 +12,7 @@ import {
   encodeRequest,
   type MetaReply,
   type MetaRequest,
-  metaSubjectOf,
+  metaRequestClass,
 } from "../meta/MetaProtocol.js"
 import type { ShardMap } from "../meta/MetaQuery.js"
 import type { BusService } from "../transport/Bus.js"
@@ -42,6 +42,12 @@ export class NoAnswer extends Data.TaggedError("NoAnswer")<{
 
 /** Asking again cannot help: the bus is closed, or the answer is not a metadata answer. */
 export class BadAnswer extends Data.TaggedError("BadAnswer")<{ readonly reason: string }> {}
+
+/** The meta subject `request` goes to: the subject of its class (MetaProtocol.ts `metaRequestClass`). */
+export const metaSubjectOf = (
+  subjects: ClusterSubjects,
+  request: { readonly _tag: MetaRequest["_tag"] },
+): string => subjects.metaOf(metaRequestClass(request))
 
 /** The bytes of a request. */
 export const requestBytes = (request: MetaRequest): Uint8Array => encodeRequest(request)

@@ -16,7 +16,6 @@
 import { Either, Schema } from "effect"
 import { isNodeId } from "../raft/Ids.js"
 import { RuntimeErrorSchema } from "../runtime/RuntimeErrors.js"
-import type { ClusterSubjects, SubjectClass } from "../transport/Subjects.js"
 import { Labels, NodeState } from "./ClusterState.js"
 import { Count, NodeIdSchema } from "./IdSchemas.js"
 import { decodeJson, decodeJsonValue, encodeJson, parseJson } from "./JsonCodec.js"
@@ -225,11 +224,14 @@ export const decodeRequest = (bytes: Uint8Array): Either.Either<MetaRequest, Mal
     return decodeThroughSchema(raw)
   })
 
+/** A subject's permission class (src/transport/Subjects.ts's `SubjectClass`). */
+export type MetaSubjectClass = "internal" | "client" | "operator"
+
 /**
- * The subject class a request travels on (Subjects.ts): node registration and heartbeats are
+ * The subject class a request travels on (src/transport/Subjects.ts): node registration and heartbeats are
  * internal, mutations of the cluster are the operators', everything read-only the clients'.
  */
-export const metaRequestClass = (request: { readonly _tag: MetaRequest["_tag"] }): SubjectClass => {
+export const metaRequestClass = (request: { readonly _tag: MetaRequest["_tag"] }): MetaSubjectClass => {
   switch (request._tag) {
     case "RegisterNode":
     case "Heartbeat":
@@ -244,18 +246,12 @@ export const metaRequestClass = (request: { readonly _tag: MetaRequest["_tag"] }
   }
 }
 
-/** The meta subject `request` goes to. */
-export const metaSubjectOf = (
-  subjects: ClusterSubjects,
-  request: { readonly _tag: MetaRequest["_tag"] },
-): string => subjects.metaOf(metaRequestClass(request))
-
 /**
  * Why `request` may not arrive on a meta subject of class `arrivedOn`, or undefined when it
  * may: read-only queries go anywhere; internal and operator requests only on their own class.
  */
 export const refusedOn = (
-  arrivedOn: SubjectClass,
+  arrivedOn: MetaSubjectClass,
   request: { readonly _tag: MetaRequest["_tag"] },
 ): string | undefined => {
   const needed = metaRequestClass(request)

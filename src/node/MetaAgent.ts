@@ -22,7 +22,6 @@
 import { Clock, Effect, Layer, Schedule } from "effect"
 import { call, callUntilAnswered } from "../client/MetaCall.js"
 import type { Labels } from "../meta/ClusterState.js"
-import { heartbeatProof } from "../meta/HeartbeatProof.js"
 import { type HostedReplica, type LocalAction, planLocalReplicas } from "../meta/LocalReplicas.js"
 import { type NodeLoad, type ReplicaReport, splitLoad } from "../meta/NodeReport.js"
 import { completeShardMap } from "../meta/PagedShardMap.js"
@@ -31,6 +30,7 @@ import type { ReplicaId } from "../raft/Types.js"
 import { type GroupStatus, Node, type NodeService } from "../runtime/Node.js"
 import { Bus, type BusService } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
+import { heartbeatProof } from "./HeartbeatProof.js"
 import { NodeShardMap, type NodeShardMapService } from "./NodeShardMap.js"
 
 /** Options of the agent. */

@@ -16,7 +16,6 @@
  */
 import { Clock, Context, Effect, Either, Layer, Option, Stream } from "effect"
 import { type ClusterState, findNode, META_GROUP } from "../meta/ClusterState.js"
-import { HeartbeatClock, verifyHeartbeatProof } from "../meta/HeartbeatProof.js"
 import { encodeResponse } from "../meta/MetaCommand.js"
 import { InvalidArgument, NodeRemoved, NotBootstrapped, UnknownNode, WrongToken } from "../meta/MetaErrors.js"
 import {
@@ -32,6 +31,7 @@ import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
 import { clusterSubjects, type SubjectClass } from "../transport/Subjects.js"
+import { HeartbeatClock, verifyHeartbeatProof } from "./HeartbeatProof.js"
 import { whileLeader } from "./WhileLeader.js"
 
 /** The latest report of one node, as the metadata leader received it. */

@@ -29,8 +29,9 @@
  */
 import { Cause, Effect, Layer, Schema, Scope } from "effect"
 import { callUntilAnswered } from "../client/MetaCall.js"
+import { metaSubjectOf } from "../client/MetaClient.js"
 import { type ClusterState, META_GROUP, type Settings } from "../meta/ClusterState.js"
-import { type MetaReply, MetaRequest, type MetaRequestInput, metaSubjectOf } from "../meta/MetaProtocol.js"
+import { type MetaReply, MetaRequest, type MetaRequestInput } from "../meta/MetaProtocol.js"
 import { localMetaState } from "../node/MetaEndpoint.js"
 import * as StartNode from "../node/StartNode.js"
 import { type GroupId, NodeId, nodeOfReplica } from "../raft/Ids.js"

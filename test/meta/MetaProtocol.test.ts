@@ -1,17 +1,12 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
-import { heartbeatProof } from "../../src/meta/HeartbeatProof.js"
+import { metaSubjectOf } from "../../src/client/MetaClient.js"
 import { decodeCommand, decodeResponse } from "../../src/meta/MetaCommand.js"
-import {
-  decodeReply,
-  encodeRequest,
-  type HeartbeatRequest,
-  metaSubjectOf,
-  refusedOn,
-} from "../../src/meta/MetaProtocol.js"
+import { decodeReply, encodeRequest, type HeartbeatRequest, refusedOn } from "../../src/meta/MetaProtocol.js"
 import { answerQuery, decodeQuery, encodeQuery, encodeQueryResponse } from "../../src/meta/MetaQuery.js"
 import { metaShardKind } from "../../src/meta/MetaShardKind.js"
 import { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
+import { heartbeatProof } from "../../src/node/HeartbeatProof.js"
 import { answerHeartbeat, makeReports } from "../../src/node/MetaEndpoint.js"
 import { NodeId } from "../../src/raft/Ids.js"
 import { NotLeader } from "../../src/runtime/RuntimeErrors.js"

@@ -6,7 +6,6 @@
 import { Either, Schema } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { heartbeatProof } from "../../src/meta/HeartbeatProof.js"
 import { decodeJsonValue } from "../../src/meta/JsonCodec.js"
 import {
   decodeReply,
@@ -16,6 +15,7 @@ import {
   MetaRequest,
 } from "../../src/meta/MetaProtocol.js"
 import { type NodeLoad, type ReplicaReport, ReportAssembly, splitLoad } from "../../src/meta/NodeReport.js"
+import { heartbeatProof } from "../../src/node/HeartbeatProof.js"
 import { answerHeartbeat, makeReports } from "../../src/node/MetaEndpoint.js"
 import { GroupId, NodeId } from "../../src/raft/Ids.js"
 import { ReplicaId } from "../../src/raft/Types.js"

@@ -10,7 +10,7 @@
 import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { META_GROUP } from "../../src/meta/ClusterState.js"
-import { heartbeatProof } from "../../src/meta/HeartbeatProof.js"
+import { heartbeatProof } from "../../src/node/HeartbeatProof.js"
 import type { NodeId } from "../../src/raft/Ids.js"
 import { nodeOfReplica } from "../../src/raft/Ids.js"
 import { type PlacementSim, runSim, SimFailed, seeds } from "../../src/testing/PlacementSim.js"

@@ -8,8 +8,8 @@
  * heartbeat cannot be replayed to it.
  */
 import { createHmac, timingSafeEqual } from "node:crypto"
+import type { ReportPart } from "../meta/NodeReport.js"
 import type { NodeId } from "../raft/Ids.js"
-import type { ReportPart } from "./NodeReport.js"
 
 /** The proof of a heartbeat of `node` with a report at clock `at` (hex). */
 export const heartbeatProof = (
