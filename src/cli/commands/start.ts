@@ -12,6 +12,7 @@ import * as StartNode from "../../node/StartNode.js"
 import { Node } from "../../runtime/Node.js"
 import { readClusterSecretFile } from "../../transport/ClusterSecret.js"
 import { NatsServerStartFailed, startNatsServer } from "../../transport/NatsServer.js"
+import { connectionFlags, connectionOptions } from "../ConnectionFlags.js"
 
 const bootstrap = Options.boolean("bootstrap").pipe(
   Options.withDescription(
@@ -158,6 +159,7 @@ export const start = Command.make(
     natsUrl,
     embeddedNats,
     clusterSecretFile,
+    ...connectionFlags,
     cluster,
     tickMs,
     snapshotEntries,
@@ -200,6 +202,8 @@ export const start = Command.make(
       const servers = embedded
         ? [`nats://${embedded.host === "0.0.0.0" ? "127.0.0.1" : embedded.host}:${embedded.port}`]
         : Option.getOrElse(o.natsUrl, () => "nats://127.0.0.1:4222").split(",")
+      const auth = connectionOptions(o)
+      if (typeof auth === "string") return yield* Effect.fail(new Error(auth))
       const clusterSecret = Option.isSome(o.clusterSecretFile)
         ? yield* readClusterSecretFile(o.clusterSecretFile.value)
         : undefined
@@ -213,7 +217,7 @@ export const start = Command.make(
         mode: o.bootstrap ? "bootstrap" : "join",
         dataDir: o.dataDir,
         cluster: o.cluster,
-        nats: { servers },
+        nats: { ...auth, servers },
         settings,
         name: Option.getOrUndefined(o.name),
         labels: nodeLabels,
