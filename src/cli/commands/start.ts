@@ -5,6 +5,7 @@
  *   flotilla start --data-dir d2 --cluster c --zone b       # any other node joins (--join)
  *   flotilla start --data-dir d2 --cluster c                # a restart rejoins as itself
  */
+import { readFileSync } from "node:fs"
 import { Command, Options } from "@effect/cli"
 import { Config, Console, Context, Effect, Either, Layer, Logger, LogLevel, Option, Schema } from "effect"
 import { SettingsPatch } from "../../meta/MetaCommand.js"
@@ -55,8 +56,15 @@ const natsUrl = Options.text("nats").pipe(
 )
 const embeddedNats = Options.text("embedded-nats").pipe(
   Options.withDescription(
-    "run a nats-server (from the PATH) with this node, listening on host:port (e.g. 0.0.0.0:4300), " +
+    "run a nats-server (from the PATH) with this node, listening on host:port or a port " +
+      "(host 127.0.0.1 unless given; a non-loopback host needs --embedded-nats-config) " +
       "and use it; other nodes join with --nats nats://<this host>:<port>. Excludes --nats",
+  ),
+  Options.optional,
+)
+const embeddedNatsConfig = Options.file("embedded-nats-config", { exists: "yes" }).pipe(
+  Options.withDescription(
+    "nats-server configuration for --embedded-nats, with its authorization (as `flotilla security init` writes it)",
   ),
   Options.optional,
 )
@@ -123,11 +131,19 @@ export const parseHostPort = (text: string): { readonly host: string; readonly p
   return { host, port }
 }
 
+/** True for an address only this machine reaches. */
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+
 /** A nats-server child process for the scope's lifetime. */
-const startEmbeddedNats = (at: { readonly host: string; readonly port: number }) =>
+const startEmbeddedNats = (
+  at: { readonly host: string; readonly port: number },
+  config: string | undefined,
+) =>
   Effect.acquireRelease(
     Effect.tryPromise({
-      try: () => startNatsServer({ host: at.host, port: at.port }),
+      try: () =>
+        startNatsServer({ host: at.host, port: at.port, ...(config === undefined ? {} : { config }) }),
       catch: (e) => {
         // nats-server says why on a fatal line ("bind: address already in use"); the rest is noise.
         const fatal =
@@ -158,6 +174,7 @@ export const start = Command.make(
     dataDir,
     natsUrl,
     embeddedNats,
+    embeddedNatsConfig,
     clusterSecretFile,
     ...connectionFlags,
     cluster,
@@ -197,6 +214,14 @@ export const start = Command.make(
           return yield* Effect.fail(new Error("--embedded-nats and --nats exclude each other"))
         const parsed = parseHostPort(o.embeddedNats.value)
         if (typeof parsed === "string") return yield* Effect.fail(new Error(parsed))
+        if (!isLoopback(parsed.host) && Option.isNone(o.embeddedNatsConfig))
+          return yield* Effect.fail(
+            new Error(
+              `--embedded-nats ${o.embeddedNats.value}: refusing to serve an unauthenticated bus on ${parsed.host}, ` +
+                "which other machines can reach; give --embedded-nats-config with an authorization block " +
+                "(`flotilla security init` writes one) or bind 127.0.0.1",
+            ),
+          )
         embedded = parsed
       }
       const servers = embedded
@@ -228,7 +253,10 @@ export const start = Command.make(
       yield* Effect.scoped(
         Effect.gen(function* () {
           if (embedded !== undefined) {
-            const server = yield* startEmbeddedNats(embedded)
+            const config = Option.isSome(o.embeddedNatsConfig)
+              ? readFileSync(o.embeddedNatsConfig.value, "utf8").replace(/^\s*listen\s*:.*$/m, "")
+              : undefined
+            const server = yield* startEmbeddedNats(embedded, config)
             yield* Console.log(JSON.stringify({ event: "nats", url: server.url, pid: server.pid() }))
           }
           const context = yield* Layer.build(layer)
