@@ -9,9 +9,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { routerLayer } from "../../src/cli/ClientFlags.js"
 import { writeSecurityFiles } from "../../src/cli/commands/security.js"
+import * as KvClient from "../../src/client/KvClient.js"
 import * as StartNode from "../../src/node/StartNode.js"
 import { readClusterSecretFile } from "../../src/transport/ClusterSecret.js"
 import * as NatsConn from "../../src/transport/NatsConnection.js"
@@ -131,6 +133,23 @@ describe("a cluster secured by `flotilla security init`", () => {
     const map = await ask(client, "flotilla.sec.cli.meta", { _tag: "GetShardMap", keyspace: "kv" })
     expect(map._tag).toBe("ShardMap")
   }, 120_000)
+
+  it("lets the client user make entity calls on the group subjects through the typed client and the CLI flags", async () => {
+    const flags = {
+      nats: server.url,
+      cluster: "sec",
+      timeoutMs: 30_000,
+      user: Option.some("client"),
+      password: Option.some(passwords.client!),
+    }
+    const program = Effect.gen(function* () {
+      const kv = yield* KvClient.KvClient
+      yield* kv.put(enc.encode("typed"), enc.encode("yes"))
+      const got = yield* kv.get(enc.encode("typed"))
+      return Option.map(got, dec.decode.bind(dec))
+    }).pipe(Effect.provide(KvClient.layer.pipe(Layer.provide(routerLayer(flags)))))
+    expect(await Effect.runPromise(program)).toEqual(Option.some("yes"))
+  }, 60_000)
 
   it("refuses the client user every internal and operator subject, publish and subscribe", async () => {
     const client = await as("client")
