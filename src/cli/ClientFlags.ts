@@ -1,13 +1,15 @@
 /**
- * The flags every client command (`kv`, `status`, `bench`) shares, and the router they build:
- * where NATS is, which cluster, how long to wait. The defaults reach the cluster `flotilla dev`
+ * The flags every client command (`kv`, `status`, `bench`, `keyspace`) shares, and the router
+ * they build: where NATS is, how to authenticate (ConnectionFlags.ts), which cluster, how long
+ * to wait. The defaults reach the cluster `flotilla dev`
  * runs on this machine (`nats://127.0.0.1:4222`, cluster `default`).
  */
 import { Options } from "@effect/cli"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import type * as Router from "../client/Router.js"
 import type { Bus } from "../transport/Bus.js"
 import type { NatsConnection } from "../transport/index.js"
+import { type ConnectionFlags, connectionFlags, connectionOptions } from "./ConnectionFlags.js"
 import { integerIn } from "./IntegerFlags.js"
 
 /** The default NATS URL of client commands (where `flotilla dev` puts its nats-server). */
@@ -28,11 +30,11 @@ export const timeoutMs = integerIn("timeout-ms", 1, 3_600_000).pipe(
   Options.withDefault(10_000),
 )
 
-/** The flags as one record (spread into a command's config). */
-export const clientFlags = { nats, cluster, timeoutMs }
+/** The flags as one record (spread into a command's config), credentials and TLS included. */
+export const clientFlags = { nats, cluster, timeoutMs, ...connectionFlags }
 
 /** The parsed flags. */
-export interface ClientFlags {
+export interface ClientFlags extends Partial<ConnectionFlags> {
   readonly nats: string
   readonly cluster: string
   readonly timeoutMs: number
@@ -47,13 +49,28 @@ const lazyClient = Effect.promise(() =>
   ]),
 )
 
-/** The NATS connection and bus of a client command. */
-export const busLayer = (flags: ClientFlags): Layer.Layer<Bus, NatsConnection.NatsConnectionError> =>
-  Layer.unwrapEffect(
+const NO_CREDENTIAL: ConnectionFlags = {
+  user: Option.none(),
+  password: Option.none(),
+  token: Option.none(),
+  creds: Option.none(),
+  nkey: Option.none(),
+  tlscert: Option.none(),
+  tlskey: Option.none(),
+  tlsca: Option.none(),
+  inboxPrefix: Option.none(),
+}
+
+/** The NATS connection and bus of a client command (dies on inconsistent credential flags). */
+export const busLayer = (flags: ClientFlags): Layer.Layer<Bus, NatsConnection.NatsConnectionError> => {
+  const auth = connectionOptions({ ...NO_CREDENTIAL, ...flags })
+  if (typeof auth === "string") return Layer.die(new Error(auth))
+  return Layer.unwrapEffect(
     Effect.map(lazyClient, ([, Bus, { NatsConnection }]) =>
       Bus.layerNats.pipe(
         Layer.provideMerge(
           NatsConnection.layer({
+            ...auth,
             servers: flags.nats.split(","),
             name: "flotilla-cli",
             startupTimeout: "5 seconds",
@@ -62,6 +79,7 @@ export const busLayer = (flags: ClientFlags): Layer.Layer<Bus, NatsConnection.Na
       ),
     ),
   )
+}
 
 /** The router of a client command, over its own bus (both in the context). */
 export const routerLayer = (

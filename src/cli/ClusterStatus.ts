@@ -126,18 +126,13 @@ export const gather = (router: RouterService, bus: BusService): Effect.Effect<St
     const answer = yield* router.meta({ _tag: "GetNodes" })
     const nodes = answer._tag === "NodeList" ? answer.nodes : []
     const live = nodes.filter((n) => n.state !== "removed")
-    const admin = yield* Effect.forEach(
-      live,
-      (n) => adminStatus(bus, `${router.subjects.root}.admin.${n.id}`),
-      {
-        concurrency: "unbounded",
-      },
-    )
+    const admin = yield* Effect.forEach(live, (n) => adminStatus(bus, router.subjects.admin(n.id)), {
+      concurrency: "unbounded",
+    })
     const summaries = new Map(
       yield* Effect.forEach(
         live,
-        (n) =>
-          Effect.map(adminSummary(bus, `${router.subjects.root}.admin.${n.id}`), (s) => [n.id, s] as const),
+        (n) => Effect.map(adminSummary(bus, router.subjects.admin(n.id)), (s) => [n.id, s] as const),
         { concurrency: "unbounded" },
       ),
     )

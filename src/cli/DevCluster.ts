@@ -22,6 +22,11 @@ import * as StartNode from "../node/StartNode.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
 import * as Bus from "../transport/Bus.js"
+import {
+  type ClusterSecret,
+  generateClusterSecretText,
+  parseClusterSecret,
+} from "../transport/ClusterSecret.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
 import * as NatsConnection from "../transport/NatsConnection.js"
@@ -149,8 +154,11 @@ export const start = (options: DevOptions): Effect.Effect<DevCluster, DevError, 
         Effect.forEach(nodeScopes, (s) => Scope.close(s, exit), { concurrency: "unbounded", discard: true }),
       ),
     )
+    // A fresh secret per run: every node of the dev cluster lives in this process.
+    const clusterSecret = parseClusterSecret(generateClusterSecretText()) as ClusterSecret
     for (let i = 1; i <= nodes; i++) {
       const layer = StartNode.layer({
+        clusterSecret,
         mode: i === 1 ? "bootstrap" : "join",
         dataDir: join(dataDir, `node-${i}`),
         cluster,

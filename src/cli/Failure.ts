@@ -61,7 +61,7 @@ export const stripAnsi = (text: string): string => text.replace(/\u001b\[[0-9;]*
  */
 export const clientHint = (message: string, cluster: string): string | undefined => {
   if (message.includes("no metadata leader answers"))
-    return `is cluster "${cluster}" running, and is --cluster right? (its nodes answer on flotilla.${cluster}.meta)`
+    return `is cluster "${cluster}" running, and is --cluster right? (its nodes answer on flotilla.${cluster}.cli.meta)`
   if (/UnknownKeyspace|no keyspace/i.test(message))
     return "create the keyspace first: flotilla keyspace create kv"
   return undefined

@@ -1,5 +1,5 @@
 /**
- * The router's side of the metadata endpoint `<prefix>.<c>.meta` (docs/protocol.md,
+ * The router's side of the metadata endpoint `<prefix>.<c>.{cli,op}.meta` (docs/protocol.md,
  * src/meta/MetaProtocol.ts): JSON requests tagged by `_tag`, JSON answers. Only the metadata
  * group's leader listens, so "no responders" means "no metadata leader now"; an answer that is
  * a runtime error (`NotLeader`, `ProposalFailed`, ...) means nothing was done. `ask` sends one
@@ -7,9 +7,16 @@
  * comes or the deadline passes. The shard map's fetches go through `ask` (ClientShardMap.ts).
  */
 import { Clock, Data, Effect, Either } from "effect"
-import { decodeReply, encodeRequest, type MetaReply, type MetaRequest } from "../meta/MetaProtocol.js"
+import {
+  decodeReply,
+  encodeRequest,
+  type MetaReply,
+  type MetaRequest,
+  metaRequestClass,
+} from "../meta/MetaProtocol.js"
 import type { ShardMap } from "../meta/MetaQuery.js"
 import type { BusService } from "../transport/Bus.js"
+import type { ClusterSubjects } from "../transport/Subjects.js"
 import { type CallError, Timeout, Unavailable } from "./ClientErrors.js"
 import { isRetryable } from "./MetaCall.js"
 import * as Retry from "./Retry.js"
@@ -17,8 +24,8 @@ import * as Retry from "./Retry.js"
 /** Where the router asks. */
 export interface MetaEndpoint {
   readonly bus: BusService
-  /** `<prefix>.<c>.meta`. */
-  readonly subject: string
+  /** The cluster's subjects: each request goes to the meta subject of its class. */
+  readonly subjects: ClusterSubjects
   /** How long one request waits for its answer (cut to the time left before the deadline). */
   readonly attemptTimeoutMs: number
 }
@@ -35,6 +42,12 @@ export class NoAnswer extends Data.TaggedError("NoAnswer")<{
 
 /** Asking again cannot help: the bus is closed, or the answer is not a metadata answer. */
 export class BadAnswer extends Data.TaggedError("BadAnswer")<{ readonly reason: string }> {}
+
+/** The meta subject `request` goes to: the subject of its class (MetaProtocol.ts `metaRequestClass`). */
+export const metaSubjectOf = (
+  subjects: ClusterSubjects,
+  request: { readonly _tag: MetaRequest["_tag"] },
+): string => subjects.metaOf(metaRequestClass(request))
 
 /** The bytes of a request. */
 export const requestBytes = (request: MetaRequest): Uint8Array => encodeRequest(request)
@@ -84,12 +97,13 @@ export const ask = (
   endpoint: MetaEndpoint,
   request: Uint8Array,
   deadlineAt: number,
+  subject: string = endpoint.subjects.meta,
 ): Effect.Effect<MetaReply, NoAnswer | BadAnswer> =>
   Effect.gen(function* () {
     const remaining = yield* Retry.remaining(deadlineAt)
     if (remaining <= 0) return yield* new NoAnswer({ reason: DEADLINE_PASSED, uncertain: false })
     const sent = yield* Effect.either(
-      endpoint.bus.request(endpoint.subject, request, {
+      endpoint.bus.request(subject, request, {
         timeout: Math.max(1, Math.min(endpoint.attemptTimeoutMs, remaining)),
       }),
     )
@@ -123,12 +137,13 @@ export const request = (
   Effect.gen(function* () {
     const deadlineAt = (yield* Clock.currentTimeMillis) + deadlineMs
     const bytes = requestBytes(request)
+    const subject = metaSubjectOf(endpoint.subjects, request)
     const operation = `meta.${request._tag}`
     let attempts = 0
     let uncertain = false
     const once = Effect.suspend(() => {
       attempts++
-      return Effect.tapError(ask(endpoint, bytes, deadlineAt), (e) =>
+      return Effect.tapError(ask(endpoint, bytes, deadlineAt, subject), (e) =>
         Effect.sync(() => {
           if (e._tag === "NoAnswer") uncertain ||= e.uncertain
         }),

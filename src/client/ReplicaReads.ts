@@ -55,7 +55,7 @@ export const readFromReplica = (
       if (remaining <= 0) break
       const node = nodes.splice(Math.floor((yield* Random.next) * nodes.length), 1)[0]!
       const answer = yield* Effect.either(
-        endpoints.bus.request(`${endpoints.subjects.root}.admin.${node}`, request, {
+        endpoints.bus.request(endpoints.subjects.admin(node), request, {
           timeout: Math.max(1, Math.min(endpoints.attemptTimeoutMs, remaining)),
         }),
       )

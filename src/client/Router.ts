@@ -144,7 +144,7 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
   const defaultDeadlineMs = ms(options.deadline ?? "10 seconds")
   const attemptTimeoutMs = Math.max(1, ms(options.attemptTimeout ?? "3 seconds"))
   const stats = RouterStats.zero()
-  const metaEndpoint: MetaClient.MetaEndpoint = { bus, subject: subjects.meta, attemptTimeoutMs }
+  const metaEndpoint: MetaClient.MetaEndpoint = { bus, subjects, attemptTimeoutMs }
   const shardMap = ClientShardMap.make(metaEndpoint, stats)
   const core: RouterCore = {
     bus,

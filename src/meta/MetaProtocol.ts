@@ -61,11 +61,12 @@ export const RegisterNodeRequest = Schema.TaggedStruct("RegisterNode", {
 })
 /**
  * A node's heartbeat with its load report (`load.node` must be `node`), or with one `part` of
- * a report too large for one message (NodeReport.ts, `splitLoad`).
+ * a report too large for one message (NodeReport.ts, `splitLoad`). `proof` stands for the
+ * node's token, which never travels again after `RegisterNode` (HeartbeatProof.ts).
  */
 export const HeartbeatRequest = Schema.TaggedStruct("Heartbeat", {
   node: NodeIdSchema,
-  token: Schema.String,
+  proof: Schema.String,
   load: NodeLoad,
   part: Schema.optional(ReportPart),
 })
@@ -208,12 +209,12 @@ export const encodeRequest = (request: MetaRequest): Uint8Array =>
 
 /** A heartbeat exactly as the Schema would decode it, without its cost; otherwise undefined. */
 const fastHeartbeat = (v: Record<string, unknown>): HeartbeatRequest | undefined => {
-  if (!isNodeId(v.node) || typeof v.token !== "string") return undefined
+  if (!isNodeId(v.node) || typeof v.proof !== "string") return undefined
   const load = parseNodeLoad(v.load)
   if (load === undefined) return undefined
-  if (!("part" in v)) return { _tag: "Heartbeat", node: v.node, token: v.token, load }
+  if (!("part" in v)) return { _tag: "Heartbeat", node: v.node, proof: v.proof, load }
   const part = parseReportPart(v.part)
-  return part === undefined ? undefined : { _tag: "Heartbeat", node: v.node, token: v.token, load, part }
+  return part === undefined ? undefined : { _tag: "Heartbeat", node: v.node, proof: v.proof, load, part }
 }
 
 /** Bytes as a request, or the `MalformedRequest` to answer. */
@@ -225,6 +226,41 @@ export const decodeRequest = (bytes: Uint8Array): Either.Either<MetaRequest, Mal
     }
     return decodeThroughSchema(raw)
   })
+
+/** A subject's permission class (src/transport/Subjects.ts's `SubjectClass`). */
+export type MetaSubjectClass = "internal" | "client" | "operator"
+
+/**
+ * The subject class a request travels on (src/transport/Subjects.ts): node registration and heartbeats are
+ * internal, mutations of the cluster are the operators', everything read-only the clients'.
+ */
+export const metaRequestClass = (request: { readonly _tag: MetaRequest["_tag"] }): MetaSubjectClass => {
+  switch (request._tag) {
+    case "RegisterNode":
+    case "Heartbeat":
+      return "internal"
+    case "CreateKeyspace":
+    case "SetNodeState":
+    case "UpdateSettings":
+    case "SetReplicationFactor":
+      return "operator"
+    default:
+      return "client"
+  }
+}
+
+/**
+ * Why `request` may not arrive on a meta subject of class `arrivedOn`, or undefined when it
+ * may: read-only queries go anywhere; internal and operator requests only on their own class.
+ */
+export const refusedOn = (
+  arrivedOn: MetaSubjectClass,
+  request: { readonly _tag: MetaRequest["_tag"] },
+): string | undefined => {
+  const needed = metaRequestClass(request)
+  if (needed === "client" || needed === arrivedOn) return undefined
+  return `${request._tag} is ${needed === "operator" ? "an operator" : "a node-internal"} request: it is only taken on the ${needed} meta subject`
+}
 
 /** An answer as bytes. */
 export const encodeReply: (reply: MetaReply) => Uint8Array = encodeJson(MetaReply)

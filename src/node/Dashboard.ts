@@ -15,7 +15,7 @@ import { HttpServerResponse } from "@effect/platform"
 import { Effect, Either, Option } from "effect"
 import type { RouterService } from "../client/Router.js"
 import { describeOperator } from "../meta/Operator.js"
-import { nodeOfReplica } from "../raft/Ids.js"
+import { type NodeId, nodeOfReplica } from "../raft/Ids.js"
 import type { BusService } from "../transport/Bus.js"
 import { DASHBOARD_HTML } from "./DashboardPage.js"
 
@@ -69,7 +69,7 @@ export const overview = (router: RouterService, bus: BusService) =>
     const nodesAnswer = yield* router.meta({ _tag: "GetNodes" }, { deadline: 2000 })
     const nodes =
       nodesAnswer._tag === "NodeList" ? nodesAnswer.nodes.filter((n) => n.state !== "removed") : []
-    const admin = (id: number) => `${router.subjects.root}.admin.${id}`
+    const admin = (id: number) => router.subjects.admin(id as NodeId)
     const answers = yield* Effect.forEach(
       nodes,
       (n) =>

@@ -31,6 +31,7 @@ import { type GroupStatus, Node, type NodeService } from "../runtime/Node.js"
 import { supervise } from "../runtime/Supervisor.js"
 import { Bus, type BusService } from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
+import { heartbeatProof } from "./HeartbeatProof.js"
 import { note, noteAt } from "./NodeObservations.js"
 import { NodeShardMap, type NodeShardMapService } from "./NodeShardMap.js"
 
@@ -250,6 +251,7 @@ const sendHeartbeat = (agent: Agent) =>
     const load = loadReport(node.nodeId, at, yield* node.groups)
     // Half the payload limit leaves room for the request around the replicas.
     const parts = splitLoad(load, Math.floor(bus.maxPayload() / 2))
+    const partOf = (index: number) => (parts.length > 1 ? { index, count: parts.length } : undefined)
     const send = (part: NodeLoad, index: number) =>
       call(
         bus,
@@ -257,9 +259,9 @@ const sendHeartbeat = (agent: Agent) =>
         {
           _tag: "Heartbeat",
           node: node.nodeId,
-          token: agent.options.token,
+          proof: heartbeatProof(agent.options.token, node.nodeId, part.at, partOf(index)),
           load: part,
-          ...(parts.length > 1 ? { part: { index, count: parts.length } } : {}),
+          ...(parts.length > 1 ? { part: partOf(index)! } : {}),
         },
         agent.timeout,
       )
@@ -327,7 +329,7 @@ export const make = (options: MetaAgentOptions) =>
       node,
       bus: yield* Bus,
       cache,
-      subject: clusterSubjects(options.cluster, options.subjectPrefix).meta,
+      subject: clusterSubjects(options.cluster, options.subjectPrefix).metaOf("internal"),
       timeout: options.requestTimeoutMs ?? 2000,
       kinds: new Set(options.kinds),
       tombstones: new Set<ReplicaId>(),

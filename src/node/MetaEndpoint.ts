@@ -1,10 +1,13 @@
 /**
- * The metadata endpoint: whichever node leads group 0 serves `<prefix>.<cluster>.meta`. It
- * subscribes when its replica becomes leader and unsubscribes when it stops leading, like a
+ * The metadata endpoint: whichever node leads group 0 serves the three meta subjects
+ * (`<prefix>.<cluster>.{int,cli,op}.meta`, one per permission class; a request of a class
+ * other than its subject's is refused, MetaProtocol.ts `refusedOn`). It subscribes when its
+ * replica becomes leader and unsubscribes when it stops leading, like a
  * group subject, so "no responders" means "no metadata leader now: retry with backoff".
  *
- * Each request is a JSON `MetaRequest` (MetaProtocol.ts). Heartbeats are answered here: the
- * node's token is checked against the leader's state, its load report is kept in memory
+ * Each request is a JSON `MetaRequest` (MetaProtocol.ts). Heartbeats are answered here: their
+ * proof is checked with the node's token in the leader's state and their clock must advance
+ * (HeartbeatProof.ts), its load report is kept in memory
  * (`MetaReports`, read by the placement driver; never in the log) and the answer carries the
  * shard map version. Everything else is served through the group like any request to a group
  * (`Node.request(0, bytes)`, routed by `metaShardKind`): queries by ReadIndex, commands
@@ -22,15 +25,22 @@ import {
   UnknownNode,
   WrongToken,
 } from "../meta/MetaErrors.js"
-import { decodeRequest, encodeReply, HeartbeatAck, type HeartbeatRequest } from "../meta/MetaProtocol.js"
+import {
+  decodeRequest,
+  encodeReply,
+  HeartbeatAck,
+  type HeartbeatRequest,
+  refusedOn,
+} from "../meta/MetaProtocol.js"
 import { MetaStateMachine } from "../meta/MetaStateMachine.js"
 import { type NodeLoad, ReportAssembly } from "../meta/NodeReport.js"
 import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import { supervise } from "../runtime/Supervisor.js"
 import { Bus } from "../transport/Bus.js"
-import { clusterSubjects } from "../transport/Subjects.js"
+import { clusterSubjects, type SubjectClass } from "../transport/Subjects.js"
 import { serveBounded } from "./BoundedServe.js"
+import { HeartbeatClock, verifyHeartbeatProof } from "./HeartbeatProof.js"
 import { checkJsonBytes, type JsonLimits } from "./JsonGuard.js"
 import { whileLeader } from "./WhileLeader.js"
 
@@ -53,6 +63,8 @@ export interface MetaReportsService {
   readonly leaderSince: () => number
   /** Reports that arrive in parts, until complete. */
   readonly assembly: ReportAssembly
+  /** Each node's last heartbeat taken: older or repeated ones are replays. */
+  readonly clock: HeartbeatClock
 }
 
 /** Load reports kept in the metadata leader's memory (see the module comment). */
@@ -66,13 +78,16 @@ export const makeReports = (): MetaReportsService => {
   let table = new Map<NodeId, ReportEntry>()
   let since = 0
   const assembly = new ReportAssembly()
+  const clock = new HeartbeatClock()
   return {
     assembly,
+    clock,
     record: (node, load, receivedAt) => void table.set(node, { load, receivedAt }),
     entries: () => table,
     reset: (leaderSince) => {
       table = new Map()
       assembly.clear()
+      clock.clear()
       since = leaderSince
     },
     leaderSince: () => since,
@@ -98,7 +113,8 @@ export const answerHeartbeat = (
   if (state === undefined || !state.bootstrapped) return encodeResponse(new NotBootstrapped())
   const node = findNode(state, request.node)
   if (node === undefined) return encodeResponse(new UnknownNode({ node: request.node }))
-  if (node.token !== request.token) return encodeResponse(new WrongToken({ node: node.id }))
+  if (!verifyHeartbeatProof(node.token, request.proof, request.node, request.load.at, request.part))
+    return encodeResponse(new WrongToken({ node: node.id }))
   if (node.state === "removed") return encodeResponse(new NodeRemoved({ node: node.id }))
   if (request.load.node !== request.node) {
     return encodeResponse(
@@ -107,6 +123,12 @@ export const answerHeartbeat = (
       }),
     )
   }
+  if (!reports.clock.advance(node.id, request.load.at, request.part?.index ?? 0))
+    return encodeResponse(
+      new InvalidArgument({
+        message: `heartbeat of node ${node.id} replayed or out of order (report at ${request.load.at})`,
+      }),
+    )
   const whole = request.part === undefined ? request.load : reports.assembly.add(request.load, request.part)
   if (whole !== undefined) reports.record(node.id, whole, nowMs)
   return encodeReply(HeartbeatAck.make({ node: node.id, shardMapVersion: state.shardMapVersion }))
@@ -135,11 +157,21 @@ export const decodeMetaRequest = (data: Uint8Array) =>
     () => decodeRequest(data),
   )
 
-/** Answers one request on the meta subject (this node leading group 0). */
-export const handleRequest = (node: NodeService, reports: MetaReportsService, data: Uint8Array) =>
+/**
+ * Answers one request that arrived on the meta subject of class `arrivedOn` (this node leading
+ * group 0). A request of another class than the subject's is refused (`refusedOn`).
+ */
+export const handleRequest = (
+  node: NodeService,
+  reports: MetaReportsService,
+  data: Uint8Array,
+  arrivedOn: SubjectClass,
+) =>
   Effect.gen(function* () {
     const decoded = decodeMetaRequest(data)
     if (Either.isLeft(decoded)) return encodeResponse(decoded.left)
+    const refused = refusedOn(arrivedOn, decoded.right)
+    if (refused !== undefined) return encodeResponse(new InvalidArgument({ message: refused }))
     if (decoded.right._tag === "Heartbeat") {
       const now = yield* Clock.currentTimeMillis
       return answerHeartbeat(localMetaState(node), decoded.right, reports, now)
@@ -160,23 +192,27 @@ export const layer = (options: MetaEndpointOptions): Layer.Layer<never, never, N
       const node = yield* Node
       const bus = yield* Bus
       const reports = yield* MetaReports
-      const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
-      const serve = Effect.gen(function* () {
-        reports.reset(yield* Clock.currentTimeMillis)
-        // A request beyond the bound is dropped: its sender times out and retries with backoff.
-        yield* serveBounded(
+      const subjects = clusterSubjects(options.cluster, options.subjectPrefix)
+      const classes: ReadonlyArray<SubjectClass> = ["internal", "client", "operator"]
+      // A request beyond the bound is dropped: its sender times out and retries with backoff.
+      const serveClass = (arrivedOn: SubjectClass) =>
+        serveBounded(
           bus,
-          subject,
+          subjects.metaOf(arrivedOn),
           { concurrency: META_CONCURRENCY, maxPending: META_MAX_PENDING },
           {
-            name: "meta endpoint",
-            handle: (data) => handleRequest(node, reports, data),
+            name: `meta endpoint (${arrivedOn})`,
+            handle: (data) => handleRequest(node, reports, data, arrivedOn),
             overloaded: undefined,
             internal: undefined,
           },
         )
+      const subject = classes.map(subjects.metaOf).join(", ")
+      const serve = Effect.gen(function* () {
+        reports.reset(yield* Clock.currentTimeMillis)
         yield* Effect.logInfo(`metadata leader: serving ${subject}`)
         yield* Effect.addFinalizer(() => Effect.logInfo(`no longer the metadata leader: left ${subject}`))
+        yield* Effect.forEach(classes, serveClass, { discard: true })
         yield* Effect.never
       }).pipe(Effect.catchAll((e) => Effect.logError(`meta endpoint: cannot serve ${subject}: ${e.message}`)))
       // A defect of the serving loop ends the process; a subscription refused or ended is

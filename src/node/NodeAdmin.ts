@@ -1,5 +1,7 @@
 /**
- * A node's admin endpoint on `flotilla.<c>.admin.<node>`: JSON requests, JSON replies, for the
+ * A node's admin endpoint on `flotilla.<c>.cli.admin.<node>` (read-only requests: `status`,
+ * `summary`, `read`; anything else is refused there as `Forbidden`) and
+ * `flotilla.<c>.op.admin.<node>` (every request): JSON requests, JSON replies, for the
  * `flotilla status` command, operators and tests. Every request is Schema-validated; a bad one
  * gets `{"ok":false,"error":"BadRequest","message":...}` and changes nothing.
  *
@@ -19,7 +21,7 @@
  */
 import { Effect, Either, Layer, Option, ParseResult, Schema } from "effect"
 import { ConfChangeTransition, ConfChangeType, confChange } from "../raft/ConfChange.js"
-import type { GroupId } from "../raft/Ids.js"
+import type { GroupId, NodeId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
 import { Node } from "../runtime/Node.js"
 import { Bus } from "../transport/Bus.js"
@@ -64,9 +66,22 @@ export const AdminRequest = Schema.Union(
 )
 export type AdminRequest = Schema.Schema.Type<typeof AdminRequest>
 
-/** The admin subject of `node`. */
-export const adminSubject = (cluster: string, node: number, prefix?: string): string =>
-  `${clusterSubjects(cluster, prefix).root}.admin.${node}`
+/**
+ * The admin subject of `node` of class `c`: "client" (the default) takes the read-only
+ * requests (`status`, `summary`, `read`), "operator" every request.
+ */
+export const adminSubject = (
+  cluster: string,
+  node: number,
+  prefix?: string,
+  c: "client" | "operator" = "client",
+): string => {
+  const subjects = clusterSubjects(cluster, prefix)
+  return c === "client" ? subjects.admin(node as NodeId) : subjects.adminOperator(node as NodeId)
+}
+
+/** The requests a client may make on the client admin subject. */
+const READ_ONLY_OPS: ReadonlySet<AdminRequest["op"]> = new Set(["status", "summary", "read"])
 
 /** The JSON bytes of replicas one `status` answer carries at most (NATS allows 1 MiB). */
 export const STATUS_PAGE_BYTES = 512 * 1024
@@ -107,11 +122,18 @@ const handle = (
   data: Uint8Array,
   statusPageBytes: number,
   vitals: Effect.Effect<Vitals | undefined>,
+  arrivedOn: "client" | "operator",
 ) =>
   Effect.gen(function* () {
     const parsed = decodeAdminRequest(data)
     if (parsed._tag === "Left") return { ok: false, error: "BadRequest", message: parsed.left }
     const req = parsed.right
+    if (arrivedOn === "client" && !READ_ONLY_OPS.has(req.op))
+      return {
+        ok: false,
+        error: "Forbidden",
+        message: `${req.op} is an operator request: it is only taken on the operator admin subject`,
+      }
     switch (req.op) {
       case "status": {
         const after = req.after ?? -1
@@ -214,22 +236,25 @@ export const layer = (options: {
         Option.isSome(observations) && Option.isSome(map)
           ? NodeVitals.vitals(node, observations.value, map.value)
           : Effect.succeed(undefined)
-      yield* serveBounded(
-        bus,
-        adminSubject(options.cluster, node.nodeId, options.subjectPrefix),
-        { concurrency: 16, maxPending: 256 },
-        {
-          name: "admin endpoint",
-          handle: (data) =>
-            Effect.map(handle(node, data, options.statusPageBytes ?? STATUS_PAGE_BYTES, vitals), json),
-          overloaded: () =>
-            json({
-              ok: false,
-              error: "Overloaded",
-              message: "the admin endpoint is full; retry with backoff",
-            }),
-          internal: () => json({ ok: false, error: "Internal", message: "the admin endpoint failed" }),
-        },
-      )
+      // One endpoint per permission class: mutations are taken on the operator subject only.
+      for (const c of ["client", "operator"] as const) {
+        yield* serveBounded(
+          bus,
+          adminSubject(options.cluster, node.nodeId, options.subjectPrefix, c),
+          { concurrency: 16, maxPending: 256 },
+          {
+            name: `admin endpoint (${c})`,
+            handle: (data) =>
+              Effect.map(handle(node, data, options.statusPageBytes ?? STATUS_PAGE_BYTES, vitals, c), json),
+            overloaded: () =>
+              json({
+                ok: false,
+                error: "Overloaded",
+                message: "the admin endpoint is full; retry with backoff",
+              }),
+            internal: () => json({ ok: false, error: "Internal", message: "the admin endpoint failed" }),
+          },
+        )
+      }
     }),
   )

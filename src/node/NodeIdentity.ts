@@ -120,7 +120,7 @@ export const resolve = (options: ResolveOptions): Effect.Effect<Identity, Identi
     const path = identityPath(options.dataDir)
     const fail = (message: string) => new IdentityError({ path, message })
     const existing = yield* read(options.dataDir)
-    const subject = clusterSubjects(options.cluster, options.subjectPrefix).meta
+    const subject = clusterSubjects(options.cluster, options.subjectPrefix).metaOf("internal")
     const bus = yield* Bus
     if (Option.isSome(existing)) {
       const f = existing.value

@@ -222,7 +222,7 @@ const sendAction = (
   leaderNode: NodeId,
   action: Extract<OperatorAction, { _tag: "ChangeMembership" | "TransferLeadership" }>,
 ) => {
-  const subject = adminSubject(ctx.options.cluster, leaderNode, ctx.options.subjectPrefix)
+  const subject = adminSubject(ctx.options.cluster, leaderNode, ctx.options.subjectPrefix, "operator")
   const body = encoder.encode(JSON.stringify(adminRequestOf(action)))
   return ctx.bus.request(subject, body, { timeout: ctx.actionTimeoutMs }).pipe(
     Effect.flatMap((bytes) => {

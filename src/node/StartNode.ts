@@ -2,7 +2,7 @@
  * The composition root of one node of a managed cluster. `nodeServices` is what every such
  * node runs once its identity is known: the engine, the metadata agent (heartbeats, shard map,
  * local replicas), the meta endpoint and the placement driver (both active only while this
- * node leads group 0), the admin endpoint and the KV gateway (`<prefix>.<c>.kv`, queue group
+ * node leads group 0), the admin endpoint and the KV gateway (`<prefix>.<c>.cli.kv`, queue group
  * `kv`), over a store, a Raft transport and a bus given to it. Its kinds are the metadata
  * group's and the KV store (or `kinds`).
  *
@@ -30,6 +30,7 @@ import { type NodeConfig, NodeLive, type NodeSettings } from "../runtime/Node.js
 import type { ShardKind } from "../runtime/ShardKind.js"
 import * as LogStore from "../storage/LogStore.js"
 import * as Bus from "../transport/Bus.js"
+import type { ClusterSecret } from "../transport/ClusterSecret.js"
 import type { MemoryBus } from "../transport/MemoryBus.js"
 import type { MemoryNetwork } from "../transport/MemoryNetwork.js"
 import * as NatsConnection from "../transport/NatsConnection.js"
@@ -73,6 +74,11 @@ export interface StartNodeOptions {
    * 127.0.0.1 on a free port (its address is in `NodeObservations.http`); false: none.
    */
   readonly http?: NodeHttp.NodeHttpOptions | false
+  /**
+   * The cluster secret (`--cluster-secret-file`): Raft frames and liveness pings are
+   * authenticated with it (docs/security.md). Every node of the cluster must hold the same.
+   */
+  readonly clusterSecret?: ClusterSecret
 }
 
 /** The durable state of a node in `dataDir`: its LevelDB log store and its group catalog. */
@@ -98,6 +104,8 @@ export interface NodeServicesOptions {
   readonly settings?: NodeConfig["settings"]
   /** Raft settings of every replica (a simulation's seeded election jitter). */
   readonly raft?: NodeConfig["raft"]
+  /** Signs and checks liveness pings (the platform's transport seals frames with the same). */
+  readonly clusterSecret?: ClusterSecret
   /**
    * Present when this node creates the cluster (`--bootstrap`): the new cluster's settings,
    * and how to record durably that it exists (`NodeIdentity.markBootstrapped`).
@@ -145,6 +153,7 @@ export const nodeServices = <E, R>(options: NodeServicesOptions, platform: NodeP
         ownsSlot: cache.ownsSlot,
         settings: options.settings,
         raft: options.raft,
+        clusterSecret: options.clusterSecret,
       }),
     ),
   )
@@ -197,6 +206,7 @@ const productionServices = (
   labels: options.labels,
   kinds: options.kinds,
   settings: options.settings,
+  clusterSecret: options.clusterSecret,
   bootstrap:
     options.mode === "bootstrap"
       ? {
@@ -240,13 +250,17 @@ export const layer = (options: StartNodeOptions) => {
         )
   if (options.memory !== undefined) {
     const { bus, network } = options.memory
+    const { clusterSecret } = options
     return withHttp(
-      node((nodeId) => Transport.layerMemory(network, nodeId)).pipe(Layer.provideMerge(Bus.layerMemory(bus))),
+      node((nodeId) => Transport.layerMemory(network, nodeId, { clusterSecret })).pipe(
+        Layer.provideMerge(Bus.layerMemory(bus)),
+      ),
     )
   }
   const nats = NatsConnection.layer({ name: `flotilla-node-${name}`, ...options.nats })
+  const { clusterSecret } = options
   return withHttp(
-    node((nodeId) => Transport.layerNatsConnection({ cluster, nodeId, subjectPrefix })).pipe(
+    node((nodeId) => Transport.layerNatsConnection({ cluster, nodeId, subjectPrefix, clusterSecret })).pipe(
       Layer.provideMerge(Layer.provideMerge(Bus.layerNats, nats)),
     ),
   )

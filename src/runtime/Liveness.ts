@@ -1,5 +1,5 @@
 /**
- * Node liveness (docs/decisions/0004): every node pings `<root>.live.<node>` once per
+ * Node liveness (docs/decisions/0004): every node pings `<root>.int.live.<node>` once per
  * `livenessIntervalMs`; a node not heard from (ping or Raft frame) for `livenessTimeoutMs`
  * counts as down, and the engine wakes the quiesced groups it led and those led here with a
  * voter on it. A node heard from again is up.
@@ -10,10 +10,17 @@
  * them. A node whose own loop stood still (no step for half the timeout, or two ticks if longer: a
  * SIGSTOP, a long stall) heard
  * nothing meanwhile: it starts every node's silence afresh rather than judge them.
+ * With a cluster secret (ClusterSecret.ts, `LivenessAuth`) every ping carries the sender's
+ * clock and a tag over cluster, node and clock: a ping is heard only when its tag verifies
+ * and its clock is later than that node's last ping heard, so neither a forged nor a
+ * replayed ping keeps a dead node "up" (and its groups leaderless). Refused pings are counted
+ * (`refusedPings`). Without a secret pings are empty and taken as they come.
  */
 import { Effect, type Scope, Stream } from "effect"
 import { isNodeId, type NodeId } from "../raft/Ids.js"
 import type { BusService } from "../transport/Bus.js"
+import type { LivenessAuth } from "../transport/ClusterSecret.js"
+import type { ClusterSubjects } from "../transport/Subjects.js"
 import { supervise } from "./Supervisor.js"
 
 const EMPTY = new Uint8Array(0)
@@ -23,6 +30,10 @@ export class Liveness {
   private readonly lastHeard = new Map<NodeId, number>()
   /** Nodes silent past the timeout now. */
   readonly down = new Set<NodeId>()
+  /** Pings dropped: their tag did not verify or their clock was not later than the last. */
+  refusedPings = 0
+  /** The clock of each node's last ping heard (signed pings only). */
+  private readonly lastStamp = new Map<NodeId, number>()
   private nextPing = 0
   /** When this node last heard its own ping (undefined: never yet). */
   private selfHeard: number | undefined
@@ -31,14 +42,35 @@ export class Liveness {
 
   constructor(
     private readonly bus: BusService,
-    /** `<prefix>.<cluster>`. */
-    private readonly root: string,
+    private readonly subjects: ClusterSubjects,
     private readonly self: NodeId,
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
     /** A gap between two steps longer than this means the loop stood still. */
     private readonly stallMs: number = timeoutMs / 2,
+    /** Signs and checks pings; none: pings are empty and unchecked. */
+    private readonly auth?: LivenessAuth,
   ) {}
+
+  /**
+   * Takes one ping received on `subject` at `now`: hears its node when the ping is genuine
+   * (see the module comment). Never throws.
+   */
+  receivePing(subject: string, data: Uint8Array, now: number): void {
+    const node = Number(subject.slice(subject.lastIndexOf(".") + 1))
+    if (!isNodeId(node)) return
+    // Our own pings count too: hearing them tells that the bus reaches us (`busReachesUs`).
+    if (this.auth !== undefined) {
+      const at = this.auth.check(this.subjects.root, node, data)
+      const last = this.lastStamp.get(node)
+      if (at === undefined || (last !== undefined && at <= last)) {
+        this.refusedPings++
+        return
+      }
+      this.lastStamp.set(node, at)
+    }
+    this.heard(node, now)
+  }
 
   /** `node` was heard from at `now`. */
   heard(node: NodeId, now: number): void {
@@ -61,12 +93,9 @@ export class Liveness {
       Effect.forkScoped(
         Effect.scoped(
           Effect.gen(this, function* () {
-            const sub = yield* this.bus.subscribe(`${this.root}.live.*`)
+            const sub = yield* this.bus.subscribe(this.subjects.liveAll)
             yield* Stream.runForEach(sub.messages, (msg) =>
-              Effect.sync(() => {
-                const node = Number(msg.subject.slice(msg.subject.lastIndexOf(".") + 1))
-                if (isNodeId(node)) this.heard(node, nowMs())
-              }),
+              Effect.sync(() => this.receivePing(msg.subject, msg.data, nowMs())),
             )
           }),
         ).pipe((listening) => supervise("liveness", listening)),
@@ -90,7 +119,8 @@ export class Liveness {
     if (now < this.nextPing) return Effect.void
     return Effect.gen(this, function* () {
       this.nextPing = now + this.intervalMs
-      yield* this.bus.publish(`${this.root}.live.${this.self}`, EMPTY).pipe(Effect.ignore)
+      const ping = this.auth === undefined ? EMPTY : this.auth.sign(this.subjects.root, this.self, now)
+      yield* this.bus.publish(this.subjects.live(this.self), ping).pipe(Effect.ignore)
       const failOver = this.busReachesUs(now)
       for (const [node, t] of this.lastHeard) {
         if (!this.down.has(node) && now - t > this.timeoutMs) {

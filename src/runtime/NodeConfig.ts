@@ -3,8 +3,10 @@
  * numeric `NodeSettings`, validated and defaulted by Schema because they come from flags and
  * files.
  */
+
 import { Schema } from "effect"
 import type { GroupId, NodeId } from "../raft/Ids.js"
+import type { ClusterSecret } from "../transport/ClusterSecret.js"
 import type { EngineOptions } from "./Engine.js"
 import type { SessionOpenLimits } from "./SessionOpens.js"
 import type { ShardKind } from "./ShardKind.js"
@@ -70,4 +72,9 @@ export interface NodeConfig {
   readonly raft?: EngineOptions["raft"]
   /** Session opens admitted per client and per group (default `DEFAULT_SESSION_OPEN_LIMITS`). */
   readonly sessionOpenLimits?: SessionOpenLimits
+  /**
+   * The cluster secret: liveness pings are signed and checked with it (Liveness.ts). The
+   * transport takes the same secret in its own options to seal frames.
+   */
+  readonly clusterSecret?: ClusterSecret
 }

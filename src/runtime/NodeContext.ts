@@ -7,6 +7,7 @@ import { Effect, Option, Schema } from "effect"
 import { isNodeId, type NodeId } from "../raft/Ids.js"
 import { LogStore, type LogStoreService } from "../storage/LogStore.js"
 import { Bus, type BusService } from "../transport/Bus.js"
+import { livenessAuth } from "../transport/ClusterSecret.js"
 import { type ClusterSubjects, clusterSubjects } from "../transport/Subjects.js"
 import { Transport, type TransportService } from "../transport/Transport.js"
 import { BusReplies } from "./BusReplies.js"
@@ -82,12 +83,13 @@ export const makeNodeContext = (
       replies: new BusReplies(),
       liveness: new Liveness(
         bus,
-        subjects.root,
+        subjects,
         nodeId,
         settings.livenessIntervalMs,
         settings.livenessTimeoutMs,
         // The loop steps at least once per tick (the beat): a longer gap is a stall.
         Math.max(settings.livenessTimeoutMs / 2, 2 * settings.tickMs),
+        config.clusterSecret === undefined ? undefined : livenessAuth(config.clusterSecret),
       ),
       nowMs: () => clock.unsafeCurrentTimeMillis(),
       sessionOpens: new SessionOpenLimiter(config.sessionOpenLimits),

@@ -5,7 +5,7 @@
 import { Option } from "effect"
 import type { GroupId, NodeId } from "../raft/Ids.js"
 import type { ReplicaId } from "../raft/Types.js"
-import type { TransportStats } from "../transport/TransportService.js"
+import type { InboundDropReason, TransportStats } from "../transport/TransportService.js"
 import type { NodeContext } from "./NodeContext.js"
 import type { Replica } from "./Replica.js"
 
@@ -73,6 +73,10 @@ export interface NodeStats {
   /** Replies to bus requests that could not be sent (connection down, payload too large). */
   readonly unsentReplies: number
   readonly nodesDown: readonly NodeId[]
+  /** Inbound Raft frames dropped by the transport, by reason (`unauthenticated`: bad tag). */
+  readonly framesDropped: Readonly<Record<InboundDropReason, number>>
+  /** Liveness pings refused: forged (tag) or replayed (clock not later). */
+  readonly refusedPings: number
 }
 
 const badFrames = (t: TransportStats): number =>
@@ -138,6 +142,8 @@ export const nodeStats = (ctx: NodeContext, transport: TransportStats): NodeStat
     refusedSessionOpens: ctx.sessionOpens.refused,
     unsentReplies: ctx.replies.unsent,
     nodesDown: [...ctx.liveness.down],
+    framesDropped: transport.dropped,
+    refusedPings: ctx.liveness.refusedPings,
   }
 }
 

@@ -29,6 +29,7 @@
  */
 import { Cause, Effect, Layer, Schema, Scope } from "effect"
 import { callUntilAnswered } from "../client/MetaCall.js"
+import { metaSubjectOf } from "../client/MetaClient.js"
 import { type ClusterState, META_GROUP, type Settings } from "../meta/ClusterState.js"
 import { type MetaReply, MetaRequest, type MetaRequestInput } from "../meta/MetaProtocol.js"
 import { localMetaState } from "../node/MetaEndpoint.js"
@@ -40,7 +41,7 @@ import type { GroupStatus, NodeService } from "../runtime/Node.js"
 import type { BusService } from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
-import { clusterSubjects } from "../transport/Subjects.js"
+import { type ClusterSubjects, clusterSubjects } from "../transport/Subjects.js"
 import * as SimDriver from "./RuntimeSimDriver.js"
 import { SimTimeout } from "./RuntimeSimDriver.js"
 import * as SimNodes from "./RuntimeSimNodes.js"
@@ -256,13 +257,27 @@ const timeApi = ({ seed, driver }: Parts): Pick<PlacementSim, TimeApi> => ({
     ),
 })
 
+/** The meta subject of raw request bytes: its `_tag`'s class when it has one, else the operators'. */
+const rawMetaSubject = (subjects: ClusterSubjects, bytes: Uint8Array): string => {
+  try {
+    const tag = (JSON.parse(new TextDecoder().decode(bytes)) as { _tag?: unknown })._tag
+    return typeof tag === "string"
+      ? metaSubjectOf(subjects, { _tag: tag as MetaRequest["_tag"] })
+      : subjects.metaOf("operator")
+  } catch {
+    return subjects.metaOf("operator")
+  }
+}
+
 type MetaApi = "rawMeta" | "meta" | "kv"
 const metaApi = ({ cluster, driver, clientBus }: Parts): Pick<PlacementSim, MetaApi> => {
   const subjects = clusterSubjects(cluster)
   return {
     rawMeta: (bytes) =>
       driver
-        .run(clientBus.request(subjects.meta, bytes, { timeout: "1 second" }), { what: "a raw meta request" })
+        .run(clientBus.request(rawMetaSubject(subjects, bytes), bytes, { timeout: "1 second" }), {
+          what: "a raw meta request",
+        })
         .pipe(
           Effect.mapError(
             (e) => new SimFailed(e._tag === "SimTimeout" ? e.message : `raw meta request: ${e._tag}`),
@@ -271,10 +286,15 @@ const metaApi = ({ cluster, driver, clientBus }: Parts): Pick<PlacementSim, Meta
     meta: (request) =>
       driver
         .run(
-          callUntilAnswered(clientBus, subjects.meta, Schema.decodeUnknownSync(MetaRequest)(request), {
-            timeout: "1 second",
-            deadline: "60 seconds",
-          }),
+          callUntilAnswered(
+            clientBus,
+            metaSubjectOf(subjects, request),
+            Schema.decodeUnknownSync(MetaRequest)(request),
+            {
+              timeout: "1 second",
+              deadline: "60 seconds",
+            },
+          ),
           { what: `meta request ${request._tag}` },
         )
         .pipe(Effect.mapError((e) => new SimFailed(e.message))),

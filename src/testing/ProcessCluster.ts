@@ -3,11 +3,16 @@
  * benchmarks and users' fault-injection suites: start it, send requests, ask each node's
  * admin endpoint, SIGKILL and restart nodes, restart the NATS server, wait for conditions.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
+import { metaSubjectOf } from "../client/MetaClient.js"
+import type { MetaRequest } from "../meta/MetaProtocol.js"
+import { NodeId } from "../raft/Ids.js"
+import { generateClusterSecretText } from "../transport/ClusterSecret.js"
 import { type RunningNatsServer, startNatsServer } from "../transport/NatsServer.js"
+import { type ClusterSubjects, clusterSubjects } from "../transport/Subjects.js"
 import { NodeProcess } from "./NodeProcess.js"
 
 export interface ProcessClusterOptions {
@@ -23,6 +28,11 @@ export interface ProcessClusterOptions {
    * nodes are static (`--id i`).
    */
   readonly managed?: { readonly clusterSettings?: Record<string, unknown> }
+  /**
+   * Nodes share a cluster secret (a file written in the cluster's directory, passed as
+   * `--cluster-secret-file`): frames and liveness pings are authenticated (default true).
+   */
+  readonly clusterSecret?: boolean
 }
 
 /** One replica as a node's admin `status` reports it. */
@@ -63,6 +73,12 @@ export class ProcessCluster {
   static async start(o: ProcessClusterOptions): Promise<ProcessCluster> {
     const cluster = o.cluster ?? "test"
     const root = mkdtempSync(join(tmpdir(), "flotilla-cluster-"))
+    const nodeArgs = [...(o.nodeArgs ?? [])]
+    if (o.clusterSecret ?? true) {
+      const file = join(root, "cluster.secret")
+      writeFileSync(file, generateClusterSecretText(), { mode: 0o600 })
+      nodeArgs.push("--cluster-secret-file", file)
+    }
     const nats = await startNatsServer({ args: o.natsArgs ?? [] })
     const nodes: NodeProcess[] = []
     const managed = o.managed !== undefined
@@ -76,7 +92,7 @@ export class ProcessCluster {
           dataDir: join(root, `node-${i}`),
           natsUrl: nats.url,
           cluster,
-          args: [...(o.nodeArgs ?? []), ...extra],
+          args: [...nodeArgs, ...extra],
         }),
       )
     }
@@ -92,7 +108,7 @@ export class ProcessCluster {
         await Promise.all(nodes.map((n) => n.start()))
       }
       const client = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 })
-      return new ProcessCluster(nats, nodes, client, cluster, root, o.nodeArgs ?? [], managed)
+      return new ProcessCluster(nats, nodes, client, cluster, root, nodeArgs, managed)
     } catch (e) {
       await Promise.all(nodes.map((n) => n.kill()))
       await nats.close()
@@ -129,7 +145,7 @@ export class ProcessCluster {
   }
 
   /**
-   * A request to the metadata leader (`flotilla.<c>.meta`, JSON; docs/placement.md), retried
+   * A request to the metadata leader (on the meta subject of its class, JSON; docs/placement.md), retried
    * while no leader answers or the answer is a runtime error (NotLeader, ...); the answer.
    */
   async meta(request: object, timeoutMs = 30_000): Promise<Record<string, unknown> & { _tag: string }> {
@@ -144,7 +160,11 @@ export class ProcessCluster {
     return this.waitFor(
       `an answer from the metadata leader to ${JSON.stringify(request).slice(0, 80)}`,
       async () => {
-        const r = await this.request(`flotilla.${this.cluster}.meta`, JSON.stringify(request), 3000)
+        const r = await this.request(
+          metaSubjectOf(this.subjects, request as { _tag: MetaRequest["_tag"] }),
+          JSON.stringify(request),
+          3000,
+        )
         if (r === undefined) return undefined
         const reply = JSON.parse(decoder.decode(r)) as Record<string, unknown> & { _tag: string }
         return retryable.has(reply._tag) ? undefined : reply
@@ -170,9 +190,18 @@ export class ProcessCluster {
     }
   }
 
-  /** A node's admin endpoint; undefined when it does not answer. */
+  /** The cluster's subjects. */
+  get subjects(): ClusterSubjects {
+    return clusterSubjects(this.cluster)
+  }
+
+  /** A node's admin endpoint, as an operator (every request); undefined when it does not answer. */
   async admin(node: number, request: object, timeoutMs = 3000): Promise<Record<string, unknown> | undefined> {
-    const r = await this.request(`flotilla.${this.cluster}.admin.${node}`, JSON.stringify(request), timeoutMs)
+    const r = await this.request(
+      this.subjects.adminOperator(NodeId(node)),
+      JSON.stringify(request),
+      timeoutMs,
+    )
     return r === undefined ? undefined : (JSON.parse(decoder.decode(r)) as Record<string, unknown>)
   }
 

@@ -13,6 +13,7 @@ import type { ReplicaId } from "../raft/Types.js"
 import { Node, NodeLive, type NodeSettings } from "../runtime/Node.js"
 import type { ShardKind } from "../runtime/ShardKind.js"
 import * as Bus from "../transport/Bus.js"
+import type { ClusterSecret } from "../transport/ClusterSecret.js"
 import * as NatsConnection from "../transport/NatsConnection.js"
 import * as Transport from "../transport/Transport.js"
 import { checksumKind } from "./ChecksumMachine.js"
@@ -29,6 +30,8 @@ export interface StaticNodeOptions {
   readonly kindOf?: (groupId: GroupId) => ShardKind
   /** Groups 1..count, each with these members (node ids); none when absent. */
   readonly groups?: { readonly count: number; readonly members: readonly number[] }
+  /** Authenticates frames and liveness pings (ClusterSecret.ts); none: unauthenticated. */
+  readonly clusterSecret?: ClusterSecret
 }
 
 /** Bootstraps the static groups this node is a member of and does not hold yet. */
@@ -59,6 +62,7 @@ export const layer = (options: StaticNodeOptions) => {
     cluster: options.cluster,
     nodeId,
     subjectPrefix: options.subjectPrefix,
+    clusterSecret: options.clusterSecret,
   })
   const io = Layer.mergeAll(transport, Bus.layerNats).pipe(Layer.provideMerge(nats))
   const node = NodeLive({
@@ -67,6 +71,7 @@ export const layer = (options: StaticNodeOptions) => {
     subjectPrefix: options.subjectPrefix,
     kindOf: options.kindOf ?? (() => checksumKind),
     settings: options.settings,
+    clusterSecret: options.clusterSecret,
   })
   const admin = NodeAdmin.layer({ cluster: options.cluster, subjectPrefix: options.subjectPrefix })
   return Layer.mergeAll(admin, bootstrapGroups(options, nodeId)).pipe(

@@ -13,6 +13,7 @@ import { parseArgs } from "node:util"
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Context, Effect, Layer, Logger, LogLevel } from "effect"
 import { Node } from "../runtime/Node.js"
+import { type ClusterSecret, readClusterSecretFile } from "../transport/ClusterSecret.js"
 import * as StaticNode from "./StaticNode.js"
 
 const LOG_LEVELS = {
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     "liveness-interval-ms": { type: "string" },
     "liveness-timeout-ms": { type: "string" },
     "log-level": { type: "string", default: "info" },
+    "cluster-secret-file": { type: "string" },
   },
 })
 
@@ -74,18 +76,23 @@ for (const [flag, key] of [
   if (v !== undefined) settings[key] = v
 }
 
-const layer = StaticNode.layer({
-  nodeId,
-  dataDir,
-  cluster: values.cluster,
-  nats: { servers: values.nats.split(",") },
-  settings,
-  groups: count === undefined ? undefined : { count, members },
-})
+const secretFile = values["cluster-secret-file"]
+
+const layer = (clusterSecret: ClusterSecret | undefined) =>
+  StaticNode.layer({
+    clusterSecret,
+    nodeId,
+    dataDir,
+    cluster: values.cluster,
+    nats: { servers: values.nats.split(",") },
+    settings,
+    groups: count === undefined ? undefined : { count, members },
+  })
 
 Effect.scoped(
   Effect.gen(function* () {
-    const context = yield* Layer.build(layer)
+    const secret = secretFile === undefined ? undefined : yield* readClusterSecretFile(secretFile)
+    const context = yield* Layer.build(layer(secret))
     const node = Context.get(context, Node)
     yield* Console.log(JSON.stringify({ event: "ready", node: node.nodeId, pid: process.pid }))
     return yield* Effect.never

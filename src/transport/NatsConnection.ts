@@ -20,6 +20,7 @@ import {
   connect,
   credsAuthenticator,
   type NodeConnectionOptions,
+  nkeyAuthenticator,
   type NatsConnection as RawNatsConnection,
   type Status,
 } from "@nats-io/transport-node"
@@ -66,6 +67,14 @@ export interface NatsConnectionOptions {
   readonly token?: string
   /** Path of a NATS `.creds` file (JWT + nkey seed). */
   readonly credentials?: string
+  /** Path of a file holding an nkey seed (`SU...`), for a server that lists the user's public nkey. */
+  readonly nkeyFile?: string
+  /**
+   * Prefix of this connection's reply subjects (default `_INBOX`). With per-user inboxes
+   * (`_INBOX.<user>`, as `flotilla security init` configures), a user can subscribe only to
+   * its own replies, not to other users' (docs/security.md).
+   */
+  readonly inboxPrefix?: string
   /** Require TLS; `true` uses the system's trust store. */
   readonly tls?: NatsTlsOptions | true
   /** How long to keep retrying a refused or unreachable server at startup (default 30 s). */
@@ -217,12 +226,15 @@ export const clientOptions = (
   servers: ReadonlyArray<string>,
   backoff: { readonly delay: () => number },
   credentials?: Uint8Array,
+  nkeySeed?: Uint8Array,
 ): NodeConnectionOptions => ({
   servers: [...servers],
   ...(options.name === undefined ? {} : { name: options.name }),
   ...(options.user === undefined ? {} : { user: options.user, pass: options.pass ?? "" }),
   ...(options.token === undefined ? {} : { token: options.token }),
   ...(credentials === undefined ? {} : { authenticator: credsAuthenticator(credentials) }),
+  ...(nkeySeed === undefined ? {} : { authenticator: nkeyAuthenticator(nkeySeed) }),
+  ...(options.inboxPrefix === undefined ? {} : { inboxPrefix: options.inboxPrefix }),
   ...(options.tls === undefined ? {} : { tls: options.tls === true ? {} : { ...options.tls } }),
   reconnect: true,
   maxReconnectAttempts: -1,
@@ -240,7 +252,19 @@ type Attempt =
 
 const TLS_CODE = /TLS|SSL|CERT|SELF_SIGNED|ALTNAME|UNABLE_TO_(VERIFY|GET)/i
 
-const classify = (e: unknown, servers: ReadonlyArray<string>): Attempt => {
+/** Which credential a connection presents, for refusal messages (never the secret itself). */
+export const describeCredential = (options: NatsConnectionOptions): string => {
+  if (options.credentials !== undefined) return `the credentials file ${options.credentials}`
+  if (options.nkeyFile !== undefined) return `the nkey seed in ${options.nkeyFile}`
+  if (options.user !== undefined) return `user ${JSON.stringify(options.user)} with its password`
+  if (options.token !== undefined) return "the token"
+  const tls = options.tls
+  if (tls !== undefined && tls !== true && tls.certFile !== undefined)
+    return `the TLS client certificate ${tls.certFile}`
+  return "no credential (an anonymous connection)"
+}
+
+const classify = (e: unknown, servers: ReadonlyArray<string>, credential = "the credentials"): Attempt => {
   const err = e as { name?: string; message?: string; code?: string; cause?: { code?: string } } | undefined
   const name = err?.name ?? ""
   const message = err?.message ?? String(e)
@@ -248,7 +272,7 @@ const classify = (e: unknown, servers: ReadonlyArray<string>): Attempt => {
   if (name === "AuthorizationError" || name === "UserAuthenticationExpiredError")
     return {
       _tag: "Fatal",
-      error: new NatsAuthFailed({ servers, message: `NATS refused the credentials: ${message}` }),
+      error: new NatsAuthFailed({ servers, message: `NATS refused ${credential}: ${message}` }),
     }
   if (TLS_CODE.test(code) || /\btls\b/i.test(message) || /certificate|doesn't exist/i.test(message))
     return {
@@ -299,12 +323,23 @@ export const make = (
                 message: `cannot read NATS credentials ${options.credentials}: ${(e as Error).message}`,
               }),
           })
+    const nkeySeed =
+      options.nkeyFile === undefined
+        ? undefined
+        : yield* Effect.tryPromise({
+            try: async () => new TextEncoder().encode((await readFile(options.nkeyFile!, "utf8")).trim()),
+            catch: (e) =>
+              new NatsCredentialsError({
+                path: options.nkeyFile!,
+                message: `cannot read the NATS nkey seed ${options.nkeyFile}: ${(e as Error).message}`,
+              }),
+          })
     const backoff = reconnectBackoff(
       millis(options.reconnectWait, 250),
       millis(options.reconnectWaitMax, 1_000),
       millis(options.reconnectJitter, 250),
     )
-    const opts = clientOptions(options, servers, backoff, credentials)
+    const opts = clientOptions(options, servers, backoff, credentials, nkeySeed)
     const startupTimeout = millis(options.startupTimeout, 30_000)
     let attempts = 0
     let lastRefusal = ""
@@ -315,7 +350,7 @@ export const make = (
       attempts++
       connect(opts).then(
         (nc) => (interrupted ? void nc.close().catch(() => undefined) : resume(Effect.succeed(nc))),
-        (e) => interrupted || resume(Effect.fail(classify(e, servers))),
+        (e) => interrupted || resume(Effect.fail(classify(e, servers, describeCredential(options)))),
       )
       return Effect.sync(() => {
         interrupted = true

@@ -2,13 +2,25 @@
  * NATS subjects of a Flotilla cluster, and the NATS subject rules the in-process bus enforces
  * the same way a nats-server does.
  *
- * | subject                        | who listens                      | what                      |
- * | ------------------------------ | -------------------------------- | ------------------------- |
- * | `<prefix>.<c>.raft.<node>`     | that node                        | frames of Raft messages   |
- * | `<prefix>.<c>.snap.<node>`     | that node                        | one snapshot chunk each   |
- * | `<prefix>.<c>.group.<gid>`     | the group's leader only          | client requests           |
- * | `<prefix>.<c>.kv`              | every node, queue group `kv`     | simple clients' entry     |
- * | `<prefix>.<c>.meta`            | the metadata group's leader      | shard map, join, admin    |
+ * Every subject belongs to one of three permission classes, each under one token so that one
+ * wildcard grants it (docs/protocol.md gives a ready nats-server `authorization` block):
+ *
+ * | subject                            | who listens                   | what                          |
+ * | ---------------------------------- | ----------------------------- | ----------------------------- |
+ * | `<prefix>.<c>.int.raft.<node>`     | that node                     | frames of Raft messages       |
+ * | `<prefix>.<c>.int.snap.<node>`     | that node                     | one snapshot chunk each       |
+ * | `<prefix>.<c>.int.live.<node>`     | every node                    | liveness pings                |
+ * | `<prefix>.<c>.int.meta`            | the metadata group's leader   | node registration, heartbeats |
+ * | `<prefix>.<c>.cli.group.<gid>`     | the group's leader only       | client requests               |
+ * | `<prefix>.<c>.cli.kv`              | every node, queue group `kv`  | simple clients' entry         |
+ * | `<prefix>.<c>.cli.meta`            | the metadata group's leader   | read-only queries (shard map) |
+ * | `<prefix>.<c>.cli.admin.<node>`    | that node                     | status, summary, stale reads  |
+ * | `<prefix>.<c>.op.meta`             | the metadata group's leader   | keyspaces, replication, nodes |
+ * | `<prefix>.<c>.op.admin.<node>`     | that node                     | conf changes, leader transfer |
+ *
+ * `int` (internal) is for nodes only, `cli` (client) for clients, `op` (operator) for
+ * operators. Endpoints check the class a request arrived on: a mutation on a `cli` subject is
+ * refused, so NATS permissions on the three wildcards are enough to keep clients read-only.
  *
  * The prefix is `flotilla` unless configured (it may hold several tokens: `acme.flotilla`);
  * the cluster name is one token.
@@ -79,26 +91,50 @@ export const subjectMatches = (pattern: string, subject: string): boolean => {
 export const hasWildcard = (subject: string): boolean =>
   subject.split(".").some((t) => t === "*" || t === ">")
 
+/** Who may use a subject: nodes only, clients, or operators. */
+export type SubjectClass = "internal" | "client" | "operator"
+
+/** The token of each class, right after `<prefix>.<cluster>`. */
+export const CLASS_TOKEN: Readonly<Record<SubjectClass, string>> = {
+  internal: "int",
+  client: "cli",
+  operator: "op",
+}
+
 /** What a subject of the cluster addresses (see `ClusterSubjects.parse`). */
 export type ParsedSubject =
-  | { readonly kind: "raft" | "snap"; readonly node: NodeId }
+  | { readonly kind: "raft" | "snap" | "live"; readonly node: NodeId }
   | { readonly kind: "group"; readonly group: GroupId }
-  | { readonly kind: "kv" | "meta" }
+  | { readonly kind: "kv" }
+  | { readonly kind: "meta"; readonly class: SubjectClass }
+  | { readonly kind: "admin"; readonly class: "client" | "operator"; readonly node: NodeId }
 
 /** The subjects of one cluster. */
 export interface ClusterSubjects {
   /** `<prefix>.<cluster>`: the stem of every other subject. */
   readonly root: string
+  /** `<root>.<class token>.>`: every subject of a class (for permissions). */
+  readonly classWildcard: (c: SubjectClass) => string
   /** Raft frames for `node`. */
   readonly raft: (node: NodeId) => string
   /** Snapshot chunks for `node`. */
   readonly snap: (node: NodeId) => string
+  /** Liveness pings of `node`. */
+  readonly live: (node: NodeId) => string
+  /** Every node's liveness pings (a wildcard). */
+  readonly liveAll: string
   /** Client requests for the leader of `group`. */
   readonly group: (group: GroupId) => string
   /** The queue-group entry point of simple clients. */
   readonly kv: string
-  /** The metadata group's leader. */
+  /** The metadata group's leader, for read-only queries (the client class). */
   readonly meta: string
+  /** The metadata group's leader, on the subject of class `c`. */
+  readonly metaOf: (c: SubjectClass) => string
+  /** `node`'s admin endpoint for read-only requests (status, summary, stale reads). */
+  readonly admin: (node: NodeId) => string
+  /** `node`'s admin endpoint for every request (the operator class). */
+  readonly adminOperator: (node: NodeId) => string
   /**
    * What a subject of this cluster addresses, or undefined for any other subject (another
    * cluster, an unknown kind, a node or group id out of range or not in canonical decimal).
@@ -109,15 +145,29 @@ export interface ClusterSubjects {
 
 const CANONICAL_DECIMAL = /^(0|[1-9][0-9]*)$/
 
+const CLASS_OF_TOKEN: Readonly<Record<string, SubjectClass>> = {
+  int: "internal",
+  cli: "client",
+  op: "operator",
+}
+
 const parseIn = (root: string, subject: string): ParsedSubject | undefined => {
   if (!subject.startsWith(`${root}.`)) return undefined
   const rest = subject.slice(root.length + 1).split(".")
-  const [kind, id] = rest
-  if (rest.length === 1 && (kind === "kv" || kind === "meta")) return { kind }
-  if (rest.length !== 2 || id === undefined || !CANONICAL_DECIMAL.test(id)) return undefined
+  const [token, kind, id] = rest
+  const c = token === undefined ? undefined : CLASS_OF_TOKEN[token]
+  if (c === undefined || kind === undefined) return undefined
+  if (rest.length === 2) {
+    if (kind === "meta") return { kind, class: c }
+    if (kind === "kv" && c === "client") return { kind }
+    return undefined
+  }
+  if (rest.length !== 3 || id === undefined || !CANONICAL_DECIMAL.test(id)) return undefined
   const n = Number(id)
-  if ((kind === "raft" || kind === "snap") && isNodeId(n)) return { kind, node: n }
-  if (kind === "group" && isGroupId(n)) return { kind, group: n }
+  if ((kind === "raft" || kind === "snap" || kind === "live") && c === "internal" && isNodeId(n))
+    return { kind, node: n }
+  if (kind === "group" && c === "client" && isGroupId(n)) return { kind, group: n }
+  if (kind === "admin" && c !== "internal" && isNodeId(n)) return { kind, class: c, node: n }
   return undefined
 }
 
@@ -149,13 +199,22 @@ export const clusterSubjects = (
   if (!isPlainSubject(prefix)) throw new InvalidSubjectName("prefix", prefix)
   if (!isPlainToken(cluster)) throw new InvalidSubjectName("cluster", cluster)
   const root = `${prefix}.${cluster}`
+  const int = `${root}.${CLASS_TOKEN.internal}`
+  const cli = `${root}.${CLASS_TOKEN.client}`
+  const op = `${root}.${CLASS_TOKEN.operator}`
   return {
     root,
-    raft: (node) => `${root}.raft.${node}`,
-    snap: (node) => `${root}.snap.${node}`,
-    group: (group) => `${root}.group.${group}`,
-    kv: `${root}.kv`,
-    meta: `${root}.meta`,
+    classWildcard: (c) => `${root}.${CLASS_TOKEN[c]}.>`,
+    raft: (node) => `${int}.raft.${node}`,
+    snap: (node) => `${int}.snap.${node}`,
+    live: (node) => `${int}.live.${node}`,
+    liveAll: `${int}.live.*`,
+    group: (group) => `${cli}.group.${group}`,
+    kv: `${cli}.kv`,
+    meta: `${cli}.meta`,
+    metaOf: (c) => `${root}.${CLASS_TOKEN[c]}.meta`,
+    admin: (node) => `${cli}.admin.${node}`,
+    adminOperator: (node) => `${op}.admin.${node}`,
     parse: (subject) => parseIn(root, subject),
   }
 }

@@ -12,6 +12,8 @@
  *   cannot be published (disconnected, closed), is counted in `stats.unsent` and dropped.
  *   A `to` that is not a node id, or a message not addressed to a replica on `to`, is a bug:
  *   the effect dies.
+ * - With a cluster secret, every frame ends with its HMAC-SHA256 tag (ClusterSecret.ts); an
+ *   inbound frame whose tag does not verify is dropped as `unauthenticated` before decoding.
  * - Inbound frames that are malformed, truncated, oversized or foreign (another cluster or
  *   another node) are counted in `stats.dropped`, logged in one line (reason, subject,
  *   detail) and dropped: they never reach a Raft core and never fail the node.
@@ -23,6 +25,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import { isNodeId, type NodeId } from "../raft/Ids.js"
+import { type ClusterSecret, frameAuth } from "./ClusterSecret.js"
 import { makeTransportCore, type PublishOutcome } from "./internal/TransportCore.js"
 import type { MemoryNetwork } from "./MemoryNetwork.js"
 import * as NatsConnectionModule from "./NatsConnection.js"
@@ -55,6 +58,11 @@ export interface TransportOptions {
   readonly inboundMaxBytes?: number
   /** Largest payload sent or accepted, before the bus's own limit (default 1 MiB). */
   readonly maxPayload?: number
+  /**
+   * The cluster secret: every frame sent carries its HMAC-SHA256 tag and every frame received
+   * must (others are dropped as `unauthenticated`). Absent: frames carry no tag (tests, sims).
+   */
+  readonly clusterSecret?: ClusterSecret
 }
 
 /** Default `inboundCapacity`. */
@@ -78,6 +86,7 @@ const resolve = (options: TransportOptions) => {
     inboundCapacity: options.inboundCapacity ?? DEFAULT_INBOUND_CAPACITY,
     inboundMaxBytes: options.inboundMaxBytes ?? DEFAULT_INBOUND_MAX_BYTES,
     maxPayload: options.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+    auth: options.clusterSecret === undefined ? undefined : frameAuth(options.clusterSecret),
   }
   if (!(config.inboundCapacity >= 1 && config.inboundMaxBytes >= 1 && config.maxPayload > 2048))
     throw new RangeError("inboundCapacity and inboundMaxBytes must be positive, maxPayload above 2 KiB")

@@ -13,7 +13,10 @@ export interface InboundBatch {
   readonly envelopes: ReadonlyArray<Envelope>
 }
 
-/** Why an inbound frame was dropped. */
+/**
+ * Why an inbound frame was dropped (`unauthenticated`: its tag does not verify with the
+ * cluster secret, ClusterSecret.ts).
+ */
 export type InboundDropReason =
   | "malformed"
   | "truncated"
@@ -22,6 +25,7 @@ export type InboundDropReason =
   | "overflow"
   /** A well-formed frame on the wrong subject (a MsgSnap on the raft subject or the reverse). */
   | "misrouted"
+  | "unauthenticated"
 
 /** Why outbound messages were not sent. */
 export type OutboundDropReason =

@@ -4,6 +4,7 @@
  * and the cluster's subjects. See docs/transport.md.
  */
 export * as Bus from "./Bus.js"
+export * as ClusterSecret from "./ClusterSecret.js"
 export * as Frame from "./Frame.js"
 export * as MemoryBus from "./MemoryBus.js"
 export * as MemoryNetwork from "./MemoryNetwork.js"

@@ -72,7 +72,7 @@ const settle = (c: ProcessCluster, what: string) =>
 
 /** One write to group `g`: true when it was applied. */
 const write = async (c: ProcessCluster, g: number, tag: string): Promise<boolean> => {
-  const r = await c.request(`flotilla.${CLUSTER}.group.${g}`, `w${tag}`, PROBE_TIMEOUT)
+  const r = await c.request(`flotilla.${CLUSTER}.cli.group.${g}`, `w${tag}`, PROBE_TIMEOUT)
   if (r === undefined) return false
   try {
     return (JSON.parse(decoder.decode(r)) as { count?: number }).count !== undefined

@@ -52,7 +52,7 @@ const flush = () => {
   flushScheduled = false
   for (const [g, items] of pending) {
     pending.delete(g)
-    nc.request(`flotilla.${args.cluster}.group.${g}.batch`, encodeBatch(items.map((i) => i.payload)), {
+    nc.request(`flotilla.${args.cluster}.cli.group.${g}.batch`, encodeBatch(items.map((i) => i.payload)), {
       timeout: 5000,
     }).then(
       (m) => {
@@ -69,7 +69,7 @@ const flush = () => {
 }
 const send = (g: number): Promise<string | undefined> => {
   if (!batching) {
-    return nc.request(`flotilla.${args.cluster}.group.${g}`, payload, { timeout: 5000 }).then(
+    return nc.request(`flotilla.${args.cluster}.cli.group.${g}`, payload, { timeout: 5000 }).then(
       (m) => decoder.decode(m.data),
       () => undefined,
     )

@@ -11,7 +11,10 @@
  *   {"bench":"density","groups":10000,"idleCpuPct":…,"rssMb":…,"natsMsgsPerSec":…}
  * idleCpuPct and rssMb are the worst node's; per-node figures are included.
  *
- *   npm run bench:runtime [-- --json] [--seconds 10] [--density-groups 10000] [--skip-density]
+ * Nodes authenticate frames and pings with a cluster secret unless `--no-cluster-secret`
+ * (docs/decisions/0065 compares the two).
+ *
+ *   npm run bench:runtime [-- --json] [--seconds 10] [--density-groups 10000] [--skip-density] [--no-cluster-secret]
  */
 import { execFile } from "node:child_process"
 import { readFileSync } from "node:fs"
@@ -33,8 +36,11 @@ const { values: args } = parseArgs({
     "skip-throughput": { type: "boolean", default: false },
     cases: { type: "string", default: "1x1,1x256,64x1,64x256" },
     json: { type: "boolean", default: false },
+    "no-cluster-secret": { type: "boolean", default: false },
   },
 })
+/** Whether nodes authenticate frames and pings with a cluster secret (the default, as `security init` sets up). */
+const clusterSecret = !args["no-cluster-secret"]
 const log = (s: string) => console.error(`[bench:runtime] ${s}`)
 const rows: Record<string, unknown>[] = []
 
@@ -93,7 +99,12 @@ const natsInMsgs = async (port: number) => {
 
 if (!args["skip-throughput"]) {
   log("throughput: starting nats-server and 3 nodes with 64 groups")
-  const c = await ProcessCluster.start({ nodes: 3, cluster: "bench", nodeArgs: ["--static-groups", "64"] })
+  const c = await ProcessCluster.start({
+    nodes: 3,
+    cluster: "bench",
+    nodeArgs: ["--static-groups", "64"],
+    clusterSecret,
+  })
   try {
     await c.waitFor("leaders in all 64 groups", async () => {
       const s = await Promise.all([1, 2, 3].map((n) => summary(c, n)))
@@ -103,7 +114,16 @@ if (!args["skip-throughput"]) {
       const [groups, clients] = spec.split("x").map(Number) as [number, number]
       log(`throughput: ${groups} group(s), ${clients} outstanding`)
       const r = await client(c.nats.url, "bench", groups, clients)
-      rows.push({ bench: "runtime", groups, clients, payloadBytes: 128, ...r, nodes: 3, fsync: true })
+      rows.push({
+        bench: "runtime",
+        groups,
+        clients,
+        payloadBytes: 128,
+        ...r,
+        nodes: 3,
+        fsync: true,
+        clusterSecret,
+      })
     }
   } finally {
     await c.close()
@@ -118,6 +138,7 @@ if (!args["skip-density"]) {
     nodes: 3,
     cluster: "density",
     nodeArgs: ["--static-groups", String(groups)],
+    clusterSecret,
     natsArgs: ["-m", String(monitor)],
   })
   try {
@@ -146,6 +167,7 @@ if (!args["skip-density"]) {
     const round1 = (x: number) => Math.round(x * 10) / 10
     rows.push({
       bench: "density",
+      clusterSecret,
       groups,
       replicasPerGroup: 3,
       idleCpuPct: round1(Math.max(...cpuPct)),

@@ -29,9 +29,13 @@ describe("admin status pages", () => {
           const router = ctx.unsafeMap.get(Router.Router.key) as Router.Router["Type"]
           const admin = (request: unknown) =>
             Effect.map(
-              bus.request(`flotilla.${cluster.cluster}.admin.1`, encoder.encode(JSON.stringify(request)), {
-                timeout: "2 seconds",
-              }),
+              bus.request(
+                `flotilla.${cluster.cluster}.cli.admin.1`,
+                encoder.encode(JSON.stringify(request)),
+                {
+                  timeout: "2 seconds",
+                },
+              ),
               (b) =>
                 JSON.parse(decoder.decode(b)) as {
                   ok: boolean

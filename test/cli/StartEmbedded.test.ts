@@ -125,6 +125,16 @@ describe("flotilla start --embedded-nats", () => {
     expect(both.failure).toContain("--embedded-nats and --nats exclude each other")
     const bad = await runCli("start", "--data-dir", join(root, "n5"), "--embedded-nats", "here")
     expect(bad.failure).toContain("--embedded-nats wants host:port")
+    // Issue 11, finding 8: no unauthenticated server on every interface.
+    const open = await runCli(
+      "start",
+      "--bootstrap",
+      "--data-dir",
+      join(root, "n6"),
+      "--embedded-nats",
+      "0.0.0.0:4300",
+    )
+    expect(open.failure).toContain("refusing to serve an unauthenticated bus on 0.0.0.0")
 
     await second.stop()
     expect(await first.stop()).toBe(0)

@@ -1,13 +1,16 @@
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
+import { metaSubjectOf } from "../../src/client/MetaClient.js"
 import { decodeCommand, decodeResponse } from "../../src/meta/MetaCommand.js"
-import { decodeReply, type HeartbeatRequest } from "../../src/meta/MetaProtocol.js"
+import { decodeReply, encodeRequest, type HeartbeatRequest, refusedOn } from "../../src/meta/MetaProtocol.js"
 import { answerQuery, decodeQuery, encodeQuery, encodeQueryResponse } from "../../src/meta/MetaQuery.js"
 import { metaShardKind } from "../../src/meta/MetaShardKind.js"
 import { MetaStateMachine } from "../../src/meta/MetaStateMachine.js"
+import { heartbeatProof } from "../../src/node/HeartbeatProof.js"
 import { answerHeartbeat, makeReports } from "../../src/node/MetaEndpoint.js"
 import { NodeId } from "../../src/raft/Ids.js"
 import { NotLeader } from "../../src/runtime/RuntimeErrors.js"
+import { clusterSubjects } from "../../src/transport/Subjects.js"
 
 const enc = new TextEncoder()
 const dec = new TextDecoder()
@@ -85,7 +88,7 @@ describe("the meta shard kind", () => {
   })
 
   it("refuses heartbeats on the group subject (only the meta endpoint keeps reports)", () => {
-    expect(replyOf(route({ _tag: "Heartbeat", node: 1, token: "t1", load: load(1) }))._tag).toBe(
+    expect(replyOf(route({ _tag: "Heartbeat", node: 1, proof: "", load: load(1) }))._tag).toBe(
       "InvalidArgument",
     )
   })
@@ -96,14 +99,39 @@ describe("the meta shard kind", () => {
   })
 })
 
-describe("heartbeats on the meta endpoint", () => {
-  const beat = (over: Partial<HeartbeatRequest> = {}): HeartbeatRequest => ({
-    _tag: "Heartbeat",
-    node: NodeId(2),
-    token: "t2",
-    load: load(2),
-    ...over,
+describe("meta subject classes", () => {
+  const subjects = clusterSubjects("c")
+  it("send queries to the client subject, mutations to the operators', registration and heartbeats to the nodes'", () => {
+    expect(metaSubjectOf(subjects, { _tag: "GetShardMap" })).toBe("flotilla.c.cli.meta")
+    expect(metaSubjectOf(subjects, { _tag: "LookupKey" })).toBe("flotilla.c.cli.meta")
+    for (const tag of ["CreateKeyspace", "SetReplicationFactor", "SetNodeState", "UpdateSettings"] as const)
+      expect(metaSubjectOf(subjects, { _tag: tag })).toBe("flotilla.c.op.meta")
+    for (const tag of ["RegisterNode", "Heartbeat"] as const)
+      expect(metaSubjectOf(subjects, { _tag: tag })).toBe("flotilla.c.int.meta")
   })
+
+  it("refuse a mutation or a node request on the client subject, and take queries anywhere (finding 3)", () => {
+    for (const tag of ["CreateKeyspace", "SetReplicationFactor", "SetNodeState", "UpdateSettings"] as const) {
+      expect(refusedOn("client", { _tag: tag })).toMatch(/operator request/)
+      expect(refusedOn("internal", { _tag: tag })).toMatch(/operator request/)
+      expect(refusedOn("operator", { _tag: tag })).toBeUndefined()
+    }
+    for (const tag of ["RegisterNode", "Heartbeat"] as const) {
+      expect(refusedOn("client", { _tag: tag })).toMatch(/node-internal/)
+      expect(refusedOn("operator", { _tag: tag })).toMatch(/node-internal/)
+      expect(refusedOn("internal", { _tag: tag })).toBeUndefined()
+    }
+    for (const c of ["client", "internal", "operator"] as const)
+      expect(refusedOn(c, { _tag: "GetNodes" })).toBeUndefined()
+  })
+})
+
+describe("heartbeats on the meta endpoint", () => {
+  /** A heartbeat with its proof made with `token` (node 2's is "t2"). */
+  const beat = (over: Partial<HeartbeatRequest> = {}, token = "t2"): HeartbeatRequest => {
+    const req = { _tag: "Heartbeat" as const, node: NodeId(2), load: load(2), ...over }
+    return { proof: heartbeatProof(token, req.node, req.load.at, req.part), ...req }
+  }
   const answer = (state: MetaStateMachine | undefined, req: HeartbeatRequest) => {
     const reports = makeReports()
     const reply = decodeReply(answerHeartbeat(state?.state(), req, reports, 999))
@@ -121,7 +149,9 @@ describe("heartbeats on the meta endpoint", () => {
     const sm = cluster()
     const cases: Array<[HeartbeatRequest, string]> = [
       [beat({ node: NodeId(9), load: load(9) }), "UnknownNode"],
-      [beat({ token: "t1" }), "WrongToken"],
+      [beat({}, "t1"), "WrongToken"],
+      [beat({ proof: "00".repeat(32) }), "WrongToken"],
+      [beat({ proof: heartbeatProof("t2", 2, 1234, undefined) }), "WrongToken"],
       [beat({ load: load(1) }), "InvalidArgument"],
     ]
     for (const [req, tag] of cases) {
@@ -134,6 +164,25 @@ describe("heartbeats on the meta endpoint", () => {
     sm.applyCommand({ _tag: "SetNodeState", node: NodeId(2), state: "draining", at: 200 })
     sm.applyCommand({ _tag: "SetNodeState", node: NodeId(2), state: "removed", at: 201 })
     expect(answer(sm, beat()).reply._tag).toBe("NodeRemoved")
+  })
+
+  it("takes a node's heartbeats in clock order only: a replayed one is refused", () => {
+    const sm = cluster()
+    const reports = makeReports()
+    const at = (ms: number) => beat({ load: { ...load(2), at: ms } })
+    const tagOf = (req: HeartbeatRequest) =>
+      Either.getOrThrow(decodeReply(answerHeartbeat(sm.state(), req, reports, 999)))._tag
+    expect(tagOf(at(10))).toBe("HeartbeatAck")
+    expect(tagOf(at(10))).toBe("InvalidArgument")
+    expect(tagOf(at(9))).toBe("InvalidArgument")
+    expect(tagOf(at(11))).toBe("HeartbeatAck")
+    reports.reset(1000)
+    expect(tagOf(at(11))).toBe("HeartbeatAck")
+  })
+
+  it("never carries the node's token", () => {
+    const bytes = new TextDecoder().decode(encodeRequest(beat({}, "secret-token-of-node-2")))
+    expect(bytes).not.toContain("secret-token-of-node-2")
   })
 
   it("decodes no answer it does not know", () => {

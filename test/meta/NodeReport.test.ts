@@ -2,6 +2,7 @@
  * Load reports: split by the node when too large for one bus message, reassembled by the
  * leader; heartbeats decoded by a fast path that must agree with the Schema on every input.
  */
+
 import { Either, Schema } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
@@ -14,6 +15,7 @@ import {
   MetaRequest,
 } from "../../src/meta/MetaProtocol.js"
 import { type NodeLoad, type ReplicaReport, ReportAssembly, splitLoad } from "../../src/meta/NodeReport.js"
+import { heartbeatProof } from "../../src/node/HeartbeatProof.js"
 import { answerHeartbeat, makeReports } from "../../src/node/MetaEndpoint.js"
 import { GroupId, NodeId } from "../../src/raft/Ids.js"
 import { ReplicaId } from "../../src/raft/Types.js"
@@ -120,16 +122,21 @@ describe("a report of 20,000 replicas", () => {
   it("crosses the meta subject in parts under 1 MiB and is recorded whole, once, on the last part", () => {
     const sm = cluster(2)
     const load = loadOf(20_000)
-    expect(encodeRequest({ _tag: "Heartbeat", node: NodeId(2), token: "t2", load }).length).toBeGreaterThan(
-      1024 * 1024,
-    )
+    expect(
+      encodeRequest({
+        _tag: "Heartbeat",
+        node: NodeId(2),
+        proof: heartbeatProof("t2", 2, load.at, undefined),
+        load,
+      }).length,
+    ).toBeGreaterThan(1024 * 1024)
     const parts = splitLoad(load, 512 * 1024)
     const reports = makeReports()
     parts.forEach((p, index) => {
       const bytes = encodeRequest({
         _tag: "Heartbeat",
         node: NodeId(2),
-        token: "t2",
+        proof: heartbeatProof("t2", 2, p.at, { index, count: parts.length }),
         load: p,
         part: { index, count: parts.length },
       })
@@ -147,7 +154,7 @@ describe("a report of 20,000 replicas", () => {
     const bad = JSON.stringify({
       _tag: "Heartbeat",
       node: 2,
-      token: "t2",
+      proof: heartbeatProof("t2", 2, 0, { index: 3, count: 3 }),
       load: { node: 2, at: 0, replicas: [] },
       part: { index: 3, count: 3 },
     })
@@ -187,13 +194,13 @@ describe("the heartbeat fast path", () => {
     {
       _tag: fc.constant("Heartbeat"),
       node: id,
-      token: fc.string(),
+      proof: fc.string(),
       load: fc.record({ node: id, at: count, replicas: fc.array(replica, { minLength: 1, maxLength: 4 }) }),
       part: fc
         .integer({ min: 1, max: 1024 })
         .chain((n) => fc.record({ index: fc.nat({ max: n - 1 }), count: fc.constant(n) })),
     },
-    { requiredKeys: ["_tag", "node", "token", "load"] },
+    { requiredKeys: ["_tag", "node", "proof", "load"] },
   )
   const nearMiss = fc.oneof(
     fc.constantFrom<unknown>(-1, 0, 1.5, 2 ** 53, 65_536, 1025, "1", "voter", null, true, [], {}, [0], [1.5]),
@@ -202,7 +209,7 @@ describe("the heartbeat fast path", () => {
   type Path = ReadonlyArray<string | number>
   const paths: ReadonlyArray<Path> = [
     ["node"],
-    ["token"],
+    ["proof"],
     ["load"],
     ["load", "node"],
     ["load", "at"],
@@ -249,7 +256,7 @@ describe("the heartbeat fast path", () => {
     const h: HeartbeatRequest = {
       _tag: "Heartbeat",
       node: NodeId(2),
-      token: "t2",
+      proof: heartbeatProof("t2", 2, 0, { index: 1, count: 3 }),
       load: loadOf(7),
       part: { index: 1, count: 3 },
     }

@@ -16,6 +16,7 @@ import { completeShardMap, mergeShardMapPages, paginateShardMap } from "../../sr
 import * as ShardMapIndex from "../../src/meta/ShardMapIndex.js"
 import { slotOf } from "../../src/meta/Slots.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
+import { clusterSubjects } from "../../src/transport/Subjects.js"
 import { cluster as fiveNodes, must } from "./Helpers.js"
 
 const MiB = 1024 * 1024
@@ -137,7 +138,7 @@ describe("a map of 6,000 shards on the metadata group", () => {
         const bus = yield* MemoryBus.make()
         const server = yield* bus.connect
         let requests = 0
-        yield* server.subscribe("flotilla.c.meta", {
+        yield* server.subscribe(clusterSubjects("c").meta, {
           handler: (msg) => {
             requests++
             const request = Either.getOrThrow(decodeRequest(msg.data))
@@ -148,7 +149,7 @@ describe("a map of 6,000 shards on the metadata group", () => {
         })
         const stats = { mapFetches: 0, mapVersion: 0 }
         const cache = ClientShardMap.make(
-          { bus: yield* bus.connect, subject: "flotilla.c.meta", attemptTimeoutMs: 2_000 },
+          { bus: yield* bus.connect, subjects: clusterSubjects("c"), attemptTimeoutMs: 2_000 },
           stats,
         )
         const view = yield* cache.refreshFrom(0, true, Date.now() + 10_000)

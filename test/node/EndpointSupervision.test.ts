@@ -39,7 +39,7 @@ describe("admin endpoint under supervision", () => {
         ),
       )
       const client = Context.get(yield* Layer.build(Bus.layerMemory(bus)), Bus.Bus)
-      const summary = client.request("flotilla.t.admin.1", enc.encode(JSON.stringify({ op: "summary" })), {
+      const summary = client.request("flotilla.t.op.admin.1", enc.encode(JSON.stringify({ op: "summary" })), {
         timeout: "300 millis",
       })
       // The throwing handler: an Internal answer, and no death.
@@ -55,7 +55,9 @@ describe("admin endpoint under supervision", () => {
       expect(exit.lines).toEqual([])
       // Counted and logged, not silently lost.
       expect(
-        logged.some((l) => l.startsWith("admin endpoint: request failed") && l.includes("status bug")),
+        logged.some(
+          (l) => l.startsWith("admin endpoint (operator): request failed") && l.includes("status bug"),
+        ),
       ).toBe(true)
     }).pipe(Effect.scoped, Effect.provide(Logger.replace(Logger.defaultLogger, logger))),
   )

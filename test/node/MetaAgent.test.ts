@@ -27,7 +27,7 @@ describe("the metadata agent", () => {
       const bus = yield* MemoryBus.make()
       const server = yield* bus.connect
       let heartbeats = 0
-      yield* server.subscribe("flotilla.c.meta", {
+      yield* server.subscribe("flotilla.c.int.meta", {
         handler: (msg) => {
           const c = classify(Either.getOrThrow(decodeRequest(msg.data)), 0)
           if (c._tag === "Heartbeat") {

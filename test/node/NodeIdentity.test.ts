@@ -30,7 +30,7 @@ const withLeader = <A, E>(body: Effect.Effect<A, E, Bus>, answer = true) =>
       if (answer) {
         const server = yield* Layer.build(BusModule.layerMemory(bus))
         const b = Context.get(server, Bus)
-        const sub = yield* b.subscribe("flotilla.c.meta")
+        const sub = yield* b.subscribe("flotilla.c.int.meta")
         yield* Effect.forkScoped(
           Stream.runForEach(sub.messages, (m) => {
             requests++

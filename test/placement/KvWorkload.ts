@@ -2,7 +2,7 @@
  * A small KV client for the real-process placement tests and the placement benchmark, local
  * to the tests (the typed client library lives in src/client): it fetches the shard map from
  * the meta subject (versioned), routes a key to its group by slot, sends requests built with
- * `EntityClient.encodeCall` to `flotilla.<c>.group.<gid>`, and retries with backoff on every
+ * `EntityClient.encodeCall` to `flotilla.<c>.cli.group.<gid>`, and retries with backoff on every
  * answer that means "not done, ask again": no responders (no leader now), timeouts,
  * `NotLeader`, `Overloaded`, `ProposalFailed`, `NodeStopping`, `GroupNotFound`, and
  * `WrongShard` (after refetching the map). Anything else is a failure.
@@ -66,7 +66,7 @@ export class KvRouter {
       try {
         const req = { _tag: "GetShardMap", keyspace: "", knownVersion: this.map?.version ?? 0 }
         const m = await this.nc.request(
-          `flotilla.${this.cluster}.meta`,
+          `flotilla.${this.cluster}.cli.meta`,
           encoder.encode(JSON.stringify(req)),
           {
             timeout: this.requestTimeoutMs,
@@ -105,7 +105,7 @@ export class KvRouter {
       if (group !== undefined) {
         attempts++
         try {
-          const m = await this.nc.request(`flotilla.${this.cluster}.group.${group}`, bytes, {
+          const m = await this.nc.request(`flotilla.${this.cluster}.cli.group.${group}`, bytes, {
             timeout: this.requestTimeoutMs,
           })
           const env = Wire.decodeReply(m.data)

@@ -6,9 +6,11 @@
  * configuration it applies) at each step of 250 virtual ms. Replay a failing seed with
  * `FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts test/placement/sim-placement.test.ts`.
  */
+
 import { Effect, Option } from "effect"
 import { describe, expect, it } from "vitest"
 import { META_GROUP } from "../../src/meta/ClusterState.js"
+import { heartbeatProof } from "../../src/node/HeartbeatProof.js"
 import type { NodeId } from "../../src/raft/Ids.js"
 import { nodeOfReplica } from "../../src/raft/Ids.js"
 import { type PlacementSim, runSim, SimFailed, seeds } from "../../src/testing/PlacementSim.js"
@@ -337,13 +339,19 @@ describe("the meta endpoint of a running cluster", () => {
             "InvalidArgument",
           )
           const load = { node: 2, at: 0, replicas: [] }
-          expect(yield* answer({ _tag: "Heartbeat", node: 2, token: "token-1", load })).toEqual({
+          expect(
+            yield* answer({
+              _tag: "Heartbeat",
+              node: 2,
+              proof: heartbeatProof("token-1", 2, 0, undefined),
+              load,
+            }),
+          ).toEqual({
             _tag: "WrongToken",
             node: 2,
           })
           expect(
-            (yield* answer({ _tag: "Heartbeat", node: 7, token: "token-2", load: { ...load, node: 7 } }))
-              ._tag,
+            (yield* answer({ _tag: "Heartbeat", node: 7, proof: "", load: { ...load, node: 7 } }))._tag,
           ).toBe("UnknownNode")
           expect(
             (yield* answer({

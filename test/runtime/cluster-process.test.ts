@@ -32,7 +32,7 @@ const propose = async (g: number, data: string, deadlineMs = 30_000): Promise<{ 
   const end = Date.now() + deadlineMs
   let delay = 20
   for (;;) {
-    const r = await cluster.request(`flotilla.test.group.${g}`, `w${data}`, 2000)
+    const r = await cluster.request(`flotilla.test.cli.group.${g}`, `w${data}`, 2000)
     if (r !== undefined) {
       const reply = JSON.parse(decoder.decode(r)) as { count?: number; error?: string }
       if (reply.count !== undefined) return { count: reply.count }

@@ -8,13 +8,14 @@ import { describe, expect, it } from "vitest"
 import { NodeId } from "../../src/raft/Ids.js"
 import { Liveness } from "../../src/runtime/Liveness.js"
 import type { BusService } from "../../src/transport/Bus.js"
+import { clusterSubjects } from "../../src/transport/Subjects.js"
 
 const published: string[] = []
 const bus = {
   publish: (subject: string) => Effect.sync(() => void published.push(subject)),
 } as unknown as BusService
 
-const make = () => new Liveness(bus, "flotilla.t", NodeId(1), 500, 2000)
+const make = () => new Liveness(bus, clusterSubjects("t"), NodeId(1), 500, 2000)
 const step = (l: Liveness, now: number) => {
   const downs: Array<[number, boolean]> = []
   Effect.runSync(l.step(now, (node, failOver) => downs.push([node, failOver])))
@@ -35,7 +36,7 @@ describe("Liveness", () => {
     published.length = 0
     const l = make()
     run(l, 0, 1000, true)
-    expect(published).toEqual(["flotilla.t.live.1", "flotilla.t.live.1", "flotilla.t.live.1"])
+    expect(published).toEqual(["flotilla.t.int.live.1", "flotilla.t.int.live.1", "flotilla.t.int.live.1"])
   })
 
   it("a silent node fails over while this node hears its own pings", () => {

@@ -74,7 +74,7 @@ describe("NodeLive over the in-memory transport", () => {
           Effect.map((c) => Context.get(c, Bus.Bus)),
         )
         const reply = yield* client.request(
-          "flotilla.t.group.1.batch",
+          "flotilla.t.cli.group.1.batch",
           encodeBatch([enc.encode("wx"), enc.encode("?"), enc.encode("wy"), enc.encode("r")]),
           { timeout: "5 seconds" },
         )
@@ -86,7 +86,7 @@ describe("NodeLive over the in-memory transport", () => {
         // The read is concurrent with the batch's writes: any count they may be ordered around.
         expect(read?.count).toBeGreaterThanOrEqual(20)
         expect(read?.count).toBeLessThanOrEqual(22)
-        const bad = yield* client.request("flotilla.t.group.1.batch", new Uint8Array([0]), {
+        const bad = yield* client.request("flotilla.t.cli.group.1.batch", new Uint8Array([0]), {
           timeout: "5 seconds",
         })
         expect(decodeBatchReply(bad)).toEqual({ error: "a batch starts with a 2-byte count" })

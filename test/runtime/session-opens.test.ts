@@ -64,10 +64,12 @@ describe("session opens at a node", () => {
           const replies = yield* Effect.forEach(
             Array.from({ length: 400 }, () => open),
             (req) =>
-              bus.request(`flotilla.${cluster.cluster}.group.${group}`, req, { timeout: "10 seconds" }).pipe(
-                Effect.map((bytes) => Wire.decodeReply(bytes)),
-                Effect.orDie,
-              ),
+              bus
+                .request(`flotilla.${cluster.cluster}.cli.group.${group}`, req, { timeout: "10 seconds" })
+                .pipe(
+                  Effect.map((bytes) => Wire.decodeReply(bytes)),
+                  Effect.orDie,
+                ),
             { concurrency: "unbounded" },
           )
           const statuses = replies.map((r) => (r._tag === "Right" ? r.right.status : -1))

@@ -10,6 +10,7 @@ import {
   clusterSubjects,
   isValidPublishSubject,
   isValidSubscribeSubject,
+  type ParsedSubject,
   subjectMatches,
 } from "../../src/transport/Subjects.js"
 import { busCompliance } from "./busCompliance.js"
@@ -99,26 +100,65 @@ describe("subject matching", () => {
 describe("cluster subjects", () => {
   const s = clusterSubjects("prod", "acme.flotilla")
 
-  it("names every subject under <prefix>.<cluster> and parses them back", () => {
-    expect([s.raft(3 as NodeId), s.snap(3 as NodeId), s.group(42 as GroupId), s.kv, s.meta]).toEqual([
-      "acme.flotilla.prod.raft.3",
-      "acme.flotilla.prod.snap.3",
-      "acme.flotilla.prod.group.42",
-      "acme.flotilla.prod.kv",
-      "acme.flotilla.prod.meta",
+  it("names every subject under <prefix>.<cluster>.<class> and parses them back", () => {
+    const n = 3 as NodeId
+    const named: Array<[string, ParsedSubject]> = [
+      [s.raft(n), { kind: "raft", node: n }],
+      [s.snap(n), { kind: "snap", node: n }],
+      [s.live(n), { kind: "live", node: n }],
+      [s.metaOf("internal"), { kind: "meta", class: "internal" }],
+      [s.group(42 as GroupId), { kind: "group", group: 42 as GroupId }],
+      [s.kv, { kind: "kv" }],
+      [s.meta, { kind: "meta", class: "client" }],
+      [s.admin(n), { kind: "admin", class: "client", node: n }],
+      [s.metaOf("operator"), { kind: "meta", class: "operator" }],
+      [s.adminOperator(n), { kind: "admin", class: "operator", node: n }],
+    ]
+    expect(named.map(([subject]) => subject)).toEqual([
+      "acme.flotilla.prod.int.raft.3",
+      "acme.flotilla.prod.int.snap.3",
+      "acme.flotilla.prod.int.live.3",
+      "acme.flotilla.prod.int.meta",
+      "acme.flotilla.prod.cli.group.42",
+      "acme.flotilla.prod.cli.kv",
+      "acme.flotilla.prod.cli.meta",
+      "acme.flotilla.prod.cli.admin.3",
+      "acme.flotilla.prod.op.meta",
+      "acme.flotilla.prod.op.admin.3",
     ])
-    expect(s.parse("acme.flotilla.prod.raft.3")).toEqual({ kind: "raft", node: 3 })
-    expect(s.parse("acme.flotilla.prod.group.4294967295")).toEqual({ kind: "group", group: 4294967295 })
-    expect(s.parse("acme.flotilla.prod.meta")).toEqual({ kind: "meta" })
+    for (const [subject, parsed] of named) expect(s.parse(subject)).toEqual(parsed)
+    // Each class is one wildcard, and every subject falls under exactly its own.
+    const classOf = (subject: string) =>
+      (["internal", "client", "operator"] as const).filter((c) => subjectMatches(s.classWildcard(c), subject))
+    expect(named.map(([subject]) => classOf(subject))).toEqual([
+      ["internal"],
+      ["internal"],
+      ["internal"],
+      ["internal"],
+      ["client"],
+      ["client"],
+      ["client"],
+      ["client"],
+      ["operator"],
+      ["operator"],
+    ])
+    expect(s.liveAll).toBe("acme.flotilla.prod.int.live.*")
+    expect(s.parse("acme.flotilla.prod.cli.group.4294967295")).toEqual({ kind: "group", group: 4294967295 })
     for (const other of [
-      "acme.flotilla.test.raft.3",
-      "acme.flotilla.prod.raft.0",
-      "acme.flotilla.prod.raft.65536",
-      "acme.flotilla.prod.raft.03",
-      "acme.flotilla.prod.group.4294967296",
-      "acme.flotilla.prod.group.1.x",
-      "acme.flotilla.prod.kv.1",
-      "acme.flotilla.prod.other.1",
+      "acme.flotilla.test.int.raft.3",
+      "acme.flotilla.prod.raft.3",
+      "acme.flotilla.prod.int.raft.0",
+      "acme.flotilla.prod.int.raft.65536",
+      "acme.flotilla.prod.int.raft.03",
+      "acme.flotilla.prod.cli.raft.3",
+      "acme.flotilla.prod.op.group.1",
+      "acme.flotilla.prod.int.admin.1",
+      "acme.flotilla.prod.cli.group.4294967296",
+      "acme.flotilla.prod.cli.group.1.x",
+      "acme.flotilla.prod.cli.kv.1",
+      "acme.flotilla.prod.op.kv",
+      "acme.flotilla.prod.cli.other.1",
+      "acme.flotilla.prod.meta",
     ])
       expect(s.parse(other)).toBeUndefined()
   })

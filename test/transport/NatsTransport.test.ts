@@ -42,7 +42,7 @@ const natsHarness: TransportHarness = {
         )
         transports.set(nodeId, Context.get(context, Transport.Transport))
       }
-      const subject = (to: NodeId, kind: "raft" | "snap") => `flotilla.${cluster}.${kind}.${to}`
+      const subject = (to: NodeId, kind: "raft" | "snap") => `flotilla.${cluster}.int.${kind}.${to}`
       return {
         cluster,
         transport: (node) => transports.get(node)!,

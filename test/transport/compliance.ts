@@ -8,6 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, type Scope, Stream } from "effect"
 import fc from "fast-check"
 import type { GroupId, NodeId } from "../../src/raft/Ids.js"
+import { type ClusterSecret, frameAuth, parseClusterSecret } from "../../src/transport/ClusterSecret.js"
 import { clusterIdOf, type Envelope, encodeFrame } from "../../src/transport/Frame.js"
 import type { TransportService } from "../../src/transport/Transport.js"
 import { message } from "./arbitraries.js"
@@ -17,6 +18,7 @@ import { app, captureLogs, eventually, hb, snap } from "./helpers.js"
 export interface HarnessOptions {
   readonly inboundCapacity?: number
   readonly maxPayload?: number
+  readonly clusterSecret?: ClusterSecret
 }
 
 /** What a harness builds for one test. */
@@ -164,6 +166,34 @@ export const transportCompliance = (name: string, harness: TransportHarness): vo
         yield* expectPublishes(c, N2, "snap", 0)
       }))
 
+    test("with a cluster secret, delivers sealed frames and drops unsealed or forged ones unread", (lines) =>
+      Effect.gen(function* () {
+        const secret = parseClusterSecret("ab".repeat(32)) as ClusterSecret
+        const other = parseClusterSecret("cd".repeat(32)) as ClusterSecret
+        const c = yield* harness.make([N1, N2], { clusterSecret: secret })
+        const own = { clusterId: clusterIdOf(c.cluster), from: N1, to: N2 }
+        // A forged append as an attacker on the bus would send it: well-formed, right header.
+        const forged = encodeFrame(own, [app(N1, N2, 5, 100)])
+        const sealedOther = frameAuth(other).seal(forged)
+        const flipped = frameAuth(secret).seal(forged)
+        flipped[10] = flipped[10]! ^ 1
+        for (const payload of [forged, sealedOther, flipped, new Uint8Array(3)])
+          yield* c.inject(N2, "raft", payload)
+        yield* c.inject(N2, "raft", frameAuth(secret).seal(encodeFrame(own, [hb(N1, N2, 7, 7)])))
+        yield* c.transport(N1).send(N2, [hb(N1, N2, 8, 8)])
+        expect((yield* take(c.transport(N2))).envelopes).toEqual([hb(N1, N2, 7, 7)])
+        expect((yield* take(c.transport(N2))).envelopes).toEqual([hb(N1, N2, 8, 8)])
+        const stats = yield* eventually(c.transport(N2).stats, (s) => s.framesReceived >= 6, "6 frames")
+        expect(stats.dropped.unauthenticated).toBe(4)
+        expect(stats.dropped.malformed + stats.dropped.truncated).toBe(0)
+        expect(stats.envelopesReceived).toBe(2)
+        yield* eventually(
+          Effect.sync(() => lines.filter((l) => l.startsWith("transport: dropped unauthenticated")).length),
+          (n) => n === 4,
+          "4 log lines",
+        )
+      }))
+
     test("counts, logs and drops garbage, truncated, foreign and oversized frames", (lines) =>
       Effect.gen(function* () {
         const c = yield* harness.make([N1, N2], { maxPayload: 8_192 })
@@ -190,6 +220,7 @@ export const transportCompliance = (name: string, harness: TransportHarness): vo
           oversized: 1,
           overflow: 0,
           misrouted: 1,
+          unauthenticated: 0,
         })
         expect(stats.inboundBatches).toBe(0)
         expect(yield* c.transport(N2).takeAll).toEqual([])
@@ -198,10 +229,10 @@ export const transportCompliance = (name: string, harness: TransportHarness): vo
           (n) => n === 7,
           "7 log lines",
         )
-        const raftSubject = new RegExp(`\\.${c.cluster}\\.raft\\.2 `)
+        const raftSubject = new RegExp(`\\.${c.cluster}\\.int\\.raft\\.2 `)
         expect(lines.filter((l) => l.includes("dropped malformed") && raftSubject.test(l))).toHaveLength(2)
         expect(
-          lines.filter((l) => l.includes("dropped truncated") && l.includes(`.${c.cluster}.snap.2`)),
+          lines.filter((l) => l.includes("dropped truncated") && l.includes(`.${c.cluster}.int.snap.2`)),
         ).toHaveLength(1)
         expect(lines.filter((l) => l.includes("dropped foreign"))).toHaveLength(2)
         expect(lines.filter((l) => l.includes("dropped oversized"))).toHaveLength(1)

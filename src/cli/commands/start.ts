@@ -5,9 +5,12 @@
  *   flotilla start --data-dir d2 --cluster c --zone b       # any other node joins (--join)
  *   flotilla start --data-dir d2 --cluster c                # a restart rejoins as itself
  */
+import { readFileSync } from "node:fs"
 import { Command, Options } from "@effect/cli"
-import { Console, Context, Effect, Either, Layer, Option, Schema } from "effect"
+import { Config, Console, Context, Effect, Either, Layer, Option, Schema } from "effect"
 import type * as LogFormatTypes from "../../runtime/LogFormat.js"
+import { readClusterSecretFile } from "../../transport/ClusterSecret.js"
+import { connectionFlags, connectionOptions } from "../ConnectionFlags.js"
 import { checkDataDir } from "../DataDir.js"
 import { integerIn } from "../IntegerFlags.js"
 import { portHint } from "../PortHolder.js"
@@ -53,9 +56,24 @@ const natsUrl = Options.text("nats").pipe(
 )
 const embeddedNats = Options.text("embedded-nats").pipe(
   Options.withDescription(
-    "run a nats-server (from the PATH) with this node, listening on host:port (e.g. 0.0.0.0:4300), " +
+    "run a nats-server (from the PATH) with this node, listening on host:port or a port " +
+      "(host 127.0.0.1 unless given; a non-loopback host needs --embedded-nats-config) " +
       "and use it; other nodes join with --nats nats://<this host>:<port>. Excludes --nats",
   ),
+  Options.optional,
+)
+const embeddedNatsConfig = Options.file("embedded-nats-config", { exists: "yes" }).pipe(
+  Options.withDescription(
+    "nats-server configuration for --embedded-nats, with its authorization (as `flotilla security init` writes it)",
+  ),
+  Options.optional,
+)
+const clusterSecretFile = Options.file("cluster-secret-file", { exists: "either" }).pipe(
+  Options.withDescription(
+    "file holding the cluster secret (hex; `flotilla security init` writes one): Raft frames and " +
+      "liveness pings are authenticated with it; every node needs the same (env FLOTILLA_CLUSTER_SECRET_FILE)",
+  ),
+  Options.withFallbackConfig(Config.string("FLOTILLA_CLUSTER_SECRET_FILE")),
   Options.optional,
 )
 const cluster = Options.text("cluster").pipe(
@@ -132,12 +150,20 @@ export const parseHttp = (
   return { host, port }
 }
 
+/** True for an address only this machine reaches. */
+export const isLoopback = (host: string): boolean =>
+  host === "localhost" || host === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+
 /** A nats-server child process for the scope's lifetime. */
-const startEmbeddedNats = (at: { readonly host: string; readonly port: number }) =>
+const startEmbeddedNats = (
+  at: { readonly host: string; readonly port: number },
+  config: string | undefined,
+) =>
   Effect.flatMap(lazyNatsServer, ({ startNatsServer, NatsServerStartFailed }) =>
     Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => startNatsServer({ host: at.host, port: at.port }),
+        try: () =>
+          startNatsServer({ host: at.host, port: at.port, ...(config === undefined ? {} : { config }) }),
         catch: (e) => {
           // nats-server says why on a fatal line ("bind: address already in use"); the rest is noise.
           const fatal =
@@ -183,6 +209,9 @@ export const start = Command.make(
     dataDir,
     natsUrl,
     embeddedNats,
+    embeddedNatsConfig,
+    clusterSecretFile,
+    ...connectionFlags,
     cluster,
     tickMs,
     snapshotEntries,
@@ -225,6 +254,14 @@ export const start = Command.make(
           return yield* Effect.fail(new Error("--embedded-nats and --nats exclude each other"))
         const parsed = parseHostPort(o.embeddedNats.value)
         if (typeof parsed === "string") return yield* Effect.fail(new Error(parsed))
+        if (!isLoopback(parsed.host) && Option.isNone(o.embeddedNatsConfig))
+          return yield* Effect.fail(
+            new Error(
+              `--embedded-nats ${o.embeddedNats.value}: refusing to serve an unauthenticated bus on ${parsed.host}, ` +
+                "which other machines can reach; give --embedded-nats-config with an authorization block " +
+                "(`flotilla security init` writes one) or bind 127.0.0.1",
+            ),
+          )
         embedded = parsed
       }
       const servers = embedded
@@ -232,11 +269,22 @@ export const start = Command.make(
         : Option.getOrElse(o.natsUrl, () => "nats://127.0.0.1:4222").split(",")
       const httpAt = Option.isSome(o.http) ? parseHttp(o.http.value) : { host: "127.0.0.1", port: 0 }
       if (typeof httpAt === "string" && httpAt !== "off") return yield* Effect.fail(new Error(httpAt))
+      const auth = connectionOptions(o)
+      if (typeof auth === "string") return yield* Effect.fail(new Error(auth))
+      const clusterSecret = Option.isSome(o.clusterSecretFile)
+        ? yield* readClusterSecretFile(o.clusterSecretFile.value)
+        : undefined
+      if (clusterSecret === undefined)
+        yield* Console.error(
+          "warning: no --cluster-secret-file: Raft frames and liveness pings are NOT authenticated " +
+            "(anyone who can publish on the bus can forge them; see docs/security.md)",
+        )
       const layer = StartNode.layer({
+        clusterSecret,
         mode: o.bootstrap ? "bootstrap" : "join",
         dataDir: o.dataDir,
         cluster: o.cluster,
-        nats: { servers },
+        nats: { ...auth, servers },
         settings,
         name: Option.getOrUndefined(o.name),
         labels: nodeLabels,
@@ -250,7 +298,10 @@ export const start = Command.make(
       yield* Effect.scoped(
         Effect.gen(function* () {
           if (embedded !== undefined) {
-            const server = yield* startEmbeddedNats(embedded)
+            const config = Option.isSome(o.embeddedNatsConfig)
+              ? readFileSync(o.embeddedNatsConfig.value, "utf8").replace(/^\s*listen\s*:.*$/m, "")
+              : undefined
+            const server = yield* startEmbeddedNats(embedded, config)
             yield* Console.log(JSON.stringify({ event: "nats", url: server.url, pid: server.pid() }))
           }
           const context = yield* Layer.build(layer)

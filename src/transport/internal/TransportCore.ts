@@ -8,6 +8,7 @@ import { Chunk, Deferred, Effect, Either, Exit, Queue, type Scope, Stream } from
 import type { NodeId } from "../../raft/Ids.js"
 import { isNodeId } from "../../raft/Ids.js"
 import { MessageType } from "../../raft/Types.js"
+import type { FrameAuth } from "../ClusterSecret.js"
 import {
   clusterIdOf,
   decodeFrame,
@@ -54,9 +55,14 @@ export interface CoreConfig {
   readonly inboundMaxBytes: number
   /** Upper bound of a payload this node sends or accepts, before the bus's own limit. */
   readonly maxPayload: number
+  /**
+   * Seals every outbound frame with the cluster secret's tag and drops every inbound frame
+   * whose tag does not verify (as `unauthenticated`); none: frames travel without a tag.
+   */
+  readonly auth: FrameAuth | undefined
 }
 
-/** Bytes kept free under the payload limit when frames are cut (room for future headers). */
+/** Bytes kept free under the payload limit when frames are cut (room for the tag and future headers). */
 export const PAYLOAD_HEADROOM = 1024
 
 /** Log lines waiting for the logging fiber; more are dropped (counters still count them). */
@@ -86,6 +92,7 @@ const newDropCounters = (): Record<InboundDropReason, number> => ({
   foreign: 0,
   overflow: 0,
   misrouted: 0,
+  unauthenticated: 0,
 })
 
 /** Builds the core; its logging fiber lives as long as the scope. */
@@ -129,7 +136,15 @@ export const makeTransportCore = (
     const receive = (payload: Uint8Array, subject: string): void => {
       stats.framesReceived++
       stats.bytesReceived += payload.length
-      const decoded = decodeFrame(payload, expect, acceptLimit())
+      const body = config.auth === undefined ? payload : config.auth.open(payload)
+      if (body === undefined) {
+        stats.dropped.unauthenticated++
+        log(
+          `transport: dropped unauthenticated frame on ${subject} (${payload.length} bytes): its tag does not verify with this cluster's secret`,
+        )
+        return
+      }
+      const decoded = decodeFrame(body, expect, acceptLimit())
       if (Either.isLeft(decoded)) {
         const e = decoded.left
         stats.dropped[e.reason]++
@@ -181,7 +196,7 @@ export const makeTransportCore = (
 
     const publishFrames = (split: SplitFrames, subject: string, kind: "raft" | "snap", to: NodeId) => {
       for (let i = 0; i < split.frames.length; i++) {
-        const frame = split.frames[i]!
+        const frame = config.auth === undefined ? split.frames[i]! : config.auth.seal(split.frames[i]!)
         const outcome = io.publish(subject, kind, to, frame)
         if (outcome === "sent") {
           stats.framesSent++
