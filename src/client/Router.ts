@@ -106,6 +106,8 @@ export interface RouterService {
    */
   readonly meta: (request: MetaRequest, options?: CallOptions) => Effect.Effect<MetaReply, CallError>
   readonly stats: Effect.Effect<RouterStats.RouterStats>
+  /** Exactly-once sessions this router holds now (0 without sessions). */
+  readonly sessionsOpen: () => number
 }
 
 /** The routing core of this client. */
@@ -185,6 +187,7 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
         MetaClient.request(metaEndpoint, core.backoff, request, deadlineMs),
       ),
     stats: Effect.sync(() => ({ ...stats })),
+    sessionsOpen: () => core.sessions?.live() ?? 0,
   }
 }
 

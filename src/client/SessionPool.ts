@@ -25,6 +25,8 @@ export interface SessionPool {
     deadlineAt: number,
     open: Effect.Effect<number, CallError>,
   ) => Effect.Effect<ClientSession, CallError>
+  /** Sessions held now that are not known dead. */
+  readonly live: () => number
 }
 
 /** A pool holding no session yet. */
@@ -57,7 +59,12 @@ export const make = (window: number): SessionPool => {
       }
     })
 
-  return { window, sessionOf }
+  return {
+    live: () => {
+      let n = 0
+      for (const session of sessions.values()) if (!session.dead) n++
+      return n
+    }, window, sessionOf }
 }
 
 /**

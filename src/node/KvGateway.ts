@@ -178,6 +178,7 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
       const json = (reply: Reply) => encoder.encode(JSON.stringify(reply))
       const concurrency = options.concurrency ?? 1024
       const observations = yield* Effect.serviceOption(NodeObservations)
+      if (Option.isSome(observations)) observations.value.gatewaySessions = router.sessionsOpen
       const reply = (data: Uint8Array, onOp?: (op: string) => void): Effect.Effect<Reply> => {
         const revOp = GatewayRevOps.route(rev, data, failure)
         if (revOp !== undefined) onOp?.("rev")

@@ -90,6 +90,7 @@ const makeApp = (options: NodeHttpOptions) =>
         observations,
         map,
         nats: Option.getOrUndefined(natsStats),
+        sessionsOpen: observations.gatewaySessions,
         healthy: (yield* health).ok,
         ready: (yield* ready).ok,
         perGroup: options.perGroupMetrics,

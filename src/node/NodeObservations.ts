@@ -51,6 +51,8 @@ export interface NodeObservationsService {
   }
   /** The node's HTTP address (`http://host:port`), once it listens. */
   http: string | undefined
+  /** Client sessions the node's KV gateway holds now (set by the gateway when it runs). */
+  gatewaySessions: () => number
 }
 
 export class NodeObservations extends Context.Tag("flotilla/node/NodeObservations")<
@@ -64,6 +66,7 @@ export const make = (): NodeObservationsService => ({
   meta: { registeredAt: 0, lastHeartbeatAt: 0, lastHeartbeatError: undefined, reconciledAt: 0 },
   nats: { reconnects: 0, downSince: undefined },
   http: undefined,
+  gatewaySessions: () => 0,
 })
 
 export const layer: Layer.Layer<NodeObservations> = Layer.sync(NodeObservations, make)

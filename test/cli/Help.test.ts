@@ -133,7 +133,7 @@ describe("failure reports", () => {
 describe("client hints", () => {
   it("suggest checking --cluster when no metadata leader answers", async () => {
     expect(clientHint("Unavailable: no shard map: no metadata leader answers", "nope")).toContain(
-      "is --cluster right? (its nodes answer on flotilla.nope.meta)",
+      "is --cluster right? (its nodes answer on flotilla.nope.cli.meta)",
     )
     expect(clientHint("UnknownKeyspace", "c")).toContain("flotilla keyspace create kv")
     expect(clientHint("Timeout", "c")).toBeUndefined()

@@ -84,8 +84,12 @@ describe("KvClient over an in-process cluster", () => {
           yield* kv.put("k", new Uint8Array(MAX_VALUE_BYTES))
           expect(Option.map(yield* kv.get("k"), (v) => v.length)).toEqual(Option.some(MAX_VALUE_BYTES))
 
-          const stats = yield* (yield* Router.Router).stats
+          const router = yield* Router.Router
+          const stats = yield* router.stats
           expect(stats.sessionsOpened).toBeGreaterThan(0)
+          // The sessions the router holds now (the gateway's flotilla_sessions_open).
+          expect(router.sessionsOpen()).toBeGreaterThan(0)
+          expect(router.sessionsOpen()).toBeLessThanOrEqual(stats.sessionsOpened)
         }).pipe(Effect.provide(client)),
       ),
     60_000,
