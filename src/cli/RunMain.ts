@@ -71,8 +71,12 @@ export const runMain = <E, A>(effect: Effect.Effect<A, E>, options: RunMainOptio
     proc.on("SIGINT", onSignal)
     proc.on("SIGTERM", onSignal)
     fiber.addObserver((exit) => {
-      proc.off("SIGINT", onSignal)
-      proc.off("SIGTERM", onSignal)
+      // After a signal the handlers stay until the process exits: a copy of the Ctrl-C that
+      // arrives while the teardown runs must not kill the process before its stop line.
+      if (firstSignalAt === undefined) {
+        proc.off("SIGINT", onSignal)
+        proc.off("SIGTERM", onSignal)
+      }
       clearInterval(keepAlive)
       teardown(exit, (code) => {
         if (firstSignalAt !== undefined || code !== 0) proc.exit(code)
