@@ -64,7 +64,10 @@ export const make = (window: number): SessionPool => {
       let n = 0
       for (const session of sessions.values()) if (!session.dead) n++
       return n
-    }, window, sessionOf }
+    },
+    window,
+    sessionOf,
+  }
 }
 
 /**
