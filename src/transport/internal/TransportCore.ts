@@ -6,18 +6,9 @@
  */
 import { Chunk, Deferred, Effect, Either, Exit, Queue, type Scope, Stream } from "effect"
 import type { NodeId } from "../../raft/Ids.js"
-import { isNodeId } from "../../raft/Ids.js"
 import { MessageType } from "../../raft/Types.js"
 import type { FrameAuth } from "../ClusterSecret.js"
-import {
-  clusterIdOf,
-  decodeFrame,
-  type Envelope,
-  encodeFrame,
-  encodeFrames,
-  type FrameHeader,
-  type SplitFrames,
-} from "../Frame.js"
+import { clusterIdOf, decodeFrame } from "../Frame.js"
 import { LogLimiter } from "../LogLimiter.js"
 import { type ClusterSubjects, clusterSubjects } from "../Subjects.js"
 import type {
@@ -27,22 +18,10 @@ import type {
   TransportService,
   TransportStats,
 } from "../TransportService.js"
+import { makeSendNow } from "./OutboundFrames.js"
+import type { TransportIo } from "./TransportIo.js"
 
-/** The outcome of handing one payload to the bus. */
-export type PublishOutcome = "sent" | "disconnected" | "closed"
-
-/** What an implementation provides to the core. */
-export interface TransportIo {
-  /** Publishes one payload; never throws. */
-  readonly publish: (
-    subject: string,
-    kind: "raft" | "snap",
-    to: NodeId,
-    payload: Uint8Array,
-  ) => PublishOutcome
-  /** The bus's payload limit now (NATS: the server's `max_payload`). */
-  readonly maxPayload: () => number
-}
+export type { PublishOutcome, TransportIo } from "./TransportIo.js"
 
 /** Settings of the core, resolved from a layer's options. */
 export interface CoreConfig {
@@ -194,98 +173,16 @@ export const makeTransportCore = (
       return p.batch
     }
 
-    const publishFrames = (split: SplitFrames, subject: string, kind: "raft" | "snap", to: NodeId) => {
-      for (let i = 0; i < split.frames.length; i++) {
-        const frame = config.auth === undefined ? split.frames[i]! : config.auth.seal(split.frames[i]!)
-        const outcome = io.publish(subject, kind, to, frame)
-        if (outcome === "sent") {
-          stats.framesSent++
-          stats.bytesSent += frame.length
-          stats.envelopesSent += split.counts[i]!
-        } else {
-          stats.unsent[outcome]++
-        }
-      }
-    }
-
-    const reportInvalid = (split: SplitFrames, to: NodeId) => {
-      if (split.invalid.length === 0) return
-      stats.unsent.invalid += split.invalid.length
-      const first = split.invalid[0]!
-      log(
-        `transport: ${split.invalid.length} message(s) to node ${to} cannot be encoded and were not sent (first: group ${first.envelope.groupId}, type ${first.envelope.message.type}: ${first.reason})`,
-      )
-    }
-
-    const reportOversized = (oversized: ReadonlyArray<Envelope>, to: NodeId, limit: number) => {
-      if (oversized.length === 0) return
-      stats.unsent.oversized += oversized.length
-      const first = oversized[0]!
-      log(
-        `transport: ${oversized.length} message(s) to node ${to} exceed the ${limit}-byte frame limit and were not sent (first: group ${first.groupId}, type ${first.message.type})`,
-      )
-    }
-
-    /** Drops (counts, logs) what cannot be sent at all: a bug upstream, never a dead loop. */
-    const reportRefused = (count: number, to: NodeId, why: string) => {
-      stats.unsent.invalid += count
-      log(`transport: ${count} message(s) to node ${to} cannot be encoded and were not sent: ${why}`)
-    }
-
-    /**
-     * `encodeFrames`, except that envelopes the encoder refuses (see Frame.ts, CONTRACTS) are
-     * dropped and reported, and the others still go. The first try is the whole list: a refusal
-     * is rare, so the cost of finding the culprits one by one only falls on it.
-     */
-    const encodeSendable = (header: FrameHeader, envelopes: ReadonlyArray<Envelope>, limit: number) => {
-      try {
-        return encodeFrames(header, envelopes, limit)
-      } catch (first) {
-        const good = envelopes.filter((env) => {
-          try {
-            encodeFrame(header, [env])
-            return true
-          } catch {
-            return false
-          }
-        })
-        reportRefused(envelopes.length - good.length, header.to, String(first))
-        try {
-          return encodeFrames(header, good, limit)
-        } catch (again) {
-          reportRefused(good.length, header.to, String(again))
-          return { frames: [], counts: [], oversized: [], invalid: [] }
-        }
-      }
-    }
-
-    const sendNow = (to: NodeId, envelopes: ReadonlyArray<Envelope>): void => {
-      if (envelopes.length === 0) return
-      if (!isNodeId(to)) {
-        reportRefused(envelopes.length, to, `${to} is not a node id`)
-        return
-      }
-      const header: FrameHeader = { clusterId, from: config.nodeId, to }
-      const limit = frameLimit()
-      let snaps = 0
-      for (const env of envelopes) if (env.message.type === MessageType.Snap) snaps++
-      const raft = snaps === 0 ? envelopes : envelopes.filter((e) => e.message.type !== MessageType.Snap)
-      if (raft.length > 0) {
-        const split = encodeSendable(header, raft, limit)
-        publishFrames(split, subjects.raft(to), "raft", to)
-        reportOversized(split.oversized, to, limit)
-        reportInvalid(split, to)
-      }
-      if (snaps > 0) {
-        for (const env of envelopes) {
-          if (env.message.type !== MessageType.Snap) continue
-          const split = encodeSendable(header, [env], limit)
-          publishFrames(split, subjects.snap(to), "snap", to)
-          reportOversized(split.oversized, to, limit)
-          reportInvalid(split, to)
-        }
-      }
-    }
+    const sendNow = makeSendNow({
+      nodeId: config.nodeId,
+      clusterId,
+      auth: config.auth,
+      io,
+      subjects,
+      stats,
+      log,
+      frameLimit,
+    })
 
     let listener: (() => void) | undefined
 
