@@ -1,6 +1,6 @@
 /**
  * A Flotilla KV client that uses nothing but the NATS package and the documented protocol
- * (docs/protocol.md, "The KV gateway"): JSON requests to `flotilla.<cluster>.cli.kv`, which every
+ * (docs/protocol.md, "The KV gateway"): JSON requests to `flotilla.<cluster>.kv`, which every
  * node serves in the queue group `kv` and routes inside the cluster.
  *
  *   npx tsx examples/nats-client/client.ts [--server nats://127.0.0.1:4222] [--cluster default]
@@ -54,7 +54,7 @@ export const run = async (
   log: (line: string) => void = console.log,
 ): Promise<void> => {
   const nc = await connect({ servers: server, name: "flotilla-example-nats-client" })
-  const subject = `flotilla.${cluster}.cli.kv`
+  const subject = `flotilla.${cluster}.kv`
   const kv = async (body: Record<string, unknown>) => {
     const reply = await request(nc, subject, body)
     log(`${JSON.stringify(body)}\n  -> ${JSON.stringify(reply)}`)

@@ -6,8 +6,8 @@
  * | user       | publish                                 | subscribe                 |
  * | ---------- | --------------------------------------- | ------------------------- |
  * | `node`     | `<root>.>`, `_INBOX.>` (replies)        | `<root>.>`, `_INBOX.node.>` |
- * | `client`   | `<root>.cli.>`                          | `_INBOX.client.>`         |
- * | `operator` | `<root>.cli.>`, `<root>.op.>`           | `_INBOX.operator.>`       |
+ * | `client`   | `<root>.cli.>`, `<root>.kv`             | `_INBOX.client.>`         |
+ * | `operator` | `<root>.cli.>`, `<root>.kv`, `<root>.op.>` | `_INBOX.operator.>`    |
  *
  * Each user reads replies on its own inbox prefix (`_INBOX.<user>`, which the connection flags
  * set from `--user`), so no user reads another's replies (issue 11, finding 4).
@@ -27,9 +27,9 @@ export const permissionsOf = (
   const s = clusterSubjects(cluster, prefix)
   return {
     node: { publish: [`${s.root}.>`, "_INBOX.>"], subscribe: [`${s.root}.>`, "_INBOX.node.>"] },
-    client: { publish: [s.classWildcard("client")], subscribe: ["_INBOX.client.>"] },
+    client: { publish: [s.classWildcard("client"), s.kv], subscribe: ["_INBOX.client.>"] },
     operator: {
-      publish: [s.classWildcard("client"), s.classWildcard("operator")],
+      publish: [s.classWildcard("client"), s.kv, s.classWildcard("operator")],
       subscribe: ["_INBOX.operator.>"],
     },
   }

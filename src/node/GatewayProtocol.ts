@@ -1,5 +1,5 @@
 /**
- * The JSON protocol of the KV gateway on `<prefix>.<c>.cli.kv` (docs/protocol.md is the reference
+ * The JSON protocol of the KV gateway on `<prefix>.<c>.kv` (docs/protocol.md is the reference
  * for implementers): the request schemas, their validation with readable refusals, and the
  * reply shapes. Pure: no I/O.
  *

@@ -1,10 +1,10 @@
 /**
- * The KV gateway: JSON requests on `<prefix>.<c>.cli.kv`, served by every node that runs this
+ * The KV gateway: JSON requests on `<prefix>.<c>.kv`, served by every node that runs this
  * layer, in the queue group `kv` (NATS hands each request to one of them). Each request is
  * validated (GatewayProtocol.ts) and routed inside the cluster by the same core as every
  * client (`Router`, `KvClient`): sessions, retries and deadlines included. So
  *
- *   nats req flotilla.dev.cli.kv '{"op":"put","key":"a","value":"1"}'
+ *   nats req flotilla.dev.kv '{"op":"put","key":"a","value":"1"}'
  *
  * works from the NATS command-line tool. A bad request gets
  * `{"ok":false,"error":"BadRequest","message":...}` at once: it never reaches a shard, a log

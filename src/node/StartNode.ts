@@ -2,7 +2,7 @@
  * The composition root of one node of a managed cluster. `nodeServices` is what every such
  * node runs once its identity is known: the engine, the metadata agent (heartbeats, shard map,
  * local replicas), the meta endpoint and the placement driver (both active only while this
- * node leads group 0), the admin endpoint and the KV gateway (`<prefix>.<c>.cli.kv`, queue group
+ * node leads group 0), the admin endpoint and the KV gateway (`<prefix>.<c>.kv`, queue group
  * `kv`), over a store, a Raft transport and a bus given to it. Its kinds are the metadata
  * group's and the KV store (or `kinds`).
  *

@@ -125,7 +125,7 @@ class Recorder {
           : { op: "cas", key: input.key, expected: input.expected, value: input.value, timeoutMs: 2000 }
     const invokedAt = this.now()
     const raw = await this.cluster.request(
-      `flotilla.${this.cluster.cluster}.cli.kv`,
+      `flotilla.${this.cluster.cluster}.kv`,
       encoder.encode(JSON.stringify(body)),
       3000,
     )
@@ -297,7 +297,7 @@ export const runNemesis = async (o: NemesisOptions): Promise<NemesisResult> => {
     await cluster.waitFor("every key to be served", async () => {
       for (let k = 0; k < keys; k++) {
         const r = await cluster.request(
-          `flotilla.${cluster.cluster}.cli.kv`,
+          `flotilla.${cluster.cluster}.kv`,
           JSON.stringify({ op: "get", key: `n${k}`, timeoutMs: 1000 }),
           2000,
         )

@@ -12,14 +12,15 @@
  * | `<prefix>.<c>.int.live.<node>`     | every node                    | liveness pings                |
  * | `<prefix>.<c>.int.meta`            | the metadata group's leader   | node registration, heartbeats |
  * | `<prefix>.<c>.cli.group.<gid>`     | the group's leader only       | client requests               |
- * | `<prefix>.<c>.cli.kv`              | every node, queue group `kv`  | simple clients' entry         |
+ * | `<prefix>.<c>.kv`              | every node, queue group `kv`  | simple clients' entry         |
  * | `<prefix>.<c>.cli.meta`            | the metadata group's leader   | read-only queries (shard map) |
  * | `<prefix>.<c>.cli.admin.<node>`    | that node                     | status, summary, stale reads  |
  * | `<prefix>.<c>.op.meta`             | the metadata group's leader   | keyspaces, replication, nodes |
  * | `<prefix>.<c>.op.admin.<node>`     | that node                     | conf changes, leader transfer |
  *
  * `int` (internal) is for nodes only, `cli` (client) for clients, `op` (operator) for
- * operators. Endpoints check the class a request arrived on: a mutation on a `cli` subject is
+ * operators. The KV gateway's `<prefix>.<c>.kv` stays where every client in every language
+ * already sends (and the permissions grant it to clients by name). Endpoints check the class a request arrived on: a mutation on a `cli` subject is
  * refused, so NATS permissions on the three wildcards are enough to keep clients read-only.
  *
  * The prefix is `flotilla` unless configured (it may hold several tokens: `acme.flotilla`);
@@ -125,7 +126,11 @@ export interface ClusterSubjects {
   readonly liveAll: string
   /** Client requests for the leader of `group`. */
   readonly group: (group: GroupId) => string
-  /** The queue-group entry point of simple clients. */
+  /**
+   * The queue-group entry point of simple clients, `<root>.kv`: the public address of the KV
+   * gateway, kept stable for clients in every language; a client-class subject granted by name
+   * (decision 0066).
+   */
   readonly kv: string
   /** The metadata group's leader, for read-only queries (the client class). */
   readonly meta: string
@@ -154,12 +159,13 @@ const CLASS_OF_TOKEN: Readonly<Record<string, SubjectClass>> = {
 const parseIn = (root: string, subject: string): ParsedSubject | undefined => {
   if (!subject.startsWith(`${root}.`)) return undefined
   const rest = subject.slice(root.length + 1).split(".")
+  // The KV gateway keeps its public address outside the class tokens; it is a client subject.
+  if (rest.length === 1 && rest[0] === "kv") return { kind: "kv" }
   const [token, kind, id] = rest
   const c = token === undefined ? undefined : CLASS_OF_TOKEN[token]
   if (c === undefined || kind === undefined) return undefined
   if (rest.length === 2) {
     if (kind === "meta") return { kind, class: c }
-    if (kind === "kv" && c === "client") return { kind }
     return undefined
   }
   if (rest.length !== 3 || id === undefined || !CANONICAL_DECIMAL.test(id)) return undefined
@@ -210,7 +216,7 @@ export const clusterSubjects = (
     live: (node) => `${int}.live.${node}`,
     liveAll: `${int}.live.*`,
     group: (group) => `${cli}.group.${group}`,
-    kv: `${cli}.kv`,
+    kv: `${root}.kv`,
     meta: `${cli}.meta`,
     metaOf: (c) => `${root}.${CLASS_TOKEN[c]}.meta`,
     admin: (node) => `${cli}.admin.${node}`,

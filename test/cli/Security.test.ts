@@ -122,7 +122,7 @@ describe("a cluster secured by `flotilla security init`", () => {
     })
     expect(created._tag).toBe("KeyspaceCreated")
     const client = await as("client")
-    const kv = (body: object) => ask(client, "flotilla.sec.cli.kv", body)
+    const kv = (body: object) => ask(client, "flotilla.sec.kv", body)
     expect((await kv({ op: "put", key: "a", value: "1" })).ok).toBe(true)
     expect(await kv({ op: "get", key: "a" })).toMatchObject({ ok: true, value: "1" })
     expect((await kv({ op: "cas", key: "a", expected: "1", value: "2" })).ok).toBe(true)
@@ -158,7 +158,7 @@ describe("a cluster secured by `flotilla security init`", () => {
     for (const subject of [
       "flotilla.sec.int.raft.1",
       "flotilla.sec.op.admin.1",
-      "flotilla.sec.cli.kv",
+      "flotilla.sec.kv",
       "_INBOX.node.>",
     ])
       expect(await subscribeError(client, subject)).toMatch(/permissions violation/i)

@@ -3,7 +3,7 @@
  * join) over a real nats-server with LevelDB stores:
  *
  * - the KV API end to end from the Effect client, the Promise client and raw NATS requests to
- *   the gateway on `flotilla.<c>.cli.kv`;
+ *   the gateway on `flotilla.<c>.kv`;
  * - concurrent compare-and-set from many clients (Promise clients and raw gateway requests),
  *   the history recorded and checked for linearizability;
  * - SIGKILL of the node leading the most KV groups during a write workload: every acknowledged
@@ -28,7 +28,7 @@ let cluster: ProcessCluster
 /** A request to the gateway, decoded. */
 const gateway = async (body: object, timeoutMs = 8000): Promise<Record<string, unknown>> => {
   const reply = await cluster.client.request(
-    `flotilla.${cluster.cluster}.cli.kv`,
+    `flotilla.${cluster.cluster}.kv`,
     encoder.encode(JSON.stringify(body)),
     {
       timeout: timeoutMs,

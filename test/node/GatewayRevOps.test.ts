@@ -25,7 +25,7 @@ const setup = Effect.gen(function* () {
   const req = (body: unknown): Effect.Effect<any> =>
     Effect.map(
       bus
-        .request(`flotilla.${cluster.cluster}.cli.kv`, encoder.encode(JSON.stringify(body)), {
+        .request(`flotilla.${cluster.cluster}.kv`, encoder.encode(JSON.stringify(body)), {
           timeout: "10 seconds",
         })
         .pipe(Effect.orDie),

@@ -1,5 +1,5 @@
 /**
- * The KV gateway on `flotilla.<c>.cli.kv` over an in-process cluster: every operation in JSON,
+ * The KV gateway on `flotilla.<c>.kv` over an in-process cluster: every operation in JSON,
  * base64 for binary, the queue group (several gateways, each request answered once), and bad
  * requests: each gets a `BadRequest` reply naming the problem, and none reaches a Raft log.
  */
@@ -30,7 +30,7 @@ const setupWith = (options: Partial<KvGateway.KvGatewayOptions> = {}, gateways =
       Effect.map(
         bus
           .request(
-            `flotilla.${cluster.cluster}.cli.kv`,
+            `flotilla.${cluster.cluster}.kv`,
             body instanceof Uint8Array
               ? body
               : encoder.encode(typeof body === "string" ? body : JSON.stringify(body)),
@@ -40,7 +40,7 @@ const setupWith = (options: Partial<KvGateway.KvGatewayOptions> = {}, gateways =
         (bytes) => JSON.parse(decoder.decode(bytes)) as Record<string, unknown>,
       )
     const raw = (body: Uint8Array) =>
-      bus.request(`flotilla.${cluster.cluster}.cli.kv`, body, { timeout: "10 seconds" }).pipe(Effect.orDie)
+      bus.request(`flotilla.${cluster.cluster}.kv`, body, { timeout: "10 seconds" }).pipe(Effect.orDie)
     return { cluster, req, raw }
   })
 

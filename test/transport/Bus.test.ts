@@ -120,16 +120,19 @@ describe("cluster subjects", () => {
       "acme.flotilla.prod.int.live.3",
       "acme.flotilla.prod.int.meta",
       "acme.flotilla.prod.cli.group.42",
-      "acme.flotilla.prod.cli.kv",
+      "acme.flotilla.prod.kv",
       "acme.flotilla.prod.cli.meta",
       "acme.flotilla.prod.cli.admin.3",
       "acme.flotilla.prod.op.meta",
       "acme.flotilla.prod.op.admin.3",
     ])
     for (const [subject, parsed] of named) expect(s.parse(subject)).toEqual(parsed)
-    // Each class is one wildcard, and every subject falls under exactly its own.
+    // Each class is one wildcard (plus the gateway's address, granted to clients by name,
+    // decision 0066), and every subject falls under exactly its own.
     const classOf = (subject: string) =>
-      (["internal", "client", "operator"] as const).filter((c) => subjectMatches(s.classWildcard(c), subject))
+      (["internal", "client", "operator"] as const).filter(
+        (c) => subjectMatches(s.classWildcard(c), subject) || (c === "client" && subject === s.kv),
+      )
     expect(named.map(([subject]) => classOf(subject))).toEqual([
       ["internal"],
       ["internal"],
@@ -155,7 +158,7 @@ describe("cluster subjects", () => {
       "acme.flotilla.prod.int.admin.1",
       "acme.flotilla.prod.cli.group.4294967296",
       "acme.flotilla.prod.cli.group.1.x",
-      "acme.flotilla.prod.cli.kv.1",
+      "acme.flotilla.prod.kv.1",
       "acme.flotilla.prod.op.kv",
       "acme.flotilla.prod.cli.other.1",
       "acme.flotilla.prod.meta",

@@ -86,7 +86,7 @@ export const dev = Command.make(
                 "try, from another terminal:",
                 `  npx flotilla kv put greeting hello${natsFlag}${clusterFlag}`,
                 `  npx flotilla kv get greeting${natsFlag}${clusterFlag}`,
-                `  nats req${server} flotilla.${cluster.cluster}.cli.kv '{"op":"get","key":"greeting"}'`,
+                `  nats req${server} flotilla.${cluster.cluster}.kv '{"op":"get","key":"greeting"}'`,
                 `  npx flotilla status${natsFlag}${clusterFlag}`,
               ].join("\n"),
             )
