@@ -72,6 +72,7 @@ export const fromLayer = async <E>(layer: Layer.Layer<KvRevClient, E>): Promise<
     }
   }
   const kv = <A, F>(f: (c: KvRevClient["Type"]) => Effect.Effect<A, F>) => run(Effect.flatMap(KvRevClient, f))
+  let closing = false
   return {
     read: async (key, options) => {
       const r = await kv((c) => c.read(key, options))
@@ -85,7 +86,11 @@ export const fromLayer = async <E>(layer: Layer.Layer<KvRevClient, E>): Promise<
     revoke: (lease) => kv((c) => c.revoke(lease)),
     watch: (prefix, options) => ({
       [Symbol.asyncIterator]: () => {
-        const stream = Stream.unwrap(Effect.map(KvRevClient, (c) => KvWatch.watch(c.router, prefix, options)))
+        const stream = Stream.unwrap(
+          Effect.map(KvRevClient, (c) => KvWatch.watch(c.router, prefix, options)),
+          // Closing the client ends its watches: a failure once it is closing (the connection
+          // going away under a poll) ends the iteration instead of rejecting it in the background.
+        ).pipe(Stream.catchAllCause((cause) => (closing ? Stream.empty : Stream.failCause(cause))))
         // The iterator runs the stream in the client's runtime; `return()` (a `break`) interrupts it.
         return Stream.toAsyncIterableRuntime(stream, runtimeOf())[Symbol.asyncIterator]()
       },
@@ -93,7 +98,10 @@ export const fromLayer = async <E>(layer: Layer.Layer<KvRevClient, E>): Promise<
     lock: (name, options) => hold(KvRecipes.lock(name, options)),
     campaign: (name, value, options) => hold(KvRecipes.campaign(name, value, options)),
     leader: async (name) => Option.getOrUndefined(await run(KvRecipes.leader(name))),
-    close: () => runtime.dispose(),
+    close: () => {
+      closing = true
+      return runtime.dispose()
+    },
   }
 }
 
