@@ -30,7 +30,7 @@ const MAX_DESCRIBE = 120
 
 const clip = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max)}…` : text)
 
-const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`
+const plural = (n: number, word: string, words = `${word}s`): string => `${n} ${n === 1 ? word : words}`
 
 /** One line per problem: `group 5 entry 17: checksum mismatch`. */
 export const describeProblem = (p: Problem): string => {
@@ -65,7 +65,8 @@ const groupRow = (g: GroupReport, kind: string | undefined): string[] => [
 
 const groupDetails = (g: GroupReport): string[] => {
   const lines = [`group ${g.groupId}:`]
-  lines.push(`  log floor ${g.floor.index}/${g.floor.term}; ${g.belowFloor} entries below it await deletion`)
+  const sweep = g.belowFloor === 0 ? "" : `; ${plural(g.belowFloor, "entry", "entries")} below it await deletion`
+  lines.push(`  log floor ${g.floor.index}/${g.floor.term}${sweep}`)
   if (g.snapshot !== undefined)
     lines.push(
       `  snapshot ${g.snapshot.file}: index ${g.snapshot.index}, term ${g.snapshot.term}, ${g.snapshot.size} bytes, ` +
@@ -82,8 +83,9 @@ const entryLines = (x: Inspection, g: GroupReport): string[] => {
   const r = x.entries!
   const head = `entries ${r.from}..${r.to} of group ${g.groupId} (held: ${g.lastIndex < g.firstIndex ? "none" : `${g.firstIndex}..${g.lastIndex}`}):`
   const lines = [head]
+  const commit = g.hardState?.commit ?? 0
   for (const e of g.selected) {
-    lines.push(`  ${clip(describeEntry(e), MAX_DESCRIBE)}`)
+    lines.push(`  ${clip(describeEntry(e), MAX_DESCRIBE)}${e.index > commit ? "  (not committed)" : ""}`)
     const summary = summarizeEntry(g.groupId, x.kinds.get(g.groupId), e)
     if (summary !== undefined) lines.push(`      ${summary}`)
   }
@@ -126,13 +128,14 @@ export const inspectText = (x: Inspection): string => {
   return lines.join("\n")
 }
 
-const entryJson = (x: Inspection, groupId: number, e: Entry) => ({
+const entryJson = (x: Inspection, g: GroupReport, e: Entry) => ({
   index: e.index,
   term: e.term,
+  committed: e.index <= (g.hardState?.commit ?? 0),
   type: e.type,
   bytes: e.data.length,
   text: clip(describeEntry(e), 1000),
-  summary: summarizeEntry(groupId, x.kinds.get(groupId), e) ?? null,
+  summary: summarizeEntry(g.groupId, x.kinds.get(g.groupId), e) ?? null,
 })
 
 const groupJson = (x: Inspection, g: GroupReport) => ({
@@ -150,7 +153,7 @@ const groupJson = (x: Inspection, g: GroupReport) => ({
   },
   snapshot: g.snapshot ?? null,
   confChanges: g.confChanges,
-  ...(x.entries === undefined ? {} : { entries: g.selected.map((e) => entryJson(x, g.groupId, e)) }),
+  ...(x.entries === undefined ? {} : { entries: g.selected.map((e) => entryJson(x, g, e)) }),
 })
 
 /** The report as one JSON document. */
