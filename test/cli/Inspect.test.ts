@@ -14,13 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { encodeCommand } from "../../src/meta/MetaCommand.js"
 import * as NodeIdentity from "../../src/node/NodeIdentity.js"
 import { ConfChangeType, confChange, encodeConfChange } from "../../src/raft/ConfChange.js"
-import { NodeId, replicaIdOf } from "../../src/raft/Ids.js"
+import { NodeId, type ReplicaId, replicaIdOf } from "../../src/raft/Ids.js"
 import { type Entry, EntryType } from "../../src/raft/Types.js"
 import * as EntityId from "../../src/runtime/entity/EntityId.js"
 import * as Wire from "../../src/runtime/entity/Wire.js"
 import { GroupCatalog, layerFile } from "../../src/runtime/GroupCatalog.js"
 import { locksFile } from "../../src/storage/inspect/LockProbe.js"
-import { entryKey } from "../../src/storage/internal/Codec.js"
+import { entryKey, groupKey, Kind } from "../../src/storage/internal/Codec.js"
+import { replayConfChanges } from "../../src/storage/inspect/ConfReplay.js"
 import { LogStore, layerLevel } from "../../src/storage/LogStore.js"
 import { inspectStore } from "../../src/storage/StoreInspection.js"
 import { conf, G, hs, snapshot } from "../storage/workload.js"
@@ -91,11 +92,10 @@ const fingerprint = (dir: string): Record<string, string> => {
   return out
 }
 
-/** Replaces the value of entry `index` of `group` with one whose data has a byte flipped. */
-const flipEntryByte = async (dir: string, group: number, index: number) => {
+/** Replaces the record under `key` with one whose last byte is flipped (its checksum left as it was). */
+const flipRecordByte = async (dir: string, key: Buffer) => {
   const db = new Level<Buffer, Buffer>(join(dir, "log-0"), { keyEncoding: "buffer", valueEncoding: "buffer" })
   await db.open()
-  const key = entryKey(G(group), index)
   const value = Buffer.from((await db.get(key))!)
   value[value.length - 1]! ^= 0x40
   await db.put(key, value)
@@ -207,7 +207,7 @@ describe("flotilla inspect", () => {
   it("reports a record whose checksum fails with its group and index, and exits non-zero", async () => {
     const bad = fresh()
     await makeDataDir(bad)
-    await flipEntryByte(bad, 7, 5)
+    await flipRecordByte(bad, entryKey(G(7), 5))
     const r = await runCli("inspect", bad)
     expect(r.out).toContain("PROBLEMS (1):")
     expect(r.out).toContain("group 7 entry 5: checksum mismatch")
@@ -219,5 +219,44 @@ describe("flotilla inspect", () => {
     ])
     // The damaged entry still counts in the log range: no gap is reported for it.
     expect(doc.groups[1].log).toMatchObject({ first: 4, last: 6, entries: 3 })
+  })
+
+  it("reports a damaged hard state record and a damaged snapshot file", async () => {
+    const bad = fresh()
+    await makeDataDir(bad)
+    await flipRecordByte(bad, groupKey(G(0), Kind.HardState))
+    const [file] = readdirSync(join(bad, "snapshots"))
+    const path = join(bad, "snapshots", file!)
+    const bytes = readFileSync(path)
+    bytes[bytes.length - 1]! ^= 1
+    writeFileSync(path, bytes)
+    const doc = JSON.parse((await runCli("inspect", bad, "--json")).out)
+    expect(doc.problems.map((p: { text: string }) => p.text)).toEqual([
+      "group 0 hardState: checksum mismatch",
+      `group 7 snapshotFile 3: ${file}: data checksum mismatch`,
+    ])
+  })
+})
+
+describe("the configuration a group restarts with", () => {
+  const change = (...changes: Array<[number, number]>) =>
+    confChange(changes.map(([type, id]) => ({ type: type as 0 | 1 | 2, nodeId: id as ReplicaId })))
+
+  it("applies the committed changes after the snapshot as the core does, joint ones included", () => {
+    const replace = change([ConfChangeType.AddNode, 4], [ConfChangeType.RemoveNode, 3])
+    const joint = replayConfChanges(conf(1, 2, 3), [{ index: 5, change: replace }])
+    expect(joint.confState).toMatchObject({ voters: [1, 2, 4], votersOutgoing: [1, 2, 3], autoLeave: true })
+    const left = replayConfChanges(conf(1, 2, 3), [
+      { index: 5, change: replace },
+      { index: 6, change: change() },
+      { index: 7, change: change([ConfChangeType.AddLearner, 5]) },
+    ])
+    expect(left).toEqual({ confState: { ...conf(1, 2, 4), learners: [5] }, refused: [] })
+  })
+
+  it("skips a change the core refuses, and says why", () => {
+    const r = replayConfChanges(conf(1), [{ index: 3, change: change() }])
+    expect(r.confState).toEqual(conf(1))
+    expect(r.refused).toEqual([{ index: 3, reason: expect.stringContaining("joint") }])
   })
 })
