@@ -65,7 +65,8 @@ const groupRow = (g: GroupReport, kind: string | undefined): string[] => [
 
 const groupDetails = (g: GroupReport): string[] => {
   const lines = [`group ${g.groupId}:`]
-  const sweep = g.belowFloor === 0 ? "" : `; ${plural(g.belowFloor, "entry", "entries")} below it await deletion`
+  const sweep =
+    g.belowFloor === 0 ? "" : `; ${plural(g.belowFloor, "entry", "entries")} below it await deletion`
   lines.push(`  log floor ${g.floor.index}/${g.floor.term}${sweep}`)
   if (g.snapshot !== undefined)
     lines.push(

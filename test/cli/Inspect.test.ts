@@ -14,14 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { encodeCommand } from "../../src/meta/MetaCommand.js"
 import * as NodeIdentity from "../../src/node/NodeIdentity.js"
 import { ConfChangeType, confChange, encodeConfChange } from "../../src/raft/ConfChange.js"
-import { NodeId, type ReplicaId, replicaIdOf } from "../../src/raft/Ids.js"
-import { type Entry, EntryType } from "../../src/raft/Types.js"
+import { NodeId, replicaIdOf } from "../../src/raft/Ids.js"
+import { type Entry, EntryType, type ReplicaId } from "../../src/raft/Types.js"
 import * as EntityId from "../../src/runtime/entity/EntityId.js"
 import * as Wire from "../../src/runtime/entity/Wire.js"
 import { GroupCatalog, layerFile } from "../../src/runtime/GroupCatalog.js"
+import { replayConfChanges } from "../../src/storage/inspect/ConfReplay.js"
 import { locksFile } from "../../src/storage/inspect/LockProbe.js"
 import { entryKey, groupKey, Kind } from "../../src/storage/internal/Codec.js"
-import { replayConfChanges } from "../../src/storage/inspect/ConfReplay.js"
 import { LogStore, layerLevel } from "../../src/storage/LogStore.js"
 import { inspectStore } from "../../src/storage/StoreInspection.js"
 import { conf, G, hs, snapshot } from "../storage/workload.js"
@@ -32,7 +32,12 @@ const root = mkdtempSync(join(tmpdir(), "flotilla-inspect-test-"))
 let n = 0
 const fresh = () => join(root, `d${++n}`)
 
-const normal = (index: number, term: number, data: Uint8Array): Entry => ({ index, term, type: EntryType.Normal, data })
+const normal = (index: number, term: number, data: Uint8Array): Entry => ({
+  index,
+  term,
+  type: EntryType.Normal,
+  data,
+})
 
 const put = (key: string, value: string) =>
   Wire.stampTime(
@@ -75,7 +80,13 @@ const makeDataDir = (dir: string) =>
     yield* store.write([{ groupId: G(7), savedSnapshot: snapshot(7, 3, 1), compactTo: 3 }])
     yield* catalog.set(G(0), "meta")
     yield* catalog.set(G(7), "kv")
-    yield* NodeIdentity.write(dir, { version: 1, cluster: "test", token: "secret-token", node: NodeId(1), bootstrapped: true })
+    yield* NodeIdentity.write(dir, {
+      version: 1,
+      cluster: "test",
+      token: "secret-token",
+      node: NodeId(1),
+      bootstrapped: true,
+    })
   }).pipe(Effect.provide(Layer.merge(layerLevel(dir), layerFile(dir))), Effect.scoped, Effect.runPromise)
 
 /** Every file under `dir` with its size and content hash. */
@@ -164,7 +175,9 @@ describe("flotilla inspect", () => {
     expect((await runCli("inspect", dir, "--group", "7", "--entries", "5")).failure).toContain(
       '--entries must be a range A..B of log indexes, got "5"',
     )
-    expect((await runCli("inspect", dir, "--group", "7", "--entries", "6..2")).failure).toContain("need 1 <= A <= B")
+    expect((await runCli("inspect", dir, "--group", "7", "--entries", "6..2")).failure).toContain(
+      "need 1 <= A <= B",
+    )
   })
 
   it("refuses a directory a store holds open, with and without /proc/locks", async () => {
@@ -185,7 +198,8 @@ describe("flotilla inspect", () => {
   })
 
   it("reads the lock table's device:inode ids", () => {
-    const table = "1: POSIX  ADVISORY  WRITE 7922 fe:00:2147052 0 EOF\n2: FLOCK  ADVISORY  WRITE 12 08:01:99 0 EOF\n"
+    const table =
+      "1: POSIX  ADVISORY  WRITE 7922 fe:00:2147052 0 EOF\n2: FLOCK  ADVISORY  WRITE 12 08:01:99 0 EOF\n"
     expect(locksFile(table, "fe:00:2147052")).toBe(true)
     expect(locksFile(table, "fe:00:214705")).toBe(false)
   })
@@ -201,7 +215,9 @@ describe("flotilla inspect", () => {
     const damaged = fresh()
     await makeDataDir(damaged)
     writeFileSync(join(damaged, "log-0", "CURRENT"), "MANIFEST-999999\n")
-    expect((await runCli("inspect", damaged)).failure).toContain(`the LevelDB in ${join(damaged, "log-0")} cannot be read`)
+    expect((await runCli("inspect", damaged)).failure).toContain(
+      `the LevelDB in ${join(damaged, "log-0")} cannot be read`,
+    )
   })
 
   it("reports a record whose checksum fails with its group and index, and exits non-zero", async () => {
@@ -215,7 +231,13 @@ describe("flotilla inspect", () => {
     const doc = JSON.parse((await runCli("inspect", bad, "--json")).out)
     expect(doc.ok).toBe(false)
     expect(doc.problems).toEqual([
-      { group: 7, record: "entry", index: 5, detail: "checksum mismatch", text: "group 7 entry 5: checksum mismatch" },
+      {
+        group: 7,
+        record: "entry",
+        index: 5,
+        detail: "checksum mismatch",
+        text: "group 7 entry 5: checksum mismatch",
+      },
     ])
     // The damaged entry still counts in the log range: no gap is reported for it.
     expect(doc.groups[1].log).toMatchObject({ first: 4, last: 6, entries: 3 })
