@@ -8,6 +8,7 @@ import { Either } from "effect"
 import { META_GROUP, META_KIND } from "../meta/ClusterState.js"
 import { decodeCommand } from "../meta/MetaCommand.js"
 import { type Entry, EntryType } from "../raft/Types.js"
+import type * as Cbor from "../runtime/entity/Cbor.js"
 import * as EntityId from "../runtime/entity/EntityId.js"
 import * as Wire from "../runtime/entity/Wire.js"
 
@@ -23,6 +24,18 @@ const metaSummary = (data: Uint8Array): string | undefined => {
   return clip(`meta ${_tag} ${JSON.stringify(fields)}`)
 }
 
+/** Bytes as text when they are printable UTF-8, else as `0x` hex. */
+const bytesText = (bytes: Uint8Array): string => {
+  const text = EntityId.toStringStrict(bytes)
+  return text !== undefined && !/[\u0000-\u001f\u007f]/.test(text) ? text : `0x${EntityId.toHex(bytes)}`
+}
+
+/** A command's payload as compact JSON (bytes as `bytesText`); empty for none. */
+const payloadText = (payload: Cbor.CborValue): string =>
+  payload === null || payload === undefined
+    ? ""
+    : ` ${JSON.stringify(payload, (_key, v: unknown) => (v instanceof Uint8Array ? bytesText(v) : v))}`
+
 const entitySummary = (data: Uint8Array): string | undefined => {
   const decoded = Wire.decodeRequest(data)
   if (Either.isLeft(decoded)) return undefined
@@ -31,9 +44,8 @@ const entitySummary = (data: Uint8Array): string | undefined => {
   switch (r.type) {
     case "command": {
       const session = r.session === 0 ? "" : ` session ${r.session} seq ${r.seq}`
-      return clip(
-        `${r.kind} ${r.operation} ${JSON.stringify(EntityId.toStringLenient(r.entityId))}${session}${at}`,
-      )
+      const id = JSON.stringify(bytesText(r.entityId))
+      return clip(`${r.kind} ${r.operation} ${id}${payloadText(r.payload)}${session}${at}`)
     }
     case "openSession":
       return `${r.kind} open session${at}`

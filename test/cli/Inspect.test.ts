@@ -166,7 +166,9 @@ describe("flotilla inspect", () => {
     const kv = await runCli("inspect", dir, "--group", "7", "--entries", "1..5", "--json")
     const [group] = JSON.parse(kv.out).groups
     expect(group.entries.map((e: { index: number }) => e.index)).toEqual([4, 5])
-    expect(group.entries[0].summary).toBe('kv Put "key-4" session 3 seq 1 at 2023-11-14T22:13:20.000Z')
+    expect(group.entries[0].summary).toBe(
+      'kv Put "key-4" {"value":"value-4"} session 3 seq 1 at 2023-11-14T22:13:20.000Z',
+    )
     expect(group.entries[0].text).toMatch(/^1\/4 EntryNormal 0x01/)
   })
 
