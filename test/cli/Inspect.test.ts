@@ -55,7 +55,7 @@ const put = (key: string, value: string) =>
   )
 
 /** A node's data dir: meta group 0 (entries 1..4, commit 3) and KV group 7 (snapshot at 3, entries 4..6). */
-const makeDataDir = (dir: string) =>
+const makeDataDir = (dir: string, instances = 1) =>
   Effect.gen(function* () {
     const store = yield* LogStore
     const catalog = yield* GroupCatalog
@@ -87,7 +87,11 @@ const makeDataDir = (dir: string) =>
       node: NodeId(1),
       bootstrapped: true,
     })
-  }).pipe(Effect.provide(Layer.merge(layerLevel(dir), layerFile(dir))), Effect.scoped, Effect.runPromise)
+  }).pipe(
+    Effect.provide(Layer.merge(layerLevel(dir, { instances }), layerFile(dir))),
+    Effect.scoped,
+    Effect.runPromise,
+  )
 
 /** Every file under `dir` with its size and content hash. */
 const fingerprint = (dir: string): Record<string, string> => {
@@ -243,6 +247,32 @@ describe("flotilla inspect", () => {
     ])
     // The damaged entry still counts in the log range: no gap is reported for it.
     expect(doc.groups[1].log).toMatchObject({ first: 4, last: 6, entries: 3 })
+  })
+
+  it("reports an entry missing from the middle of a log", async () => {
+    const gap = fresh()
+    await makeDataDir(gap)
+    const db = new Level<Buffer, Buffer>(join(gap, "log-0"), {
+      keyEncoding: "buffer",
+      valueEncoding: "buffer",
+    })
+    await db.open()
+    await db.del(entryKey(G(0), 2))
+    await db.close()
+    const doc = JSON.parse((await runCli("inspect", gap, "--json")).out)
+    expect(doc.problems.map((p: { text: string }) => p.text)).toEqual(["group 0 entry 2: missing"])
+  })
+
+  it("reads a store of several LevelDB instances", async () => {
+    const multi = fresh()
+    await makeDataDir(multi, 3)
+    const doc = JSON.parse((await runCli("inspect", multi, "--json")).out)
+    expect(doc.store.instances).toBe(3)
+    expect(doc.groups.map((g: { group: number; log: { last: number } }) => [g.group, g.log.last])).toEqual([
+      [0, 4],
+      [7, 6],
+    ])
+    expect(doc.ok).toBe(true)
   })
 
   it("reports a damaged hard state record and a damaged snapshot file", async () => {
