@@ -122,7 +122,7 @@ beforeAll(async () => {
   dir = fresh()
   await makeDataDir(dir)
 })
-afterAll(() => (process.env.KEEP ? undefined : rmSync(root, { recursive: true, force: true })))
+afterAll(() => rmSync(root, { recursive: true, force: true }))
 
 describe("flotilla inspect", () => {
   it("prints the identity, every group's state, and leaves the directory as it was", async () => {
