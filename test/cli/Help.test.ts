@@ -28,6 +28,7 @@ const commands: Array<[string[], string]> = [
   [["status"], "nodes, groups, leaders and replication lag"],
   [["bench"], "read/write workload"],
   [["nemesis"], "fault-injection run against the KV store"],
+  [["inspect"], "show what a stopped node's data directory holds"],
 ]
 
 describe("flotilla --help", () => {
