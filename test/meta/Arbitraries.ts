@@ -65,6 +65,10 @@ export const command: fc.Arbitrary<MetaCommand> = fc.oneof(
     weight: 3,
   },
   {
+    arbitrary: fc.record({ _tag: fc.constant("DeleteKeyspace" as const), name: fc.constantFrom("a", "b"), at }),
+    weight: 1,
+  },
+  {
     arbitrary: fc.record({
       _tag: fc.constant("SetReplicationFactor" as const),
       keyspace: fc.constantFrom("a", "b"),
