@@ -37,7 +37,8 @@ export const applyDeleteKeyspace = (state: ClusterState, cmd: typeof DeleteKeysp
     ...state,
     keyspaces: state.keyspaces.filter((k) => k.name !== cmd.name),
     groups: state.groups.filter((g) => !doomed.has(g.id)),
-    operators: ended.length === 0 ? state.operators : state.operators.filter((o) => !doomed.has(o.spec.group)),
+    operators:
+      ended.length === 0 ? state.operators : state.operators.filter((o) => !doomed.has(o.spec.group)),
     history: history.length > OPERATOR_HISTORY ? history.slice(history.length - OPERATOR_HISTORY) : history,
   }
   return accept(

@@ -65,7 +65,11 @@ export const command: fc.Arbitrary<MetaCommand> = fc.oneof(
     weight: 3,
   },
   {
-    arbitrary: fc.record({ _tag: fc.constant("DeleteKeyspace" as const), name: fc.constantFrom("a", "b"), at }),
+    arbitrary: fc.record({
+      _tag: fc.constant("DeleteKeyspace" as const),
+      name: fc.constantFrom("a", "b"),
+      at,
+    }),
     weight: 1,
   },
   {
