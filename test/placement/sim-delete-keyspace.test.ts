@@ -64,10 +64,10 @@ describe("keyspace deletion (simulation)", () => {
             for (const n of [1, 2, 3]) expect(sim.storedGroups(n)).toEqual(expect.arrayContaining([...kept]))
 
             // With no keyspace of the KV kind left (the gateway routes by kind, and "other" was
-          // the other one), clients are told it does not exist.
-          expect(yield* sim.meta({ _tag: "DeleteKeyspace", name: "other" })).toMatchObject({
-            _tag: "KeyspaceDeleted",
-          })
+            // the other one), clients are told it does not exist.
+            expect(yield* sim.meta({ _tag: "DeleteKeyspace", name: "other" })).toMatchObject({
+              _tag: "KeyspaceDeleted",
+            })
             const gone = yield* sim.kv({ op: "get", key: "a", timeoutMs: 1_500 })
             expect(gone).toMatchObject({ ok: false })
             expect(String(gone.message)).toMatch(/no keyspace "kv"/)
