@@ -1,7 +1,7 @@
 /**
  * `flotilla keyspace create|list|set-replication|delete`: keyspaces of a cluster started with
  * `flotilla start` (`flotilla dev` creates its own). All go through the metadata group.
- * `delete` destroys every key of the keyspace for good, so it wants `--yes` (decision 0108).
+ * `delete` destroys every key of the keyspace for good, so it wants `--yes` (decision 0105).
  *
  *   flotilla keyspace create kv --shards 16             # the KV store's keyspace, 16 shards
  *   flotilla keyspace create counters --kind Counter --shards 4 --replication 3
