@@ -70,7 +70,7 @@ export const replicaOn = (
     )
 
 /** Every replica a node hosts among `wanted`, read page after page; undefined if it did not answer. */
-const replicasOn = (bus: BusService, subject: string, wanted: ReadonlySet<number>) =>
+const pagedReplicasOn = (bus: BusService, subject: string, wanted: ReadonlySet<number>) =>
   Effect.gen(function* () {
     const found = new Map<number, AdminReplica>()
     let after: number | undefined
@@ -86,6 +86,22 @@ const replicasOn = (bus: BusService, subject: string, wanted: ReadonlySet<number
       after = page.next
     }
   }).pipe(Effect.orElseSucceed(() => undefined))
+
+/**
+ * The replicas a node hosts among `wanted`, by group; undefined if it did not answer. One
+ * group: one small `group` request; several: the node's `status` pages, read once.
+ */
+const replicasOn = (
+  bus: BusService,
+  subject: string,
+  wanted: ReadonlySet<number>,
+): Effect.Effect<ReadonlyMap<number, AdminReplica> | undefined> => {
+  if (wanted.size !== 1) return pagedReplicasOn(bus, subject, wanted)
+  const group = [...wanted][0]!
+  return Effect.map(replicaOn(bus, subject, group), (r) =>
+    r === undefined ? undefined : new Map(r === "absent" ? [] : [[group, r]]),
+  )
+}
 
 /** One replica of a group: the record, and what its node says (absent when it did not answer). */
 export interface ReplicaRow {
@@ -153,7 +169,8 @@ const rowOf = (r: GroupRecord["replicas"][number], seen: AdminReplica | "absent"
   }
 }
 
-const reportOf = (
+/** One group's report from its record and what each replica's node said (undefined: no answer). */
+export const reportOf = (
   map: ShardMapIndex,
   g: GroupRecord,
   seen: (node: number) => AdminReplica | "absent" | undefined,
@@ -190,17 +207,12 @@ export const gather = (
         if (!wanted.has(node)) wanted.set(node, new Set())
         wanted.get(node)!.add(g.id)
       }
-    // One group: one small request per node; several: each node's status pages, read once.
     const answers = new Map(
       yield* Effect.forEach(
         wanted,
         ([node, ids]) =>
           Effect.map(
-            ids.size === 1
-              ? Effect.map(replicaOn(bus, router.subjects.admin(node as NodeId), [...ids][0]!), (r) =>
-                  r === undefined ? undefined : new Map([[[...ids][0]!, r]]),
-                )
-              : replicasOn(bus, router.subjects.admin(node as NodeId), ids),
+            replicasOn(bus, router.subjects.admin(node as NodeId), ids),
             (found) => [node, found] as const,
           ),
         { concurrency: 16 },
