@@ -164,7 +164,9 @@ describe.skipIf(!hasOpenssl)("a cluster secured by `flotilla security init --tls
       ),
     )
     expect(e._tag).toBe("NatsTlsError")
-    expect(e.message).toMatch(/TLS setup failed: unable to verify the first certificate \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/)
+    expect(e.message).toMatch(
+      /TLS setup failed: unable to verify the first certificate \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
+    )
   }, 30_000)
 
   it("drops a plain-text connection: the server requires TLS and never answers the PING", async () => {
