@@ -124,6 +124,8 @@ export interface SecurityInitOptions {
 export const initSecurity = (o: SecurityInitOptions): Effect.Effect<string[], Error> =>
   Effect.gen(function* () {
     if (!o.tls && o.tlsHosts.length > 0) return yield* Effect.fail(new Error("--tls-host needs --tls"))
+    if (!isPlainToken(o.cluster))
+      return yield* Effect.fail(new Error(`cluster name ${JSON.stringify(o.cluster)} must be one token`))
     const names = o.tls ? serverNames(o.listen, o.tlsHosts) : []
     if (!Array.isArray(names)) return yield* Effect.fail(new Error(names.message))
     // Refuse before running openssl, and again (atomically, flag "wx") while writing.
