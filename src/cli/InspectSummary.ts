@@ -27,7 +27,16 @@ const metaSummary = (data: Uint8Array): string | undefined => {
 /** Bytes as text when they are printable UTF-8, else as `0x` hex. */
 const bytesText = (bytes: Uint8Array): string => {
   const text = EntityId.toStringStrict(bytes)
-  return text !== undefined && !/[\u0000-\u001f\u007f]/.test(text) ? text : `0x${EntityId.toHex(bytes)}`
+  return text !== undefined && !hasControl(text) ? text : `0x${EntityId.toHex(bytes)}`
+}
+
+/** Whether `text` holds a C0 control character or DEL (shown as hex rather than printed). */
+const hasControl = (text: string): boolean => {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f) return true
+  }
+  return false
 }
 
 /** A command's payload as compact JSON (bytes as `bytesText`); empty for none. */

@@ -23,13 +23,14 @@
  *
  *   npm run bench:stages [-- --clients 1,16,256] [--seconds 10]
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { startNatsServer } from "../../src/transport/NatsServer.js"
 import { numberOption } from "./BenchUtil.js"
+import { cli, startNode as spawnNode } from "./FlotillaProcess.js"
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2),
@@ -42,50 +43,17 @@ const { values: args } = parseArgs({
 const CLIENTS = (args.clients ?? "1").split(",").map((c) => numberOption("clients", c))
 const SECONDS = numberOption("seconds", args.seconds)
 const SHARDS = numberOption("shards", args.shards)
-const BIN = join(import.meta.dirname, "..", "..", "dist", "bin", "flotilla.mjs")
 const CLUSTER = "stages"
 const log = (s: string) => console.error(`[bench:stages] ${s}`)
 
 /** A `flotilla start` process and the URL of its HTTP endpoint. */
 const startNode = (dataDir: string, nats: string, bootstrap: boolean) => {
-  const child = spawn(
-    process.execPath,
-    [
-      BIN,
-      "start",
-      ...(bootstrap ? ["--bootstrap"] : []),
-      "--cluster",
-      CLUSTER,
-      "--data-dir",
-      dataDir,
-      "--nats",
-      nats,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
+  const { child, seen } = spawnNode(
+    { dataDir, nats, cluster: CLUSTER, bootstrap },
+    /\{"event":"http","url":"([^"]+)"\}/,
   )
-  let output = ""
-  const http = new Promise<string>((resolve, reject) => {
-    child.stdout!.on("data", (c: Buffer) => {
-      output += c.toString()
-      const m = /\{"event":"http","url":"([^"]+)"\}/.exec(output)
-      if (m !== null) resolve(m[1]!)
-    })
-    child.stderr!.on("data", (c: Buffer) => (output += c.toString()))
-    child.once("exit", (code, signal) => reject(new Error(`node exited (${code ?? signal}):\n${output}`)))
-  })
-  return { child, http }
+  return { child, http: seen.then((s) => s.match[1]!) }
 }
-
-const cli = (argv: string[]) =>
-  new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
-    let out = ""
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()))
-    child.stderr.on("data", (c: Buffer) => (out += c.toString()))
-    child.once("exit", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`flotilla ${argv[0]}: ${out}`)),
-    )
-  })
 
 const untilOk = async (what: string, f: () => Promise<unknown>, seconds = 90) => {
   for (let i = 0; ; i++) {

@@ -12,7 +12,7 @@
  *
  *   {"bench":"start","groups":N,"msToReady":median,"msToLeaders":median,"runs":[...]}
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -24,6 +24,7 @@ import { Router } from "../../src/client/Router.js"
 import { Bus } from "../../src/transport/Bus.js"
 import { startNatsServer } from "../../src/transport/NatsServer.js"
 import { numberOption } from "./BenchUtil.js"
+import { BIN, cli, startNode as spawnNode } from "./FlotillaProcess.js"
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2),
@@ -34,38 +35,12 @@ const { values: args } = parseArgs({
   },
 })
 
-const ROOT = join(import.meta.dirname, "..", "..")
-const BIN = join(ROOT, "dist", "bin", "flotilla.mjs")
 const CLUSTER = "benchstart"
 
 /** A `flotilla start` process; resolves `ready` with the ms from spawn to its ready line. */
 const startNode = (dataDir: string, nats: string, bootstrap: boolean) => {
-  const t0 = performance.now()
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      BIN,
-      "start",
-      ...(bootstrap ? ["--bootstrap"] : []),
-      "--data-dir",
-      dataDir,
-      "--nats",
-      nats,
-      "--cluster",
-      CLUSTER,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  )
-  let output = ""
-  const ready = new Promise<number>((resolve, reject) => {
-    child.stdout!.on("data", (c: Buffer) => {
-      output += c.toString()
-      if (output.includes('"event":"ready"')) resolve(performance.now() - t0)
-    })
-    child.stderr!.on("data", (c: Buffer) => (output += c.toString()))
-    child.once("exit", (code, signal) => reject(new Error(`node exited (${code ?? signal}):\n${output}`)))
-  })
-  return { child, ready }
+  const { child, seen } = spawnNode({ dataDir, nats, cluster: CLUSTER, bootstrap }, /"event":"ready"/)
+  return { child, ready: seen.then((s) => s.ms) }
 }
 
 const withCluster = <A>(
@@ -105,17 +80,6 @@ const waitForLeaders = (nats: string, groups: number, timeoutMs: number) =>
       }
     }),
   )
-
-const cli = (argv: string[]) =>
-  new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...argv], { stdio: ["ignore", "pipe", "pipe"] })
-    let out = ""
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()))
-    child.stderr.on("data", (c: Buffer) => (out += c.toString()))
-    child.once("exit", (code) =>
-      code === 0 ? resolve(out) : reject(new Error(`flotilla ${argv.join(" ")}: ${out}`)),
-    )
-  })
 
 const killed = (child: ChildProcess) =>
   new Promise<void>((resolve) => {
