@@ -5,6 +5,7 @@
  */
 import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
+import { backup } from "./commands/backup.js"
 import { bench } from "./commands/bench.js"
 import { dev } from "./commands/dev.js"
 import { keyspace } from "./commands/keyspace.js"
@@ -19,7 +20,7 @@ import { describeCommand, findCommand, renderHelp, terminalStyle } from "./Help.
 /** The root command. */
 export const flotilla = Command.make("flotilla").pipe(
   Command.withDescription("Flotilla: a multi-raft sharded actor runtime"),
-  Command.withSubcommands([dev, start, kv, keyspace, node, status, bench, nemesis, security]),
+  Command.withSubcommands([dev, start, kv, keyspace, node, status, bench, nemesis, security, backup]),
 )
 
 const runParsed = Command.run(flotilla, { name: "flotilla", version: "0.1.0" })
