@@ -12,6 +12,7 @@ import { keyspace } from "./commands/keyspace.js"
 import { kv } from "./commands/kv.js"
 import { nemesis } from "./commands/nemesis.js"
 import { node } from "./commands/node.js"
+import { restore } from "./commands/restore.js"
 import { security } from "./commands/security.js"
 import { start } from "./commands/start.js"
 import { status } from "./commands/status.js"
@@ -20,7 +21,19 @@ import { describeCommand, findCommand, renderHelp, terminalStyle } from "./Help.
 /** The root command. */
 export const flotilla = Command.make("flotilla").pipe(
   Command.withDescription("Flotilla: a multi-raft sharded actor runtime"),
-  Command.withSubcommands([dev, start, kv, keyspace, node, status, bench, nemesis, security, backup]),
+  Command.withSubcommands([
+    dev,
+    start,
+    kv,
+    keyspace,
+    node,
+    status,
+    bench,
+    nemesis,
+    security,
+    backup,
+    restore,
+  ]),
 )
 
 const runParsed = Command.run(flotilla, { name: "flotilla", version: "0.1.0" })

@@ -10,7 +10,9 @@ import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openBackup } from "../../src/cli/backup/BackupReader.js"
 import { createKvClient, type KvPromiseClient } from "../../src/client/PromiseClient.js"
+import { NodeProcess } from "../../src/testing/NodeProcess.js"
 import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
+import { type RunningNatsServer, startNatsServer } from "../../src/transport/NatsServer.js"
 import { runCli } from "./support/RunCli.js"
 
 const KEYS = 2000
@@ -18,6 +20,9 @@ const root = mkdtempSync(join(tmpdir(), "flotilla-backup-"))
 const file = join(root, "cluster.fbk")
 let cluster: ProcessCluster
 let kv: KvPromiseClient
+let during = 0
+const restored: NodeProcess[] = []
+let nats: RunningNatsServer | undefined
 
 const flags = () => ["--nats", cluster.nats.url, "--cluster", cluster.cluster, "--timeout-ms", "30000"]
 
@@ -42,13 +47,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await kv?.close()
   await cluster?.close()
+  for (const n of restored) await n.kill()
+  await nats?.stop()
   rmSync(root, { recursive: true, force: true })
 }, 60_000)
 
 describe("flotilla backup", () => {
   it("creates a backup while writes continue, and verifies it", async () => {
     let writing = true
-    let during = 0
     const writer = (async () => {
       while (writing) await kv.put(`during-${during++}`, "x").catch(() => {})
     })()
@@ -84,4 +90,49 @@ describe("flotilla backup", () => {
       problems: [`shard kv/2 (group ${shard.group}): checksum mismatch`],
     })
   }, 60_000)
+
+  it("restores into a fresh 3-node cluster with every key acknowledged before the backup", async () => {
+    await kv.close()
+    await cluster.close()
+    const dataDir = join(root, "r1")
+    const r = await runCli("restore", file, "--data-dir", dataDir, "--cluster", "again", "--json")
+    expect(r.failure).toBeUndefined()
+    expect(JSON.parse(r.out)).toMatchObject({ cluster: "again", keyspaces: 1, groups: 5 })
+    const again = await runCli("restore", file, "--data-dir", dataDir)
+    expect(again.failure).toContain(`${dataDir} already holds node 1 of cluster "again"`)
+
+    nats = await startNatsServer()
+    const natsUrl = nats.url
+    const start = async (nodeId: number, mode: "bootstrap" | "join") => {
+      const n = new NodeProcess({
+        nodeId,
+        mode,
+        dataDir: join(root, `r${nodeId}`),
+        natsUrl,
+        cluster: "again",
+      })
+      restored.push(n)
+      await n.start()
+    }
+    await start(1, "bootstrap")
+    await start(2, "join")
+    await start(3, "join")
+    kv = await createKvClient({ servers: natsUrl, cluster: "again", deadlineMs: 30_000 })
+    const missing: string[] = []
+    await pool(KEYS, 64, async (i) => {
+      const v = await kv.getText(`key-${i}`)
+      if (v !== `value-${i}`) missing.push(`key-${i}: ${v}`)
+    })
+    expect(missing).toEqual([])
+    await pool(during, 32, async (i) => {
+      const v = await kv.getText(`during-${i}`)
+      if (v !== undefined && v !== "x") missing.push(`during-${i}: ${v}`)
+    })
+    expect(missing).toEqual([])
+    // The restored cluster takes writes, and the planner gives every shard 3 voters again.
+    await kv.put("after-restore", "yes")
+    expect(await kv.getText("after-restore")).toBe("yes")
+    const status = await runCli("keyspace", "list", "--nats", natsUrl, "--cluster", "again")
+    expect(status.out).toMatch(/kv\s+kv\s+4\s+/)
+  }, 240_000)
 })
