@@ -6,6 +6,7 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { connect } from "@nats-io/transport-node"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { openBackup } from "../../src/cli/backup/BackupReader.js"
@@ -15,7 +16,7 @@ import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
 import { type RunningNatsServer, startNatsServer } from "../../src/transport/NatsServer.js"
 import { runCli } from "./support/RunCli.js"
 
-const KEYS = 2000
+const KEYS = 10_000
 const root = mkdtempSync(join(tmpdir(), "flotilla-backup-"))
 const file = join(root, "cluster.fbk")
 let cluster: ProcessCluster
@@ -132,7 +133,27 @@ describe("flotilla backup", () => {
     // The restored cluster takes writes, and the planner gives every shard 3 voters again.
     await kv.put("after-restore", "yes")
     expect(await kv.getText("after-restore")).toBe("yes")
-    const status = await runCli("keyspace", "list", "--nats", natsUrl, "--cluster", "again")
-    expect(status.out).toMatch(/kv\s+kv\s+4\s+/)
+    // Every group, the metadata group's included, gets 3 voters again (the planner's work).
+    const nc = await connect({ servers: natsUrl })
+    try {
+      const deadline = Date.now() + 120_000
+      let groups: ReadonlyArray<{ id: number; replicas: ReadonlyArray<{ role: string }> }> = []
+      while (Date.now() < deadline) {
+        const reply = await nc
+          .request("flotilla.again.cli.meta", JSON.stringify({ _tag: "GetShardMap" }), { timeout: 3000 })
+          .then((m) => JSON.parse(new TextDecoder().decode(m.data)) as { groups?: typeof groups })
+          .catch(() => ({ groups: [] }))
+        groups = reply.groups ?? []
+        if (
+          groups.length === 5 &&
+          groups.every((g) => g.replicas.filter((x) => x.role === "voter").length === 3)
+        )
+          break
+        await new Promise((f) => setTimeout(f, 500))
+      }
+      expect(groups.map((g) => g.replicas.filter((x) => x.role === "voter").length)).toEqual([3, 3, 3, 3, 3])
+    } finally {
+      await nc.close()
+    }
   }, 240_000)
 })
