@@ -3,7 +3,7 @@
  * join) over a real nats-server: keys written, a backup taken while writes continue, the file
  * verified; a flipped byte in a shard's section makes verify fail naming that shard.
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect } from "@nats-io/transport-node"
@@ -84,6 +84,13 @@ describe("flotilla backup", () => {
     const r = await runCli("backup", "verify", damaged)
     expect(r.failure).toContain("is damaged: 1 problem(s)")
     expect(r.err).toBe(`shard kv/2 (group ${shard.group}): checksum mismatch`)
+
+    const target = join(root, "from-damaged")
+    const refused = await runCli("restore", damaged, "--data-dir", target)
+    expect(refused.failure).toContain(
+      `is damaged, nothing restored: shard kv/2 (group ${shard.group}): checksum mismatch`,
+    )
+    expect(existsSync(join(target, "identity.json"))).toBe(false)
 
     const json = await runCli("backup", "verify", damaged, "--json")
     expect(JSON.parse(json.out)).toMatchObject({
