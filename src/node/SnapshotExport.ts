@@ -27,7 +27,8 @@ export const SNAPSHOT_IDLE_MS = 30_000
 interface OpenSnapshot {
   readonly id: string
   readonly group: number
-  readonly data: Uint8Array
+  /** Undefined while the snapshot read is under way (the slot is taken all the same). */
+  data: Uint8Array | undefined
   touchedAt: number
 }
 
@@ -57,9 +58,12 @@ export class SnapshotExport {
           error: "Busy",
           message: `this node is streaming group ${held.group} to another backup; retry later`,
         }
-      this.current = undefined
+      // The slot is taken before the read, so two opens never hold two states at once.
+      const slot: OpenSnapshot = { id: randomUUID(), group, data: undefined, touchedAt: now }
+      this.current = slot
       const r = yield* Effect.either(this.node.readSnapshot(group as GroupId))
       if (r._tag === "Left") {
+        if (this.current === slot) this.current = undefined
         const e = r.left
         return {
           ok: false,
@@ -68,16 +72,10 @@ export class SnapshotExport {
           ...(e._tag === "NotLeader" && e.leaderHint !== undefined ? { leader: e.leaderHint } : {}),
         }
       }
-      // Another open may have been served while this one waited for its read point.
-      if (this.current !== undefined)
-        return {
-          ok: false,
-          error: "Busy",
-          message: "another backup opened a snapshot meanwhile; retry later",
-        }
       const { index, term, data } = r.right
-      const id = randomUUID()
-      this.current = { id, group, data, touchedAt: yield* Clock.currentTimeMillis }
+      slot.data = data
+      slot.touchedAt = yield* Clock.currentTimeMillis
+      const id = slot.id
       return {
         ok: true,
         id,
@@ -95,18 +93,17 @@ export class SnapshotExport {
   chunk(id: string, offset: number): Effect.Effect<ExportReply> {
     return Effect.gen(this, function* () {
       const held = this.current
-      if (held === undefined || held.id !== id) return noSuchSnapshot(id)
-      if (offset > held.data.length)
+      const bytes = held?.id === id ? held.data : undefined
+      if (held === undefined || bytes === undefined) return noSuchSnapshot(id)
+      if (offset > bytes.length)
         return {
           ok: false,
           error: "BadRequest",
-          message: `offset ${offset} is past the snapshot's ${held.data.length} bytes`,
+          message: `offset ${offset} is past the snapshot's ${bytes.length} bytes`,
         }
-      const end = Math.min(held.data.length, offset + SNAPSHOT_CHUNK_BYTES)
-      const data = Buffer.from(held.data.buffer, held.data.byteOffset + offset, end - offset).toString(
-        "base64",
-      )
-      const done = end === held.data.length
+      const end = Math.min(bytes.length, offset + SNAPSHOT_CHUNK_BYTES)
+      const data = Buffer.from(bytes.buffer, bytes.byteOffset + offset, end - offset).toString("base64")
+      const done = end === bytes.length
       if (done) this.current = undefined
       else held.touchedAt = yield* Clock.currentTimeMillis
       return { ok: true, data, done }
