@@ -91,6 +91,9 @@ describe("flotilla backup", () => {
       `is damaged, nothing restored: shard kv/2 (group ${shard.group}): checksum mismatch`,
     )
     expect(existsSync(join(target, "identity.json"))).toBe(false)
+    writeFileSync(join(target, "stray"), "")
+    const notEmpty = await runCli("restore", file, "--data-dir", target)
+    expect(notEmpty.failure).toContain(`${target} is not empty (stray): restore into an empty directory`)
 
     const json = await runCli("backup", "verify", damaged, "--json")
     expect(JSON.parse(json.out)).toMatchObject({

@@ -12,6 +12,7 @@
  * Last, `identity.json` says node 1 of a bootstrapped cluster. `flotilla start --data-dir DIR`
  * then restarts every group from its snapshot; other nodes join with `--join`.
  */
+import { readdir } from "node:fs/promises"
 import { hostname } from "node:os"
 import { Clock, Effect, Either, Option } from "effect"
 import type { ClusterState } from "../../meta/ClusterState.js"
@@ -85,13 +86,24 @@ const writeGroup = (record: SectionRecord, replica: ReplicaId, kind: string, dat
       .pipe(Effect.mapError((e) => fail(`group ${record.group}: cannot record its kind: ${e.message}`)))
   })
 
-/** The data directory must be new: a restore never overwrites a node. */
+/**
+ * The data directory must be new: a restore never overwrites a node, nor the remains of a
+ * restore that stopped half way (its store without an identity).
+ */
 const checkEmpty = (dataDir: string) =>
   Effect.gen(function* () {
     const identity = yield* NodeIdentity.read(dataDir).pipe(Effect.mapError((e) => fail(e.message)))
     if (Option.isSome(identity))
       return yield* fail(
         `${dataDir} already holds node ${identity.value.node ?? "(unregistered)"} of cluster "${identity.value.cluster}": restore into an empty directory`,
+      )
+    const entries = yield* Effect.tryPromise({
+      try: () => readdir(dataDir),
+      catch: (e) => fail(`cannot read ${dataDir}: ${(e as Error).message}`),
+    })
+    if (entries.length > 0)
+      return yield* fail(
+        `${dataDir} is not empty (${entries.slice(0, 3).join(", ")}): restore into an empty directory`,
       )
   })
 
