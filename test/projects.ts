@@ -9,6 +9,7 @@
 export const processTests: ReadonlyArray<string> = [
   "test/cli/Backup.test.ts",
   "test/cli/Dev.test.ts",
+  "test/cli/GroupAdmin.test.ts",
   "test/cli/Security.test.ts",
   "test/cli/StartEmbedded.test.ts",
   "test/cli/StartStop.test.ts",

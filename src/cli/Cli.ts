@@ -8,6 +8,8 @@ import { Console, Effect } from "effect"
 import { backup } from "./commands/backup.js"
 import { bench } from "./commands/bench.js"
 import { dev } from "./commands/dev.js"
+import { group } from "./commands/group.js"
+import { inspect } from "./commands/inspect.js"
 import { keyspace } from "./commands/keyspace.js"
 import { kv } from "./commands/kv.js"
 import { nemesis } from "./commands/nemesis.js"
@@ -27,10 +29,12 @@ export const flotilla = Command.make("flotilla").pipe(
     kv,
     keyspace,
     node,
+    group,
     status,
     bench,
     nemesis,
     security,
+    inspect,
     backup,
     restore,
   ]),
