@@ -12,7 +12,7 @@
  * Last, `identity.json` says node 1 of a bootstrapped cluster. `flotilla start --data-dir DIR`
  * then restarts every group from its snapshot; other nodes join with `--join`.
  */
-import { readdir } from "node:fs/promises"
+import { mkdir, readdir } from "node:fs/promises"
 import { hostname } from "node:os"
 import { Clock, Effect, Either, Option } from "effect"
 import type { ClusterState } from "../../meta/ClusterState.js"
@@ -98,7 +98,8 @@ const checkEmpty = (dataDir: string) =>
         `${dataDir} already holds node ${identity.value.node ?? "(unregistered)"} of cluster "${identity.value.cluster}": restore into an empty directory`,
       )
     const entries = yield* Effect.tryPromise({
-      try: () => readdir(dataDir),
+      // A directory that does not exist yet is made empty.
+      try: () => mkdir(dataDir, { recursive: true }).then(() => readdir(dataDir)),
       catch: (e) => fail(`cannot read ${dataDir}: ${(e as Error).message}`),
     })
     if (entries.length > 0)
