@@ -19,6 +19,7 @@ import { EntityKind, EntityShardKind } from "../../src/runtime/entity/index.js"
 import { Bus, layerMemory as busLayerMemory } from "../../src/transport/Bus.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
 import * as MemoryNetwork from "../../src/transport/MemoryNetwork.js"
+import { runCli } from "./support/RunCli.js"
 
 const Tally = EntityKind.make("Tally", {
   state: Schema.Struct({ total: Schema.Int }),
@@ -103,6 +104,13 @@ describe("backup and restore of entity state", () => {
         )
         const restored = yield* restoreDataDir({ file, dataDir: join(root, "b"), cluster: "copy" })
         expect(restored).toEqual({ cluster: "copy", groups: 4, keyspaces: 1 })
+        // The restored directory is a sound node directory: node 1, every group one voter.
+        const inspected = yield* Effect.promise(() => runCli("inspect", join(root, "b"), "--json"))
+        expect(inspected.failure).toBeUndefined()
+        const doc = JSON.parse(inspected.out)
+        expect(doc.ok).toBe(true)
+        expect(doc.identity).toEqual({ cluster: "copy", node: 1, bootstrapped: true })
+        expect(doc.groups.map((g: { group: number }) => g.group)).toEqual([0, 1, 2, 3])
         yield* Effect.scoped(
           Effect.gen(function* () {
             const { router } = yield* runNode("copy", join(root, "b"), "join")
