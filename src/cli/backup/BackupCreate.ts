@@ -26,7 +26,7 @@ export interface CreateOptions {
   readonly out: string
   readonly cluster: string
   readonly subjectPrefix?: string
-  /** Per group: give up on it after this long. */
+  /** Per group: how long it is retried before the backup gives up. */
   readonly timeoutMs: number
   /** Called after each section is written. */
   readonly onSection?: (name: string, record: SectionRecord) => Effect.Effect<void>

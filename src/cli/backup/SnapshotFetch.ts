@@ -42,7 +42,7 @@ export interface FetchOptions {
   readonly group: number
   /** Nodes that may lead the group, the likeliest first. */
   readonly candidates: ReadonlyArray<number>
-  /** Give up on the group after this long. */
+  /** Stop retrying the group after this long (a stream under way finishes; each request waits at most 10 s). */
   readonly timeoutMs: number
 }
 
