@@ -51,6 +51,9 @@ export interface Fetched extends SectionHeader {
   readonly sha256: string
 }
 
+/** The longest wait for one reply. */
+const REQUEST_TIMEOUT_MS = 10_000
+
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -91,7 +94,7 @@ const call = (o: FetchOptions, node: number, body: unknown, timeoutMs: number) =
       adminSubject(o.cluster, node, o.subjectPrefix, "operator"),
       encoder.encode(JSON.stringify(body)),
       {
-        timeout: Math.max(1, Math.min(timeoutMs, 10_000)),
+        timeout: Math.max(1, Math.min(timeoutMs, REQUEST_TIMEOUT_MS)),
       },
     )
     .pipe(
@@ -121,7 +124,8 @@ const attempt = (
     const hash = createHash("sha256")
     let offset = 0
     for (;;) {
-      const got = yield* call(o, node, { op: "snapshot-chunk", id: open.id, offset }, remainingMs)
+      // Once open, the stream is not cut by the group's deadline: each chunk gets the full wait.
+      const got = yield* call(o, node, { op: "snapshot-chunk", id: open.id, offset }, REQUEST_TIMEOUT_MS)
       const chunk = Either.flatMap(got, (text) =>
         Either.mapLeft(decodeChunk(text), () => `node ${node}: unreadable reply to snapshot-chunk`),
       )
