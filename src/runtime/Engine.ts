@@ -577,7 +577,7 @@ export class Engine {
       if (rd.committedEntries.length > 0) this.metrics.commitToApplySeconds.observe((nowMs - at) / 1000)
       let outcome: ReturnType<Replica["finish"]>
       try {
-        outcome = r.finish(rd, nowMs)
+        outcome = r.finish(rd, nowMs, at)
       } catch (e) {
         this.stopOnDefect(r, "finishing its round", e)
         return

@@ -5,12 +5,14 @@
  * while the nodes' own `/metrics` are read before and after. Prints one JSON line per row:
  *
  *   {"bench":"stages","clients":1,"opsPerSec":…,"p50Ms":…,"p99Ms":…,"clientMeanMs":…,
- *    "proposalMeanMs":…,"storageWriteMeanMs":…,"commitToApplyMeanMs":…,"outsideLeaderMeanMs":…,
+ *    "proposalMeanMs":…,"proposalToCommitMeanMs":…,"storageWriteMeanMs":…,"commitToApplyMeanMs":…,"outsideLeaderMeanMs":…,
  *    "nodeCpuMsPer1000Ops":…}
  *
  * - `clientMeanMs`: the bench's mean latency per put (client encode, session, bus, reply);
  * - `proposalMeanMs`: on the leaders, command accepted into the log → applied and answered
  *   (replication to a quorum, both fsyncs, commit, apply): `flotilla_proposal_seconds`;
+ * - `proposalToCommitMeanMs`: the part of it until the leader's round that learnt the commit
+ *   (`flotilla_proposal_to_commit_seconds`); the rest is that round's apply and answer;
  * - `storageWriteMeanMs`: one engine round's store write (synced when it carries entries):
  *   `flotilla_storage_write_seconds`, all nodes;
  * - `commitToApplyMeanMs`: the round that learnt a commit → its entries applied;
@@ -110,6 +112,7 @@ const histogram = (text: string, name: string) => {
 
 const STAGES = {
   proposalMeanMs: "flotilla_proposal_seconds",
+  proposalToCommitMeanMs: "flotilla_proposal_to_commit_seconds",
   storageWriteMeanMs: "flotilla_storage_write_seconds",
   commitToApplyMeanMs: "flotilla_commit_to_apply_seconds",
 } as const
@@ -200,6 +203,7 @@ const main = async () => {
           p99Ms: row.p99Ms,
           clientMeanMs,
           proposalMeanMs,
+          proposalToCommitMeanMs: stage("proposalToCommitMeanMs"),
           storageWriteMeanMs: stage("storageWriteMeanMs"),
           commitToApplyMeanMs: stage("commitToApplyMeanMs"),
           outsideLeaderMeanMs: proposalMeanMs === null ? null : round(clientMeanMs - proposalMeanMs),
