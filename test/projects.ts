@@ -11,6 +11,7 @@ export const processTests: ReadonlyArray<string> = [
   "test/cli/Dev.test.ts",
   "test/cli/GroupAdmin.test.ts",
   "test/cli/Security.test.ts",
+  "test/cli/SecurityTls.test.ts",
   "test/cli/StartEmbedded.test.ts",
   "test/cli/StartStop.test.ts",
   "test/client/Process.test.ts",
