@@ -7,6 +7,7 @@
 
 /** The real-process test files, relative to the project root. */
 export const processTests: ReadonlyArray<string> = [
+  "test/cli/Backup.test.ts",
   "test/cli/Dev.test.ts",
   "test/cli/GroupAdmin.test.ts",
   "test/cli/Security.test.ts",

@@ -5,6 +5,7 @@
  */
 import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
+import { backup } from "./commands/backup.js"
 import { bench } from "./commands/bench.js"
 import { dev } from "./commands/dev.js"
 import { group } from "./commands/group.js"
@@ -13,6 +14,7 @@ import { keyspace } from "./commands/keyspace.js"
 import { kv } from "./commands/kv.js"
 import { nemesis } from "./commands/nemesis.js"
 import { node } from "./commands/node.js"
+import { restore } from "./commands/restore.js"
 import { security } from "./commands/security.js"
 import { start } from "./commands/start.js"
 import { status } from "./commands/status.js"
@@ -21,7 +23,21 @@ import { describeCommand, findCommand, renderHelp, terminalStyle } from "./Help.
 /** The root command. */
 export const flotilla = Command.make("flotilla").pipe(
   Command.withDescription("Flotilla: a multi-raft sharded actor runtime"),
-  Command.withSubcommands([dev, start, kv, keyspace, node, group, status, bench, nemesis, security, inspect]),
+  Command.withSubcommands([
+    dev,
+    start,
+    kv,
+    keyspace,
+    node,
+    group,
+    status,
+    bench,
+    nemesis,
+    security,
+    inspect,
+    backup,
+    restore,
+  ]),
 )
 
 const runParsed = Command.run(flotilla, { name: "flotilla", version: "0.1.0" })

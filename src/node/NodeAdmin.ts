@@ -17,6 +17,8 @@
  *   enough for nodes with tens of thousands of groups;
  * - `read`: `{ group, query?: base64, stale?: boolean }` → the state machine's reply, base64;
  * - `transfer-leader`: `{ group, to: replicaId }`;
+ * - `snapshot-open` / `snapshot-chunk` / `snapshot-close`: a group's whole state, streamed out of
+ *   its leader in chunks for backups (SnapshotExport.ts);
  * - `conf-change`: `{ group, changes: [{ type: "add-voter" | "remove" | "add-learner", replica }],
  *   transition?: "auto" | "joint" | "joint-explicit" }` on the group's leader; answered once the
  *   change is applied there (an empty `changes` leaves a joint configuration).
@@ -34,6 +36,7 @@ import { NodeObservations } from "./NodeObservations.js"
 import { NodeShardMap } from "./NodeShardMap.js"
 import type { Vitals } from "./NodeVitals.js"
 import * as NodeVitals from "./NodeVitals.js"
+import { SnapshotExport } from "./SnapshotExport.js"
 
 export const AdminRequest = Schema.Union(
   Schema.Struct({
@@ -66,6 +69,13 @@ export const AdminRequest = Schema.Union(
     /** "auto" (default): joint when several voters change; "joint": joint, left automatically. */
     transition: Schema.optional(Schema.Literal("auto", "joint", "joint-explicit")),
   }),
+  Schema.Struct({ op: Schema.Literal("snapshot-open"), group: Schema.Int.pipe(Schema.nonNegative()) }),
+  Schema.Struct({
+    op: Schema.Literal("snapshot-chunk"),
+    id: Schema.String.pipe(Schema.maxLength(64)),
+    offset: Schema.Int.pipe(Schema.nonNegative()),
+  }),
+  Schema.Struct({ op: Schema.Literal("snapshot-close"), id: Schema.String.pipe(Schema.maxLength(64)) }),
 )
 export type AdminRequest = Schema.Schema.Type<typeof AdminRequest>
 
@@ -126,6 +136,7 @@ const handle = (
   statusPageBytes: number,
   vitals: Effect.Effect<Vitals | undefined>,
   arrivedOn: "client" | "operator",
+  exporter: SnapshotExport,
 ) =>
   Effect.gen(function* () {
     const parsed = decodeAdminRequest(data)
@@ -225,6 +236,12 @@ const handle = (
         }
         return { ok: true }
       }
+      case "snapshot-open":
+        return yield* exporter.open(req.group)
+      case "snapshot-chunk":
+        return yield* exporter.chunk(req.id, req.offset)
+      case "snapshot-close":
+        return yield* exporter.close(req.id)
       case "transfer-leader": {
         const r = yield* Effect.either(node.transferLeader(req.group as GroupId, req.to as ReplicaId))
         return r._tag === "Left" ? { ok: false, error: r.left._tag, message: r.left.message } : { ok: true }
@@ -249,6 +266,7 @@ export const layer = (options: {
         Option.isSome(observations) && Option.isSome(map)
           ? NodeVitals.vitals(node, observations.value, map.value)
           : Effect.succeed(undefined)
+      const exporter = new SnapshotExport(node)
       // One endpoint per permission class: mutations are taken on the operator subject only.
       for (const c of ["client", "operator"] as const) {
         yield* serveBounded(
@@ -258,7 +276,10 @@ export const layer = (options: {
           {
             name: `admin endpoint (${c})`,
             handle: (data) =>
-              Effect.map(handle(node, data, options.statusPageBytes ?? STATUS_PAGE_BYTES, vitals, c), json),
+              Effect.map(
+                handle(node, data, options.statusPageBytes ?? STATUS_PAGE_BYTES, vitals, c, exporter),
+                json,
+              ),
             overloaded: () =>
               json({
                 ok: false,

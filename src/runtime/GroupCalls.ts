@@ -12,6 +12,7 @@ import { serveRequest } from "./GroupRequests.js"
 import type { MailboxItem, Waiter } from "./Mailbox.js"
 import type { NodeContext } from "./NodeContext.js"
 import { GroupNotFound, NodeStopping, NotLeader, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
+import { decodeSnapshotRead, type SnapshotRead } from "./SnapshotRead.js"
 
 /** Queues a mailbox item made around the caller's waiter; fails at once while the node stops. */
 const submit = (ctx: NodeContext, groupId: GroupId, make: (w: Waiter) => MailboxItem) =>
@@ -34,6 +35,13 @@ export const propose = (ctx: NodeContext, groupId: GroupId, command: Uint8Array)
 /** Reads through the state machine: linearizable (ReadIndex) unless `stale`. */
 export const read = (ctx: NodeContext, groupId: GroupId, query: Uint8Array, stale: boolean) =>
   submit(ctx, groupId, (waiter) => ({ _tag: "Query", query, stale, waiter }))
+
+/** The whole state of the group at a linearizable read point (this replica must lead). */
+export const readSnapshot = (ctx: NodeContext, groupId: GroupId): Effect.Effect<SnapshotRead, RuntimeError> =>
+  Effect.map(
+    submit(ctx, groupId, (waiter) => ({ _tag: "SnapshotRead", waiter })),
+    decodeSnapshotRead,
+  )
 
 /** Serves one raw request as the group subject does (errors encoded by the group's kind). */
 export const request = (ctx: NodeContext, groupId: GroupId, data: Uint8Array): Effect.Effect<Uint8Array> =>

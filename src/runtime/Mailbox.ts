@@ -14,3 +14,5 @@ export interface Waiter {
 export type MailboxItem =
   | { readonly _tag: "Command"; readonly command: Uint8Array; readonly waiter: Waiter }
   | { readonly _tag: "Query"; readonly query: Uint8Array; readonly stale: boolean; readonly waiter: Waiter }
+  /** A linearizable read of the whole state (SnapshotRead.ts), answered as a read is. */
+  | { readonly _tag: "SnapshotRead"; readonly waiter: Waiter }

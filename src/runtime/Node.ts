@@ -51,12 +51,14 @@ import {
 } from "./NodeStatus.js"
 import type { GroupStopped, RuntimeError } from "./RuntimeErrors.js"
 import type { RuntimeMetrics } from "./RuntimeMetrics.js"
+import type { SnapshotRead } from "./SnapshotRead.js"
 import type { StateMachine } from "./StateMachine.js"
 
 export type { LeadershipChange } from "./LeaderSubscriptions.js"
 export { type NodeConfig, NodeSettings } from "./NodeConfig.js"
 export { type CreateGroupOptions, GroupExists } from "./NodeGroups.js"
 export type { GroupStatus, NodeStats, ReplicaBrief } from "./NodeStatus.js"
+export type { SnapshotRead } from "./SnapshotRead.js"
 
 export interface NodeService {
   readonly nodeId: NodeId
@@ -72,6 +74,11 @@ export interface NodeService {
     query: Uint8Array,
     options?: { readonly stale?: boolean },
   ) => Effect.Effect<Uint8Array, RuntimeError>
+  /**
+   * The whole state of the group's state machine at a linearizable read point, with the index
+   * and term of the last entry it reflects; only the group's leader answers (`NotLeader`).
+   */
+  readonly readSnapshot: (groupId: GroupId) => Effect.Effect<SnapshotRead, RuntimeError>
   /** Serves one raw request as the group subject does (errors encoded by the group's kind). */
   readonly request: (groupId: GroupId, request: Uint8Array) => Effect.Effect<Uint8Array>
   /** Whether this node's replica of `groupId` leads it now (a hint: leadership may move). */
@@ -141,6 +148,7 @@ const nodeService = (ctx: NodeContext, subscriptions: LeaderSubscriptions): Node
   expectReplica: (groupId, replicaId, kind) => expectReplica(ctx, groupId, replicaId, kind),
   propose: (groupId, command) => GroupCalls.propose(ctx, groupId, command),
   read: (groupId, query, options) => GroupCalls.read(ctx, groupId, query, options?.stale === true),
+  readSnapshot: (groupId) => GroupCalls.readSnapshot(ctx, groupId),
   request: (groupId, request) => GroupCalls.request(ctx, groupId, request),
   leads: (groupId) => ctx.engine.replicas.get(groupId)?.isLeader === true,
   proposeConfChange: (groupId, cc) => GroupCalls.proposeConfChange(ctx, groupId, cc),

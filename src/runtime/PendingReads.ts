@@ -14,6 +14,8 @@ import type { RuntimeError } from "./RuntimeErrors.js"
 export interface PendingRead {
   readonly query: Uint8Array
   readonly waiter: Waiter
+  /** Answer with the whole state (SnapshotRead.ts) rather than a query's reply. */
+  readonly snapshot?: boolean
 }
 
 interface ReadBatch {

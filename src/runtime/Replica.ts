@@ -35,6 +35,7 @@ import type { ReplicaStorage } from "./ReplicaStorage.js"
 import { GroupStopped, NotLeader, ProposalFailed, type RuntimeError } from "./RuntimeErrors.js"
 import { RuntimeMetrics } from "./RuntimeMetrics.js"
 import type { ShardKind } from "./ShardKind.js"
+import { encodeSnapshotRead } from "./SnapshotRead.js"
 import type { StateMachine } from "./StateMachine.js"
 
 /** What finishing a Ready tells the engine. */
@@ -56,6 +57,8 @@ export interface ReplicaOptions {
   /** How long snapshot data stays in memory after use. */
   readonly snapshotCacheMs: number
 }
+
+const EMPTY = new Uint8Array(0)
 
 const NO_OUTCOME: FinishOutcome = { leadershipChanged: false, membershipChanged: false, removed: false }
 
@@ -147,6 +150,9 @@ export class Replica {
       if (item._tag === "Command") {
         commands.push(item.command)
         commandWaiters.push(item.waiter)
+      } else if (item._tag === "SnapshotRead") {
+        reads ??= []
+        reads.push({ query: EMPTY, waiter: item.waiter, snapshot: true })
       } else if (item.stale) {
         this.answerQuery(item.query, item.waiter)
       } else {
@@ -181,6 +187,34 @@ export class Replica {
     const dropped = this.raw.readIndex(ctx)
     if (dropped) for (const r of reads) r.waiter.fail(this.notLeader())
     else this.reads.add(ctx, reads)
+  }
+
+  private answerRead(read: PendingRead): void {
+    if (read.snapshot === true) this.answerSnapshot(read.waiter)
+    else this.answerQuery(read.query, read.waiter)
+  }
+
+  /** The whole state at the applied index, with that index and its term (SnapshotRead.ts). */
+  private answerSnapshot(waiter: Waiter): void {
+    let data: Uint8Array
+    try {
+      data = this.sm.snapshot()
+    } catch (e) {
+      waiter.fail(
+        new GroupStopped({ groupId: this.groupId, reason: `state machine snapshot failed: ${String(e)}` }),
+      )
+      return
+    }
+    const index = this.raw.appliedIndex
+    const term = this.storage.mem.term(index)
+    // The applied entry is in the log or is the snapshot's last entry: its term is known.
+    if (typeof term !== "number") {
+      waiter.fail(
+        new ProposalFailed({ groupId: this.groupId, reason: `term of applied index ${index} unknown` }),
+      )
+      return
+    }
+    waiter.succeed(encodeSnapshotRead({ index, term, data }))
   }
 
   private answerQuery(query: Uint8Array, waiter: Waiter): void {
@@ -242,7 +276,7 @@ export class Replica {
     if (applied === "stopped") return NO_OUTCOME
     this.reads.confirm(rd.readStates)
     this.advance(rd)
-    this.reads.serve(this.raw.appliedIndex, (r) => this.answerQuery(r.query, r.waiter))
+    this.reads.serve(this.raw.appliedIndex, (r) => this.answerRead(r))
     const removed = applied.membershipChanged && this.isRemovedBy(rd.committedEntries)
     this.maybeSnapshot(nowMs)
     return {

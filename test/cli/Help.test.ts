@@ -33,6 +33,10 @@ const commands: Array<[string[], string]> = [
   [["bench"], "read/write workload"],
   [["nemesis"], "fault-injection run against the KV store"],
   [["inspect"], "show what a stopped node's data directory holds"],
+  [["backup"], "back up a cluster into one file"],
+  [["backup", "create"], "back up every keyspace and the metadata state"],
+  [["backup", "verify"], "check a backup file's structure and every checksum"],
+  [["restore"], "make node 1 of a new cluster from a backup file"],
 ]
 
 describe("flotilla --help", () => {
