@@ -1,0 +1,219 @@
+/**
+ * The KV shard (shards/kv, decision 0091) in the runtime simulation (`RuntimeSim`): every
+ * static group 1..shards hosts `KvShardKind` on every node, a metadata responder on the sim's
+ * bus answers the shard map of one `kv` keyspace over those groups (as a managed cluster's
+ * metadata leader would), and `client(i)` gives a real `KvRevClientService` (Router, sessions,
+ * retries) on a bus connection of its own. The recipes (`KvRecipes`) and watches (`KvWatch`)
+ * run unchanged on such a client: they only need a `KvRevClient` and Effect's clock, which is
+ * the simulation's virtual clock inside `sim.run` / `sim.fork` / `forkClient`.
+ *
+ * ```ts
+ * it.effect("txn under faults", () =>
+ *   KvSim.run({ seed, shards: 2 }, (kv) =>
+ *     Effect.gen(function* () {
+ *       const c = yield* kv.client(1)
+ *       yield* kv.sim.run(kv.withClientRandom(1, c.put("{a}x", "1")))
+ *     }),
+ *   ))
+ * ```
+ *
+ * DETERMINISM: the client's retry jitter draws from Effect's `Random` service; run client
+ * effects through `forkClient(i, effect)` (or wrap them in `withClientRandom(i, ...)`) so the
+ * draws come from a generator seeded by the run's seed and the client number. Failures are
+ * reported by `RuntimeSim.run` with the seed and the one-line replay
+ * (`FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts <file>`).
+ */
+import { Effect, Exit, type Fiber, Layer, Option, Random, Scope } from "effect"
+import { KvRevClient, type KvRevClientService, make as makeRevClient } from "../client/KvRevClient.js"
+import * as Router from "../client/Router.js"
+import type { ClusterState } from "../meta/ClusterState.js"
+import * as MetaCommand from "../meta/MetaCommand.js"
+import { MetaStateMachine } from "../meta/MetaStateMachine.js"
+import { shardOfSlot } from "../meta/Slots.js"
+import { GroupId } from "../raft/Ids.js"
+import { slotOf } from "../runtime/entity/EntityId.js"
+import { defaultLimits } from "../runtime/entity/Sessions.js"
+import * as Bus from "../transport/Bus.js"
+import { clusterSubjects } from "../transport/Subjects.js"
+import * as KvShardKind from "../../shards/kv/KvShardKind.js"
+import * as KvSnapshot from "../../shards/kv/KvSnapshot.js"
+import { KvStateMachine } from "../../shards/kv/KvStateMachine.js"
+import { defaultRetention, type Version } from "../../shards/kv/Mvcc.js"
+import * as RuntimeSim from "./RuntimeSim.js"
+import { mixSeed } from "./RuntimeSimSeed.js"
+
+/** How to build a simulated KV cluster. */
+export interface KvSimOptions extends Omit<RuntimeSim.RuntimeSimOptions, "groups" | "members" | "kindOf"> {
+  /** Shards of the `kv` keyspace: groups 1..shards, a replica on every node (default 1). */
+  readonly shards?: number
+  /** The KV shard kind's options (the same on every node). */
+  readonly kv?: KvShardKind.KvShardKindOptions
+  /** The clients' router: default deadline (default 10 s) and attempt timeout (default 1 s). */
+  readonly router?: { readonly deadlineMs?: number; readonly attemptTimeoutMs?: number }
+}
+
+/** A replica's committed KV history, read from its state (a snapshot of it). */
+export interface ReplicaHistory {
+  readonly revision: number
+  readonly compacted: number
+  /** Every retained event, in (revision, sub) order. */
+  readonly events: ReadonlyArray<Version>
+  /** The shard-clock stamp (virtual ms) of every retained revision. */
+  readonly times: ReadonlyMap<number, number>
+}
+
+/** A running simulated KV cluster. */
+export interface KvSim {
+  readonly sim: RuntimeSim.RuntimeSim
+  readonly seed: number
+  /** The groups of the `kv` keyspace (1..shards). */
+  readonly shardGroups: ReadonlyArray<number>
+  /** The group that holds `key` (by its hash slot). */
+  readonly groupOf: (key: string | Uint8Array) => number
+  /** Client `i` (made once, then the same): its own bus connection, router and sessions. */
+  readonly client: (i: number) => Effect.Effect<KvRevClientService>
+  /** The `KvRevClient` layer of a client (for `KvRecipes`). */
+  readonly layer: (client: KvRevClientService) => Layer.Layer<KvRevClient>
+  /** `effect` with client `i`'s seeded `Random` (its retry jitter). */
+  readonly withClientRandom: <A, E, R>(i: number, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /** Starts `effect` inside the simulation with client `i`'s seeded `Random`. */
+  readonly forkClient: <A, E>(
+    i: number,
+    effect: Effect.Effect<A, E>,
+  ) => Effect.Effect<Fiber.RuntimeFiber<A, E>>
+  /** The group's KV state machine on node `n`, if the node runs and hosts it. */
+  readonly stateMachine: (n: number, group: number) => Option.Option<KvStateMachine>
+  /** The committed history of the group's replica on node `n` (none when down or missing). */
+  readonly history: (n: number, group: number) => Option.Option<ReplicaHistory>
+}
+
+const must = (r: MetaCommand.MetaResponse, tag: string) => {
+  if (r._tag !== tag) throw new Error(`KvSim: metadata command refused: ${JSON.stringify(r)}`)
+}
+
+/** Metadata state of `nodes` nodes and one `kv` keyspace of `shards` shards, replicated on every node. */
+export const kvClusterState = (cluster: string, nodes: number, shards: number): ClusterState => {
+  const sm = new MetaStateMachine()
+  const base = { labels: {}, kinds: [KvShardKind.KIND], at: 1 }
+  must(
+    sm.applyCommand(MetaCommand.Bootstrap.make({ cluster, token: "n1", name: "n1", settings: {}, ...base })),
+    "Bootstrapped",
+  )
+  for (let i = 2; i <= nodes; i++)
+    must(
+      sm.applyCommand(MetaCommand.RegisterNode.make({ token: `n${i}`, name: `n${i}`, ...base })),
+      "NodeRegistered",
+    )
+  must(
+    sm.applyCommand(
+      MetaCommand.CreateKeyspace.make({
+        name: "kv",
+        kind: KvShardKind.KIND,
+        shards,
+        replicationFactor: nodes,
+        at: 1,
+      }),
+    ),
+    "KeyspaceCreated",
+  )
+  const state = sm.state()
+  // The static groups of the simulation are 1..shards with a replica on every node: the map must say so.
+  const groups = state.groups.filter((g) => g.id !== 0)
+  if (groups.length !== shards || groups.some((g, i) => g.id !== i + 1 || g.replicas.length !== nodes))
+    throw new Error(`KvSim: the metadata state does not place ${shards} shard(s) on groups 1..${shards}`)
+  return state
+}
+
+const toBytes = (key: string | Uint8Array) => (typeof key === "string" ? new TextEncoder().encode(key) : key)
+
+/** Builds the KV parts over a running simulation; they are closed with the current scope. */
+const make = (sim: RuntimeSim.RuntimeSim, options: KvSimOptions): Effect.Effect<KvSim, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const shards = options.shards ?? 1
+    const state = kvClusterState(sim.cluster, sim.nodeIds.length, shards)
+    const keyspace = state.keyspaces.find((k) => k.name === "kv")!
+    const scope = yield* Scope.make()
+    yield* Effect.addFinalizer(() =>
+      sim.run(Scope.close(scope, Exit.void), { what: "closing the KV clients" }).pipe(Effect.ignore),
+    )
+    // The metadata responder: the real query answers of a metadata state machine.
+    const meta = new MetaStateMachine(state)
+    yield* sim
+      .run(
+        Effect.gen(function* () {
+          const bus = yield* sim.bus.connect
+          yield* Bus.serve(clusterSubjects(sim.cluster).meta, (msg) =>
+            Effect.sync(() => meta.query(msg.data)),
+          ).pipe(Effect.provideService(Bus.Bus, bus))
+        }).pipe(Scope.extend(scope)),
+        { what: "starting the metadata responder" },
+      )
+      .pipe(Effect.orDie)
+    const clients = new Map<number, KvRevClientService>()
+    const retention = { ...defaultRetention, ...options.kv?.retention }
+    const limits = { ...defaultLimits, ...options.kv?.sessions }
+    const withClientRandom = <A, E, R>(i: number, effect: Effect.Effect<A, E, R>) =>
+      Effect.withRandom(effect, Random.make(mixSeed(sim.seed, 0xc1, i)))
+    const stateMachine = (n: number, group: number): Option.Option<KvStateMachine> =>
+      Option.flatMap(Effect.runSync(Effect.option(sim.node(n))), (node) =>
+        Option.flatMap(node.localStateMachine(GroupId(group)), (sm) =>
+          sm instanceof KvStateMachine ? Option.some(sm) : Option.none(),
+        ),
+      )
+    return {
+      sim,
+      seed: sim.seed,
+      shardGroups: keyspace.shards.map((s) => s.group),
+      groupOf: (key) => shardOfSlot(keyspace, slotOf(toBytes(key)))!.group,
+      client: (i) =>
+        Effect.suspend(() => {
+          const known = clients.get(i)
+          if (known !== undefined) return Effect.succeed(known)
+          return sim.run(Scope.extend(sim.bus.connect, scope), { what: `connecting client ${i}` }).pipe(
+            Effect.orDie,
+            Effect.map((bus) => {
+              const router = Router.makeWith(bus, {
+                cluster: sim.cluster,
+                deadline: `${options.router?.deadlineMs ?? 10_000} millis`,
+                attemptTimeout: `${options.router?.attemptTimeoutMs ?? 1_000} millis`,
+                staleReadsFromReplicas: false,
+              })
+              const client = makeRevClient(router)
+              clients.set(i, client)
+              return client
+            }),
+          )
+        }),
+      layer: (client) => Layer.succeed(KvRevClient, client),
+      withClientRandom,
+      forkClient: (i, effect) => sim.fork(withClientRandom(i, effect)),
+      stateMachine,
+      history: (n, group) =>
+        Option.map(stateMachine(n, group), (sm) => {
+          const s = KvSnapshot.decode(sm.snapshot(), limits, retention)
+          const events = [...s.store.allVersions()]
+            .filter((v) => v.rev > s.store.compacted)
+            .sort((a, b) => a.rev - b.rev || a.sub - b.sub)
+          return {
+            revision: s.store.revision,
+            compacted: s.store.compacted,
+            events,
+            times: new Map(s.store.revisionTimes().map(([r, t]) => [r, t] as const)),
+          }
+        }),
+    } satisfies KvSim
+  })
+
+/**
+ * Runs `body` against a new simulated KV cluster (`RuntimeSim.run`: a failure names the seed,
+ * the virtual time, the replay line and the last log lines).
+ */
+export const run = <A, E>(
+  options: KvSimOptions,
+  body: (kv: KvSim) => Effect.Effect<A, E, Scope.Scope>,
+): Effect.Effect<A, RuntimeSim.RuntimeSimFailure> => {
+  const kind = KvShardKind.make(options.kv)
+  return RuntimeSim.run({ ...options, groups: options.shards ?? 1, kindOf: () => kind }, (sim) =>
+    Effect.scoped(Effect.flatMap(make(sim, options), body)),
+  )
+}
