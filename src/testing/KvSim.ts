@@ -85,7 +85,59 @@ export interface KvSim {
   readonly stateMachine: (n: number, group: number) => Option.Option<KvStateMachine>
   /** The committed history of the group's replica on node `n` (none when down or missing). */
   readonly history: (n: number, group: number) => Option.Option<ReplicaHistory>
+  /**
+   * Waits until every running replica of each group (default: every shard) is at the same
+   * revision, then checks that they hold the same events (a `SimCheckFailed` if not); the
+   * history of each group.
+   */
+  readonly converged: (options?: {
+    readonly groups?: ReadonlyArray<number>
+    readonly timeoutMs?: number
+  }) => Effect.Effect<Map<number, ReplicaHistory>, RuntimeSim.SimTimeout | RuntimeSim.SimCheckFailed>
 }
+
+const eventText = (v: Version) =>
+  `${v.rev}.${v.sub} ${new TextDecoder().decode(v.key)}=${v.value === null ? "-" : new TextDecoder().decode(v.value)} c${v.create} v${v.version} l${v.lease}`
+
+/** See `KvSim.converged`. */
+const converge = (
+  kv: Pick<KvSim, "sim" | "history" | "shardGroups">,
+  options: { readonly groups?: ReadonlyArray<number>; readonly timeoutMs?: number } = {},
+) =>
+  Effect.gen(function* () {
+    const groups = options.groups ?? kv.shardGroups
+    const histories = () =>
+      groups.map((g) => ({
+        group: g,
+        replicas: kv.sim.upNodes().map((n) => ({ node: n, history: kv.history(n, g) })),
+      }))
+    yield* kv.sim.until(
+      "the KV replicas reach one revision",
+      Effect.sync(() =>
+        histories().every(({ replicas }) => {
+          const revs = replicas.map((r) =>
+            Option.match(r.history, { onNone: () => -1, onSome: (h) => h.revision }),
+          )
+          return revs.every((r) => r >= 0 && r === revs[0])
+        }),
+      ),
+      { timeoutMs: options.timeoutMs ?? 60_000 },
+    )
+    const out = new Map<number, ReplicaHistory>()
+    for (const { group, replicas } of histories()) {
+      const [first, ...rest] = replicas.map((r) => ({ node: r.node, history: Option.getOrThrow(r.history) }))
+      const text = first!.history.events.map(eventText).join("\n")
+      for (const r of rest) {
+        const other = r.history.events.map(eventText).join("\n")
+        if (other !== text)
+          return yield* new RuntimeSim.SimCheckFailed({
+            message: `group ${group}: nodes ${first!.node} and ${r.node} are at revision ${first!.history.revision} with different events:\n${text}\n---\n${other}`,
+          })
+      }
+      out.set(group, first!.history)
+    }
+    return out
+  })
 
 const must = (r: MetaCommand.MetaResponse, tag: string) => {
   if (r._tag !== tag) throw new Error(`KvSim: metadata command refused: ${JSON.stringify(r)}`)
@@ -160,7 +212,8 @@ const make = (sim: RuntimeSim.RuntimeSim, options: KvSimOptions): Effect.Effect<
           sm instanceof KvStateMachine ? Option.some(sm) : Option.none(),
         ),
       )
-    return {
+    const self = () => kvSim
+    const kvSim: KvSim = {
       sim,
       seed: sim.seed,
       shardGroups: keyspace.shards.map((s) => s.group),
@@ -188,6 +241,7 @@ const make = (sim: RuntimeSim.RuntimeSim, options: KvSimOptions): Effect.Effect<
       withClientRandom,
       forkClient: (i, effect) => sim.fork(withClientRandom(i, effect)),
       stateMachine,
+      converged: (o) => converge(self(), o),
       history: (n, group) =>
         Option.map(stateMachine(n, group), (sm) => {
           const s = KvSnapshot.decode(sm.snapshot(), limits, retention)
@@ -201,7 +255,8 @@ const make = (sim: RuntimeSim.RuntimeSim, options: KvSimOptions): Effect.Effect<
             times: new Map(s.store.revisionTimes().map(([r, t]) => [r, t] as const)),
           }
         }),
-    } satisfies KvSim
+    }
+    return kvSim
   })
 
 /**
