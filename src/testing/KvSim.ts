@@ -24,6 +24,10 @@
  * (`FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts <file>`).
  */
 import { Effect, Exit, type Fiber, Layer, Option, Random, Scope } from "effect"
+import * as KvShardKind from "../../shards/kv/KvShardKind.js"
+import * as KvSnapshot from "../../shards/kv/KvSnapshot.js"
+import { KvStateMachine } from "../../shards/kv/KvStateMachine.js"
+import { defaultRetention, type Version } from "../../shards/kv/Mvcc.js"
 import { KvRevClient, type KvRevClientService, make as makeRevClient } from "../client/KvRevClient.js"
 import * as Router from "../client/Router.js"
 import type { ClusterState } from "../meta/ClusterState.js"
@@ -35,10 +39,6 @@ import { slotOf } from "../runtime/entity/EntityId.js"
 import { defaultLimits } from "../runtime/entity/Sessions.js"
 import * as Bus from "../transport/Bus.js"
 import { clusterSubjects } from "../transport/Subjects.js"
-import * as KvShardKind from "../../shards/kv/KvShardKind.js"
-import * as KvSnapshot from "../../shards/kv/KvSnapshot.js"
-import { KvStateMachine } from "../../shards/kv/KvStateMachine.js"
-import { defaultRetention, type Version } from "../../shards/kv/Mvcc.js"
 import * as RuntimeSim from "./RuntimeSim.js"
 import { mixSeed } from "./RuntimeSimSeed.js"
 

@@ -14,12 +14,12 @@
  * a history: the simulation runs one fiber at a time, so the counter is the real-time order.
  */
 import { Clock, Effect, Option } from "effect"
+import type { KeyValue, TxnOpResult } from "../../shards/kv/KvRev.js"
 import type { Conflict } from "../client/ClientErrors.js"
 import type { KvRevClientService } from "../client/KvRevClient.js"
-import type { KeyValue, TxnOpResult } from "../../shards/kv/KvRev.js"
 import { SeededRandom } from "../transport/MemoryNetwork.js"
-import type { Operation } from "./Linearizability.js"
 import type { RevCompare, RevInput, RevOutput, RevRecord, RevTxnOp, RevTxnResult } from "./KvRevModel.js"
+import type { Operation } from "./Linearizability.js"
 import { mixSeed } from "./RuntimeSimSeed.js"
 
 /** A recorded history, shared by the clients of one run. */

@@ -8,12 +8,12 @@
  * Replay with FLOTILLA_SEED=<seed>; FLOTILLA_SIM_LONG=1 runs longer schedules.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
-import { checkLinearizable, describeHistory } from "../../src/testing/Linearizability.js"
+import { Effect } from "effect"
 import { revModel } from "../../src/testing/KvRevModel.js"
 import * as KvSim from "../../src/testing/KvSim.js"
 import * as KvSimFaults from "../../src/testing/KvSimFaults.js"
 import { RevHistory, runClient } from "../../src/testing/KvSimWorkload.js"
+import { checkLinearizable, describeHistory } from "../../src/testing/Linearizability.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 
 const LONG = process.env.FLOTILLA_SIM_LONG === "1"
@@ -61,8 +61,6 @@ describe("KV simulation: transactions and CAS by revision are linearizable", () 
           expect(answered).toBeGreaterThan(history.ops.length / 2)
           const converged = yield* kv.converged({ timeoutMs: 60_000 })
           expect([...converged.values()].every((h) => h.revision > 0)).toBe(true)
-          console.log(`ops ${history.ops.length} answered ${answered} timeouts ${history.timeouts} unavailable ${history.unavailable} t=${sim.now()} notes=${sim.logs().filter((l) => l.includes("NOTE")).length}`)
-          void Fiber
         }),
       ),
     )
