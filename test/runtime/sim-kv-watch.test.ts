@@ -45,7 +45,7 @@ const line = (
   `g${group} ${e.revision}.${e.sub} ${text(e.key)}=${text(e.value)} c${e.createRevision} v${e.version} l${e.lease}`
 
 describe("KV simulation: watches deliver every event once, in order", () => {
-  for (const seed of RuntimeSim.seeds([1801, 1802, 1803])) {
+  for (const seed of RuntimeSim.seeds(LONG ? [1801, 1802, 1803, 1804, 1805] : [1801, 1802])) {
     it.effect(`across leader crashes, isolations, partitions and restarts (seed ${seed})`, () =>
       KvSim.run({ seed, shards: 2, router: { deadlineMs: 15_000, attemptTimeoutMs: 1_000 } }, (kv) =>
         Effect.gen(function* () {
