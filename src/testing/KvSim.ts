@@ -17,9 +17,10 @@
  *   ))
  * ```
  *
- * DETERMINISM: the client's retry jitter draws from Effect's `Random` service; run client
- * effects through `forkClient(i, effect)` (or wrap them in `withClientRandom(i, ...)`) so the
- * draws come from a generator seeded by the run's seed and the client number. Failures are
+ * DETERMINISM: every fiber of the simulation draws from one fixed-seed `Random`
+ * (RuntimeSimTime.ts); `forkClient(i, effect)` (or `withClientRandom(i, ...)`) gives client
+ * `i` a generator of its own, seeded by the run's seed and `i`, so the seed varies the clients'
+ * retry jitter and one client's draws do not shift another's. Failures are
  * reported by `RuntimeSim.run` with the seed and the one-line replay
  * (`FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts <file>`).
  */
@@ -43,7 +44,8 @@ import * as RuntimeSim from "./RuntimeSim.js"
 import { mixSeed } from "./RuntimeSimSeed.js"
 
 /** How to build a simulated KV cluster. */
-export interface KvSimOptions extends Omit<RuntimeSim.RuntimeSimOptions, "groups" | "members" | "kindOf"> {
+export interface KvSimOptions
+  extends Omit<RuntimeSim.RuntimeSimOptions, "groups" | "members" | "kindOf" | "kinds"> {
   /** Shards of the `kv` keyspace: groups 1..shards, a replica on every node (default 1). */
   readonly shards?: number
   /** The KV shard kind's options (the same on every node). */
@@ -268,7 +270,9 @@ export const run = <A, E>(
   body: (kv: KvSim) => Effect.Effect<A, E, Scope.Scope>,
 ): Effect.Effect<A, RuntimeSim.RuntimeSimFailure> => {
   const kind = KvShardKind.make(options.kv)
-  return RuntimeSim.run({ ...options, groups: options.shards ?? 1, kindOf: () => kind }, (sim) =>
-    Effect.scoped(Effect.flatMap(make(sim, options), body)),
+  // `kinds` as well as `kindOf`: a node runs the leader tasks (lease expiry) of listed kinds only.
+  return RuntimeSim.run(
+    { ...options, groups: options.shards ?? 1, kindOf: () => kind, kinds: [kind] },
+    (sim) => Effect.scoped(Effect.flatMap(make(sim, options), body)),
   )
 }
