@@ -72,7 +72,10 @@ export interface KvSim {
   readonly shardGroups: ReadonlyArray<number>
   /** The group that holds `key` (by its hash slot). */
   readonly groupOf: (key: string | Uint8Array) => number
-  /** Client `i` (made once, then the same): its own bus connection, router and sessions. */
+  /**
+   * Client `i` (made once, then the same): its own bus connection, router and sessions. Call it
+   * from the test's body, not inside the simulation (it drives time to connect).
+   */
   readonly client: (i: number) => Effect.Effect<KvRevClientService>
   /** The `KvRevClient` layer of a client (for `KvRecipes`). */
   readonly layer: (client: KvRevClientService) => Layer.Layer<KvRevClient>

@@ -20,6 +20,8 @@ export interface FaultOptions {
   readonly gapMs?: readonly [number, number]
   /** Which faults to draw from (default: all). */
   readonly kinds?: ReadonlyArray<FaultKind>
+  /** The shard groups whose leaders are aimed at (default: every shard). */
+  readonly groups?: ReadonlyArray<number>
   /** Distinguishes several schedules of one run (default 0). */
   readonly stream?: number
 }
@@ -49,7 +51,7 @@ export const play = (kv: KvSim, options: FaultOptions = {}): Effect.Effect<void>
       const down = sim.nodeIds.filter((n) => !sim.isUp(n))
       if (down.length > 0) sim.note(`restart ${down.join(", ")}`)
       yield* settle(kv)
-      const group = draw(kv.shardGroups)
+      const group = draw(options.groups ?? kv.shardGroups)
       const leader = (yield* sim.leaders({ groups: [group] })).get(group)
       const kind = draw(kinds)
       const victim = kind === "crashFollower" || leader === undefined ? undefined : leader
