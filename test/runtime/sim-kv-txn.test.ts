@@ -29,29 +29,42 @@ const tagPerGroup = (kv: KvSim.KvSim): string[] => {
   return [...tags.values()]
 }
 
+/** The workload under a fault schedule; the history once every fault is lifted and every client is done. */
+const workload = (kv: KvSim.KvSim, options: { readonly ops: number; readonly steps: number }) =>
+  Effect.gen(function* () {
+    const { sim } = kv
+    yield* sim.waitForLeaders({ timeoutMs: 30_000 })
+    const tags = tagPerGroup(kv)
+    const history = new RevHistory()
+    const fibers = []
+    for (let i = 1; i <= CLIENTS; i++) {
+      const c = yield* kv.client(i)
+      fibers.push(
+        yield* kv.forkClient(
+          i,
+          runClient(history, c, { client: i, seed: kv.seed, tags, ops: options.ops, pauseMs: 100 }),
+        ),
+      )
+    }
+    yield* KvSimFaults.play(kv, { steps: options.steps })
+    sim.note("lift every fault")
+    yield* KvSimFaults.settle(kv)
+    for (const f of fibers) yield* sim.join(f, { timeoutMs: 300_000 })
+    return history
+  })
+
+const options = (seed: number): KvSim.KvSimOptions => ({
+  seed,
+  shards: 2,
+  router: { deadlineMs: 8_000, attemptTimeoutMs: 1_000 },
+})
+
 describe("KV simulation: transactions and CAS by revision are linearizable", () => {
   for (const seed of RuntimeSim.seeds([1701, 1702, 1703])) {
     it.effect(`under leader crashes, isolations and partitions (seed ${seed})`, () =>
-      KvSim.run({ seed, shards: 2, router: { deadlineMs: 8_000, attemptTimeoutMs: 1_000 } }, (kv) =>
+      KvSim.run(options(seed), (kv) =>
         Effect.gen(function* () {
-          const { sim } = kv
-          yield* sim.waitForLeaders({ timeoutMs: 30_000 })
-          const tags = tagPerGroup(kv)
-          const history = new RevHistory()
-          const fibers = []
-          for (let i = 1; i <= CLIENTS; i++) {
-            const c = yield* kv.client(i)
-            fibers.push(
-              yield* kv.forkClient(
-                i,
-                runClient(history, c, { client: i, seed, tags, ops: LONG ? 300 : 80, pauseMs: 100 }),
-              ),
-            )
-          }
-          yield* KvSimFaults.play(kv, { steps: LONG ? 40 : 8 })
-          sim.note("lift every fault")
-          yield* KvSimFaults.settle(kv)
-          for (const f of fibers) yield* sim.join(f, { timeoutMs: 300_000 })
+          const history = yield* workload(kv, { ops: LONG ? 300 : 80, steps: LONG ? 40 : 8 })
           const result = checkLinearizable(revModel, history.ops)
           if (result.ok === false)
             expect.fail(`not linearizable (${result.reason}):\n${describeHistory(result.part)}`)
@@ -65,4 +78,20 @@ describe("KV simulation: transactions and CAS by revision are linearizable", () 
       ),
     )
   }
+
+  it.effect("a seed replays: the same history, at the same virtual times, and the same cluster", () =>
+    Effect.gen(function* () {
+      const once = () =>
+        KvSim.run(options(1704), (kv) =>
+          Effect.gen(function* () {
+            const history = yield* workload(kv, { ops: 25, steps: 3 })
+            const ops = history.ops.map((o) => `${o.atMs} ${describeHistory([o])}`).join("\n")
+            return `${ops}\n${yield* kv.sim.fingerprint}`
+          }),
+        )
+      const first = yield* once()
+      expect(first.split("\n").length).toBeGreaterThan(50)
+      expect(yield* once()).toBe(first)
+    }),
+  )
 })
