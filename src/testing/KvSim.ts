@@ -181,6 +181,16 @@ export const kvClusterState = (cluster: string, nodes: number, shards: number): 
   return state
 }
 
+/** One hash tag per shard group (`t<n>`, the first that lands in each), in group order. */
+export const tagPerGroup = (kv: Pick<KvSim, "shardGroups" | "groupOf">): string[] => {
+  const tags = new Map<number, string>()
+  for (let n = 0; tags.size < kv.shardGroups.length; n++) {
+    const g = kv.groupOf(`{t${n}}`)
+    if (!tags.has(g)) tags.set(g, `t${n}`)
+  }
+  return kv.shardGroups.map((g) => tags.get(g)!)
+}
+
 const toBytes = (key: string | Uint8Array) => (typeof key === "string" ? new TextEncoder().encode(key) : key)
 
 /** Builds the KV parts over a running simulation; they are closed with the current scope. */
@@ -217,11 +227,24 @@ const make = (sim: RuntimeSim.RuntimeSim, options: KvSimOptions): Effect.Effect<
           sm instanceof KvStateMachine ? Option.some(sm) : Option.none(),
         ),
       )
-    const self = () => kvSim
-    const kvSim: KvSim = {
+    const history = (n: number, group: number): Option.Option<ReplicaHistory> =>
+      Option.map(stateMachine(n, group), (sm) => {
+        const s = KvSnapshot.decode(sm.snapshot(), limits, retention)
+        const events = [...s.store.allVersions()]
+          .filter((v) => v.rev > s.store.compacted)
+          .sort((a, b) => a.rev - b.rev || a.sub - b.sub)
+        return {
+          revision: s.store.revision,
+          compacted: s.store.compacted,
+          events,
+          times: new Map(s.store.revisionTimes().map(([r, t]) => [r, t] as const)),
+        }
+      })
+    const shardGroups = keyspace.shards.map((s) => s.group)
+    return {
       sim,
       seed: sim.seed,
-      shardGroups: keyspace.shards.map((s) => s.group),
+      shardGroups,
       groupOf: (key) => shardOfSlot(keyspace, slotOf(toBytes(key)))!.group,
       client: (i) =>
         Effect.suspend(() => {
@@ -246,22 +269,9 @@ const make = (sim: RuntimeSim.RuntimeSim, options: KvSimOptions): Effect.Effect<
       withClientRandom,
       forkClient: (i, effect) => sim.fork(withClientRandom(i, effect)),
       stateMachine,
-      converged: (o) => converge(self(), o),
-      history: (n, group) =>
-        Option.map(stateMachine(n, group), (sm) => {
-          const s = KvSnapshot.decode(sm.snapshot(), limits, retention)
-          const events = [...s.store.allVersions()]
-            .filter((v) => v.rev > s.store.compacted)
-            .sort((a, b) => a.rev - b.rev || a.sub - b.sub)
-          return {
-            revision: s.store.revision,
-            compacted: s.store.compacted,
-            events,
-            times: new Map(s.store.revisionTimes().map(([r, t]) => [r, t] as const)),
-          }
-        }),
-    }
-    return kvSim
+      converged: (o) => converge({ sim, history, shardGroups }, o),
+      history,
+    } satisfies KvSim
   })
 
 /**
@@ -272,10 +282,12 @@ export const run = <A, E>(
   options: KvSimOptions,
   body: (kv: KvSim) => Effect.Effect<A, E, Scope.Scope>,
 ): Effect.Effect<A, RuntimeSim.RuntimeSimFailure> => {
+  const shards = options.shards ?? 1
+  if (!Number.isInteger(shards) || shards < 1)
+    throw new RangeError(`KvSim: shards must be a whole number of at least 1, not ${shards}`)
   const kind = KvShardKind.make(options.kv)
   // `kinds` as well as `kindOf`: a node runs the leader tasks (lease expiry) of listed kinds only.
-  return RuntimeSim.run(
-    { ...options, groups: options.shards ?? 1, kindOf: () => kind, kinds: [kind] },
-    (sim) => Effect.scoped(Effect.flatMap(make(sim, options), body)),
+  return RuntimeSim.run({ ...options, groups: shards, kindOf: () => kind, kinds: [kind] }, (sim) =>
+    Effect.scoped(Effect.flatMap(make(sim, options), body)),
   )
 }

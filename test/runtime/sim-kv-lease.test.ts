@@ -21,6 +21,8 @@ import * as KvSimFaults from "../../src/testing/KvSimFaults.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 
 const LONG = process.env.FLOTILLA_SIM_LONG === "1"
+/** Wall-clock limit of one seed: the long variant runs minutes. */
+const TEST_TIMEOUT = LONG ? 900_000 : 60_000
 const TTL = 3_000
 const STOP_AT = 4_000
 /** The latest a due lease may end: an election, a tick of the leader's timer, a commit. */
@@ -163,6 +165,7 @@ describe("KV simulation: leases expire late, never early, across leader changes"
             expect(endedAt).toBeLessThanOrEqual(notBefore + EXPIRY_SLACK)
           }),
         ),
+      TEST_TIMEOUT,
     )
   }
 })

@@ -17,24 +17,16 @@ import { checkLinearizable, describeHistory } from "../../src/testing/Linearizab
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 
 const LONG = process.env.FLOTILLA_SIM_LONG === "1"
+/** Wall-clock limit of one seed: the long variant runs minutes. */
+const TEST_TIMEOUT = LONG ? 900_000 : 60_000
 const CLIENTS = 4
-
-/** One hash tag per shard group. */
-const tagPerGroup = (kv: KvSim.KvSim): string[] => {
-  const tags = new Map<number, string>()
-  for (let n = 0; tags.size < kv.shardGroups.length; n++) {
-    const g = kv.groupOf(`{t${n}}`)
-    if (!tags.has(g)) tags.set(g, `t${n}`)
-  }
-  return [...tags.values()]
-}
 
 /** The workload under a fault schedule; the history once every fault is lifted and every client is done. */
 const workload = (kv: KvSim.KvSim, options: { readonly ops: number; readonly steps: number }) =>
   Effect.gen(function* () {
     const { sim } = kv
     yield* sim.waitForLeaders({ timeoutMs: 30_000 })
-    const tags = tagPerGroup(kv)
+    const tags = KvSim.tagPerGroup(kv)
     const history = new RevHistory()
     const fibers = []
     for (let i = 1; i <= CLIENTS; i++) {
@@ -61,21 +53,24 @@ const options = (seed: number): KvSim.KvSimOptions => ({
 
 describe("KV simulation: transactions and CAS by revision are linearizable", () => {
   for (const seed of RuntimeSim.seeds([1701, 1702, 1703])) {
-    it.effect(`under leader crashes, isolations and partitions (seed ${seed})`, () =>
-      KvSim.run(options(seed), (kv) =>
-        Effect.gen(function* () {
-          const history = yield* workload(kv, { ops: LONG ? 300 : 80, steps: LONG ? 40 : 8 })
-          const result = checkLinearizable(revModel, history.ops)
-          if (result.ok === false)
-            expect.fail(`not linearizable (${result.reason}):\n${describeHistory(result.part)}`)
-          expect(result.ok).toBe(true)
-          // Most operations must have an answer: a run of timeouts would check nothing.
-          const answered = history.ops.filter((o) => o.output !== undefined).length
-          expect(answered).toBeGreaterThan(history.ops.length / 2)
-          const converged = yield* kv.converged({ timeoutMs: 60_000 })
-          expect([...converged.values()].every((h) => h.revision > 0)).toBe(true)
-        }),
-      ),
+    it.effect(
+      `under leader crashes, isolations and partitions (seed ${seed})`,
+      () =>
+        KvSim.run(options(seed), (kv) =>
+          Effect.gen(function* () {
+            const history = yield* workload(kv, { ops: LONG ? 300 : 80, steps: LONG ? 40 : 8 })
+            const result = checkLinearizable(revModel, history.ops)
+            if (result.ok === false)
+              expect.fail(`not linearizable (${result.reason}):\n${describeHistory(result.part)}`)
+            expect(result.ok).toBe(true)
+            // Most operations must have an answer: a run of timeouts would check nothing.
+            const answered = history.ops.filter((o) => o.output !== undefined).length
+            expect(answered).toBeGreaterThan(history.ops.length / 2)
+            const converged = yield* kv.converged({ timeoutMs: 60_000 })
+            expect([...converged.values()].every((h) => h.revision > 0)).toBe(true)
+          }),
+        ),
+      TEST_TIMEOUT,
     )
   }
 
