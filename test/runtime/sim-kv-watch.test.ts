@@ -2,8 +2,9 @@
  * Watches of the KV store (decision 0093) in the runtime simulation (KvSim.ts): while four
  * clients write (puts, deletes, transactions of several keys) over two shards and a seeded
  * schedule crashes, isolates and partitions leaders, watchers read the shards' event logs:
- * one per hash tag (one shard), one on every key (both shards, merged), and one that is
- * stopped and resumed from its last position. Afterwards each must have received exactly the
+ * one per hash tag (one shard), one on every key (both shards, merged), one that is stopped
+ * and resumed from its last position, and one started "from now" mid-run (it must have every
+ * event from its first one on). Afterwards each must have received exactly the
  * committed history of what it watches (the converged replicas' event logs), each event once,
  * in revision order per shard. Replay with FLOTILLA_SEED=<seed>; FLOTILLA_SIM_LONG=1 runs
  * longer schedules.
@@ -86,10 +87,16 @@ describe("KV simulation: watches deliver every event once, in order", () => {
             }
             firstHalf = yield* watch("", resumed, { resume: position })
             watchers.push(firstHalf)
+            // And one that starts from now (each shard's revision when it starts, plus one).
+            const fromNow: string[] = []
+            watchers.push(yield* watch("", fromNow, { fromRevision: undefined }))
             yield* KvSimFaults.play(kv, { steps: LONG ? 20 : 3, stream: 1 })
             sim.note("lift every fault")
             yield* KvSimFaults.settle(kv)
             for (const f of writers) yield* sim.join(f, { timeoutMs: 300_000 })
+            // A last write per shard, after every watcher started.
+            const last = yield* kv.client(1)
+            for (const t of tags) yield* sim.run(kv.withClientRandom(1, last.put(`{${t}}last`, "1")))
             const committed = yield* kv.converged({ timeoutMs: 60_000 })
             const expected = (prefix: string) =>
               kv.shardGroups.flatMap((g) =>
@@ -110,7 +117,17 @@ describe("KV simulation: watches deliver every event once, in order", () => {
               kv.shardGroups.flatMap((g) => lines.filter((l) => l.startsWith(`g${g} `)))
             expect(byGroup(everything)).toEqual(expected(""))
             expect(byGroup(resumed)).toEqual(expected(""))
+            // From now: from its first event on in each shard, every committed event, once, in order.
+            for (const g of kv.shardGroups) {
+              const got = fromNow.filter((l) => l.startsWith(`g${g} `))
+              if (got.length === 0) continue
+              const all = expected("").filter((l) => l.startsWith(`g${g} `))
+              expect(got).toEqual(all.slice(all.indexOf(got[0]!)))
+            }
+            expect(fromNow.length).toBeGreaterThanOrEqual(tags.length)
             expect(total).toBeGreaterThan(60)
+            // A watch ends only when interrupted: one that failed (or ended) is a failure.
+            for (const f of watchers) expect(f.unsafePoll()).toBeNull()
             for (const f of watchers) yield* sim.run(Fiber.interrupt(f))
           }),
         ),
