@@ -71,7 +71,9 @@ describe("KV simulation: leases expire late, never early, across leader changes"
     ),
   )
 
-  for (const seed of RuntimeSim.seeds(LONG ? [1901, 1902, 1903, 1904, 1905] : [1901, 1902, 1903])) {
+  // Seed 27: two leader partitions in a row keep `kept`'s keep-alives from landing for a TTL, so
+  // it ends; it must still not end before its last answered keep-alive plus TTL.
+  for (const seed of RuntimeSim.seeds(LONG ? [1901, 1902, 1903, 1904, 1905, 27] : [1901, 1902, 1903, 27])) {
     it.effect(
       `kept leases live, a left lease ends after its TTL restarted by new leaders (seed ${seed})`,
       () =>
