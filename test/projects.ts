@@ -8,7 +8,9 @@
 /** The real-process test files, relative to the project root. */
 export const processTests: ReadonlyArray<string> = [
   "test/cli/Dev.test.ts",
+  "test/cli/GroupAdmin.test.ts",
   "test/cli/Security.test.ts",
+  "test/cli/SecurityTls.test.ts",
   "test/cli/StartEmbedded.test.ts",
   "test/cli/StartStop.test.ts",
   "test/client/Process.test.ts",

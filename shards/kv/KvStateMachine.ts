@@ -17,13 +17,16 @@ import {
   HandlerDefect,
   InvalidEntityId,
   InvalidPayload,
-  NotAQuery,
   UnknownOperation,
-  WrongKind,
 } from "../../src/runtime/entity/EntityError.js"
 import { invalidReason, slotOf } from "../../src/runtime/entity/EntityId.js"
 import type { Operation } from "../../src/runtime/entity/EntityKind.js"
 import { defaultLimits, type SessionLimits, SessionTable } from "../../src/runtime/entity/Sessions.js"
+import {
+  type EntityRequest,
+  type ReadRequest,
+  ShardRequests,
+} from "../../src/runtime/entity/ShardRequests.js"
 import * as ShardScan from "../../src/runtime/entity/ShardScan.js"
 import * as Wire from "../../src/runtime/entity/Wire.js"
 import type { StateMachine } from "../../src/runtime/StateMachine.js"
@@ -40,14 +43,12 @@ export interface KvShardOptions {
   readonly retention?: Partial<Retention>
 }
 
-type EntityRequest = Extract<Wire.Request, { readonly type: "command" | "query" }>
-
 const operations = new Map<string, Operation>([...KvProtocol.operations, ...KvRevProtocol.operations])
 
 /** Hosts the keys of one KV shard. */
 export class KvStateMachine implements StateMachine {
-  private clock = 0
-  private sessions: SessionTable
+  /** Decoding, the shard clock and exactly-once sessions (ShardRequests.ts). */
+  private readonly requests: ShardRequests
   private state: Apply.KvState
   private readonly limits: SessionLimits
   private readonly retention: Retention
@@ -55,7 +56,10 @@ export class KvStateMachine implements StateMachine {
   constructor(options: KvShardOptions = {}) {
     this.limits = { ...defaultLimits, ...options.sessions }
     this.retention = { ...defaultRetention, ...options.retention }
-    this.sessions = new SessionTable(this.limits)
+    this.requests = new ShardRequests(KIND, new SessionTable(this.limits), {
+      run: (request, index) => this.run(request, index),
+      read: (request) => this.read(request),
+    })
     this.state = { store: new MvccStore(this.retention), leases: new LeaseTable() }
   }
 
@@ -71,7 +75,7 @@ export class KvStateMachine implements StateMachine {
 
   /** The shard clock (latest proposer time seen, ms). */
   get time(): number {
-    return this.clock
+    return this.requests.clock
   }
 
   /** Every lease's deadline: what the leader's expiry timer watches. */
@@ -80,62 +84,25 @@ export class KvStateMachine implements StateMachine {
   }
 
   apply(command: Uint8Array, index: number): Uint8Array {
-    const decoded = Wire.decodeRequest(command)
-    if (Either.isLeft(decoded)) return Wire.errorReply(decoded.left)
-    const { header, request } = decoded.right
-    if (request.kind !== KIND) return Wire.errorReply(new WrongKind({ expected: KIND, actual: request.kind }))
-    if (header.time > this.clock) {
-      this.clock = header.time
-      this.sessions.expire(this.clock)
-    }
-    switch (request.type) {
-      case "command": {
-        if (request.session === 0) return this.run(request, index)
-        const { session, seq, ackedBelow } = request
-        const admission = this.sessions.admit(session, seq, ackedBelow)
-        if (admission._tag === "Refuse") return Wire.errorReply(admission.error)
-        if (admission._tag === "Duplicate") {
-          this.sessions.settle(session, seq, ackedBelow, this.clock)
-          return admission.reply.slice()
-        }
-        const reply = this.run(request, index)
-        if (reply[1] !== Wire.ReplyStatus.SystemError)
-          this.sessions.settle(session, seq, ackedBelow, this.clock, reply)
-        return reply.slice()
-      }
-      case "openSession":
-        return Wire.successReply(this.sessions.open(index, this.clock))
-      case "closeSession":
-        return Wire.successReply(this.sessions.close(request.session))
-      default:
-        return this.read(request)
-    }
+    return this.requests.apply(command, index)
   }
 
   query(request: Uint8Array): Uint8Array {
-    const decoded = Wire.decodeRequest(request)
-    if (Either.isLeft(decoded)) return Wire.errorReply(decoded.left)
-    const r = decoded.right.request
-    if (r.kind !== KIND) return Wire.errorReply(new WrongKind({ expected: KIND, actual: r.kind }))
-    if (r.type === "command" || r.type === "openSession" || r.type === "closeSession")
-      return Wire.errorReply(new NotAQuery({ requestType: r.type }))
-    return this.read(r)
+    return this.requests.query(request)
   }
 
   snapshot(): Uint8Array {
-    return KvSnapshot.encode({ clock: this.clock, sessions: this.sessions, ...this.state })
+    return KvSnapshot.encode({ clock: this.requests.clock, sessions: this.requests.sessions, ...this.state })
   }
 
   restore(snapshot: Uint8Array): void {
     const s = KvSnapshot.decode(snapshot, this.limits, this.retention)
-    this.clock = s.clock
-    this.sessions = s.sessions
+    this.requests.clock = s.clock
+    this.requests.sessions = s.sessions
     this.state = { store: s.store, leases: s.leases }
   }
 
-  private read(
-    request: Exclude<Wire.Request, { readonly type: "command" | "openSession" | "closeSession" }>,
-  ) {
+  private read(request: ReadRequest): Uint8Array {
     switch (request.type) {
       case "query":
         return this.run(request, 0)
@@ -167,7 +134,7 @@ export class KvStateMachine implements StateMachine {
     if (Either.isLeft(prepared)) return Wire.errorReply(prepared.left)
     const { op, payload } = prepared.right
     const key = request.entityId
-    const ctx: Apply.ApplyContext = { index, time: this.clock, slot: slotOf(key) }
+    const ctx: Apply.ApplyContext = { index, time: this.requests.clock, slot: slotOf(key) }
     const outcome = this.dispatch(op.name, key, payload as Record<string, never>, ctx)
     const defect = (reason: string) => Wire.errorReply(new HandlerDefect({ operation: op.name, reason }))
     if (!outcome.ok) {

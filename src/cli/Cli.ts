@@ -7,6 +7,8 @@ import { Command } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { bench } from "./commands/bench.js"
 import { dev } from "./commands/dev.js"
+import { group } from "./commands/group.js"
+import { inspect } from "./commands/inspect.js"
 import { keyspace } from "./commands/keyspace.js"
 import { kv } from "./commands/kv.js"
 import { nemesis } from "./commands/nemesis.js"
@@ -19,7 +21,7 @@ import { describeCommand, findCommand, renderHelp, terminalStyle } from "./Help.
 /** The root command. */
 export const flotilla = Command.make("flotilla").pipe(
   Command.withDescription("Flotilla: a multi-raft sharded actor runtime"),
-  Command.withSubcommands([dev, start, kv, keyspace, node, status, bench, nemesis, security]),
+  Command.withSubcommands([dev, start, kv, keyspace, node, group, status, bench, nemesis, security, inspect]),
 )
 
 const runParsed = Command.run(flotilla, { name: "flotilla", version: "0.1.0" })

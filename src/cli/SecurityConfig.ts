@@ -11,6 +11,9 @@
  *
  * Each user reads replies on its own inbox prefix (`_INBOX.<user>`, which the connection flags
  * set from `--user`), so no user reads another's replies (issue 11, finding 4).
+ *
+ * With `--tls` the configuration also requires TLS with the server certificate of
+ * TlsCertificates.ts, and every environment file names the CA clients verify it with.
  */
 import { randomBytes } from "node:crypto"
 import { clusterSubjects } from "../transport/Subjects.js"
@@ -56,17 +59,44 @@ export const authorizationBlock = (
   return `authorization {\n  users: [\n${users.join("\n")}\n  ]\n}\n`
 }
 
-/** The whole nats-server configuration: where it listens, and the authorization block. */
+/** Where the files of `security init --tls` are (absolute paths: nats-server resolves relative ones against its working directory). */
+export interface TlsFiles {
+  readonly certFile: string
+  readonly keyFile: string
+  readonly caFile: string
+}
+
+/**
+ * The nats-server `tls` block: TLS is then required of every client. The handshake timeout is
+ * raised from nats-server's half a second to 5 s so a busy machine's clients are not cut off
+ * mid-handshake.
+ */
+export const tlsBlock = (files: TlsFiles): string =>
+  `tls {\n  cert_file: ${JSON.stringify(files.certFile)}\n  key_file: ${JSON.stringify(files.keyFile)}\n` +
+  `  ca_file: ${JSON.stringify(files.caFile)}\n  timeout: 5\n}\n`
+
+/** The whole nats-server configuration: where it listens, TLS if asked, and the authorization block. */
 export const natsServerConfig = (
   cluster: string,
   listen: string,
   passwords: Readonly<Record<SecurityUser, string>>,
   prefix?: string,
+  tls?: TlsFiles,
 ): string =>
   `# Written by \`flotilla security init\` for cluster ${JSON.stringify(cluster)}.\n` +
-  `listen: ${JSON.stringify(listen)}\n\n${authorizationBlock(cluster, passwords, prefix)}`
+  `listen: ${JSON.stringify(listen)}\n\n${tls === undefined ? "" : `${tlsBlock(tls)}\n`}` +
+  authorizationBlock(cluster, passwords, prefix)
 
-/** The environment file of a user: what `flotilla` commands read (`set -a; . FILE`). */
-export const userEnvFile = (user: SecurityUser, password: string, secretFile?: string): string =>
+/**
+ * The environment file of a user: what `flotilla` commands read (`set -a; . FILE`). With
+ * `caFile` the commands verify the server's certificate against that CA.
+ */
+export const userEnvFile = (
+  user: SecurityUser,
+  password: string,
+  secretFile?: string,
+  caFile?: string,
+): string =>
   `FLOTILLA_NATS_USER=${user}\nFLOTILLA_NATS_PASSWORD=${password}\n` +
-  (secretFile === undefined ? "" : `FLOTILLA_CLUSTER_SECRET_FILE=${secretFile}\n`)
+  (secretFile === undefined ? "" : `FLOTILLA_CLUSTER_SECRET_FILE=${secretFile}\n`) +
+  (caFile === undefined ? "" : `FLOTILLA_NATS_TLSCA=${caFile}\n`)

@@ -169,18 +169,37 @@ export const make = (
       { concurrency: "unbounded", discard: true },
     )
 
-  /** Queues a request for the lane's next batch; its answer or its timeout. */
+  /**
+   * Queues a request for the lane's next batch; its answer or its timeout. The timeout is a
+   * plain timer (no racing fiber: this is every queued request's path).
+   */
   const enqueue = (group: GroupId, subject: string, lane: Lane, bytes: Uint8Array, waitMs: number) =>
     Effect.async<Uint8Array, RequestError>((resume) => {
-      const w: Waiter = { bytes, waitMs, waitsUntil: now() + waitMs, sent: false, resume }
-      lane.queue.push(w)
-      if (lane.inFlight < maxInFlight) flushSoon(group, subject, lane)
-      return Effect.sync(() => {
+      const leave = () => {
+        clearTimeout(timer)
         // Timed out or interrupted before it was sent: it never leaves.
         if (!w.sent) lane.queue.splice(lane.queue.indexOf(w), 1)
         w.resume = () => {}
-      })
-    }).pipe(Effect.timeoutFail({ duration: waitMs, onTimeout: () => timeoutOf(subject, waitMs) }))
+      }
+      const w: Waiter = {
+        bytes,
+        waitMs,
+        waitsUntil: now() + waitMs,
+        sent: false,
+        resume: (exit) => {
+          clearTimeout(timer)
+          w.resume = () => {}
+          resume(exit)
+        },
+      }
+      const timer = setTimeout(() => {
+        leave()
+        resume(Effect.fail(timeoutOf(subject, waitMs)))
+      }, waitMs)
+      lane.queue.push(w)
+      if (lane.inFlight < maxInFlight) flushSoon(group, subject, lane)
+      return Effect.sync(leave)
+    })
 
   const send: GroupBatcher["send"] = (group, subject, bytes, waitMs) =>
     Effect.suspend(() => {

@@ -107,25 +107,43 @@ export const run = <A, E, R, X extends E, G>(
         }),
       )
     })
-    const guarded = Effect.flatMap(
-      Clock.currentTimeMillis,
-      (now): Effect.Effect<A, E | typeof DEADLINE_PASSED, R> =>
-        attempts > 0 && (waitedToDeadline || now >= options.deadlineAt) ? Effect.fail(DEADLINE_PASSED) : once,
-    )
-    const waits = schedule(options.backoff, options.deadlineAt).pipe(
-      Schedule.whileInput((e: E | typeof DEADLINE_PASSED) => e !== DEADLINE_PASSED && options.retryable(e)),
-      Schedule.passthrough,
-      Schedule.onDecision((e, decision) => {
-        if (ScheduleDecision.isDone(decision)) return Effect.void
-        waitedToDeadline = ScheduleIntervals.start(decision.intervals) >= options.deadlineAt
-        return options.onWait === undefined ? Effect.void : options.onWait(e as X, attempts)
-      }),
-    )
-    return Effect.retry(guarded, waits).pipe(
-      Effect.catchAll((e): Effect.Effect<never, Exclude<E, X> | G> => {
-        if (e === DEADLINE_PASSED) return Effect.fail(options.onExpiry(last as X, attempts))
-        if (options.retryable(e)) return Effect.fail(options.onExpiry(e, attempts))
-        return Effect.fail(e as Exclude<E, X>)
-      }),
+    /**
+     * The loop after a first attempt that failed with `first` (retryable): the schedule sees
+     * that failure first, then each later attempt's.
+     */
+    const retrying = (first: E) => {
+      let replay = true
+      const guarded = Effect.suspend((): Effect.Effect<A, E | typeof DEADLINE_PASSED, R> => {
+        if (replay) {
+          replay = false
+          return Effect.fail(first)
+        }
+        return Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now): Effect.Effect<A, E | typeof DEADLINE_PASSED, R> =>
+            waitedToDeadline || now >= options.deadlineAt ? Effect.fail(DEADLINE_PASSED) : once,
+        )
+      })
+      const waits = schedule(options.backoff, options.deadlineAt).pipe(
+        Schedule.whileInput((e: E | typeof DEADLINE_PASSED) => e !== DEADLINE_PASSED && options.retryable(e)),
+        Schedule.passthrough,
+        Schedule.onDecision((e, decision) => {
+          if (ScheduleDecision.isDone(decision)) return Effect.void
+          waitedToDeadline = ScheduleIntervals.start(decision.intervals) >= options.deadlineAt
+          return options.onWait === undefined ? Effect.void : options.onWait(e as X, attempts)
+        }),
+      )
+      return Effect.retry(guarded, waits).pipe(
+        Effect.catchAll((e): Effect.Effect<never, Exclude<E, X> | G> => {
+          if (e === DEADLINE_PASSED) return Effect.fail(options.onExpiry(last as X, attempts))
+          if (options.retryable(e)) return Effect.fail(options.onExpiry(e, attempts))
+          return Effect.fail(e as Exclude<E, X>)
+        }),
+      )
+    }
+    // The first attempt runs alone: the schedule is built only when a retry is wanted (on the
+    // hot path every call's first attempt succeeds).
+    return Effect.catchAll(once, (e) =>
+      options.retryable(e) ? retrying(e) : Effect.fail(e as Exclude<E, X>),
     )
   })

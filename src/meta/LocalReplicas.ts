@@ -12,9 +12,11 @@
  *     configuration version 0) is bootstrapped with the group's initial voters, identically on
  *     every member (docs/decisions/0007: the initial members are entries 1..n of every log);
  *   - a `joining` replica or a learner is created empty: the group's leader fills it;
- * - NEVER re-created: a replica id this node removed before (a tombstone: a wiped replica that
+ * - NEVER re-created: a replica this node removed before (a tombstone: a wiped replica that
  *   comes back under its old id may vote twice, docs/decisions/0003), and a voter that is
- *   neither (it must have existed here and been lost);
+ *   neither (it must have existed here and been lost). A tombstone names the group AND the
+ *   replica id: replica ids are a node and a generation, so every new group's initial replica
+ *   on a node has the same id (a keyspace deleted and created again reuses them, 0106);
  * - a replica whose state machine kind this node does not have is skipped (and reported).
  */
 import { type GroupId, generationOfReplica, type NodeId, nodeOfReplica } from "../raft/Ids.js"
@@ -27,6 +29,9 @@ export interface HostedReplica {
   readonly group: GroupId
   readonly replica: ReplicaId
 }
+
+/** The tombstone of a replica this node removed (see the module comment). */
+export const tombstoneKey = (group: GroupId, replica: ReplicaId): string => `${group}/${replica}`
 
 /** What to do about one group on this node. */
 export type LocalAction =
@@ -48,7 +53,7 @@ export const planLocalReplicas = (
   self: NodeId,
   map: ShardMap,
   hosted: ReadonlyArray<HostedReplica>,
-  tombstones: ReadonlySet<ReplicaId>,
+  tombstones: ReadonlySet<string>,
   canHost: (kind: string) => boolean,
 ): LocalAction[] => {
   if (!map.groups.some((g) => g.id === META_GROUP)) return []
@@ -62,7 +67,7 @@ export const planLocalReplicas = (
     listed.set(g.id, mine.id)
     const local = here.get(g.id)
     if (local !== undefined) continue
-    if (tombstones.has(mine.id)) {
+    if (tombstones.has(tombstoneKey(g.id, mine.id))) {
       out.push({ _tag: "Skip", group: g.id, replica: mine.id, why: "removed from this node before" })
       continue
     }

@@ -67,6 +67,14 @@ export const CreateKeyspace = Schema.TaggedStruct("CreateKeyspace", {
   at: Millis,
 })
 
+/**
+ * Deletes a keyspace for good: it leaves the shard map with its groups, and the operators in
+ * flight on them end (rolled back, cause "keyspace deleted"). Every node hosting a replica of
+ * them sees it unlisted in the next map and removes it, wiping its log and snapshot
+ * (docs/decisions/0105). The name is free again at once; group ids are never reused.
+ */
+export const DeleteKeyspace = Schema.TaggedStruct("DeleteKeyspace", { name: Schema.String, at: Millis })
+
 /** Changes the number of voters the planner keeps for every shard of a keyspace. */
 export const SetReplicationFactor = Schema.TaggedStruct("SetReplicationFactor", {
   keyspace: Schema.String,
@@ -160,6 +168,7 @@ export const MetaCommand = Schema.Union(
   SetNodeState,
   UpdateSettings,
   CreateKeyspace,
+  DeleteKeyspace,
   SetReplicationFactor,
   AddLearner,
   PromoteLearner,
@@ -196,6 +205,12 @@ export const KeyspaceCreated = Schema.TaggedStruct("KeyspaceCreated", {
   groups: Schema.Array(GroupIdSchema),
 })
 
+/** The keyspace is gone; these were its groups, in slot order. */
+export const KeyspaceDeleted = Schema.TaggedStruct("KeyspaceDeleted", {
+  name: Schema.String,
+  groups: Schema.Array(GroupIdSchema),
+})
+
 /** The replica allocated by `AddLearner`. */
 export const ReplicaAllocated = Schema.TaggedStruct("ReplicaAllocated", {
   group: GroupIdSchema,
@@ -211,6 +226,7 @@ export const MetaResponse = Schema.Union(
   Bootstrapped,
   NodeRegistered,
   KeyspaceCreated,
+  KeyspaceDeleted,
   ReplicaAllocated,
   OperatorStarted,
   MetaError,

@@ -79,6 +79,8 @@ export const CreateKeyspaceRequest = Schema.TaggedStruct("CreateKeyspace", {
   replicationFactor: Schema.optionalWith(Count, { default: () => 0 }),
   kind: Schema.optional(Schema.String),
 })
+/** Deletes a keyspace, its groups and their data, for good. */
+export const DeleteKeyspaceRequest = Schema.TaggedStruct("DeleteKeyspace", { name: Schema.String })
 /** Moves a node through its life cycle: `draining` drains it, `up` cancels, `removed` retires it once empty. */
 export const SetNodeStateRequest = Schema.TaggedStruct("SetNodeState", {
   node: NodeIdSchema,
@@ -102,6 +104,7 @@ export const MetaRequest = Schema.Union(
   RegisterNodeRequest,
   HeartbeatRequest,
   CreateKeyspaceRequest,
+  DeleteKeyspaceRequest,
   SetNodeStateRequest,
   UpdateSettingsRequest,
   SetReplicationFactorRequest,
@@ -182,6 +185,8 @@ export const classify = (request: MetaRequest, nowMs: number): Classified => {
         ...(request.kind === undefined ? {} : { kind: request.kind }),
         at,
       })
+    case "DeleteKeyspace":
+      return command({ _tag: "DeleteKeyspace", name: request.name, at })
     case "SetNodeState":
       return command({ _tag: "SetNodeState", node: request.node, state: request.state, at })
     case "UpdateSettings":
@@ -240,6 +245,7 @@ export const metaRequestClass = (request: { readonly _tag: MetaRequest["_tag"] }
     case "Heartbeat":
       return "internal"
     case "CreateKeyspace":
+    case "DeleteKeyspace":
     case "SetNodeState":
     case "UpdateSettings":
     case "SetReplicationFactor":

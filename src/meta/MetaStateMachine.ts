@@ -1,6 +1,6 @@
 /**
  * The metadata group's state machine (group 0): decodes a command, applies it with the pure
- * handlers of ApplyNodes, ApplyShards and ApplyOperators, encodes the response. It implements
+ * handlers of ApplyNodes, ApplyShards, ApplyDeleteKeyspace and ApplyOperators, encodes the response. It implements
  * the runtime's `StateMachine` contract: `apply` is deterministic and never throws (a command
  * that does not decode, or that the state refuses, gets a typed `MetaError` response), `query`
  * never changes the state, and `restore(snapshot())` reproduces the state exactly.
@@ -10,6 +10,7 @@
  */
 import { Either } from "effect"
 import type { StateMachine } from "../runtime/StateMachine.js"
+import { applyDeleteKeyspace } from "./ApplyDeleteKeyspace.js"
 import {
   applyBootstrap,
   applyHeartbeat,
@@ -67,6 +68,8 @@ export const applyCommand = (state: ClusterState, command: MetaCommand): Command
       return applyUpdateSettings(state, command)
     case "CreateKeyspace":
       return applyCreateKeyspace(state, command)
+    case "DeleteKeyspace":
+      return applyDeleteKeyspace(state, command)
     case "SetReplicationFactor":
       return applySetReplicationFactor(state, command)
     case "AddLearner":

@@ -11,7 +11,7 @@
 import { Either, ParseResult, Schema } from "effect"
 import { MAX_VALUE_BYTES } from "../../shards/kv/Kv.js"
 import { invalidReason, MAX_ENTITY_ID_BYTES } from "../runtime/entity/EntityId.js"
-import { clipMessage, type JsonLimits, parseGuardedJson, quoteInput } from "./JsonGuard.js"
+import { clipMessage, type JsonLimits, type JsonRefusal, parseGuardedJson, quoteInput } from "./JsonGuard.js"
 
 /** How keys and values are written in JSON. */
 export const Encoding = Schema.Literal("utf8", "base64")
@@ -169,8 +169,17 @@ const describe = (error: ParseResult.ParseError): string => {
  * `BadRequest` naming the problem, quoting at most ~200 bytes of the input. The size, UTF-8,
  * nesting and lone-surrogate checks come first, before anything is parsed (JsonGuard.ts).
  */
-export const decodeRequest = (data: Uint8Array): Either.Either<Request, BadRequest> => {
-  const parsed = parseGuardedJson(data, REQUEST_LIMITS)
+export const decodeRequest = (data: Uint8Array): Either.Either<Request, BadRequest> =>
+  decodeParsed(parseRequest(data))
+
+/** The request's JSON, after the guard's checks: each request is parsed once (`decodeParsed`). */
+export const parseRequest = (data: Uint8Array): Either.Either<unknown, JsonRefusal> =>
+  parseGuardedJson(data, REQUEST_LIMITS)
+
+/** `decodeRequest` of a request already parsed by `parseRequest`. */
+export const decodeParsed = (
+  parsed: Either.Either<unknown, JsonRefusal>,
+): Either.Either<Request, BadRequest> => {
   if (Either.isLeft(parsed)) {
     const r = parsed.left
     return bad(

@@ -10,7 +10,7 @@ import type { KeyValue } from "../../shards/kv/KvRev.js"
 import type * as KvRevClient from "../client/KvRevClient.js"
 import * as KvWatch from "../client/KvWatch.js"
 import * as Gateway from "./GatewayProtocol.js"
-import { clipMessage, parseGuardedJson } from "./JsonGuard.js"
+import { clipMessage } from "./JsonGuard.js"
 
 type Reply = Record<string, unknown>
 
@@ -114,10 +114,9 @@ const bytes = (field: string, text: string, enc: Gateway.Encoding): Uint8Array =
 }
 
 /** The request if `data` is a revisioned op (else undefined: not ours), or why it is bad. */
-const parse = (data: Uint8Array): Either.Either<RevRequest, Bad> | undefined => {
-  // The same checks as every gateway request, before any parse (JsonGuard.ts); a refused request
-  // is left to `KvGateway.handle`, which answers it `BadRequest` with the reason.
-  const guarded = parseGuardedJson(data, Gateway.REQUEST_LIMITS)
+const parse = (guarded: Either.Either<unknown, unknown>): Either.Either<RevRequest, Bad> | undefined => {
+  // A request the guard refused (JsonGuard.ts) is left to `KvGateway.handle`, which answers it
+  // `BadRequest` with the reason.
   if (Either.isLeft(guarded)) return undefined
   const json = guarded.right
   if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
@@ -182,7 +181,7 @@ const txnOf = (r: Extract<RevRequest, { op: "txn" }>, enc: Gateway.Encoding): Kv
 export const decodeTxn = (text: string): Either.Either<KvRevClient.Txn, string> => {
   const json = jsonObject(text)
   if (json === undefined) return Either.left("not a JSON object")
-  const parsed = parse(encoder.encode(JSON.stringify({ ...json, op: "txn" })))
+  const parsed = parse(Gateway.parseRequest(encoder.encode(JSON.stringify({ ...json, op: "txn" }))))
   if (parsed === undefined) return Either.left("not a JSON object")
   if (Either.isLeft(parsed)) return Either.left(parsed.left.message)
   return Either.right(txnOf(parsed.right as Extract<RevRequest, { op: "txn" }>, "utf8"))
@@ -293,13 +292,16 @@ const DECLARED = new Set([
   "Conflict",
 ])
 
-/** The reply of a revisioned op, or undefined when `data` is not one (the basic gateway's). */
+/**
+ * The reply of a revisioned op, or undefined when the request (as `Gateway.parseRequest` parsed
+ * it) is not one (the basic gateway's).
+ */
 export const route = (
   rev: KvRevClient.KvRevClientService,
-  data: Uint8Array,
+  request: Either.Either<unknown, unknown>,
   failure: (e: { readonly _tag: string; readonly message: string }) => Reply,
 ): Effect.Effect<Reply> | undefined => {
-  const parsed = parse(data)
+  const parsed = parse(request)
   if (parsed === undefined) return undefined
   if (Either.isLeft(parsed)) return Effect.succeed(Gateway.errorReply("BadRequest", parsed.left.message))
   return Effect.suspend(() => {

@@ -17,7 +17,7 @@
  * lone-surrogate limits are checked before a request is parsed (JsonGuard.ts), and an error
  * message quotes at most ~200 bytes of the request.
  */
-import { Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, type Either, Layer, Option } from "effect"
 import * as KvClient from "../client/KvClient.js"
 import * as KvRevClient from "../client/KvRevClient.js"
 import * as Router from "../client/Router.js"
@@ -27,6 +27,7 @@ import { KV_QUEUE_GROUP } from "../transport/Subjects.js"
 import { serveBounded } from "./BoundedServe.js"
 import * as Gateway from "./GatewayProtocol.js"
 import * as GatewayRevOps from "./GatewayRevOps.js"
+import type { JsonRefusal } from "./JsonGuard.js"
 import { NodeObservations } from "./NodeObservations.js"
 
 /** Options of the gateway. */
@@ -74,8 +75,16 @@ export const handle = (
   maxReplyBytes: number,
   /** Told each request's operation ("invalid" for an unreadable request) once it is known. */
   onOp?: (op: string) => void,
+): Effect.Effect<Reply> => handleParsed(kv, Gateway.parseRequest(data), maxReplyBytes, onOp)
+
+/** `handle` of a request already parsed by `Gateway.parseRequest`. */
+const handleParsed = (
+  kv: KvClient.KvClientService,
+  parsed: Either.Either<unknown, JsonRefusal>,
+  maxReplyBytes: number,
+  onOp?: (op: string) => void,
 ): Effect.Effect<Reply> => {
-  const decoded = Gateway.decodeRequest(data)
+  const decoded = Gateway.decodeParsed(parsed)
   onOp?.(decoded._tag === "Left" ? "invalid" : decoded.right.op)
   if (decoded._tag === "Left") return Effect.succeed(Gateway.errorReply("BadRequest", decoded.left.message))
   const req = decoded.right
@@ -180,9 +189,11 @@ export const layer = (options: KvGatewayOptions): Layer.Layer<never, BusClosed |
       const observations = yield* Effect.serviceOption(NodeObservations)
       if (Option.isSome(observations)) observations.value.gatewaySessions = router.sessionsOpen
       const reply = (data: Uint8Array, onOp?: (op: string) => void): Effect.Effect<Reply> => {
-        const revOp = GatewayRevOps.route(rev, data, failure)
+        // Parsed once: the revisioned ops first, then the basic ones.
+        const parsed = Gateway.parseRequest(data)
+        const revOp = GatewayRevOps.route(rev, parsed, failure)
         if (revOp !== undefined) onOp?.("rev")
-        return revOp ?? handle(kv, data, bus.maxPayload(), onOp)
+        return revOp ?? handleParsed(kv, parsed, bus.maxPayload(), onOp)
       }
       // Latency by operation and outcome, for the node's metrics (NodeObservations).
       const timed = (data: Uint8Array): Effect.Effect<Reply> => {

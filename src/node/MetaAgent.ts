@@ -22,7 +22,12 @@
 import { Clock, Effect, Layer, Schedule } from "effect"
 import { call, callUntilAnswered } from "../client/MetaCall.js"
 import { type Labels, META_KIND } from "../meta/ClusterState.js"
-import { type HostedReplica, type LocalAction, planLocalReplicas } from "../meta/LocalReplicas.js"
+import {
+  type HostedReplica,
+  type LocalAction,
+  planLocalReplicas,
+  tombstoneKey,
+} from "../meta/LocalReplicas.js"
 import { type NodeLoad, type ReplicaReport, splitLoad } from "../meta/NodeReport.js"
 import { completeShardMap } from "../meta/PagedShardMap.js"
 import type { GroupId } from "../raft/Ids.js"
@@ -86,7 +91,7 @@ export const loadReport = (
 })
 
 /** Carries out one reconciliation action; failures are logged. */
-const act = (node: NodeService, a: LocalAction, tombstones: Set<ReplicaId>) => {
+const act = (node: NodeService, a: LocalAction, tombstones: Set<string>) => {
   switch (a._tag) {
     case "Create":
       return node
@@ -109,7 +114,7 @@ const act = (node: NodeService, a: LocalAction, tombstones: Set<ReplicaId>) => {
         )
     case "Remove":
       return Effect.gen(function* () {
-        tombstones.add(a.replica)
+        tombstones.add(tombstoneKey(a.group, a.replica))
         yield* node.removeReplica(a.group)
         yield* Effect.logInfo(`group ${a.group}: removed replica ${a.replica} (${a.why})`)
       })
@@ -127,7 +132,8 @@ interface Agent {
   readonly subject: string
   readonly timeout: number
   readonly kinds: ReadonlySet<string>
-  readonly tombstones: Set<ReplicaId>
+  /** The replicas removed here (`tombstoneKey`): never created again. */
+  readonly tombstones: Set<string>
   /** Replicas seen hosted here: one that vanishes was removed by its group (tombstoned). */
   readonly seen: Map<GroupId, ReplicaId>
   readonly skipped: Set<string>
@@ -201,9 +207,9 @@ const noteRemovedReplicas = (agent: Agent, hosted: ReadonlyArray<HostedReplica>)
     for (const [group, replica] of agent.seen) {
       if (now.get(group) === replica) continue
       agent.seen.delete(group)
-      if (agent.tombstones.has(replica)) continue
+      if (agent.tombstones.has(tombstoneKey(group, replica))) continue
       // Removed by its group (it applied its own removal): remember, and drop its catalog entry.
-      agent.tombstones.add(replica)
+      agent.tombstones.add(tombstoneKey(group, replica))
       if (!now.has(group)) yield* agent.node.removeReplica(group)
     }
   })
@@ -222,7 +228,7 @@ const reconcile = (agent: Agent) =>
     for (const a of planLocalReplicas(node.nodeId, map, hosted, tombstones, (k) => agent.kinds.has(k))) {
       if (a._tag === "Skip") {
         // A tombstoned replica still listed is the map lagging its group's removal: expected.
-        if (tombstones.has(a.replica)) continue
+        if (tombstones.has(tombstoneKey(a.group, a.replica))) continue
         const key = `${a.group}/${a.replica}`
         if (!agent.skipped.has(key)) {
           agent.skipped.add(key)
@@ -332,7 +338,7 @@ export const make = (options: MetaAgentOptions) =>
       subject: clusterSubjects(options.cluster, options.subjectPrefix).metaOf("internal"),
       timeout: options.requestTimeoutMs ?? 2000,
       kinds: new Set(options.kinds),
-      tombstones: new Set<ReplicaId>(),
+      tombstones: new Set<string>(),
       seen: new Map<GroupId, ReplicaId>(),
       skipped: new Set<string>(),
       removed: false,

@@ -1,6 +1,6 @@
 /**
  * A node's admin endpoint on `flotilla.<c>.cli.admin.<node>` (read-only requests: `status`,
- * `summary`, `read`; anything else is refused there as `Forbidden`) and
+ * `group`, `summary`, `read`; anything else is refused there as `Forbidden`) and
  * `flotilla.<c>.op.admin.<node>` (every request): JSON requests, JSON replies, for the
  * `flotilla status` command, operators and tests. Every request is Schema-validated; a bad one
  * gets `{"ok":false,"error":"BadRequest","message":...}` and changes nothing.
@@ -9,6 +9,8 @@
  * - `status`: `{ after?: groupId }` → the hosted replicas (`GroupStatus`) with group ids above
  *   `after`, in id order, and the node's counters. An answer holds at most `STATUS_PAGE_BYTES`
  *   of replicas; when some are left it says `next` (ask again with `after: next`);
+ * - `group`: `{ group }` → this node's replica of one group (`GroupStatus`), or
+ *   `GroupNotFound` when it hosts none (for `flotilla group status|transfer-leader`);
  * - `summary`: counts only (groups, leaders, groups without a known leader, quiesced, stopped,
  *   with the first stopped group and its reason), the counters, and the node's vitals
  *   (NodeVitals.ts: health, readiness, HTTP address, CPU, memory, throughput counters) — small
@@ -38,6 +40,7 @@ export const AdminRequest = Schema.Union(
     op: Schema.Literal("status"),
     after: Schema.optional(Schema.Int.pipe(Schema.nonNegative())),
   }),
+  Schema.Struct({ op: Schema.Literal("group"), group: Schema.Int.pipe(Schema.nonNegative()) }),
   Schema.Struct({ op: Schema.Literal("summary") }),
   Schema.Struct({
     op: Schema.Literal("read"),
@@ -68,7 +71,7 @@ export type AdminRequest = Schema.Schema.Type<typeof AdminRequest>
 
 /**
  * The admin subject of `node` of class `c`: "client" (the default) takes the read-only
- * requests (`status`, `summary`, `read`), "operator" every request.
+ * requests (`status`, `group`, `summary`, `read`), "operator" every request.
  */
 export const adminSubject = (
   cluster: string,
@@ -81,7 +84,7 @@ export const adminSubject = (
 }
 
 /** The requests a client may make on the client admin subject. */
-const READ_ONLY_OPS: ReadonlySet<AdminRequest["op"]> = new Set(["status", "summary", "read"])
+const READ_ONLY_OPS: ReadonlySet<AdminRequest["op"]> = new Set(["status", "group", "summary", "read"])
 
 /** The JSON bytes of replicas one `status` answer carries at most (NATS allows 1 MiB). */
 export const STATUS_PAGE_BYTES = 512 * 1024
@@ -149,6 +152,16 @@ const handle = (
           stats: yield* node.stats,
           ...(next !== undefined ? { next } : {}),
         }
+      }
+      case "group": {
+        const st = yield* node.status(req.group as GroupId)
+        return Option.isSome(st)
+          ? { ok: true, node: node.nodeId, group: st.value }
+          : {
+              ok: false,
+              error: "GroupNotFound",
+              message: `node ${node.nodeId} hosts no replica of group ${req.group}`,
+            }
       }
       case "summary": {
         const groups = yield* node.groups

@@ -206,6 +206,12 @@ const raftAndStorageFamilies = ({ m, mailbox, stats }: Scrape): Family[] => [
     histograms: [{ histogram: m.proposalSeconds }],
   },
   {
+    name: "flotilla_proposal_to_commit_seconds",
+    help: "Command accepted into the leader's log until the round that learnt it committed.",
+    type: "histogram",
+    histograms: [{ histogram: m.proposalToCommitSeconds }],
+  },
+  {
     name: "flotilla_commit_to_apply_seconds",
     help: "Round that saw entries committed until they were applied.",
     type: "histogram",

@@ -174,6 +174,7 @@ const accepted = (r: MetaResponse): boolean =>
   r._tag === "Bootstrapped" ||
   r._tag === "NodeRegistered" ||
   r._tag === "KeyspaceCreated" ||
+  r._tag === "KeyspaceDeleted" ||
   r._tag === "ReplicaAllocated" ||
   r._tag === "OperatorStarted"
 

@@ -111,6 +111,22 @@ const hasVoterOn = (cs: ConfState, node: NodeId): boolean =>
   cs.voters.some((id) => nodeOfReplica(id) === node) ||
   cs.votersOutgoing.some((id) => nodeOfReplica(id) === node)
 
+/**
+ * Whether `r` may act on `rd` (apply, answer, send) before the round's write of it lands: when
+ * the only state `rd` changes is the commit index (no entries, snapshot, term or vote: not
+ * `mustSync`), nothing of `r` is still being written (so the Readies finish in order), and no
+ * message of `rd` acknowledges persisted state. Raft keeps the commit index as volatile state:
+ * the committed entries are durable on a quorum already and, here, in our own log, so a leader
+ * answers its callers in the round that learns the commit rather than a store write later. The
+ * index is still written (unsynced), so that a restart replays less.
+ */
+const actsBeforeDurable = (r: Replica, rd: Ready): boolean =>
+  !rd.mustSync &&
+  rd.entries.length === 0 &&
+  rd.snapshot === undefined &&
+  rd.persistedMessages.length === 0 &&
+  r.readies.length === 0
+
 export class Engine {
   readonly replicas = new Map<GroupId, Replica>()
   /** Candidates of a failover (`failOver`) and the ticks they keep asking for votes. */
@@ -516,13 +532,14 @@ export class Engine {
       for (const m of rd.messages) this.route(outbound, r.groupId, m)
       const persists =
         u !== undefined && (u.entries !== undefined || u.snapshot !== undefined || u.hardState !== undefined)
-      r.readies.push({ rd, durable: !persists, at: nowMs })
+      const early = persists && actsBeforeDurable(r, rd)
+      r.readies.push({ rd, durable: !persists || early, at: nowMs })
       if (persists) {
+        // An early Ready is written all the same (and stops its replica should that fail).
         readies.push([r, rd])
         if (rd.mustSync) sync = true
-      } else {
-        free.push(r)
       }
+      if (!persists || early) free.push(r)
     }
     for (const e of this.extra) this.route(outbound, e.groupId, e.message)
     this.extra = []
@@ -560,7 +577,7 @@ export class Engine {
       if (rd.committedEntries.length > 0) this.metrics.commitToApplySeconds.observe((nowMs - at) / 1000)
       let outcome: ReturnType<Replica["finish"]>
       try {
-        outcome = r.finish(rd, nowMs)
+        outcome = r.finish(rd, nowMs, at)
       } catch (e) {
         this.stopOnDefect(r, "finishing its round", e)
         return

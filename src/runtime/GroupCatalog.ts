@@ -6,7 +6,7 @@
  * The file layer writes `catalog.json` in the data directory atomically (temp file, fsync,
  * rename, fsync of the directory); the memory layer keeps it for the process's lifetime.
  */
-import { mkdir, readFile } from "node:fs/promises"
+import { mkdir, readFile as readTextFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Context, Data, Effect, Layer, Schema } from "effect"
 import type { GroupId } from "../raft/Ids.js"
@@ -49,30 +49,43 @@ export const layerMemory: Layer.Layer<GroupCatalog> = Layer.sync(GroupCatalog, (
   }
 })
 
+/** The catalog's path in a data directory. */
+export const catalogPath = (dataDir: string): string => join(dataDir, "catalog.json")
+
+/** The kinds recorded in `<dataDir>/catalog.json`, by group; empty when there is no catalog. Reads only. */
+export const readFile = (dataDir: string): Effect.Effect<ReadonlyMap<number, string>, CatalogError> =>
+  Effect.gen(function* () {
+    const path = catalogPath(dataDir)
+    const fail = (reason: string) => new CatalogError({ path, reason })
+    const text = yield* Effect.tryPromise({
+      try: () =>
+        readTextFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
+          if (e.code === "ENOENT") return undefined
+          throw e
+        }),
+      catch: (e) => fail(String(e)),
+    })
+    const kinds = new Map<number, string>()
+    if (text === undefined) return kinds
+    const parsed = yield* Schema.decodeUnknown(CatalogFile)(text).pipe(
+      Effect.mapError((e) => fail(`unreadable: ${e.message}`)),
+    )
+    for (const [g, kind] of Object.entries(parsed.kinds)) kinds.set(Number(g), kind)
+    return kinds
+  })
+
 /** The catalog in `<dataDir>/catalog.json`. */
 export const layerFile = (dataDir: string): Layer.Layer<GroupCatalog, CatalogError> =>
   Layer.effect(
     GroupCatalog,
     Effect.gen(function* () {
-      const path = join(dataDir, "catalog.json")
+      const path = catalogPath(dataDir)
       const fail = (reason: string) => new CatalogError({ path, reason })
-      const kinds = new Map<number, string>()
-      const text = yield* Effect.tryPromise({
-        try: async () => {
-          await mkdir(dataDir, { recursive: true })
-          return await readFile(path, "utf8").catch((e: NodeJS.ErrnoException) => {
-            if (e.code === "ENOENT") return undefined
-            throw e
-          })
-        },
+      yield* Effect.tryPromise({
+        try: () => mkdir(dataDir, { recursive: true }),
         catch: (e) => fail(String(e)),
       })
-      if (text !== undefined) {
-        const parsed = yield* Schema.decodeUnknown(CatalogFile)(text).pipe(
-          Effect.mapError((e) => fail(`unreadable: ${e.message}`)),
-        )
-        for (const [g, kind] of Object.entries(parsed.kinds)) kinds.set(Number(g), kind)
-      }
+      const kinds = new Map(yield* readFile(dataDir))
       // Each write is of the whole catalog, one at a time, and covers every change made before
       // it started: callers waiting behind a write whose content already holds their change
       // return at once (group commit: a node creating thousands of groups writes a few times,

@@ -32,13 +32,15 @@ export class Proposals {
   }
 
   /** Entry `e` applied with `reply`: answers the proposal waiting on its index, if any. */
-  settle(e: Entry, reply: Uint8Array, lostReason: string, nowMs?: number): void {
+  settle(e: Entry, reply: Uint8Array, lostReason: string, nowMs?: number, committedAt?: number): void {
     const p = this.byIndex.get(e.index)
     if (p === undefined) return
     this.byIndex.delete(e.index)
     if (p.term === e.term) {
-      if (p.at !== undefined && nowMs !== undefined)
+      if (p.at !== undefined && nowMs !== undefined) {
         this.metrics?.proposalSeconds.observe((nowMs - p.at) / 1000)
+        this.metrics?.proposalToCommitSeconds.observe(((committedAt ?? nowMs) - p.at) / 1000)
+      }
       p.waiter.succeed(reply)
     } else {
       if (this.metrics) this.metrics.proposalsFailed++

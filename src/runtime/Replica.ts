@@ -228,15 +228,17 @@ export class Replica {
 
   /**
    * The Ready's state is durable and its messages are sent: install, apply, answer callers and
-   * advance. MUST be called only after the store acknowledged the write.
+   * advance. MUST be called only after the store acknowledged the write, but for a Ready whose
+   * only change is the commit index (Engine's `actsBeforeDurable`, decision 0120).
+   * `collectedAt`: when the round that took the Ready was collected (its commit was learnt).
    */
-  finish(rd: Ready, nowMs: number): FinishOutcome {
+  finish(rd: Ready, nowMs: number, collectedAt: number = nowMs): FinishOutcome {
     if (rd.snapshot !== undefined && !this.installSnapshot(rd.snapshot, nowMs)) return NO_OUTCOME
     const mem = this.storage.mem
     if (rd.entries.length > 0) mem.append(rd.entries)
     if (rd.hardState) mem.setHardState(rd.hardState)
     this.countElections(rd)
-    const applied = this.applyCommitted(rd.committedEntries, nowMs)
+    const applied = this.applyCommitted(rd.committedEntries, nowMs, collectedAt)
     if (applied === "stopped") return NO_OUTCOME
     this.reads.confirm(rd.readStates)
     this.advance(rd)
@@ -281,6 +283,8 @@ export class Replica {
   private applyCommitted(
     entries: ReadonlyArray<Entry>,
     nowMs: number,
+    /** When the round that learnt these entries committed was collected. */
+    committedAt: number,
   ): { readonly membershipChanged: boolean } | "stopped" {
     let membershipChanged = false
     for (const e of entries) {
@@ -300,7 +304,13 @@ export class Replica {
           return "stopped"
         }
       }
-      this.proposals.settle(e, reply ?? new Uint8Array(0), "leadership changed before commit", nowMs)
+      this.proposals.settle(
+        e,
+        reply ?? new Uint8Array(0),
+        "leadership changed before commit",
+        nowMs,
+        committedAt,
+      )
     }
     return { membershipChanged }
   }

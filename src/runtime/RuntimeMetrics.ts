@@ -9,6 +9,8 @@ import { Histogram, LATENCY_BUCKETS, SIZE_BUCKETS } from "./Prometheus.js"
 export class RuntimeMetrics {
   /** Proposal accepted by the leader's core → its entry applied and the caller answered (seconds). */
   readonly proposalSeconds = new Histogram(LATENCY_BUCKETS)
+  /** Proposal accepted by the leader's core → the round that learnt its entry committed (seconds). */
+  readonly proposalToCommitSeconds = new Histogram(LATENCY_BUCKETS)
   /** Round collected with committed entries → those entries applied (seconds). */
   readonly commitToApplySeconds = new Histogram(LATENCY_BUCKETS)
   /** One `LogStore.write` of a round (seconds). */

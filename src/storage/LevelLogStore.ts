@@ -54,11 +54,13 @@ export interface LevelOptions {
   readonly maxOpenFiles?: number | undefined
 }
 
-const MANIFEST = "FLOTILLA"
+/** The manifest's file name. */
+export const MANIFEST = "FLOTILLA"
 const FORMAT = "flotilla-logstore"
 const VERSION = 1
 
-interface Manifest {
+/** The manifest: what the directory holds. */
+export interface Manifest {
   readonly format: string
   readonly version: number
   readonly instances: number
@@ -97,7 +99,8 @@ const prepareDir = async (dir: string, create: boolean): Promise<void> => {
   }
 }
 
-const readManifest = async (dir: string): Promise<Manifest | undefined> => {
+/** The manifest of `dir`; undefined when there is none (a StoreUnavailable when it is bad). */
+export const readManifest = async (dir: string): Promise<Manifest | undefined> => {
   let text: string
   try {
     text = await readFile(join(dir, MANIFEST), "utf8")

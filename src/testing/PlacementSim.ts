@@ -114,6 +114,8 @@ export interface PlacementSim {
   readonly isUp: (node: number) => boolean
   readonly upNodes: () => NodeId[]
   readonly node: (node: number) => NodeService | undefined
+  /** The groups with any data (log, hard state, snapshot) on the node's disk, running or not. */
+  readonly storedGroups: (node: number) => ReadonlyArray<GroupId>
   /** The node dies at once (nothing more leaves it; its disk keeps what was written). */
   readonly crash: (node: number) => Effect.Effect<void, SimFailed>
   /** A crashed node starts again on its disk, as itself. */
@@ -315,7 +317,17 @@ const metaApi = ({ cluster, driver, clientBus }: Parts): Pick<PlacementSim, Meta
   }
 }
 
-type NodesApi = "addNode" | "nodeIds" | "isUp" | "upNodes" | "node" | "crash" | "restart" | "isolate" | "heal"
+type NodesApi =
+  | "addNode"
+  | "nodeIds"
+  | "isUp"
+  | "upNodes"
+  | "node"
+  | "storedGroups"
+  | "crash"
+  | "restart"
+  | "isolate"
+  | "heal"
 const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
   const { driver, nodes } = parts
   const { meta } = metaApi(parts)
@@ -349,6 +361,7 @@ const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
     isUp: (n) => nodes.slots[n - 1]?.current !== undefined,
     upNodes: nodes.upNodes,
     node: (n) => nodes.slots[n - 1]?.current?.node,
+    storedGroups: (n) => [...(nodes.slots[n - 1]?.disk.groups.keys() ?? [])].sort((a, b) => a - b),
     crash: (n) =>
       Effect.suspend(() => {
         if (!nodes.isUp(n)) return Effect.fail(new SimFailed(`node ${n} is down already`))

@@ -139,14 +139,10 @@ export const DEFAULT_SUBSCRIPTION_CAPACITY = 65_536
 
 /** Checks a subject for publishing. */
 export const checkPublishSubject = (subject: string): Effect.Effect<void, InvalidSubject> =>
-  isValidPublishSubject(subject)
-    ? Effect.void
-    : Effect.fail(
-        new InvalidSubject({
-          subject,
-          message: `${JSON.stringify(subject)} is not a valid subject to publish to`,
-        }),
-      )
+  isValidPublishSubject(subject) ? Effect.void : Effect.fail(invalidPublishSubject(subject))
+
+const invalidPublishSubject = (subject: string) =>
+  new InvalidSubject({ subject, message: `${JSON.stringify(subject)} is not a valid subject to publish to` })
 
 /** Checks a subject for subscribing (wildcards allowed). */
 export const checkSubscribeSubject = (subject: string): Effect.Effect<void, InvalidSubject> =>
@@ -165,16 +161,15 @@ export const checkPayload = (
   data: Uint8Array,
   limit: number,
 ): Effect.Effect<void, PayloadTooLarge> =>
-  data.length <= limit
-    ? Effect.void
-    : Effect.fail(
-        new PayloadTooLarge({
-          subject,
-          size: data.length,
-          limit,
-          message: `payload of ${data.length} bytes to ${subject} exceeds the bus's max_payload of ${limit}`,
-        }),
-      )
+  data.length <= limit ? Effect.void : Effect.fail(payloadTooLarge(subject, data.length, limit))
+
+const payloadTooLarge = (subject: string, size: number, limit: number) =>
+  new PayloadTooLarge({
+    subject,
+    size,
+    limit,
+    message: `payload of ${size} bytes to ${subject} exceeds the bus's max_payload of ${limit}`,
+  })
 
 const closedError = () => new BusClosed({ message: "the NATS connection is closed or draining" })
 
@@ -229,39 +224,37 @@ export const makeNatsBus = (conn: NatsConnectionService): BusService => {
       ),
     request: (subject, data, options) => {
       const timeoutMillis = Duration.toMillis(Duration.decode(options.timeout))
-      return Effect.all([checkPublishSubject(subject), checkPayload(subject, data, conn.maxPayload())], {
-        discard: true,
-      }).pipe(
-        Effect.zipRight(Effect.suspend(() => (isClosed() ? Effect.fail(closedError()) : Effect.void))),
-        Effect.zipRight(
-          Effect.tryPromise({
-            try: () => nc.request(subject, data, { timeout: Math.max(1, Math.ceil(timeoutMillis)) }),
-            catch: (e): RequestError => {
-              const err = e as { name?: string; isNoResponders?: () => boolean }
-              if (typeof err.isNoResponders === "function" && err.isNoResponders())
-                return new NoResponders({ subject, message: `no responders on ${subject}` })
-              if (err.name === "TimeoutError")
-                return new RequestTimeout({
-                  subject,
-                  timeoutMillis,
-                  message: `no reply on ${subject} within ${timeoutMillis} ms`,
-                })
-              if (
-                isClosed() ||
-                err.name === "ClosedConnectionError" ||
-                err.name === "DrainingConnectionError"
-              )
-                return closedError()
-              return new RequestTimeout({
-                subject,
-                timeoutMillis,
-                message: `request on ${subject} failed: ${String(e)}`,
-              })
-            },
-          }),
-        ),
-        Effect.map((msg) => msg.data),
-      )
+      const failed = (e: unknown): RequestError => {
+        const err = e as { name?: string; isNoResponders?: () => boolean }
+        if (typeof err.isNoResponders === "function" && err.isNoResponders())
+          return new NoResponders({ subject, message: `no responders on ${subject}` })
+        if (err.name === "TimeoutError")
+          return new RequestTimeout({
+            subject,
+            timeoutMillis,
+            message: `no reply on ${subject} within ${timeoutMillis} ms`,
+          })
+        if (isClosed() || err.name === "ClosedConnectionError" || err.name === "DrainingConnectionError")
+          return closedError()
+        return new RequestTimeout({
+          subject,
+          timeoutMillis,
+          message: `request on ${subject} failed: ${String(e)}`,
+        })
+      }
+      // One effect for the whole request (the client's hot path): the checks run synchronously.
+      return Effect.suspend(() => {
+        if (!isValidPublishSubject(subject)) return Effect.fail(invalidPublishSubject(subject))
+        const limit = conn.maxPayload()
+        if (data.length > limit) return Effect.fail(payloadTooLarge(subject, data.length, limit))
+        if (isClosed()) return Effect.fail(closedError())
+        return Effect.async<Uint8Array, RequestError>((resume) => {
+          nc.request(subject, data, { timeout: Math.max(1, Math.ceil(timeoutMillis)) }).then(
+            (msg) => resume(Effect.succeed(msg.data)),
+            (e) => resume(Effect.fail(failed(e))),
+          )
+        })
+      })
     },
     subscribe: (subject, options = {}) =>
       Effect.gen(function* () {

@@ -17,10 +17,14 @@ const commands: Array<[string[], string]> = [
   [["kv", "put"], "set the value of a key"],
   [["kv", "del"], "delete a key"],
   [["kv", "scan"], "list keys and values in key order"],
-  [["keyspace"], "create and list keyspaces"],
+  [["keyspace"], "create, list and delete keyspaces"],
   [["keyspace", "create"], "create a keyspace"],
   [["keyspace", "list"], "list the keyspaces"],
   [["keyspace", "set-replication"], "change the number of voters"],
+  [["keyspace", "delete"], "delete a keyspace and all its data"],
+  [["group"], "inspect the Raft groups"],
+  [["group", "status"], "replicas: role, leader, term"],
+  [["group", "transfer-leader"], "move a group's leadership"],
   [["node"], "list, drain and remove the nodes"],
   [["node", "list"], "list the nodes"],
   [["node", "drain"], "drain a node"],
@@ -28,6 +32,7 @@ const commands: Array<[string[], string]> = [
   [["status"], "nodes, groups, leaders and replication lag"],
   [["bench"], "read/write workload"],
   [["nemesis"], "fault-injection run against the KV store"],
+  [["inspect"], "show what a stopped node's data directory holds"],
 ]
 
 describe("flotilla --help", () => {
@@ -96,6 +101,7 @@ describe("numeric flags", () => {
     [["kv", "scan", "--limit", "0"], "--limit must be in 1..10000, got 0"],
     [["start", "--data-dir", "/nonexistent", "--tick-ms", "0"], "--tick-ms must be in 1..60000, got 0"],
     [["bench", "--seconds", "0"], "--seconds must be in 1..3600, got 0"],
+    [["group", "transfer-leader", "3", "--to", "0"], "--to must be in 1..65535, got 0"],
   ]
   for (const [args, message] of bad)
     it(`flotilla ${args.join(" ")}: one line`, async () => {

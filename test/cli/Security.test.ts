@@ -179,6 +179,10 @@ describe("a cluster secured by `flotilla security init`", () => {
       shards: 1,
     })
     expect(created._tag).toBe("InvalidArgument")
+    const deleted = await ask(client, "flotilla.sec.cli.meta", { _tag: "DeleteKeyspace", name: "kv" })
+    expect(deleted._tag).toBe("InvalidArgument")
+    const kept = await ask(client, "flotilla.sec.cli.meta", { _tag: "GetShardMap", keyspace: "kv" })
+    expect(kept._tag).toBe("ShardMap")
     const admin = await ask(client, "flotilla.sec.cli.admin.1", { op: "transfer-leader", group: 0, to: 1 })
     expect(admin).toMatchObject({ ok: false, error: "Forbidden" })
     const keyspaces = await ask(client, "flotilla.sec.cli.meta", { _tag: "GetShardMap", keyspace: "evil" })

@@ -66,6 +66,14 @@ export const command: fc.Arbitrary<MetaCommand> = fc.oneof(
   },
   {
     arbitrary: fc.record({
+      _tag: fc.constant("DeleteKeyspace" as const),
+      name: fc.constantFrom("a", "b"),
+      at,
+    }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({
       _tag: fc.constant("SetReplicationFactor" as const),
       keyspace: fc.constantFrom("a", "b"),
       replicationFactor: fc.integer({ min: 0, max: 8 }),

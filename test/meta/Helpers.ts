@@ -12,6 +12,7 @@ export const SUCCESS = [
   "Bootstrapped",
   "NodeRegistered",
   "KeyspaceCreated",
+  "KeyspaceDeleted",
   "ReplicaAllocated",
   "OperatorStarted",
 ]

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { GroupRecord, Keyspace, Replica } from "../../src/meta/ClusterState.js"
-import { planLocalReplicas } from "../../src/meta/LocalReplicas.js"
+import { planLocalReplicas, tombstoneKey } from "../../src/meta/LocalReplicas.js"
 import type { ShardMap } from "../../src/meta/MetaQuery.js"
 import * as NodeShardMap from "../../src/node/NodeShardMap.js"
 import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
@@ -123,11 +123,27 @@ describe("local replicas from the shard map", () => {
         [r(2), "voter"],
       ]),
     ])
-    const plan = planLocalReplicas(self, m, [], new Set([r(2)]), all)
+    const plan = planLocalReplicas(self, m, [], new Set([tombstoneKey(GroupId(3), r(2))]), all)
     expect(plan.map((a) => [a._tag, a.group])).toEqual([
       ["Skip", 1],
       ["Skip", 2],
       ["Skip", 3],
+    ])
+  })
+
+  it("keeps tombstones per group: the same replica id removed from another group does not block a new group", () => {
+    // Every new group's initial replica on a node has the same id (node, generation 0): group 9
+    // of a keyspace created again after a deletion reuses the id of deleted group 3's replica.
+    const m = map([
+      meta,
+      group(9, [
+        [r(1), "voter"],
+        [r(2), "voter"],
+      ]),
+    ])
+    const plan = planLocalReplicas(self, m, [], new Set([tombstoneKey(GroupId(3), r(2))]), all)
+    expect(plan).toEqual([
+      { _tag: "Create", group: 9, replica: r(2), kind: "kv", bootstrap: [r(1), r(2)], campaign: false },
     ])
   })
 

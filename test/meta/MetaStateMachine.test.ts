@@ -38,6 +38,7 @@ describe("MetaStateMachine", () => {
             "Bootstrapped",
             "NodeRegistered",
             "KeyspaceCreated",
+            "KeyspaceDeleted",
             "ReplicaAllocated",
             "OperatorStarted",
           ].includes(response._tag)

@@ -105,9 +105,13 @@ describe("a failed store write", () => {
           exit,
         )
         yield* awaitLeader(second.node)
-        expect(yield* countOf(second.node)).toBe(acknowledged)
+        // Every acknowledged write is there. The refused one's outcome is unknown to its caller
+        // (GroupStopped): the failed batch may have been an earlier round's commit-index write
+        // while its entry was written by a later batch, which the store took (it keeps working).
+        const count = yield* countOf(second.node)
+        expect([acknowledged, acknowledged + 1]).toContain(count)
         yield* second.node.propose(G, enc.encode("after"))
-        expect(yield* countOf(second.node)).toBe(acknowledged + 1)
+        expect(yield* countOf(second.node)).toBe(count + 1)
         expect(exit.lines).toHaveLength(1)
         yield* Scope.close(second.scope, Exit.void)
       }).pipe(Effect.scoped),
@@ -174,9 +178,13 @@ describe("a LevelDB store on a full disk (tmpfs)", () => {
         rmSync(filler)
         const second = yield* startNode(level, infra, exit)
         yield* awaitLeader(second.node)
-        expect(yield* countOf(second.node)).toBe(acknowledged)
+        // Every acknowledged write is there. The refused one's outcome is unknown to its caller
+        // (GroupStopped): the failed batch may have been an earlier round's commit-index write
+        // while its entry was written by a later batch, which the store took (it keeps working).
+        const count = yield* countOf(second.node)
+        expect([acknowledged, acknowledged + 1]).toContain(count)
         yield* second.node.propose(G, enc.encode("after"))
-        expect(yield* countOf(second.node)).toBe(acknowledged + 1)
+        expect(yield* countOf(second.node)).toBe(count + 1)
         expect(exit.lines).toHaveLength(1)
         yield* Scope.close(second.scope, Exit.void)
       }).pipe(Effect.scoped),

@@ -1,5 +1,5 @@
 /** The compliance suite and the model-based restart test against the LevelDB store. */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as FaultyLogStore from "../../src/storage/FaultyLogStore.js"
@@ -15,6 +15,7 @@ const level: BackendUnderTest = {
       layer: FaultyLogStore.layerLevel(dir),
       location: dir,
       dispose: () => rmSync(dir, { recursive: true, force: true }),
+      snapshotFiles: () => readdirSync(join(dir, "snapshots")).filter((f) => f.endsWith(".snap")).length,
     }
   },
 }

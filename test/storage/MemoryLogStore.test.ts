@@ -9,7 +9,12 @@ const memory: BackendUnderTest = {
   name: "memory",
   harness: () => {
     const disk = new MemoryDisk("memory-disk-under-test")
-    return { layer: FaultyLogStore.layerMemory(disk), location: disk.name, dispose: () => {} }
+    return {
+      layer: FaultyLogStore.layerMemory(disk),
+      location: disk.name,
+      dispose: () => {},
+      snapshotFiles: () => disk.files.size,
+    }
   },
 }
 

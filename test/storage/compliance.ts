@@ -263,12 +263,15 @@ export const complianceSuite = (b: BackendUnderTest): void => {
                 { groupId: G(2), entries: entries(2, 1, 5, 1) },
               ])
               yield* store.write([{ groupId: G(1), savedSnapshot: snapshot(1, 5, 1), compactTo: 3 }])
+              expect(h.snapshotFiles()).toBe(1)
               yield* store.removeGroup(G(1))
               yield* store.removeGroup(G(9)) // never written: nothing to do
               expect(yield* store.groups).toEqual([G(2)])
               expect(yield* store.load(G(1))).toMatchObject({ firstIndex: 1, lastIndex: 0, entries: [] })
             }),
           )
+          // The removed group's snapshot data went with it (not only at the next open).
+          expect(h.snapshotFiles()).toBe(0)
           yield* withStore(h, ({ store }) =>
             Effect.gen(function* () {
               expect(yield* store.groups).toEqual([G(2)])

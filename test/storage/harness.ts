@@ -20,6 +20,8 @@ export interface StoreHarness {
   readonly location: string
   /** Removes everything the harness created. */
   readonly dispose: () => void
+  /** How many snapshot data items (files) the disk holds now, referenced or not. */
+  readonly snapshotFiles: () => number
 }
 
 /** A back end under test. */

@@ -1,10 +1,12 @@
 /**
- * `flotilla keyspace create|list`: keyspaces of a cluster started with `flotilla start`
- * (`flotilla dev` creates its own). Both go through the metadata group.
+ * `flotilla keyspace create|list|set-replication|delete`: keyspaces of a cluster started with
+ * `flotilla start` (`flotilla dev` creates its own). All go through the metadata group.
+ * `delete` destroys every key of the keyspace for good, so it wants `--yes` (decision 0105).
  *
  *   flotilla keyspace create kv --shards 16             # the KV store's keyspace, 16 shards
  *   flotilla keyspace create counters --kind Counter --shards 4 --replication 3
  *   flotilla keyspace list
+ *   flotilla keyspace delete counters --yes
  */
 import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect } from "effect"
@@ -97,8 +99,33 @@ const setReplication = Command.make("set-replication", { ...clientFlags, json, n
   }).pipe(Effect.provide(routerLayer(o))),
 ).pipe(Command.withDescription("change the number of voters of every shard of a keyspace"))
 
+const yes = Options.boolean("yes").pipe(
+  Options.withDescription("confirm: every key of the keyspace is destroyed, on every node"),
+)
+
+const remove = Command.make("delete", { ...clientFlags, json, name, yes }, (o) =>
+  Effect.gen(function* () {
+    if (!o.yes)
+      return yield* Effect.fail(
+        new Error(
+          `keyspace delete destroys every key of "${o.name}" for good; run it again with --yes to confirm`,
+        ),
+      )
+    const r = yield* (yield* (yield* lazyRouter).Router).meta({ _tag: "DeleteKeyspace", name: o.name })
+    if (r._tag === "UnknownKeyspace")
+      return yield* Effect.fail(new Error(`keyspace ${o.name} not deleted: no such keyspace`))
+    if (r._tag !== "KeyspaceDeleted")
+      return yield* Effect.fail(new Error(`keyspace ${o.name} not deleted: ${describeError(r)}`))
+    yield* Console.log(
+      o.json
+        ? JSON.stringify({ keyspace: r.name, groups: r.groups })
+        : `keyspace ${r.name} deleted: groups ${r.groups.join(", ")} (their replicas are removed from the nodes)`,
+    )
+  }).pipe(Effect.provide(routerLayer(o))),
+).pipe(Command.withDescription("delete a keyspace and all its data, for good (needs --yes)"))
+
 /** `flotilla keyspace`. */
 export const keyspace = Command.make("keyspace").pipe(
-  Command.withDescription("create and list keyspaces, change their replication"),
-  Command.withSubcommands([create, list, setReplication]),
+  Command.withDescription("create, list and delete keyspaces, change their replication"),
+  Command.withSubcommands([create, list, setReplication, remove]),
 )

@@ -26,14 +26,13 @@ import {
   HandlerDefect,
   InvalidEntityId,
   InvalidPayload,
-  NotAQuery,
   UnknownOperation,
-  WrongKind,
 } from "./EntityError.js"
 import { equals, invalidReason } from "./EntityId.js"
 import { type AnyKind, Failed, type Operation } from "./EntityKind.js"
 import { OrderedMap } from "./OrderedMap.js"
 import { defaultLimits, type SessionLimits, SessionTable } from "./Sessions.js"
+import { type EntityRequest, type ReadRequest, ShardRequests } from "./ShardRequests.js"
 import * as ShardScan from "./ShardScan.js"
 import * as ShardSnapshot from "./ShardSnapshot.js"
 import * as Wire from "./Wire.js"
@@ -44,15 +43,13 @@ export interface ShardOptions {
   readonly sessions?: Partial<SessionLimits>
 }
 
-type EntityRequest = Extract<Wire.Request, { readonly type: "command" | "query" }>
-
 const message = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e))
 
 /** Hosts the entities of one kind that fall in one shard. */
 export class ShardStateMachine<S = unknown> implements StateMachine {
   private entities = new OrderedMap<S>()
-  private sessions: SessionTable
-  private clock = 0
+  /** Decoding, the shard clock and exactly-once sessions (ShardRequests.ts). */
+  private readonly requests: ShardRequests
   private readonly limits: SessionLimits
 
   private constructor(
@@ -60,7 +57,10 @@ export class ShardStateMachine<S = unknown> implements StateMachine {
     options: ShardOptions,
   ) {
     this.limits = { ...defaultLimits, ...options.sessions }
-    this.sessions = new SessionTable(this.limits)
+    this.requests = new ShardRequests(kind.name, new SessionTable(this.limits), {
+      run: (request, index) => this.runCommand(request, index),
+      read: (request) => this.read(request),
+    })
   }
 
   /** A shard of `kind` with no entities and no sessions. */
@@ -75,12 +75,12 @@ export class ShardStateMachine<S = unknown> implements StateMachine {
 
   /** Number of live sessions. */
   get sessionCount(): number {
-    return this.sessions.size
+    return this.requests.sessions.size
   }
 
   /** The shard clock (latest proposer time seen, ms). */
   get time(): number {
-    return this.clock
+    return this.requests.clock
   }
 
   /** The state of an entity (the initial state when it is not stored). For tests and tools. */
@@ -90,57 +90,19 @@ export class ShardStateMachine<S = unknown> implements StateMachine {
 
   /** Applies the command committed at `index`. Never throws. */
   apply(command: Uint8Array, index: number): Uint8Array {
-    const decoded = Wire.decodeRequest(command)
-    if (Either.isLeft(decoded)) return Wire.errorReply(decoded.left)
-    const { header, request } = decoded.right
-    if (request.kind !== this.kind.name)
-      return Wire.errorReply(new WrongKind({ expected: this.kind.name, actual: request.kind }))
-    if (header.time > this.clock) {
-      this.clock = header.time
-      this.sessions.expire(this.clock)
-    }
-    switch (request.type) {
-      case "command": {
-        if (request.session === 0) return this.runCommand(request, index)
-        const { session, seq, ackedBelow } = request
-        const admission = this.sessions.admit(session, seq, ackedBelow)
-        if (admission._tag === "Refuse") return Wire.errorReply(admission.error)
-        if (admission._tag === "Duplicate") {
-          this.sessions.settle(session, seq, ackedBelow, this.clock)
-          return admission.reply.slice()
-        }
-        const reply = this.runCommand(request, index)
-        // An EntityError means nothing was applied: the session is left as it was.
-        if (reply[1] !== Wire.ReplyStatus.SystemError)
-          this.sessions.settle(session, seq, ackedBelow, this.clock, reply)
-        return reply.slice()
-      }
-      case "openSession":
-        return Wire.successReply(this.sessions.open(index, this.clock))
-      case "closeSession":
-        return Wire.successReply(this.sessions.close(request.session))
-      default:
-        return this.read(request)
-    }
+    return this.requests.apply(command, index)
   }
 
   /** Answers a read. Never throws, never changes state. */
   query(request: Uint8Array): Uint8Array {
-    const decoded = Wire.decodeRequest(request)
-    if (Either.isLeft(decoded)) return Wire.errorReply(decoded.left)
-    const r = decoded.right.request
-    if (r.kind !== this.kind.name)
-      return Wire.errorReply(new WrongKind({ expected: this.kind.name, actual: r.kind }))
-    if (r.type === "command" || r.type === "openSession" || r.type === "closeSession")
-      return Wire.errorReply(new NotAQuery({ requestType: r.type }))
-    return this.read(r)
+    return this.requests.query(request)
   }
 
   /** The whole state as bytes (see `ShardSnapshot`). */
   snapshot(): Uint8Array {
     return ShardSnapshot.encode(
       this.kind.name,
-      { clock: this.clock, sessions: this.sessions, entities: this.entities },
+      { clock: this.requests.clock, sessions: this.requests.sessions, entities: this.entities },
       (s) => this.encodeStored(s),
     )
   }
@@ -148,14 +110,12 @@ export class ShardStateMachine<S = unknown> implements StateMachine {
   /** Replaces the whole state with a snapshot's; throws `SnapshotCorrupt` and keeps the old state on bad bytes. */
   restore(snapshot: Uint8Array): void {
     const state = ShardSnapshot.decode(this.kind, this.limits, snapshot)
-    this.clock = state.clock
-    this.sessions = state.sessions
+    this.requests.clock = state.clock
+    this.requests.sessions = state.sessions
     this.entities = state.entities as OrderedMap<S>
   }
 
-  private read(
-    request: Exclude<Wire.Request, { readonly type: "command" | "openSession" | "closeSession" }>,
-  ) {
+  private read(request: ReadRequest): Uint8Array {
     switch (request.type) {
       case "query":
         return this.runQuery(request)
@@ -258,7 +218,7 @@ export class ShardStateMachine<S = unknown> implements StateMachine {
   ): { readonly reply: Uint8Array; readonly next?: { readonly state: S; readonly initial: boolean } } {
     const result = this.kind.handlerOf(op.name)!(stored ?? this.kind.initial, payload, {
       ...ctx,
-      time: this.clock,
+      time: this.requests.clock,
     })
     if (result instanceof Failed) return { reply: this.encodeOutcome(op, result, defect) }
     if (typeof result !== "object" || result === null || !("state" in result))

@@ -70,6 +70,24 @@ interface Scanned {
   failed?: GroupError
 }
 
+/** Records the start-up scan reads per call. */
+const SCAN_CHUNK = 1024
+/** Last-entry lookups of the start-up scan under way at once. */
+const LAST_KEY_CONCURRENCY = 16
+
+/** Runs `f` on every item, at most `limit` at a time. */
+const forEachConcurrently = async <A>(
+  items: ReadonlyArray<A>,
+  limit: number,
+  f: (a: A) => Promise<void>,
+): Promise<void> => {
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) await f(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+}
+
 /** The LevelDB back end of one open store. */
 export class LevelBackend implements Backend<LevelBatch> {
   opened: OpenedGroup[] = []
@@ -125,59 +143,78 @@ export class LevelBackend implements Backend<LevelBatch> {
     }
   }
 
+  /**
+   * Reads one instance's records in key order, in chunks. A group's entries are not read: the
+   * first entry key gives its first index, the scan seeks past the rest, and its last index is
+   * looked up afterwards, all groups' lookups overlapping on the thread pool.
+   */
   private async scanInstance(db: Db, found: Map<GroupId, Scanned>): Promise<void> {
+    const lastKeys: Array<{ readonly groupId: GroupId; readonly from: Buffer; readonly s: Scanned }> = []
     const it = db.iterator()
     try {
       for (;;) {
-        const kv = await it.next()
-        if (kv === undefined) break
-        const [key, value] = kv
-        if (key.length < GROUP_KEY_BYTES) continue
-        const groupId = groupOfKey(key)
-        let s = found.get(groupId)
-        if (s === undefined) found.set(groupId, (s = {}))
-        const corrupt = (record: CorruptedMetadata["record"], detail: string) => {
-          s.failed ??= new CorruptedMetadata({ dir: this.location, groupId, record, detail })
-        }
-        switch (key[4]) {
-          case Kind.HardState: {
-            const hs = decodeHardState(key, value)
-            if (hs === undefined) corrupt("hardState", "checksum mismatch")
-            else s.hardState = hs
-            break
-          }
-          case Kind.Snapshot: {
-            const ref = decodeSnapshotRef(key, value)
-            if (ref === undefined) corrupt("snapshot", "checksum mismatch")
-            else s.snapshot = ref
-            break
-          }
-          case Kind.Floor: {
-            const floor = decodeFloor(key, value)
-            if (floor === undefined) corrupt("logFloor", "checksum mismatch")
-            else s.floor = floor
-            break
-          }
-          case Kind.Entry: {
-            const first = indexOfEntryKey(key)
-            const [last] = await db
-              .keys({ gte: key, lte: lastEntryKey(groupId), reverse: true, limit: 1 })
-              .all()
-            const lastIndex = last === undefined ? -1 : indexOfEntryKey(last)
-            if (first < 0 || lastIndex < 0) corrupt("key", "malformed entry key")
-            else {
-              s.firstKey = first
-              s.lastKey = lastIndex
-            }
+        const chunk = await it.nextv(SCAN_CHUNK)
+        if (chunk.length === 0) break
+        for (const [key, value] of chunk) {
+          if (key.length < GROUP_KEY_BYTES) continue
+          const groupId = groupOfKey(key)
+          let s = found.get(groupId)
+          if (s === undefined) found.set(groupId, (s = {}))
+          if (key[4] === Kind.Entry) {
+            if (s.firstKey !== undefined || s.failed !== undefined) continue
+            s.firstKey = indexOfEntryKey(key)
+            lastKeys.push({ groupId, from: key, s })
+            // The rest of the group's entries: skipped (this chunk's are ignored above).
             it.seek(groupKey(groupId, Kind.Entry + 1))
             break
           }
-          default:
-            corrupt("key", `unknown record kind ${key[4]}`)
+          this.scanRecord(groupId, s, key, value)
         }
       }
     } finally {
       await it.close()
+    }
+    await forEachConcurrently(lastKeys, LAST_KEY_CONCURRENCY, async ({ groupId, from, s }) => {
+      const [last] = await db.keys({ gte: from, lte: lastEntryKey(groupId), reverse: true, limit: 1 }).all()
+      const lastIndex = last === undefined ? -1 : indexOfEntryKey(last)
+      if (s.firstKey! < 0 || lastIndex < 0) {
+        s.firstKey = undefined
+        s.failed ??= new CorruptedMetadata({
+          dir: this.location,
+          groupId,
+          record: "key",
+          detail: "malformed entry key",
+        })
+      } else s.lastKey = lastIndex
+    })
+  }
+
+  /** One metadata record of a group, found by the scan. */
+  private scanRecord(groupId: GroupId, s: Scanned, key: Buffer, value: Buffer): void {
+    const corrupt = (record: CorruptedMetadata["record"], detail: string) => {
+      s.failed ??= new CorruptedMetadata({ dir: this.location, groupId, record, detail })
+    }
+    switch (key[4]) {
+      case Kind.HardState: {
+        const hs = decodeHardState(key, value)
+        if (hs === undefined) corrupt("hardState", "checksum mismatch")
+        else s.hardState = hs
+        break
+      }
+      case Kind.Snapshot: {
+        const ref = decodeSnapshotRef(key, value)
+        if (ref === undefined) corrupt("snapshot", "checksum mismatch")
+        else s.snapshot = ref
+        break
+      }
+      case Kind.Floor: {
+        const floor = decodeFloor(key, value)
+        if (floor === undefined) corrupt("logFloor", "checksum mismatch")
+        else s.floor = floor
+        break
+      }
+      default:
+        corrupt("key", `unknown record kind ${key[4]}`)
     }
   }
 
