@@ -48,6 +48,8 @@ const workload = (kv: KvSim.KvSim, options: { readonly ops: number; readonly ste
 const options = (seed: number): KvSim.KvSimOptions => ({
   seed,
   shards: 2,
+  // Small snapshots: restarted nodes catch up from the leaders' snapshots.
+  settings: { snapshotEntries: 25, keepEntries: 5 },
   router: { deadlineMs: 8_000, attemptTimeoutMs: 1_000 },
 })
 
