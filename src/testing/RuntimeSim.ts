@@ -103,6 +103,12 @@ export interface RuntimeSimOptions {
   readonly raft?: NodeConfig["raft"]
   /** The state machine kind of each group (default: `ChecksumMachine`). */
   readonly kindOf?: (groupId: GroupId) => ShardKind
+  /**
+   * The kinds the nodes know by name (`NodeConfig.kinds`). A kind's leader task
+   * (`ShardKind.whileLeader`, e.g. the KV store's lease expiry) runs ONLY for kinds listed
+   * here: `kindOf` alone builds the state machines but starts no leader task.
+   */
+  readonly kinds?: ReadonlyArray<ShardKind>
   /** Link faults every Raft link starts with (default: none). */
   readonly faults?: MemoryNetwork.LinkFaultsInput
   /** The client's request timeout (default 1,000 ms) and give-up deadline (default 60,000 ms). */
@@ -325,6 +331,7 @@ const simNodes = (
         nodeId: slot.id,
         cluster: shape.cluster,
         kindOf,
+        ...(options.kinds === undefined ? {} : { kinds: options.kinds }),
         settings: options.settings,
         raft: {
           ...options.raft,
