@@ -19,25 +19,48 @@ export interface LeaderTaskHost {
   readonly request: (groupId: GroupId, request: Uint8Array) => Effect.Effect<Uint8Array>
 }
 
+/** How the tasks find a group's kind: the node's own resolution (GroupKinds.ts). */
+export interface KindResolver {
+  /** The kind of a hosted group (undefined when it cannot be told). */
+  readonly kindOf: (groupId: GroupId) => ShardKind | undefined
+  /** Whether any kind the node may host has a task (none: nothing runs, nothing is polled). */
+  readonly anyTask: boolean
+}
+
+/** The resolver of a node configured with `kinds` and/or `kindOf` (NodeConfig.ts). */
+export const resolver = (
+  kinds: ReadonlyArray<ShardKind> | undefined,
+  kindFor: (groupId: GroupId) => ShardKind,
+  kindOfConfigured: boolean,
+): KindResolver => ({
+  kindOf: (groupId) => {
+    try {
+      return kindFor(groupId)
+    } catch {
+      return undefined
+    }
+  },
+  // A `kindOf` may answer kinds not listed in `kinds`: their tasks must run too.
+  anyTask: kindOfConfigured || (kinds ?? []).some((k) => k.whileLeader !== undefined),
+})
+
 /** Runs the tasks until interrupted; fork it in the node's scope. */
 export const run = (
   node: LeaderTaskHost,
-  kinds: ReadonlyArray<ShardKind>,
+  kinds: KindResolver,
   nowMs: () => number,
   checkEveryMs = 100,
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
-    const withTask = new Map(
-      kinds.flatMap((k) => (k.whileLeader === undefined ? [] : [[k.name, k] as const])),
-    )
-    if (withTask.size === 0) return
+    if (!kinds.anyTask) return
     const running = new Map<GroupId, Fiber.RuntimeFiber<void>>()
     const check = Effect.gen(function* () {
       const groups = yield* node.groups
       const leading = new Map<GroupId, ShardKind>()
       for (const g of groups) {
-        const kind = withTask.get(g.kind)
-        if (kind !== undefined && g.isLeader && g.stopped === undefined) leading.set(g.groupId, kind)
+        if (!g.isLeader || g.stopped !== undefined) continue
+        const kind = kinds.kindOf(g.groupId)
+        if (kind?.whileLeader !== undefined) leading.set(g.groupId, kind)
       }
       for (const [groupId, fiber] of running)
         if (!leading.has(groupId) || fiber.unsafePoll() !== null) {

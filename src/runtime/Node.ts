@@ -138,7 +138,8 @@ const make = (
     yield* loop.start(subscriptions)
     const service = nodeService(ctx, subscriptions)
     // Kinds' leader tasks; interrupted first when the node's scope closes.
-    yield* Effect.forkScoped(LeaderTasks.run(service, config.kinds ?? [], ctx.nowMs))
+    const kinds = LeaderTasks.resolver(config.kinds, (g) => ctx.kinds.kindFor(g), config.kindOf !== undefined)
+    yield* Effect.forkScoped(LeaderTasks.run(service, kinds, ctx.nowMs))
     return service
   })
 
