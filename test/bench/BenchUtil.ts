@@ -1,8 +1,9 @@
 /**
  * Shared helpers for the `npm run bench:*` scripts: numbers from `node:util` `parseArgs`
  * values, the latency fields of a result, and output as JSON lines (`--json`, one object per
- * line on stdout) or a human table. Latencies go in a `Histogram` (src/cli/Histogram.ts).
+ * line on stdout) or a human table; the CPU time of node processes (`cpuMs`). Latencies go in a `Histogram` (src/cli/Histogram.ts).
  */
+import { readFileSync } from "node:fs"
 import type { Histogram } from "../../src/cli/Histogram.js"
 
 /** The number an option's text holds; throws naming the option when it holds none. */
@@ -33,4 +34,18 @@ export const printResults = (
   const line = (cells: readonly string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join("  ")
   console.log(line(columns))
   for (const r of rows) console.log(line(columns.map((c) => String(r[c]))))
+}
+
+/** User + system CPU ms of `pids` (null off Linux). */
+export const cpuMs = (pids: ReadonlyArray<number>): number | null => {
+  try {
+    let ticks = 0
+    for (const pid of pids) {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+      ticks += Number(fields[11]) + Number(fields[12])
+    }
+    return ticks * 10 // USER_HZ is 100 on Linux
+  } catch {
+    return null
+  }
 }

@@ -22,7 +22,7 @@ import { join } from "node:path"
 import { parseArgs, promisify } from "node:util"
 import { ProcessCluster } from "../../src/testing/ProcessCluster.js"
 import { freePort } from "../../src/transport/NatsServer.js"
-import { numberOption, printResults } from "./BenchUtil.js"
+import { cpuMs, numberOption, printResults } from "./BenchUtil.js"
 
 const run = promisify(execFile)
 const { values: args } = parseArgs({
@@ -113,7 +113,13 @@ if (!args["skip-throughput"]) {
     for (const spec of args.cases.split(",")) {
       const [groups, clients] = spec.split("x").map(Number) as [number, number]
       log(`throughput: ${groups} group(s), ${clients} outstanding`)
+      const pids = [1, 2, 3].map((n) => c.node(n).pid).filter((p): p is number => p !== undefined)
+      const cpu0 = cpuMs(pids)
       const r = await client(c.nats.url, "bench", groups, clients)
+      const cpu1 = cpuMs(pids)
+      // The client's warm-up is in the CPU window too: its operations counted at the measured rate.
+      const ops =
+        (r.opsPerSec ?? 0) * (numberOption("seconds", args.seconds) + numberOption("warmup", args.warmup))
       rows.push({
         bench: "runtime",
         groups,
@@ -123,6 +129,8 @@ if (!args["skip-throughput"]) {
         nodes: 3,
         fsync: true,
         clusterSecret,
+        nodeCpuMsPer1000Ops:
+          cpu0 === null || cpu1 === null || ops === 0 ? null : Math.round(((cpu1 - cpu0) * 1000) / ops),
       })
     }
   } finally {

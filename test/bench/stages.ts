@@ -24,12 +24,12 @@
  *   npm run bench:stages [-- --clients 1,16,256] [--seconds 10]
  */
 import type { ChildProcess } from "node:child_process"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { startNatsServer } from "../../src/transport/NatsServer.js"
-import { numberOption } from "./BenchUtil.js"
+import { cpuMs, numberOption } from "./BenchUtil.js"
 import { cli, startNode as spawnNode } from "./FlotillaProcess.js"
 
 const { values: args } = parseArgs({
@@ -89,20 +89,6 @@ const scrape = async (urls: ReadonlyArray<string>) => {
   const texts = await Promise.all(urls.map(async (u) => (await fetch(`${u}/metrics`)).text()))
   const all = texts.join("\n")
   return Object.fromEntries(Object.entries(STAGES).map(([k, name]) => [k, histogram(all, name)]))
-}
-
-/** User + system CPU ms of `pids` (null off Linux). */
-const cpuMs = (pids: ReadonlyArray<number>): number | null => {
-  try {
-    let ticks = 0
-    for (const pid of pids) {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-      ticks += Number(fields[11]) + Number(fields[12])
-    }
-    return ticks * 10 // USER_HZ is 100 on Linux
-  } catch {
-    return null
-  }
 }
 
 const round = (x: number) => Number(x.toFixed(3))
