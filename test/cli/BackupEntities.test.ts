@@ -8,27 +8,19 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer } from "effect"
 import * as KvShardKind from "../../shards/kv/KvShardKind.js"
 import { createBackup } from "../../src/cli/backup/BackupCreate.js"
 import { restoreDataDir } from "../../src/cli/backup/RestoreDataDir.js"
 import * as Entities from "../../src/client/Entities.js"
 import * as Router from "../../src/client/Router.js"
 import * as StartNode from "../../src/node/StartNode.js"
-import { EntityKind, EntityShardKind } from "../../src/runtime/entity/index.js"
+import { EntityShardKind } from "../../src/runtime/entity/index.js"
 import { Bus, layerMemory as busLayerMemory } from "../../src/transport/Bus.js"
 import * as MemoryBus from "../../src/transport/MemoryBus.js"
 import * as MemoryNetwork from "../../src/transport/MemoryNetwork.js"
 import { runCli } from "./support/RunCli.js"
-
-const Tally = EntityKind.make("Tally", {
-  state: Schema.Struct({ total: Schema.Int }),
-  initial: { total: 0 },
-  commands: { Add: { payload: { n: Schema.Int }, success: Schema.Int } },
-  queries: {},
-}).handlers({
-  Add: (s, { n }) => ({ state: { total: s.total + n }, reply: s.total + n }),
-})
+import { Tally } from "./support/Tally.js"
 
 const ENTITIES = 50
 

@@ -5,7 +5,7 @@
  * the leader's state after every acknowledged write; one open snapshot per node (`Busy`).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Layer, Option, Schema } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
 import { sha256 } from "../../src/cli/backup/BackupFormat.js"
 import { fetchGroup } from "../../src/cli/backup/SnapshotFetch.js"
@@ -15,21 +15,12 @@ import * as Router from "../../src/client/Router.js"
 import { adminSubject } from "../../src/node/NodeAdmin.js"
 import { SNAPSHOT_CHUNK_BYTES } from "../../src/node/SnapshotExport.js"
 import { GroupId } from "../../src/raft/Ids.js"
-import { EntityKind } from "../../src/runtime/entity/index.js"
 import { Bus } from "../../src/transport/Bus.js"
 import * as MemoryCluster from "../client/support/MemoryCluster.js"
+import { Tally } from "./support/Tally.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-
-const Tally = EntityKind.make("Tally", {
-  state: Schema.Struct({ total: Schema.Int }),
-  initial: { total: 0 },
-  commands: { Add: { payload: { n: Schema.Int }, success: Schema.Int } },
-  queries: {},
-}).handlers({
-  Add: (s, { n }) => ({ state: { total: s.total + n }, reply: s.total + n }),
-})
 
 describe("snapshot export", () => {
   it.live("streams a multi-chunk KV shard and an entity shard from their leaders, as they stand", () =>

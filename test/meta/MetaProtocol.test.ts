@@ -99,31 +99,28 @@ describe("the meta shard kind", () => {
   })
 })
 
+/** The requests only operators may send. */
+const OPERATOR_REQUESTS = [
+  "CreateKeyspace",
+  "DeleteKeyspace",
+  "SetReplicationFactor",
+  "SetNodeState",
+  "UpdateSettings",
+] as const
+
 describe("meta subject classes", () => {
   const subjects = clusterSubjects("c")
   it("send queries to the client subject, mutations to the operators', registration and heartbeats to the nodes'", () => {
     expect(metaSubjectOf(subjects, { _tag: "GetShardMap" })).toBe("flotilla.c.cli.meta")
     expect(metaSubjectOf(subjects, { _tag: "LookupKey" })).toBe("flotilla.c.cli.meta")
-    for (const tag of [
-      "CreateKeyspace",
-      "DeleteKeyspace",
-      "SetReplicationFactor",
-      "SetNodeState",
-      "UpdateSettings",
-    ] as const)
+    for (const tag of OPERATOR_REQUESTS)
       expect(metaSubjectOf(subjects, { _tag: tag })).toBe("flotilla.c.op.meta")
     for (const tag of ["RegisterNode", "Heartbeat"] as const)
       expect(metaSubjectOf(subjects, { _tag: tag })).toBe("flotilla.c.int.meta")
   })
 
   it("refuse a mutation or a node request on the client subject, and take queries anywhere (finding 3)", () => {
-    for (const tag of [
-      "CreateKeyspace",
-      "DeleteKeyspace",
-      "SetReplicationFactor",
-      "SetNodeState",
-      "UpdateSettings",
-    ] as const) {
+    for (const tag of OPERATOR_REQUESTS) {
       expect(refusedOn("client", { _tag: tag })).toMatch(/operator request/)
       expect(refusedOn("internal", { _tag: tag })).toMatch(/operator request/)
       expect(refusedOn("operator", { _tag: tag })).toBeUndefined()
