@@ -26,6 +26,12 @@ export interface Model<S, I, O> {
   key(state: S): string
   /** Splits a history into independent parts; default: one part. */
   partition?(ops: readonly Operation<I, O>[]): Operation<I, O>[][]
+  /**
+   * Whether `input` never changes the state. Such an operation with an unknown outcome fits
+   * anywhere and changes nothing, so the checker leaves it out (each one left in would stay a
+   * candidate at every step of the search).
+   */
+  readOnly?(input: I): boolean
 }
 
 export type CheckResult<I, O> =
@@ -34,7 +40,11 @@ export type CheckResult<I, O> =
   | { readonly ok: "unknown"; readonly reason: string }
 
 /** Checks one part; gives up (unknown) after `budget` search steps. */
-const checkPart = <S, I, O>(model: Model<S, I, O>, ops: readonly Operation<I, O>[], budget: number) => {
+const checkPart = <S, I, O>(model: Model<S, I, O>, all: readonly Operation<I, O>[], budget: number) => {
+  const ops =
+    model.readOnly === undefined
+      ? all
+      : all.filter((o) => o.completedAt !== Number.POSITIVE_INFINITY || !model.readOnly!(o.input))
   const n = ops.length
   // Completed operations must all be linearized; unknown ones may be skipped.
   const sorted = [...ops].sort((a, b) => a.invokedAt - b.invokedAt)
@@ -106,6 +116,7 @@ export const kvModel: Model<string | undefined, KvInput, KvOutput> = {
     return { ok: output.value === state, state }
   },
   key: (state) => state ?? "\u0000absent",
+  readOnly: (input) => input.op === "get",
   partition: (ops) => {
     const byKey = new Map<string, Operation<KvInput, KvOutput>[]>()
     for (const op of ops) {
@@ -165,6 +176,7 @@ export const casModel: Model<string | null, CasInput, CasOutput> = {
     }
   },
   key: (state) => (state === null ? "\u0000absent" : `=${state}`),
+  readOnly: (input) => input.op === "get",
   partition: (ops) => {
     const byKey = new Map<string, Operation<CasInput, CasOutput>[]>()
     for (const op of ops) {

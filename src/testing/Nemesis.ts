@@ -151,20 +151,31 @@ class Recorder {
   }
 }
 
+/** How long a client waits after an operation that got no answer. */
+const UNKNOWN_BACKOFF_MS = 50
+
 /** One client's loop: read a key, then swap in a value of its own, sometimes overwrite. */
 const clientLoop = async (rec: Recorder, id: number, seed: number, keys: number, stop: () => boolean) => {
   const random = seededRandom(seed * 7919 + id)
+  // After an operation with no answer, the client waits a little before the next, as a real
+  // client backs off: while the bus is down a request fails at once, and a client spinning
+  // then fills the history with operations of unknown outcome (each a branch of the check).
+  const run = async (input: CasInput) => {
+    const r = await rec.run(id, input)
+    if (r.outcome === "unknown") await sleep(UNKNOWN_BACKOFF_MS)
+    return r
+  }
   for (let i = 0; !stop(); i++) {
     const key = `n${Math.floor(random() * keys)}`
     const value = `c${id}-${i}`
     const dice = random()
     if (dice < 0.15) {
-      await rec.run(id, { op: "put", key, value })
+      await run({ op: "put", key, value })
       continue
     }
-    const read = await rec.run(id, { op: "get", key })
+    const read = await run({ op: "get", key })
     if (dice < 0.4 || read.output === undefined || !("value" in read.output)) continue
-    await rec.run(id, { op: "cas", key, expected: read.output.value, value })
+    await run({ op: "cas", key, expected: read.output.value, value })
   }
 }
 
