@@ -7,13 +7,17 @@
 import { Duration, Effect, Fiber, type Option, Stream } from "effect"
 import type { GroupId } from "../raft/Ids.js"
 import type { LeadershipChange } from "./LeaderSubscriptions.js"
-import type { GroupStatus } from "./NodeStatus.js"
 import type { ShardKind } from "./ShardKind.js"
 import type { StateMachine } from "./StateMachine.js"
 
-/** What the tasks need of the node (a part of `NodeService`). */
+/** What the tasks need of the node. */
 export interface LeaderTaskHost {
-  readonly groups: Effect.Effect<ReadonlyArray<GroupStatus>>
+  /**
+   * The groups whose replica here leads and runs. Read on every leadership change and every
+   * check: it must be cheap (not `NodeService.groups`, which builds every group's status: with
+   * a thousand groups failing over, that made failover quadratic).
+   */
+  readonly led: Effect.Effect<ReadonlyArray<GroupId>>
   readonly leadership: Stream.Stream<LeadershipChange>
   readonly localStateMachine: (groupId: GroupId) => Option.Option<StateMachine>
   readonly request: (groupId: GroupId, request: Uint8Array) => Effect.Effect<Uint8Array>
@@ -55,12 +59,10 @@ export const run = (
     if (!kinds.anyTask) return
     const running = new Map<GroupId, Fiber.RuntimeFiber<void>>()
     const check = Effect.gen(function* () {
-      const groups = yield* node.groups
       const leading = new Map<GroupId, ShardKind>()
-      for (const g of groups) {
-        if (!g.isLeader || g.stopped !== undefined) continue
-        const kind = kinds.kindOf(g.groupId)
-        if (kind?.whileLeader !== undefined) leading.set(g.groupId, kind)
+      for (const groupId of yield* node.led) {
+        const kind = kinds.kindOf(groupId)
+        if (kind?.whileLeader !== undefined) leading.set(groupId, kind)
       }
       for (const [groupId, fiber] of running)
         if (!leading.has(groupId) || fiber.unsafePoll() !== null) {

@@ -139,7 +139,13 @@ const make = (
     const service = nodeService(ctx, subscriptions)
     // Kinds' leader tasks; interrupted first when the node's scope closes.
     const kinds = LeaderTasks.resolver(config.kinds, (g) => ctx.kinds.kindFor(g), config.kindOf !== undefined)
-    yield* Effect.forkScoped(LeaderTasks.run(service, kinds, ctx.nowMs))
+    const led = Effect.sync(() => {
+      const out: GroupId[] = []
+      for (const r of ctx.engine.replicas.values())
+        if (r.isLeader && r.stopped === undefined) out.push(r.groupId)
+      return out
+    })
+    yield* Effect.forkScoped(LeaderTasks.run({ ...service, led }, kinds, ctx.nowMs))
     return service
   })
 

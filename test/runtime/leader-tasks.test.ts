@@ -32,7 +32,7 @@ const taskKind = (name: string, started: number[]): ShardKind =>
 const plainKind = (name: string): ShardKind => ({ name }) as unknown as ShardKind
 
 const host = (groups: GroupStatus[]): LeaderTasks.LeaderTaskHost => ({
-  groups: Effect.succeed(groups),
+  led: Effect.succeed(groups.filter((g) => g.isLeader && g.stopped === undefined).map((g) => g.groupId)),
   leadership: Stream.never,
   localStateMachine: () => Option.none(),
   request: () => Effect.succeed(new Uint8Array(0)),
