@@ -5,37 +5,13 @@
  * client (locks, async-iterator watch) on the same core.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Ref, Stream } from "effect"
-import { Kv } from "../../shards/kv/Kv.js"
+import { Effect, Fiber, Option, Ref, Stream } from "effect"
 import * as KvRecipes from "../../src/client/KvRecipes.js"
-import { KvRevClient, layer as revLayer } from "../../src/client/KvRevClient.js"
+import { KvRevClient } from "../../src/client/KvRevClient.js"
 import * as KvRevPromise from "../../src/client/KvRevPromise.js"
-import * as Router from "../../src/client/Router.js"
-import { slotOf } from "../../src/runtime/entity/EntityId.js"
-import * as MemoryCluster from "./support/MemoryCluster.js"
+import { groupOf, withCluster } from "./support/KvRevCluster.js"
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
-
-const withCluster = <A, E>(
-  body: (
-    cluster: MemoryCluster.MemoryCluster,
-    client: Layer.Layer<KvRevClient | Router.Router>,
-  ) => Effect.Effect<A, E>,
-) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const cluster = yield* MemoryCluster.make({ kinds: [Kv] })
-      const router = Router.layer({ cluster: cluster.cluster }).pipe(Layer.provide(cluster.clientBus))
-      return yield* body(cluster, revLayer.pipe(Layer.provideMerge(router)))
-    }),
-  )
-
-const groupOfKey = (key: string) =>
-  Effect.gen(function* () {
-    const map = yield* (yield* Router.Router).shardMap()
-    const slot = slotOf(new TextEncoder().encode(key))
-    return map.keyspaces.get("kv")!.find((s) => slot >= s.start && slot < s.end)!.group
-  })
 
 describe("KV recipes", () => {
   it.live(
@@ -62,7 +38,7 @@ describe("KV recipes", () => {
                 ),
               { discard: true },
             )
-          const group = yield* groupOfKey("{m}")
+          const group = yield* groupOf("{m}")
           const chaos = Effect.gen(function* () {
             yield* Effect.sleep("150 millis")
             const leader = Option.getOrThrow(yield* cluster.leaderOf(group))

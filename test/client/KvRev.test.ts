@@ -5,41 +5,14 @@
  * event exactly once and in order while a shard's leader is stopped and restarted.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Option, Stream } from "effect"
-import { Kv } from "../../shards/kv/Kv.js"
-import { KvRevClient, layer as revLayer } from "../../src/client/KvRevClient.js"
+import { Chunk, Effect, Fiber, Option, Stream } from "effect"
+import { KvRevClient } from "../../src/client/KvRevClient.js"
 import * as KvWatch from "../../src/client/KvWatch.js"
 import * as Router from "../../src/client/Router.js"
-import { slotOf } from "../../src/runtime/entity/EntityId.js"
 import { eventually } from "./support/Eventually.js"
-import * as MemoryCluster from "./support/MemoryCluster.js"
+import { groupOf, withCluster } from "./support/KvRevCluster.js"
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
-const utf8 = (s: string) => new TextEncoder().encode(s)
-
-const withCluster = <A, E>(
-  body: (
-    cluster: MemoryCluster.MemoryCluster,
-    client: Layer.Layer<KvRevClient | Router.Router>,
-  ) => Effect.Effect<A, E>,
-) =>
-  Effect.scoped(
-    Effect.gen(function* () {
-      const cluster = yield* MemoryCluster.make({ kinds: [Kv] })
-      const router = Router.layer({ cluster: cluster.cluster }).pipe(Layer.provide(cluster.clientBus))
-      return yield* body(cluster, revLayer.pipe(Layer.provideMerge(router)))
-    }),
-  )
-
-/** The group serving `key` in the default keyspace. */
-const groupOf = (key: string) =>
-  Effect.gen(function* () {
-    const router = yield* Router.Router
-    const map = yield* router.shardMap()
-    const shards = map.keyspaces.get("kv")!
-    const slot = slotOf(utf8(key))
-    return shards.find((s) => slot >= s.start && slot < s.end)!.group
-  })
 
 describe("KvRevClient over an in-process cluster", () => {
   it.live(
