@@ -8,7 +8,6 @@ import { Effect, Layer } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
 import { layer as kvLayer } from "../../src/client/KvClient.js"
 import * as PromiseClient from "../../src/client/PromiseClient.js"
-import * as Router from "../../src/client/Router.js"
 import {
   type CasInput,
   type CasOutput,
@@ -93,20 +92,8 @@ describe("concurrent compare-and-set over an in-process cluster", () => {
       Effect.scoped(
         Effect.gen(function* () {
           const cluster = yield* MemoryCluster.make({ kinds: [Kv], shards: 2 })
-          const clients = yield* Effect.acquireRelease(
-            Effect.promise(() =>
-              Promise.all(
-                Array.from({ length: 8 }, () =>
-                  PromiseClient.fromLayer(
-                    kvLayer.pipe(
-                      Layer.provide(Router.layer({ cluster: cluster.cluster })),
-                      Layer.provide(cluster.clientBus),
-                    ),
-                  ),
-                ),
-              ),
-            ),
-            (cs) => Effect.promise(() => Promise.all(cs.map((c) => c.close()))),
+          const clients = yield* MemoryCluster.promiseClients(cluster, 8, (router) =>
+            PromiseClient.fromLayer(kvLayer.pipe(Layer.provide(router))),
           )
           const registers: RegisterClient[] = clients.map((c) => ({
             get: async (key) => text((await c.get(key)) ?? null),

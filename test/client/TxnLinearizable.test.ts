@@ -10,7 +10,6 @@ import { Effect, Layer, Option } from "effect"
 import { Kv } from "../../shards/kv/Kv.js"
 import { layer as revLayer } from "../../src/client/KvRevClient.js"
 import * as KvRevPromise from "../../src/client/KvRevPromise.js"
-import * as Router from "../../src/client/Router.js"
 import { slotOf } from "../../src/runtime/entity/EntityId.js"
 import { assertLinearizable, type RegisterClient, runCasWorkload } from "./support/CasWorkload.js"
 import * as MemoryCluster from "./support/MemoryCluster.js"
@@ -60,20 +59,8 @@ const run = (register: (c: KvRevPromise.KvRevPromiseClient) => RegisterClient, s
   Effect.scoped(
     Effect.gen(function* () {
       const cluster = yield* MemoryCluster.make({ kinds: [Kv], shards: 2 })
-      const clients = yield* Effect.acquireRelease(
-        Effect.promise(() =>
-          Promise.all(
-            Array.from({ length: 8 }, () =>
-              KvRevPromise.fromLayer(
-                revLayer.pipe(
-                  Layer.provide(Router.layer({ cluster: cluster.cluster })),
-                  Layer.provide(cluster.clientBus),
-                ),
-              ),
-            ),
-          ),
-        ),
-        (cs) => Effect.promise(() => Promise.all(cs.map((c) => c.close()))),
+      const clients = yield* MemoryCluster.promiseClients(cluster, 8, (router) =>
+        KvRevPromise.fromLayer(revLayer.pipe(Layer.provide(router))),
       )
       const keys = ["{r}x", "{r}y", "{r}z"]
       const groups = cluster.groupsOf("kv")

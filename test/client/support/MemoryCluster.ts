@@ -8,6 +8,7 @@
  */
 import { Context, Effect, Exit, Layer, Option, Ref, Scope } from "effect"
 import * as KvShardKind from "../../../shards/kv/KvShardKind.js"
+import * as Router from "../../../src/client/Router.js"
 import type { ClusterState } from "../../../src/meta/ClusterState.js"
 import * as MetaCommand from "../../../src/meta/MetaCommand.js"
 import { MetaStateMachine } from "../../../src/meta/MetaStateMachine.js"
@@ -270,3 +271,23 @@ export const make = (options: MemoryClusterOptions): Effect.Effect<MemoryCluster
         state.keyspaces.find((k) => k.name === keyspace)?.shards.map((s) => s.group) ?? [],
     } satisfies MemoryCluster
   })
+
+/**
+ * `n` clients of `cluster` built by `open` (a Promise client over the router layer given), each
+ * over its own router and so its own sessions; closed when the scope closes.
+ */
+export const promiseClients = <C extends { close(): Promise<void> }>(
+  cluster: MemoryCluster,
+  n: number,
+  open: (router: Layer.Layer<Router.Router>) => Promise<C>,
+): Effect.Effect<C[], never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      Promise.all(
+        Array.from({ length: n }, () =>
+          open(Router.layer({ cluster: cluster.cluster }).pipe(Layer.provide(cluster.clientBus))),
+        ),
+      ),
+    ),
+    (cs) => Effect.promise(() => Promise.all(cs.map((c) => c.close()))),
+  )
