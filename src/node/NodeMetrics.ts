@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import { META_GROUP } from "../meta/ClusterState.js"
 import type { NodeService, NodeStats } from "../runtime/Node.js"
-import type { Family, Labels, Sample } from "../runtime/Prometheus.js"
+import type { Family, Histogram, Labels, Sample } from "../runtime/Prometheus.js"
 import type { TransportStats } from "../transport/TransportService.js"
 import { localMetaState } from "./MetaEndpoint.js"
 import type { NodeObservationsService } from "./NodeObservations.js"
@@ -47,6 +47,14 @@ const gauge = (name: string, help: string, value: number | ReadonlyArray<Sample>
   help,
   type: "gauge",
   samples: typeof value === "number" ? [{ value }] : value,
+})
+
+/** A family of one unlabelled histogram. */
+const histogram = (name: string, help: string, h: Histogram): Family => ({
+  name,
+  help,
+  type: "histogram",
+  histograms: [{ histogram: h }],
 })
 
 /** Per-keyspace counts of the hosted replicas. */
@@ -199,36 +207,27 @@ const raftAndStorageFamilies = ({ m, mailbox, stats }: Scrape): Family[] => [
     "Accepted commands that did not apply (slot lost, replaced by a snapshot, group stopped).",
     m.proposalsFailed,
   ),
-  {
-    name: "flotilla_proposal_seconds",
-    help: "Command accepted into the leader's log until applied and answered.",
-    type: "histogram",
-    histograms: [{ histogram: m.proposalSeconds }],
-  },
-  {
-    name: "flotilla_proposal_to_commit_seconds",
-    help: "Command accepted into the leader's log until the round that learnt it committed.",
-    type: "histogram",
-    histograms: [{ histogram: m.proposalToCommitSeconds }],
-  },
-  {
-    name: "flotilla_commit_to_apply_seconds",
-    help: "Round that saw entries committed until they were applied.",
-    type: "histogram",
-    histograms: [{ histogram: m.commitToApplySeconds }],
-  },
-  {
-    name: "flotilla_storage_write_seconds",
-    help: "One store write of an engine round (all its groups, one batch).",
-    type: "histogram",
-    histograms: [{ histogram: m.writeSeconds }],
-  },
-  {
-    name: "flotilla_storage_write_batch_groups",
-    help: "Groups updated by one store write.",
-    type: "histogram",
-    histograms: [{ histogram: m.writeBatchGroups }],
-  },
+  histogram(
+    "flotilla_proposal_seconds",
+    "Command accepted into the leader's log until applied and answered.",
+    m.proposalSeconds,
+  ),
+  histogram(
+    "flotilla_proposal_to_commit_seconds",
+    "Command accepted into the leader's log until the round that learnt it committed.",
+    m.proposalToCommitSeconds,
+  ),
+  histogram(
+    "flotilla_commit_to_apply_seconds",
+    "Round that saw entries committed until they were applied.",
+    m.commitToApplySeconds,
+  ),
+  histogram(
+    "flotilla_storage_write_seconds",
+    "One store write of an engine round (all its groups, one batch).",
+    m.writeSeconds,
+  ),
+  histogram("flotilla_storage_write_batch_groups", "Groups updated by one store write.", m.writeBatchGroups),
   counter(
     "flotilla_storage_writes_total",
     "Store writes (one per engine round with something to persist).",
