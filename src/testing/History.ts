@@ -237,9 +237,13 @@ export const verdict = <S, I, O>(
     lines.push(`NOT linearizable (${result.reason}): ${counts}; the failing part has ${result.part.length}`)
     if (witness !== undefined)
       lines.push(
-        `witness: ${witness.ops.length} operation(s), ${
-          witness.minimal ? "1-minimal (dropping any one makes it linearizable)" : "not shown minimal (limits reached)"
-        }, ${witness.checks} checks; times in ms since the recorder started, ∞ = unknown outcome:`,
+        `witness (${witness.kind}): ${witness.ops.length} operation${witness.ops.length === 1 ? "" : "s"}, ${
+          witness.kind === "answer"
+            ? "an answer nothing in its part explains"
+            : witness.minimal
+              ? "1-minimal (drop any one and the rest is linearizable or leaves an answer unexplained)"
+              : "not shown 1-minimal (a limit was reached)"
+        }, ${witness.checks} searches; ms since the recorder started, ∞: outcome unknown`,
         describeHistory(witness.ops),
       )
     else lines.push("the failing part:", describeHistory(result.part))
