@@ -28,7 +28,7 @@
  *   interruption, a defect, anything untagged): it completes at infinity with no output.
  */
 import { Cause, Clock, Effect, Exit, Option } from "effect"
-import type { Conflict, InvalidRequest, NotUtf8, Timeout, Unavailable } from "../client/ClientErrors.js"
+import type { InvalidRequest, NotUtf8, Timeout, Unavailable } from "../client/ClientErrors.js"
 import type { EntityUnavailable, ReplyUndecodable } from "../runtime/entity/EntityClient.js"
 import type { EntityError } from "../runtime/entity/EntityError.js"
 import {
@@ -234,7 +234,7 @@ export const verdict = <S, I, O>(
   if (result.ok === true) lines.push(`linearizable: ${counts}`)
   else if (result.ok === "unknown") lines.push(`linearizability unknown (${result.reason}): ${counts}`)
   else {
-    lines.push(`NOT linearizable (${result.reason}): ${counts}; the failing part has ${result.part.length}`)
+    lines.push(`NOT linearizable (${result.reason}): ${counts}; ${result.part.length} in the failing part`)
     if (witness !== undefined)
       lines.push(
         `witness (${witness.kind}): ${witness.ops.length} operation${witness.ops.length === 1 ? "" : "s"}, ${
