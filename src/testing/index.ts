@@ -1,8 +1,7 @@
 /**
  * `flotilla/testing` (package.json `exports`): for applications' and Flotilla's own test suites.
  * The deterministic simulators (`Simulator` for bare Raft cores, `RuntimeSim` for nodes, the
- * placement simulation), the linearizability checker and its KV model, the history recorder
- * (`History`) around typed clients, and the real-process
+ * placement simulation), the linearizability checker and its KV model, and the real-process
  * harnesses (`NodeProcess`, `ProcessCluster`, `StaticNode`). docs/testing.md is the guide.
  */
 export * as ChecksumMachine from "./ChecksumMachine.js"
