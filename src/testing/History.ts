@@ -118,7 +118,10 @@ const tagOf = (error: unknown): string =>
  * outcomes follow `failureClass`. An interruption or a defect is unknown.
  */
 export const classifier =
-  <A, E, O>(map: { readonly success: (a: A) => O; readonly answer?: (e: E) => O | undefined }): Classify<A, E, O> =>
+  <A, E, O>(map: {
+    readonly success: (a: A) => O
+    readonly answer?: (e: E) => O | undefined
+  }): Classify<A, E, O> =>
   (exit) => {
     if (Exit.isSuccess(exit)) return { _tag: "Answered", output: map.success(exit.value) }
     const failure = Cause.failureOption(exit.cause)
@@ -135,7 +138,8 @@ export const classifier =
   }
 
 /** The default classifier: the success value, or the application's failure, is the output. */
-export const classify = <A, E>(): Classify<A, E, A | E> => classifier<A, E, A | E>({ success: (a) => a, answer: (e) => e })
+export const classify = <A, E>(): Classify<A, E, A | E> =>
+  classifier<A, E, A | E>({ success: (a) => a, answer: (e) => e })
 
 /** An operation as recorded, with why its outcome is unknown. */
 export interface Recorded<I, O> extends Operation<I, O> {
@@ -304,7 +308,13 @@ export const make = <I, O>(): Effect.Effect<History<I, O>> =>
         const o = e.outcome
         if (o?._tag === "Refused") continue
         if (o?._tag === "Answered")
-          ops.push({ client: e.client, input: e.input, output: o.output, invokedAt: e.invokedAt, completedAt: e.completedAt })
+          ops.push({
+            client: e.client,
+            input: e.input,
+            output: o.output,
+            invokedAt: e.invokedAt,
+            completedAt: e.completedAt,
+          })
         else
           ops.push({
             client: e.client,
@@ -321,7 +331,15 @@ export const make = <I, O>(): Effect.Effect<History<I, O>> =>
     const refusals = Effect.sync(() =>
       entries.flatMap((e): Refusal<I>[] =>
         e.outcome?._tag === "Refused"
-          ? [{ client: e.client, input: e.input, invokedAt: e.invokedAt, completedAt: e.completedAt, reason: e.outcome.reason }]
+          ? [
+              {
+                client: e.client,
+                input: e.input,
+                invokedAt: e.invokedAt,
+                completedAt: e.completedAt,
+                reason: e.outcome.reason,
+              },
+            ]
           : [],
       ),
     )

@@ -15,11 +15,17 @@ import { Counter } from "../../examples/counter/Counter.js"
 import * as DevCluster from "../../src/cli/DevCluster.js"
 import * as Entities from "../../src/client/Entities.js"
 import * as KvClient from "../../src/client/KvClient.js"
+import type { EntitySender } from "../../src/runtime/entity/EntityClient.js"
 import { EntityShardKind } from "../../src/runtime/entity/index.js"
 import * as History from "../../src/testing/History.js"
 import { type KvInput, type KvOutput, kvModel } from "../../src/testing/Linearizability.js"
 import { seeds } from "../../src/testing/RuntimeSimSeed.js"
-import { type CounterInput, type CounterOutput, counterModel, resetForgettingModel } from "./support/CounterModel.js"
+import {
+  type CounterInput,
+  type CounterOutput,
+  counterModel,
+  resetForgettingModel,
+} from "./support/CounterModel.js"
 
 const FILE = "test/testing/history-cluster.test.ts"
 const COUNTERS = ["c-1", "c-2"]
@@ -45,7 +51,9 @@ const putOutcome = History.classifier<{ readonly created: boolean }, unknown, Kv
   success: () => ({ value: undefined }),
 })
 const getOutcome = History.classifier<Option.Option<Uint8Array>, unknown, KvOutput>({
-  success: (value) => ({ value: Option.getOrUndefined(Option.map(value, (v) => new TextDecoder().decode(v))) }),
+  success: (value) => ({
+    value: Option.getOrUndefined(Option.map(value, (v) => new TextDecoder().decode(v))),
+  }),
 })
 
 /** One KV client: `n` puts (of values unique to the client and step) and reads. */
@@ -83,14 +91,16 @@ describe("History over a real cluster", () => {
               const kv = yield* History.make<KvInput, KvOutput>()
               yield* Effect.forEach(
                 [1, 2, 3, 4, 5, 6],
-                (client) =>
-                  Effect.withRandom(
-                    client <= 4 ? counterClient(counters, client, 15) : kvClient(kv, client, 15),
-                    Random.make(seed * 100 + client),
-                  ),
+                (client) => {
+                  const run: Effect.Effect<void, unknown, KvClient.KvClient | EntitySender> =
+                    client <= 4 ? counterClient(counters, client, 15) : kvClient(kv, client, 15)
+                  return Effect.withRandom(run, Random.make(seed * 100 + client))
+                },
                 { concurrency: "unbounded", discard: true },
               ).pipe(
-                Effect.provide(Layer.mergeAll(Entities.layer, KvClient.layer).pipe(Layer.provide(dev.clients))),
+                Effect.provide(
+                  Layer.mergeAll(Entities.layer, KvClient.layer).pipe(Layer.provide(dev.clients)),
+                ),
               )
 
               const counterOps = yield* counters.operations

@@ -6,11 +6,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, TestClock } from "effect"
 import { Counter, CounterOverflow } from "../../examples/counter/Counter.js"
+import { InvalidRequest, Timeout, Unavailable } from "../../src/client/ClientErrors.js"
 import { EntitySender, EntityUnavailable } from "../../src/runtime/entity/EntityClient.js"
+import { InvalidEntityId } from "../../src/runtime/entity/EntityError.js"
 import * as MemorySender from "../../src/runtime/entity/MemorySender.js"
 import * as History from "../../src/testing/History.js"
-import { InvalidRequest, Timeout, Unavailable } from "../../src/client/ClientErrors.js"
-import { InvalidEntityId } from "../../src/runtime/entity/EntityError.js"
 import {
   type CounterInput,
   type CounterOutput,
@@ -41,7 +41,12 @@ describe("History", () => {
       expect(yield* c.get()).toBe(2)
       expect(yield* c.reset()).toBe(2)
       const ops = yield* history.operations
-      expect(ops.map((o) => o.output)).toEqual([2, new CounterOverflow({ value: 2, by: Number.MAX_SAFE_INTEGER }), 2, 2])
+      expect(ops.map((o) => o.output)).toEqual([
+        2,
+        new CounterOverflow({ value: 2, by: Number.MAX_SAFE_INTEGER }),
+        2,
+        2,
+      ])
       expect(ops.every((o) => o.client === 1 && o.completedAt !== Number.POSITIVE_INFINITY)).toBe(true)
       const verdict = yield* history.check(counterModel)
       expect(verdict.ok, verdict.report).toBe(true)
@@ -62,14 +67,19 @@ describe("History", () => {
         .record(2, { id: "b", op: "add", by: 5 }, Counter.client("b").Add({ by: 5 }))
         .pipe(
           Effect.provideService(EntitySender, {
-            send: (call) => Effect.fail(new EntityUnavailable({ kind: call.kind, operation: call.operation, reason: "x" })),
+            send: (call) =>
+              Effect.fail(new EntityUnavailable({ kind: call.kind, operation: call.operation, reason: "x" })),
           }),
           Effect.flip,
         )
       expect(unavailable).toBeInstanceOf(EntityUnavailable)
       // Interrupted while waiting.
       const fiber = yield* history
-        .record(3, { id: "b", op: "add", by: 1 }, Effect.zipRight(Effect.sleep("1 second"), Counter.client("b").Add({ by: 1 })))
+        .record(
+          3,
+          { id: "b", op: "add", by: 1 },
+          Effect.zipRight(Effect.sleep("1 second"), Counter.client("b").Add({ by: 1 })),
+        )
         .pipe(Effect.fork)
       yield* TestClock.adjust("10 millis")
       const pending = yield* history.operations
@@ -94,10 +104,12 @@ describe("History", () => {
   )
 
   it("classifies the clients' errors as decision 0052 says", () => {
-    expect(History.failureClass(new Timeout({ operation: "kv.Put", deadlineMs: 1, attempts: 1, reason: "" }))).toBe(
-      "unknown",
+    expect(
+      History.failureClass(new Timeout({ operation: "kv.Put", deadlineMs: 1, attempts: 1, reason: "" })),
+    ).toBe("unknown")
+    expect(History.failureClass(new Unavailable({ operation: "kv.Put", attempts: 1, reason: "" }))).toBe(
+      "refused",
     )
-    expect(History.failureClass(new Unavailable({ operation: "kv.Put", attempts: 1, reason: "" }))).toBe("refused")
     expect(History.failureClass(new InvalidRequest({ reason: "" }))).toBe("refused")
     expect(History.failureClass(new CounterOverflow({ value: 1, by: 1 }))).toBe("answer")
     expect(History.failureClass(new Error("boom"))).toBe("unknown")
@@ -107,8 +119,13 @@ describe("History", () => {
       answer: (e) => (e._tag === "CounterOverflow" ? "overflow" : undefined),
     })
     expect(decide(Exit.succeed(3))).toEqual({ _tag: "Answered", output: "=3" })
-    expect(decide(Exit.fail(new CounterOverflow({ value: 1, by: 1 })))).toEqual({ _tag: "Answered", output: "overflow" })
-    expect(decide(Exit.fail(new Timeout({ operation: "x", deadlineMs: 1, attempts: 1, reason: "" })))).toEqual({
+    expect(decide(Exit.fail(new CounterOverflow({ value: 1, by: 1 })))).toEqual({
+      _tag: "Answered",
+      output: "overflow",
+    })
+    expect(
+      decide(Exit.fail(new Timeout({ operation: "x", deadlineMs: 1, attempts: 1, reason: "" }))),
+    ).toEqual({
       _tag: "Unknown",
       reason: "Timeout",
     })
@@ -120,7 +137,11 @@ describe("History", () => {
       const history = yield* History.make<CounterInput, CounterOutput>()
       yield* TestClock.adjust("250 millis")
       const slow = yield* history
-        .record(1, { id: "t", op: "add", by: 1 }, Effect.zipRight(Effect.sleep("100 millis"), Counter.client("t").Add({ by: 1 })))
+        .record(
+          1,
+          { id: "t", op: "add", by: 1 },
+          Effect.zipRight(Effect.sleep("100 millis"), Counter.client("t").Add({ by: 1 })),
+        )
         .pipe(Effect.fork)
       yield* TestClock.adjust("100 millis")
       yield* Fiber.join(slow)
@@ -156,11 +177,17 @@ describe("History", () => {
           })
         },
         { concurrency: "unbounded", discard: true },
-      ).pipe(Effect.fork, Effect.tap(() => TestClock.adjust("1 second")), Effect.flatMap(Fiber.join))
+      ).pipe(
+        Effect.fork,
+        Effect.tap(() => TestClock.adjust("1 second")),
+        Effect.flatMap(Fiber.join),
+      )
       expect((yield* history.operations).length).toBe(4 * 13 - 2)
       const good = yield* history.check(counterModel, { seed: 7, file: FILE })
       expect(good.ok, good.report).toBe(true)
-      expect(good.report).toContain(`seed 7; replay: FLOTILLA_SEED=7 npx vitest run --config test/vitest.config.ts ${FILE}`)
+      expect(good.report).toContain(
+        `seed 7; replay: FLOTILLA_SEED=7 npx vitest run --config test/vitest.config.ts ${FILE}`,
+      )
 
       const bad = yield* history.check(resetForgettingModel, { seed: 7, file: FILE })
       expect(bad.ok).toBe(false)
@@ -170,7 +197,9 @@ describe("History", () => {
       expect(lines[0]).toMatch(/^NOT linearizable \(no linearization exists\): 50 operations/)
       expect(lines[1]).toMatch(/^witness \(order\): \d operations, 1-minimal/)
       expect(lines.slice(2, -1)).toHaveLength(bad.witness!.ops.length)
-      expect(lines.at(-1)).toBe(`seed 7; replay: FLOTILLA_SEED=7 npx vitest run --config test/vitest.config.ts ${FILE}`)
+      expect(lines.at(-1)).toBe(
+        `seed 7; replay: FLOTILLA_SEED=7 npx vitest run --config test/vitest.config.ts ${FILE}`,
+      )
     }).pipe(Effect.provide(memory)),
   )
 
@@ -179,6 +208,8 @@ describe("History", () => {
     expect(History.replayCommand({ seed: 3 })).toBe(
       "FLOTILLA_SEED=3 npx vitest run --config test/vitest.config.ts <this test file>",
     )
-    expect(History.replayCommand({ seed: 3, replay: "npm run nemesis -- --seed 3" })).toBe("npm run nemesis -- --seed 3")
+    expect(History.replayCommand({ seed: 3, replay: "npm run nemesis -- --seed 3" })).toBe(
+      "npm run nemesis -- --seed 3",
+    )
   })
 })

@@ -21,13 +21,21 @@ import {
   type Operation,
   type Witness,
 } from "../../src/testing/Linearizability.js"
-import { type CounterInput, type CounterOutput, counterModel, resetForgettingModel } from "./support/CounterModel.js"
+import {
+  type CounterInput,
+  type CounterOutput,
+  counterModel,
+  resetForgettingModel,
+} from "./support/CounterModel.js"
 
 const fcSeed = Number(process.env.FLOTILLA_FC_SEED ?? 20_261_207)
 const numRuns = Number(process.env.FLOTILLA_FC_RUNS ?? 150)
 
 /** Asserts everything the witness promises about `history` (see `Witness`); returns it. */
-const witnessHolds = <S, I, O>(model: Model<S, I, O>, history: Operation<I, O>[]): Witness<I, O> | undefined => {
+const witnessHolds = <S, I, O>(
+  model: Model<S, I, O>,
+  history: Operation<I, O>[],
+): Witness<I, O> | undefined => {
   const result = checkLinearizable(model, history, 1_000_000, { witness: true })
   if (result.ok === "unknown") throw new Error(`undecided: ${result.reason}`)
   if (result.ok) {
@@ -47,7 +55,8 @@ const witnessHolds = <S, I, O>(model: Model<S, I, O>, history: Operation<I, O>[]
     return w
   }
   expect(w.ops.length, explain).toBeGreaterThan(1)
-  for (const op of w.ops) expect(isExplained(model, w.ops, op), `${JSON.stringify(op)}\n${explain}`).toBe(true)
+  for (const op of w.ops)
+    expect(isExplained(model, w.ops, op), `${JSON.stringify(op)}\n${explain}`).toBe(true)
   for (const op of w.ops) {
     const rest = w.ops.filter((o) => o !== op)
     const linearizable = checkLinearizable(model, rest).ok === true
@@ -66,24 +75,26 @@ const interval = fc.record({
 })
 
 /** Registers on two keys, outputs drawn at random (so most histories are wrong). */
-const registerHistory: fc.Arbitrary<Operation<KvInput, KvOutput>[]> = fc.array(
-  fc.record({
-    at: interval,
-    key: fc.constantFrom("a", "b"),
-    put: fc.boolean(),
-    value: fc.constantFrom("1", "2", "3"),
-    read: fc.constantFrom<string | undefined>(undefined, "1", "2", "3"),
-  }),
-  { minLength: 1, maxLength: 9 },
-).map((ops) =>
-  ops.map(({ at, key, put, value, read }) => ({
-    client: at.client,
-    input: put ? { op: "put" as const, key, value } : { op: "get" as const, key },
-    output: at.unknown ? undefined : put ? { value: undefined } : { value: read },
-    invokedAt: at.invokedAt,
-    completedAt: at.unknown ? Number.POSITIVE_INFINITY : at.invokedAt + at.duration,
-  })),
-)
+const registerHistory: fc.Arbitrary<Operation<KvInput, KvOutput>[]> = fc
+  .array(
+    fc.record({
+      at: interval,
+      key: fc.constantFrom("a", "b"),
+      put: fc.boolean(),
+      value: fc.constantFrom("1", "2", "3"),
+      read: fc.constantFrom<string | undefined>(undefined, "1", "2", "3"),
+    }),
+    { minLength: 1, maxLength: 9 },
+  )
+  .map((ops) =>
+    ops.map(({ at, key, put, value, read }) => ({
+      client: at.client,
+      input: put ? { op: "put" as const, key, value } : { op: "get" as const, key },
+      output: at.unknown ? undefined : put ? { value: undefined } : { value: read },
+      invokedAt: at.invokedAt,
+      completedAt: at.unknown ? Number.POSITIVE_INFINITY : at.invokedAt + at.duration,
+    })),
+  )
 
 /**
  * Registers whose every read answers a value some write that could precede it wrote (or
@@ -196,7 +207,13 @@ describe("minimalWitness", () => {
   })
 
   it("keeps the write a wrong read needs, and drops what does not matter", () => {
-    const op = <I, O>(client: number, input: I, output: O | undefined, invokedAt: number, completedAt: number) => ({
+    const op = <I, O>(
+      client: number,
+      input: I,
+      output: O | undefined,
+      invokedAt: number,
+      completedAt: number,
+    ) => ({
       client,
       input,
       output,
@@ -225,7 +242,11 @@ describe("minimalWitness", () => {
     let n = 0
     for (let i = 0; i < 40; i++) {
       const input: CounterInput =
-        i % 10 === 7 ? { id: "c", op: "reset" } : i % 3 === 0 ? { id: "c", op: "get" } : { id: "c", op: "add", by: 1 }
+        i % 10 === 7
+          ? { id: "c", op: "reset" }
+          : i % 3 === 0
+            ? { id: "c", op: "get" }
+            : { id: "c", op: "add", by: 1 }
       const output = input.op === "add" ? (n += 1) : input.op === "reset" ? n : n
       if (input.op === "reset") n = 0
       ops.push({ client: 1, input, output, invokedAt: 2 * i, completedAt: 2 * i + 1 })
@@ -251,7 +272,13 @@ describe("minimalWitness", () => {
       invokedAt: i,
       completedAt: i + 0.5,
     }))
-    ops.push({ client: 2, input: { op: "get", key: "k" }, output: { value: "nobody" }, invokedAt: 20, completedAt: 21 })
+    ops.push({
+      client: 2,
+      input: { op: "get", key: "k" },
+      output: { value: "nobody" },
+      invokedAt: 20,
+      completedAt: 21,
+    })
     const w = minimalWitness(kvModel, ops, { maxChecks: 2 })
     expect(w?.minimal).toBe(false)
     expect(w?.checks).toBe(2)

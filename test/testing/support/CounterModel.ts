@@ -43,7 +43,9 @@ export const counterModel: Model<number, CounterInput, CounterOutput> = {
 export const resetForgettingModel: Model<number, CounterInput, CounterOutput> = {
   ...counterModel,
   step: (n, input, output) =>
-    input.op === "reset" ? { ok: output === undefined || output === n, state: n } : counterModel.step(n, input, output),
+    input.op === "reset"
+      ? { ok: output === undefined || output === n, state: n }
+      : counterModel.step(n, input, output),
 }
 
 export { CounterOverflow }
