@@ -137,7 +137,11 @@ export const classifier =
     return { _tag: "Unknown", reason: tagOf(error) }
   }
 
-/** The default classifier: the success value, or the application's failure, is the output. */
+/**
+ * The default classifier: the success value, or the application's failure, is the output. A
+ * call that succeeds with `undefined` (an `Effect<void>`) records no answer to check (the
+ * checker reads an undefined output as "any"); give it an output with `classifier`.
+ */
 export const classify = <A, E>(): Classify<A, E, A | E> =>
   classifier<A, E, A | E>({ success: (a) => a, answer: (e) => e })
 
