@@ -5,6 +5,7 @@
  * harnesses (`NodeProcess`, `ProcessCluster`, `StaticNode`). docs/testing.md is the guide.
  */
 export * as ChecksumMachine from "./ChecksumMachine.js"
+export * as History from "./History.js"
 export * as KvModel from "./KvModel.js"
 export * as Linearizability from "./Linearizability.js"
 export * as NodeProcess from "./NodeProcess.js"
