@@ -11,6 +11,11 @@
  *   as a stepped wall clock does; sleeps are durations, so they never move (and never fire
  *   before their base instant).
  *
+ * Two readings, as Effect's own clock has: `currentTimeMillis` is the WALL clock (`Date.now()`
+ * in production: offset and drift), `currentTimeNanos` the MONOTONIC one (`process.hrtime`:
+ * drift only, no offset, so no step ever moves it). Code that times intervals should use the
+ * second (the KV lease timer does: LeaseExpiry.ts).
+ *
  * A node without skew reads exactly the base clock and sleeps exactly as it does, so a run
  * without skew is the same run as before this module. Readings are whole milliseconds once a
  * drift was set (floored), and never negative: a skew that would put the reading below zero
@@ -84,8 +89,10 @@ export class SkewedClock implements Clock.Clock {
     return this.readingAt(this.base.unsafeCurrentTimeMillis())
   }
 
+  /** The monotonic reading: drift, no offset (see the module comment). */
   unsafeCurrentTimeNanos(): bigint {
-    return BigInt(Math.floor(this.unsafeCurrentTimeMillis() * 1_000_000))
+    if (this.anchorBase === this.anchorLocal && this.drift === 0) return this.base.unsafeCurrentTimeNanos()
+    return BigInt(Math.floor(this.local(this.base.unsafeCurrentTimeMillis()) * 1_000_000))
   }
 
   readonly currentTimeMillis: Effect.Effect<number> = Effect.sync(() => this.unsafeCurrentTimeMillis())

@@ -53,6 +53,8 @@ describe("SimClock: a node's view of the virtual time base", () => {
     clock.set({ offsetMs: 60_000 })
     expect(clock.unsafeCurrentTimeMillis()).toBe(123_100 - 60_000)
     expect(clock.skew).toEqual({ offsetMs: 60_000, drift: -0.2 })
+    // The monotonic reading drifts the same way and never jumps: 1_000 + 1_300 + 800.
+    expect(clock.unsafeCurrentTimeNanos()).toBe(3_100_000_000n)
   })
 
   it("refuses a drift at or below -1 and a reading before 0", () => {
