@@ -89,6 +89,7 @@ export { busiestLeader, Divergence, type ReplicaView, SimCheckFailed } from "./R
 export { SimTimeout } from "./RuntimeSimDriver.js"
 export { NodeDown, NodeUp } from "./RuntimeSimNodes.js"
 export { seeds } from "./RuntimeSimSeed.js"
+export type { ClockSkew } from "./SimClock.js"
 
 /** How to build a simulated cluster. */
 export interface RuntimeSimOptions {

@@ -29,7 +29,11 @@ describe("dueLeases", () => {
   })
 
   it("batches by slot of the route key", () => {
-    const batches = dueLeases([lease(1, 0, 1, "{a}"), lease(2, 0, 1, "x{a}y"), lease(3, 0, 1, "{b}")], at(10), 0)
+    const batches = dueLeases(
+      [lease(1, 0, 1, "{a}"), lease(2, 0, 1, "x{a}y"), lease(3, 0, 1, "{b}")],
+      at(10),
+      0,
+    )
     expect(batches.map((b) => b.ids)).toEqual([[1, 2], [3]])
   })
 
