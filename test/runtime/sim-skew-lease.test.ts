@@ -88,7 +88,7 @@ const expiryWatch = (kv: KvSim.KvSim, group: number, leaseId: number) => {
   return { poll, endedAt: () => endedAt }
 }
 
-/** Client B: tries to create the lock key under its own lease every 25 ms; when it succeeded. */
+/** Client B: tries to create the lock key under its own lease every 100 ms; when it succeeded. */
 const contender = (c: KvRevClientService, out: { at?: number }) =>
   Effect.gen(function* () {
     const lease = yield* c.grant("{L}", 60_000)
@@ -103,7 +103,7 @@ const contender = (c: KvRevClientService, out: { at?: number }) =>
         out.at = yield* Clock.currentTimeMillis
         return
       }
-      yield* Effect.sleep("25 millis")
+      yield* Effect.sleep("100 millis")
     }
   })
 
