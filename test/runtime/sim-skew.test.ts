@@ -6,12 +6,19 @@
  * - the clock itself: readings, jumps, sleeps, refused skews;
  * - the runtime simulation's checksum workload stays linearizable with one node 30% fast and
  *   another 20% slow, minutes apart, through a crash of a leader and drift changes mid-run;
- * - the nodes' fibers really run on their clocks (a fast node's engine steps more rounds).
+ * - the nodes' fibers really run on their clocks (a fast node's engine steps more rounds);
+ * - KV transactions stay linearizable when the shard clock jumps minutes ahead at failovers
+ *   (leaders minutes apart) and so expires every client session (a short session TTL).
  *
  * The KV lease promise under skew is in sim-skew-lease.test.ts. Replay with FLOTILLA_SEED=<seed>.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Effect, Runtime } from "effect"
+import { revModel } from "../../src/testing/KvRevModel.js"
+import * as KvSim from "../../src/testing/KvSim.js"
+import * as KvSimFaults from "../../src/testing/KvSimFaults.js"
+import { RevHistory, runClient } from "../../src/testing/KvSimWorkload.js"
+import { checkLinearizable, describeHistory } from "../../src/testing/Linearizability.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 import { VirtualTime } from "../../src/testing/RuntimeSimTime.js"
 import { SkewedClock } from "../../src/testing/SimClock.js"
@@ -167,6 +174,68 @@ describe("runtime simulation: nodes with skewed and drifting clocks", () => {
               yield* sim.join(writes, { timeoutMs: 120_000 })
               yield* sim.workload({ groups: all, writes: 100, readEvery: 3, prefix: "c" })
               yield* sim.verify({ groups: all, timeoutMs: 60_000 })
+            }),
+        ),
+      60_000,
+    )
+  }
+})
+
+describe("KV simulation: shard leaders minutes apart", () => {
+  for (const seed of RuntimeSim.seeds([75, 76])) {
+    it.effect(
+      `transactions stay linearizable while failovers jump the shard clock past the session TTL (seed ${seed})`,
+      () =>
+        KvSim.run(
+          {
+            seed,
+            shards: 2,
+            // Sessions idle for a minute of shard clock expire: every jump ahead expires them all.
+            kv: { sessions: { ttlMs: 60_000 } },
+            router: { deadlineMs: 8_000, attemptTimeoutMs: 1_000 },
+          },
+          (kv) =>
+            Effect.gen(function* () {
+              const { sim } = kv
+              // The first shard's leader has the clock furthest behind: its failover jumps ahead.
+              const first = (yield* sim.waitForLeaders({ timeoutMs: 30_000 })).get(kv.shardGroups[0]!)!
+              const [ahead, furthest] = [1, 2, 3].filter((n) => n !== first)
+              yield* sim.skewClock(ahead!, { offsetMs: 180_000, drift: 0.2 })
+              yield* sim.skewClock(furthest!, { offsetMs: 360_000, drift: -0.1 })
+              const tags = KvSim.tagPerGroup(kv)
+              const history = new RevHistory()
+              const fibers = []
+              for (let i = 1; i <= 3; i++) {
+                const c = yield* kv.client(i)
+                fibers.push(
+                  yield* kv.forkClient(
+                    i,
+                    runClient(history, c, { client: i, seed, tags, ops: 50, pauseMs: 100 }),
+                  ),
+                )
+              }
+              // The first shard fails over to a clock minutes ahead; then a seeded schedule.
+              yield* sim.advance(1_000)
+              sim.note(`crash node ${first}`)
+              yield* sim.crash(first)
+              yield* sim.advance(1_500)
+              yield* sim.restart(first)
+              yield* KvSimFaults.play(kv, { steps: 4, kinds: ["crashLeader", "isolateLeader"] })
+              yield* KvSimFaults.settle(kv)
+              for (const f of fibers) yield* sim.join(f, { timeoutMs: 300_000 })
+              const result = checkLinearizable(revModel, history.ops)
+              if (result.ok === false)
+                expect.fail(`not linearizable (${result.reason}):\n${describeHistory(result.part)}`)
+              expect(history.ops.filter((o) => o.output !== undefined).length).toBeGreaterThan(
+                history.ops.length / 2,
+              )
+              // The jumps did expire sessions: the path under test ran.
+              let expired = 0
+              for (let i = 1; i <= 3; i++)
+                expired += (yield* (yield* kv.client(i)).router.stats).sessionsExpired
+              sim.note(`sessions expired: ${expired}`)
+              expect(expired).toBeGreaterThan(0)
+              yield* kv.converged({ timeoutMs: 60_000 })
             }),
         ),
       60_000,
