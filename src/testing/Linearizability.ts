@@ -428,6 +428,19 @@ export const kvModel: Model<string | undefined, KvInput, KvOutput> = {
   },
 }
 
+/**
+ * A failed check for a report: the minimal witness first when there is one (what to read), then
+ * the whole failing part (the context).
+ */
+export const describeFailure = <I, O>(r: {
+  readonly reason: string
+  readonly part: readonly Operation<I, O>[]
+  readonly witness?: Witness<I, O>
+}): string =>
+  r.witness === undefined
+    ? `${r.reason}:\n${describeHistory(r.part)}`
+    : `${r.reason}; ${r.witness.minimal ? "minimal" : "shrunk (not proven minimal)"} ${r.witness.kind} witness, ${r.witness.ops.length} of ${r.part.length} operations:\n${describeHistory(r.witness.ops)}\nthe whole part:\n${describeHistory(r.part)}`
+
 /** A readable dump of a part, for failure messages. */
 export const describeHistory = <I, O>(ops: readonly Operation<I, O>[]): string =>
   [...ops]

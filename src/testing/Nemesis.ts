@@ -21,6 +21,7 @@ import {
   type CasOutput,
   casModel,
   checkLinearizable,
+  describeFailure,
   describeHistory,
   type Operation,
 } from "./Linearizability.js"
@@ -342,9 +343,8 @@ export const runNemesis = async (o: NemesisOptions): Promise<NemesisResult> => {
       recoveryMs: recovery[i] === undefined ? null : Math.round(recovery[i]!),
     }))
     const details: string[] = []
-    const check = checkLinearizable(casModel, rec.history)
-    if (check.ok === false)
-      details.push(`not linearizable (${check.reason}):\n${describeHistory(check.part)}`)
+    const check = checkLinearizable(casModel, rec.history, undefined, { witness: true })
+    if (check.ok === false) details.push(`not linearizable: ${describeFailure(check)}`)
     if (check.ok === "unknown") details.push(`linearizability check inconclusive: ${check.reason}`)
     const { lost, unread } = lostWrites(rec.history, finals)
     if (lost.length > 0) details.push(`acknowledged writes lost:\n${describeHistory(lost)}`)

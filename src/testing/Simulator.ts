@@ -40,7 +40,7 @@ import { Invariants, InvariantViolation } from "./Invariants.js"
 import { encodeKv } from "./KvModel.js"
 import {
   checkLinearizable,
-  describeHistory,
+  describeFailure,
   type KvInput,
   type KvOutput,
   kvModel,
@@ -875,12 +875,12 @@ export class Simulator {
   /** Checks the client history for linearizability; throws (with the seed) when it is not. */
   checkLinearizable(): void {
     const h = this.history()
-    const r = checkLinearizable(kvModel, h)
+    const r = checkLinearizable(kvModel, h, undefined, { witness: true })
     if (r.ok === false) {
       throw new SimulationFailure(
         this.seed,
         this.now,
-        new InvariantViolation("linearizability", `${r.reason}\n${describeHistory(r.part)}`),
+        new InvariantViolation("linearizability", describeFailure(r)),
       )
     }
     if (r.ok === "unknown")

@@ -11,6 +11,7 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import {
   checkLinearizable,
+  describeFailure,
   describeHistory,
   isExplained,
   type KvInput,
@@ -234,6 +235,15 @@ describe("minimalWitness", () => {
     // Not the bare "get -> 1" (non-linearizable, but nothing explains it): the read with the
     // writes that make it stale.
     expect(w?.ops).toEqual([history[0], history[1], history[3]])
+    // The reports (Simulator, nemesis) print the witness first, then the whole part.
+    const r = checkLinearizable(kvModel, history, undefined, { witness: true })
+    expect(r.ok).toBe(false)
+    if (r.ok !== false) return
+    const report = describeFailure(r)
+    expect(report).toContain(
+      `minimal order witness, 3 of ${history.length} operations:\n${describeHistory(w!.ops)}`,
+    )
+    expect(report).toContain(`the whole part:\n${describeHistory(history)}`)
   })
 
   it("a deliberately wrong model gets a short witness out of a long history", () => {
