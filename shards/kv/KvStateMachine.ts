@@ -83,8 +83,40 @@ export class KvStateMachine implements StateMachine {
     return this.state.leases.deadlines()
   }
 
+  /** Whether the shard holds any lease. */
+  get hasLeases(): boolean {
+    return this.state.leases.size > 0
+  }
+
+  /**
+   * Calls `f` once, as soon as the shard holds a lease (at once if it does); the result cancels.
+   * The leader's expiry task waits here instead of ticking while there is nothing to expire.
+   */
+  whenLeased(f: () => void): () => void {
+    if (this.hasLeases) {
+      f()
+      return () => {}
+    }
+    this.leaseWaiter = f
+    return () => {
+      if (this.leaseWaiter === f) this.leaseWaiter = undefined
+    }
+  }
+
+  private leaseWaiter: (() => void) | undefined
+
+  /** Wakes the task waiting in `whenLeased` once a lease exists. */
+  private notifyLeased(): void {
+    const f = this.leaseWaiter
+    if (f === undefined || !this.hasLeases) return
+    this.leaseWaiter = undefined
+    f()
+  }
+
   apply(command: Uint8Array, index: number): Uint8Array {
-    return this.requests.apply(command, index)
+    const reply = this.requests.apply(command, index)
+    if (this.leaseWaiter !== undefined) this.notifyLeased()
+    return reply
   }
 
   query(request: Uint8Array): Uint8Array {
@@ -100,6 +132,7 @@ export class KvStateMachine implements StateMachine {
     this.requests.clock = s.clock
     this.requests.sessions = s.sessions
     this.state = { store: s.store, leases: s.leases }
+    this.notifyLeased()
   }
 
   private read(request: ReadRequest): Uint8Array {

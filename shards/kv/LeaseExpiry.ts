@@ -1,6 +1,7 @@
 /**
  * The KV shard leader's lease timer (its `ShardKind.whileLeader` task): every `tickMs` it looks
- * at the lease deadlines of its replica and proposes `LeaseExpire` for the leases that are due.
+ * at the lease deadlines of its replica and proposes `LeaseExpire` for the leases that are due;
+ * while the shard holds no lease it sleeps until one is granted (`KvStateMachine.whenLeased`).
  *
  * A lease is due when its deadline (on the shard clock) has passed AND it has lived a whole TTL
  * under this leader: after a leader change every lease's remaining time restarts from the
@@ -120,6 +121,15 @@ export const leaseExpiry =
       const lead = new ClockLead()
       lead.sample({ wall: ctx.nowMs(), mono: since }, tickMs)
       while (true) {
+        // A shard without leases has nothing to expire: the task sleeps until one is granted,
+        // rather than waking every tick (thousands of idle shards on one node would otherwise
+        // cost thousands of wake-ups a second).
+        const idle = ctx.stateMachine()
+        if (Option.isSome(idle) && idle.value instanceof KvStateMachine && !idle.value.hasLeases) {
+          const kv = idle.value
+          yield* Effect.async<void>((resume) => Effect.sync(kv.whenLeased(() => resume(Effect.void))))
+          lead.sample({ wall: ctx.nowMs(), mono: yield* monotonicMs }, tickMs)
+        }
         yield* Effect.sleep(Duration.millis(tickMs))
         const sm = ctx.stateMachine()
         if (Option.isNone(sm) || !(sm.value instanceof KvStateMachine)) continue

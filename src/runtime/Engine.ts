@@ -131,8 +131,16 @@ export class Engine {
   readonly replicas = new Map<GroupId, Replica>()
   /** Candidates of a failover (`failOver`) and the ticks they keep asking for votes. */
   private readonly failovers = new Map<Replica, number>()
-  /** Until then client work waits in the mailboxes and the cores do not tick (`holdAfterStall`). */
-  private holdUntil = 0
+  /**
+   * While true, client work waits in the mailboxes (the loop also skips ticks): the node's loop
+   * stood still long enough for its peers to find it silent, and they may be electing new
+   * leaders for the groups led here at this moment (docs/decisions/0130; set by `NodeLoop`). Our
+   * leaders then send nothing of their own: a proposal's appends or a heartbeat at the old term
+   * would win back the followers that forgot us and stall the elections under way. Frames from
+   * peers are still taken, so a leader elected meanwhile deposes ours at once and the requests
+   * waiting here fail over to it; if no peer moved, our leaders go on after the hold.
+   */
+  holdClientWork = false
   /** Replicas whose mailbox waits for the hold to end. */
   private readonly held = new Set<Replica>()
   /** Replicas with work for the next round. */
@@ -455,24 +463,6 @@ export class Engine {
   }
 
   /**
-   * The node's loop stood still long enough for its peers to find it silent (a SIGSTOP, a long
-   * stall; docs/decisions/0130): they may be electing new leaders for the groups led here at
-   * this moment. Until `untilMs`, requests wait in the mailboxes and the cores do not tick, so
-   * that our leaders send nothing of their own: a proposal's appends or a heartbeat at the old
-   * term would win back the followers that forgot us and stall the elections under way. Frames
-   * from peers are still taken, so a leader elected meanwhile deposes ours at once, and the
-   * requests waiting here then fail over to it; if no peer moved, our leaders go on after the hold.
-   */
-  holdAfterStall(untilMs: number): void {
-    this.holdUntil = Math.max(this.holdUntil, untilMs)
-  }
-
-  /** Whether client work and ticks are held at `nowMs` (`holdAfterStall`). */
-  holding(nowMs: number): boolean {
-    return nowMs < this.holdUntil
-  }
-
-  /**
    * A failing-over candidate asks again every other tick while no leader is known: a peer that
    * found the node silent a little later ignored its first pre-vote (the dead leader's lease),
    * and its own election timer would only fire up to 2 × electionTicks later. After electionTicks
@@ -530,7 +520,7 @@ export class Engine {
     const saves: Replica[] = []
     const free: Replica[] = []
     let sync = false
-    const holding = this.holding(nowMs)
+    const holding = this.holdClientWork
     if (!holding && this.held.size > 0) {
       for (const r of this.held) this.dirty.add(r)
       this.held.clear()

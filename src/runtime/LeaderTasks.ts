@@ -53,7 +53,7 @@ export const run = (
   node: LeaderTaskHost,
   kinds: KindResolver,
   nowMs: () => number,
-  checkEveryMs = 100,
+  checkEveryMs = 1000,
 ): Effect.Effect<void> =>
   Effect.gen(function* () {
     if (!kinds.anyTask) return

@@ -39,6 +39,8 @@ export class Liveness {
   private selfHeard: number | undefined
   /** When `step` last ran. */
   private lastStep: number | undefined
+  /** The monotonic instant of the loop's last turn (`stallSeen`). */
+  private lastTurn: number | undefined
 
   constructor(
     private readonly bus: BusService,
@@ -104,15 +106,17 @@ export class Liveness {
   }
 
   /**
-   * Asked at the top of each turn of the node's loop, before its round: when the loop stood
-   * still since the last `step` long enough for the other nodes to find this one silent (the
-   * gap plus one interval, the most our last ping can predate the stall, reaches the timeout),
-   * the gap in ms; else undefined. Then peers may be failing over the groups led here right now
-   * (docs/decisions/0130).
+   * Called at the top of each turn of the node's loop, before its round, with the MONOTONIC
+   * clock (a wall-clock step is no stall): when the loop stood still since the last turn long
+   * enough for the other nodes to find this one silent (the gap plus one interval, the most our
+   * last ping can predate the stall, reaches the timeout), the gap in ms; else undefined. Then
+   * peers may be failing over the groups led here right now (docs/decisions/0130).
    */
-  stallSeen(now: number): number | undefined {
-    if (this.lastStep === undefined) return undefined
-    const gap = now - this.lastStep
+  stallSeen(monoNow: number): number | undefined {
+    const last = this.lastTurn
+    this.lastTurn = monoNow
+    if (last === undefined) return undefined
+    const gap = monoNow - last
     return gap > this.stallMs && gap + this.intervalMs >= this.timeoutMs ? gap : undefined
   }
 

@@ -25,6 +25,9 @@ import { RoundWrites } from "./RoundWrites.js"
 import { NodeStopping } from "./RuntimeErrors.js"
 import { describeCause, loopDied, supervise } from "./Supervisor.js"
 
+/** The monotonic clock in ms (Effect's `currentTimeNanos`: `process.hrtime` in production). */
+const monotonicMs = Effect.map(Clock.currentTimeNanos, (n) => Number(n / 1_000_000n))
+
 /** Every how many milliseconds cached snapshot data is checked for expiry. */
 const CACHE_EXPIRY_MS = 1000
 
@@ -34,6 +37,8 @@ export class NodeLoop {
   /** The beat came: the cores tick in the next round. */
   private tickDue = false
   private nextExpiry = 0
+  /** Monotonic instant until which client work is held (`holdAfterStall`). */
+  private holdUntil = 0
   /** Messages of the round, per destination node, until the flush. */
   private readonly outbound: Outbound = new Map()
   private readonly writes: RoundWrites
@@ -99,8 +104,7 @@ export class NodeLoop {
         if (idle && !this.writes.hasFinished()) yield* this.ctx.wake.wait
         const now = yield* Clock.currentTimeMillis
         engine.metrics.loopAt = now
-        const stall = engine.stopping ? undefined : this.ctx.liveness.stallSeen(now)
-        if (stall !== undefined) yield* this.holdAfterStall(now, stall)
+        if (!engine.stopping) yield* this.holdAfterStall(yield* monotonicMs)
         // Writes that completed: their Readies finish, their waiting messages join this flush.
         const storeFailure = this.writes.completeFinished(engine, now, this.outbound)
         // The store refuses every write after a failed batch until reopened (decision 0011):
@@ -127,18 +131,24 @@ export class NodeLoop {
       }
       if (this.tickDue) {
         this.tickDue = false
-        if (!engine.holding(now)) engine.tick()
+        if (!engine.holdClientWork) engine.tick()
       }
       const round = engine.collect(this.outbound, now)
       if (round !== undefined) yield* this.writes.start(round)
     })
   }
 
-  /** The loop stood still for `gap` ms: client work waits a moment (Engine.holdAfterStall). */
-  private holdAfterStall(now: number, gap: number): Effect.Effect<void> {
+  /**
+   * Holds client work for `stallHoldMs` after a stall the peers may have judged
+   * (`Liveness.stallSeen`, `Engine.holdClientWork`); on the monotonic clock, so that neither a
+   * wall-clock step nor its undoing starts or stretches a hold.
+   */
+  private holdAfterStall(mono: number): Effect.Effect<void> {
+    const gap = this.ctx.liveness.stallSeen(mono)
     const holdMs = this.ctx.settings.stallHoldMs
-    if (holdMs <= 0) return Effect.void
-    this.ctx.engine.holdAfterStall(now + holdMs)
+    if (gap !== undefined && holdMs > 0) this.holdUntil = mono + holdMs
+    this.ctx.engine.holdClientWork = mono < this.holdUntil
+    if (gap === undefined || holdMs <= 0) return Effect.void
     return Effect.logWarning(
       `engine: the loop stood still for ${gap} ms (peers may be failing over its groups): client requests wait ${holdMs} ms`,
     )

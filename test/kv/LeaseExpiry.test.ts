@@ -2,10 +2,13 @@
  * The leader's choice of leases to expire: deadline passed AND a whole TTL under this leader,
  * both timed on the monotonic clock, so that a step of the wall clock hastens nothing.
  */
+import { it as effectIt } from "@effect/vitest"
+import { Effect, Fiber, Option, TestClock } from "effect"
 import { describe, expect, it } from "vitest"
-import { ClockLead, dueLeases } from "../../shards/kv/LeaseExpiry.js"
-
-const utf8 = (s: string) => new TextEncoder().encode(s)
+import { KvStateMachine } from "../../shards/kv/KvStateMachine.js"
+import { ClockLead, dueLeases, leaseExpiry } from "../../shards/kv/LeaseExpiry.js"
+import { GroupId } from "../../src/raft/Ids.js"
+import { RevDriver, utf8 } from "./RevHarness.js"
 
 /** A leader whose wall and monotonic clocks agree. */
 const at = (ms: number) => ({ wall: ms, mono: ms })
@@ -75,4 +78,38 @@ describe("dueLeases", () => {
     expect(dueLeases([lease(1, 0, 1_000)], { wall: 900_000, mono: 5_500 }, 5_000)).toEqual([])
     expect(dueLeases([lease(1, 0, 1_000)], { wall: 900_500, mono: 6_000 }, 5_000)).toHaveLength(1)
   })
+})
+
+describe("leaseExpiry (the leader's task)", () => {
+  effectIt.effect("sleeps while the shard holds no lease, wakes when one is granted, and expires it", () =>
+    Effect.gen(function* () {
+      const shard = new KvStateMachine()
+      const driver = new RevDriver(shard)
+      let looks = 0
+      const requests: Uint8Array[] = []
+      const task = leaseExpiry(100)({
+        groupId: GroupId(1),
+        nowMs: () => driver.time,
+        stateMachine: () => {
+          looks++
+          return Option.some(shard)
+        },
+        request: (bytes) => Effect.sync(() => void requests.push(bytes)).pipe(Effect.as(new Uint8Array())),
+      })
+      const fiber = yield* Effect.fork(task)
+      // Ten seconds without a lease: the task looked once and waits (no tick every 100 ms).
+      yield* TestClock.adjust("10 seconds")
+      expect(looks).toBe(1)
+      expect(requests).toEqual([])
+      // A lease of 1 s is granted: the task wakes, ticks, and asks to expire it once it is due.
+      driver.time += 10_000
+      driver.command("LeaseGrant", utf8("k"), { ttlMs: 1_000 })
+      yield* TestClock.adjust("500 millis")
+      expect(requests).toEqual([])
+      driver.time += 1_500
+      yield* TestClock.adjust("1500 millis")
+      expect(requests.length).toBeGreaterThan(0)
+      yield* Fiber.interrupt(fiber)
+    }),
+  )
 })
