@@ -27,7 +27,8 @@
  * latest applied configuration (the highest configuration version among running replicas)
  * keeps a majority of voters on running nodes, in both halves of a joint configuration.
  */
-import { Cause, Effect, Layer, Schema, Scope } from "effect"
+import { Cause, Effect, type Fiber, Layer, Schema, Scope } from "effect"
+import * as KvShardKind from "../../shards/kv/KvShardKind.js"
 import { callUntilAnswered } from "../client/MetaCall.js"
 import { metaSubjectOf } from "../client/MetaClient.js"
 import { type ClusterState, META_GROUP, type Settings } from "../meta/ClusterState.js"
@@ -38,6 +39,10 @@ import { type GroupId, NodeId, nodeOfReplica } from "../raft/Ids.js"
 import { seededRand } from "../raft/Rand.js"
 import { GroupCatalog, type GroupCatalogService } from "../runtime/GroupCatalog.js"
 import type { GroupStatus, NodeService } from "../runtime/Node.js"
+import type { ShardKind } from "../runtime/ShardKind.js"
+import type { FaultPlan } from "../storage/internal/FaultPlan.js"
+import { LogStore } from "../storage/LogStore.js"
+import * as MemoryLogStore from "../storage/MemoryLogStore.js"
 import type { BusService } from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
@@ -73,6 +78,19 @@ export interface PlacementSimOptions {
   readonly placementIntervalMs?: number
   /** Log lines kept for failure reports (default 300). */
   readonly keepLogLines?: number
+  /** Shard kinds the nodes host besides the KV store (which every node hosts). */
+  readonly kinds?: ReadonlyArray<ShardKind>
+  /**
+   * The fault plan of node `n`'s store (`FaultyLogStore`'s: failed writes and syncs, full disk,
+   * corruption), made once per node and kept across its restarts (default: none).
+   */
+  readonly diskPlan?: (node: NodeId) => FaultPlan
+  /**
+   * A loop that dies ends its node, as it ends a real process (decision 0071): the node is down
+   * from that instant, as after `crash`, and the test restarts it (default false: the node runs
+   * on with the dead loop, and only the death is recorded).
+   */
+  readonly loopDeathEndsNode?: boolean
 }
 
 /** A condition was not reached in time, or a check failed. */
@@ -94,6 +112,8 @@ export interface PlacementSim {
     what?: string,
     timeoutMs?: number,
   ) => Effect.Effect<A, E | SimFailed>
+  /** Starts `effect` inside the simulation; it progresses whenever time is driven. */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
   /** Lets virtual time pass. */
   readonly advance: (millis: number) => Effect.Effect<void>
   /** Drives time in steps of `stepMs` (default 250) until `cond` (run inside the simulation) holds. */
@@ -122,8 +142,17 @@ export interface PlacementSim {
   readonly restart: (node: number) => Effect.Effect<void, SimFailed>
   /** Cuts the node off Raft traffic and the bus (a lost NATS connection) until `heal`. */
   readonly isolate: (node: number) => Effect.Effect<void>
-  /** Undoes every `isolate`. */
+  /** Undoes every `isolate`, and every cut made on `network`. */
   readonly heal: Effect.Effect<void>
+  /**
+   * The Raft network: `partition`, `block` (one way), per-link `setFaults` (loss, delay,
+   * duplication, reordering), counters. Its cuts and faults act on Raft traffic only.
+   */
+  readonly network: MemoryNetwork.MemoryNetwork
+  /** The test's own bus connection (clients made on it run inside the simulation). */
+  readonly clientBus: BusService
+  /** Writes a line of the test's own into the log (`[test] ...`). */
+  readonly note: (text: string) => void
   /** The running, reachable node leading group 0 and its local metadata state, if any. */
   readonly metaLeader: () => Effect.Effect<
     { readonly node: NodeId; readonly state: ClusterState } | undefined
@@ -139,6 +168,8 @@ export interface PlacementSim {
    * real process would have exited); `runSim` fails when any is left at the end.
    */
   readonly loopDeaths: string[]
+  /** Takes (removes and returns) the loop deaths recorded so far: the ones a test expects. */
+  readonly takeLoopDeaths: () => string[]
 }
 
 /** A node of the managed cluster: what outlives its incarnations besides its disk. */
@@ -147,6 +178,8 @@ interface Slot extends SimNodes.SimSlot {
   /** Its group catalog (the catalog file of a real node). */
   readonly catalog: GroupCatalogService
   readonly labels: Record<string, string>
+  /** Its store's fault plan, if any (outlives incarnations, like the disk). */
+  readonly plan: FaultPlan | undefined
   bootstrapped: boolean
 }
 
@@ -183,6 +216,7 @@ const nodeOptions = (
   cluster,
   name: `n${slot.id}`,
   labels: slot.labels,
+  kinds: [KvShardKind.make(), ...(options.kinds ?? [])],
   settings: NODE_SETTINGS,
   raft: { rand: seededRand(mixSeed(seed, slot.id, slot.starts)) },
   bootstrap:
@@ -225,6 +259,7 @@ interface Parts {
   readonly nodes: SimNodes.SimNodes<Slot, unknown>
   readonly clientBus: BusService
   readonly violations: string[]
+  readonly diskPlan: ((node: NodeId) => FaultPlan) | undefined
 }
 
 const encoder = new TextEncoder()
@@ -242,13 +277,14 @@ const failOnTimeout = <A, E>(effect: Effect.Effect<A, E | SimTimeout>): Effect.E
 const note = (driver: SimDriver.SimDriver, text: string) => driver.record(`t=${driver.now()} [test] ${text}`)
 const noting = (driver: SimDriver.SimDriver, text: string) => Effect.sync(() => note(driver, text))
 
-type TimeApi = "seed" | "now" | "logs" | "run" | "advance" | "until"
+type TimeApi = "seed" | "now" | "logs" | "run" | "fork" | "advance" | "until"
 const timeApi = ({ seed, driver }: Parts): Pick<PlacementSim, TimeApi> => ({
   seed,
   now: driver.now,
   logs: driver.logs,
   run: (effect, what = "a simulated effect", timeoutMs = 600_000) =>
     failOnTimeout(driver.run(effect, { what, timeoutMs })),
+  fork: driver.fork,
   advance: driver.advance,
   until: (what, cond, o) =>
     failOnTimeout(
@@ -329,7 +365,7 @@ type NodesApi =
   | "isolate"
   | "heal"
 const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
-  const { driver, nodes } = parts
+  const { driver, nodes, diskPlan } = parts
   const { meta } = metaApi(parts)
   const startFailed = (what: string) => (c: Cause.Cause<unknown>) =>
     Effect.fail(new SimFailed(`${what}: ${Cause.pretty(c)}`))
@@ -342,6 +378,7 @@ const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
           token: `token-${id}`,
           catalog: memoryCatalog(),
           labels,
+          plan: diskPlan?.(id),
           bootstrapped: false,
         }
         nodes.add(slot)
@@ -451,19 +488,38 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
       driver,
       network,
       bus,
+      loopDeathEndsNode: options.loopDeathEndsNode,
       incarnation: (slot, services) =>
         StartNode.nodeServices(nodeOptions(options, seed, cluster, slot), {
-          store: Layer.merge(services.store, Layer.succeed(GroupCatalog, slot.catalog)),
+          store: Layer.merge(
+            // The store on the node's disk, through its fault plan when it has one.
+            slot.plan === undefined
+              ? services.store
+              : Layer.scoped(LogStore, Effect.orDie(MemoryLogStore.make(slot.disk, slot.plan))),
+            Layer.succeed(GroupCatalog, slot.catalog),
+          ),
           transport: services.transport,
         }).pipe(Layer.provide(services.bus)),
     })
-    const parts: Parts = { seed, cluster, driver, nodes, clientBus, violations: [] }
+    const parts: Parts = {
+      seed,
+      cluster,
+      driver,
+      nodes,
+      clientBus,
+      violations: [],
+      diskPlan: options.diskPlan,
+    }
     const sim: PlacementSim = {
       ...timeApi(parts),
       ...metaApi(parts),
       ...nodesApi(parts),
       ...observeApi(parts),
+      network,
+      clientBus,
+      note: (text) => note(driver, text),
       loopDeaths: nodes.loopDeaths,
+      takeLoopDeaths: () => nodes.loopDeaths.splice(0),
     }
     for (let i = 0; i < (options.nodes ?? 3); i++) yield* sim.addNode()
     return sim

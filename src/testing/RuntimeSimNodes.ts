@@ -12,6 +12,10 @@
  * - `restart(n)`: a new incarnation on the same disk;
  * - `isolate(n)` / `heal`: the node loses its NATS connection (Raft frames and bus messages,
  *   both ways) until healed.
+ *
+ * A loop that dies in a running incarnation is recorded (`loopDeaths`); with
+ * `loopDeathEndsNode` it also ends the incarnation at once, as `crash` does: the process exit
+ * of decision 0071.
  */
 import { Context, Data, Effect, ExecutionStrategy, Exit, Layer, Scope } from "effect"
 import type { NodeId } from "../raft/Ids.js"
@@ -78,6 +82,8 @@ export interface SimNodesOptions<S extends SimSlot, E> {
   readonly incarnation: (slot: S, services: FencedServices) => Layer.Layer<Node, E>
   /** Runs once an incarnation is built, before `start` returns (RuntimeSim: static groups). */
   readonly started?: (slot: S, node: NodeService) => Effect.Effect<void>
+  /** A dead loop ends its incarnation, like `crash` (see the module comment; default false). */
+  readonly loopDeathEndsNode?: boolean
 }
 
 /** See the module comment. */
@@ -104,6 +110,20 @@ export interface SimNodes<S extends SimSlot, E> {
   readonly heal: Effect.Effect<void>
 }
 
+/**
+ * The incarnation behind `fence` ends at once, as a process that exits: nothing more of it
+ * reaches the world or its disk; its scope closes on a fiber of its own (the caller may be one
+ * of the incarnation's fibers). An incarnation still being built is ended by `start`.
+ */
+const exitProcess = (driver: SimDriver, slot: SimSlot, fence: Fence) => {
+  fence.dead = true
+  slot.disk.crash()
+  const inc = slot.current
+  if (inc?.fence !== fence) return
+  slot.current = undefined
+  driver.fork(Scope.close(inc.scope, Exit.void))
+}
+
 /** Builds one incarnation of `slot` in a scope of its own (closed again if the build fails). */
 const incarnate = <S extends SimSlot, E>(options: SimNodesOptions<S, E>, slot: S, loopDeaths: string[]) =>
   Effect.gen(function* () {
@@ -121,6 +141,7 @@ const incarnate = <S extends SimSlot, E>(options: SimNodesOptions<S, E>, slot: S
           if (fence.dead) return
           loopDeaths.push(`node ${slot.id}: ${line}`)
           options.driver.record(`t=${options.driver.now()} [node ${slot.id}] ${line}`)
+          if (options.loopDeathEndsNode === true) exitProcess(options.driver, slot, fence)
         }),
     })
     const layer = Layer.provide(options.incarnation(slot, services), exit)
@@ -146,8 +167,12 @@ export const make = <S extends SimSlot, E>(options: SimNodesOptions<S, E>): SimN
   }
   const isUp = (n: number) => slotOf(n).current !== undefined
   const start = (slot: S, what: string) =>
-    Effect.map(driver.run(incarnate(options, slot, loopDeaths), { what }), (inc) => {
+    Effect.flatMap(driver.run(incarnate(options, slot, loopDeaths), { what }), (inc) => {
+      // A loop died while it was being built: the process exited before it served.
+      if (inc.fence.dead)
+        return driver.run(Scope.close(inc.scope, Exit.void), { what: `tearing down node ${slot.id}` })
       slot.current = inc
+      return Effect.void
     })
   return {
     slots,
