@@ -134,6 +134,8 @@ export interface PlacementSim {
   readonly isUp: (node: number) => boolean
   readonly upNodes: () => NodeId[]
   readonly node: (node: number) => NodeService | undefined
+  /** The node's disk (it outlives the node's incarnations). */
+  readonly disk: (node: number) => MemoryLogStore.MemoryDisk
   /** The groups with any data (log, hard state, snapshot) on the node's disk, running or not. */
   readonly storedGroups: (node: number) => ReadonlyArray<GroupId>
   /** The node dies at once (nothing more leaves it; its disk keeps what was written). */
@@ -359,6 +361,7 @@ type NodesApi =
   | "isUp"
   | "upNodes"
   | "node"
+  | "disk"
   | "storedGroups"
   | "crash"
   | "restart"
@@ -398,6 +401,7 @@ const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
     isUp: (n) => nodes.slots[n - 1]?.current !== undefined,
     upNodes: nodes.upNodes,
     node: (n) => nodes.slots[n - 1]?.current?.node,
+    disk: (n) => nodes.slotOf(n).disk,
     storedGroups: (n) => [...(nodes.slots[n - 1]?.disk.groups.keys() ?? [])].sort((a, b) => a - b),
     crash: (n) =>
       Effect.suspend(() => {
@@ -526,9 +530,9 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
   })
 
 /** Runs `body` on a new simulation; any failure names the seed, the time and the last log lines. */
-export const runSim = <A>(
+export const runSim = <A, E = SimFailed>(
   options: PlacementSimOptions,
-  body: (sim: PlacementSim) => Effect.Effect<A, SimFailed>,
+  body: (sim: PlacementSim) => Effect.Effect<A, E>,
 ): Promise<A> => {
   let sim: PlacementSim | undefined
   return Effect.runPromise(
