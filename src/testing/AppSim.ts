@@ -45,8 +45,8 @@ import * as KvRevClient from "../client/KvRevClient.js"
 import * as Router from "../client/Router.js"
 import type { NodeId } from "../raft/Ids.js"
 import { EntitySender } from "../runtime/entity/EntityClient.js"
-import type { LinkFaultsInput } from "../transport/MemoryNetwork.js"
 import { Bus } from "../transport/Bus.js"
+import type { LinkFaultsInput } from "../transport/MemoryNetwork.js"
 import type { ChaosOptions, ChaosReport } from "./AppSimChaos.js"
 import * as AppSimChaos from "./AppSimChaos.js"
 import { arm, type DiskFault, SimDiskPlan } from "./AppSimDisk.js"
@@ -55,11 +55,11 @@ import * as PlacementSim from "./PlacementSim.js"
 import { SimFailed } from "./PlacementSim.js"
 import { mixSeed } from "./RuntimeSimSeed.js"
 
-export { seeds } from "./RuntimeSimSeed.js"
-export { SimFailed } from "./PlacementSim.js"
 export type { ChaosFault, ChaosOptions, ChaosReport } from "./AppSimChaos.js"
 export type { DiskFault } from "./AppSimDisk.js"
 export type { ShardTarget } from "./AppSimShards.js"
+export { SimFailed } from "./PlacementSim.js"
+export { seeds } from "./RuntimeSimSeed.js"
 
 /** A keyspace created at the start. */
 export interface AppKeyspace {
@@ -81,12 +81,7 @@ export interface AppSimOptions
 }
 
 /** What `run` and `fork` provide. */
-export type AppClients =
-  | Router.Router
-  | Bus
-  | EntitySender
-  | KvClient.KvClient
-  | KvRevClient.KvRevClient
+export type AppClients = Router.Router | Bus | EntitySender | KvClient.KvClient | KvRevClient.KvRevClient
 
 /** The running cluster (see the module comment). */
 export interface AppSim {
@@ -105,7 +100,10 @@ export interface AppSim {
   /** Starts `effect` with the clients inside the simulation; it runs whenever time is driven. */
   readonly fork: <A, E>(effect: Effect.Effect<A, E, AppClients>) => Fiber.RuntimeFiber<A, E>
   /** Drives time until `fiber` is done; its result. */
-  readonly join: <A, E>(fiber: Fiber.RuntimeFiber<A, E>, timeoutMs?: number) => Effect.Effect<A, E | SimFailed>
+  readonly join: <A, E>(
+    fiber: Fiber.RuntimeFiber<A, E>,
+    timeoutMs?: number,
+  ) => Effect.Effect<A, E | SimFailed>
   /** Lets virtual time pass. */
   readonly advance: (millis: number) => Effect.Effect<void>
   /** Drives time until `cond` (run inside the simulation) holds. */
@@ -246,7 +244,9 @@ const over = (
     heal: placement.heal,
     linkFaults: (faults, link) =>
       Effect.zipRight(
-        noted(`link faults ${link === undefined ? "on every link" : `n${link.from} -> n${link.to}`}: ${JSON.stringify(faults)}`),
+        noted(
+          `link faults ${link === undefined ? "on every link" : `n${link.from} -> n${link.to}`}: ${JSON.stringify(faults)}`,
+        ),
         placement.network.setFaults(
           faults,
           link === undefined ? undefined : { from: link.from as NodeId, to: link.to as NodeId },
@@ -258,7 +258,9 @@ const over = (
     killLeader: (keyspace, target) => Shards.killLeader(placement, keyspace, target),
     diskFault: (node, fault, o) =>
       Effect.sync(() => {
-        placement.note(`disk fault on n${node}: ${fault}${o?.group === undefined ? "" : ` (group ${o.group})`}`)
+        placement.note(
+          `disk fault on n${node}: ${fault}${o?.group === undefined ? "" : ` (group ${o.group})`}`,
+        )
         arm(planOf(node), placement.disk(node), fault, o as { readonly group?: never })
       }),
     clearDiskFault: (node) =>
@@ -305,7 +307,10 @@ export const make = (options: AppSimOptions): Effect.Effect<AppSim, SimFailed, S
  * Runs `body` on a new cluster; any failure (an error, a failed expectation, a loop death the
  * test did not take) names the seed, the virtual time, the replay line and the last log lines.
  */
-export const runSim = <A, E>(options: AppSimOptions, body: (sim: AppSim) => Effect.Effect<A, E>): Promise<A> => {
+export const runSim = <A, E>(
+  options: AppSimOptions,
+  body: (sim: AppSim) => Effect.Effect<A, E>,
+): Promise<A> => {
   const { placement, plans } = placementOptions(options)
   return PlacementSim.runSim(placement, (p) =>
     Effect.flatMap(createKeyspaces(p, options.keyspaces ?? []), () => body(over(p, options, plans))),

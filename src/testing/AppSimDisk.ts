@@ -50,9 +50,11 @@ export const arm = (
 ): void => {
   switch (fault) {
     case "failedWrite":
-      return plan.failNextWrite("io")
+      plan.failNextWrite("io")
+      return
     case "failedSync":
-      return plan.failNextSync()
+      plan.failNextSync()
+      return
     case "full":
       plan.full = true
       return

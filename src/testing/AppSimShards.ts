@@ -58,14 +58,22 @@ const keyspaceOf = (sim: PlacementSim, name: string): Effect.Effect<Keyspace, Si
   })
 
 /** See `AppSim.groupOf`. */
-export const groupOf = (sim: PlacementSim, keyspace: string, target: ShardTarget): Effect.Effect<number, SimFailed> =>
+export const groupOf = (
+  sim: PlacementSim,
+  keyspace: string,
+  target: ShardTarget,
+): Effect.Effect<number, SimFailed> =>
   Effect.flatMap(keyspaceOf(sim, keyspace), (k) => {
     const range =
       typeof target === "object" && !(target instanceof Uint8Array)
         ? k.shards[target.shard]
         : shardOfSlot(k, EntityId.slotOf(EntityId.make(target)))
     return range === undefined
-      ? Effect.fail(new SimFailed(`keyspace ${keyspace} has no shard ${JSON.stringify(target)} (${k.shards.length} shards)`))
+      ? Effect.fail(
+          new SimFailed(
+            `keyspace ${keyspace} has no shard ${JSON.stringify(target)} (${k.shards.length} shards)`,
+          ),
+        )
       : Effect.succeed(range.group as number)
   })
 
@@ -120,7 +128,9 @@ export const remove = (sim: PlacementSim, node: number, timeoutMs = 120_000) =>
     yield* waitFor(
       sim,
       `node ${node} drained`,
-      Effect.map(sim.metaLeader(), (l) => (l !== undefined && replicasOn(l.state, node as NodeId) === 0 ? true : undefined)),
+      Effect.map(sim.metaLeader(), (l) =>
+        l !== undefined && replicasOn(l.state, node as NodeId) === 0 ? true : undefined,
+      ),
       timeoutMs,
     )
     yield* setNodeState(sim, node, "removed")

@@ -19,6 +19,11 @@
  *   ))
  * ```
  *
+ * Nodes host the KV store and the shard kinds in `kinds` (an application's entity kinds:
+ * AppSim.ts builds on this). With `diskPlan` every node's store runs through a fault plan of
+ * `FaultyLogStore` (kept across its restarts, like its disk); with `loopDeathEndsNode` a loop
+ * that dies ends its node at once, as it ends a real process (decision 0071).
+ *
  * The seed decides the network's draws and every node incarnation's election jitter; the
  * same seed replays the same run. `runSim` reports a failure with its seed, the virtual time,
  * the replay command and the last log lines.
@@ -78,6 +83,11 @@ export interface PlacementSimOptions {
   readonly placementIntervalMs?: number
   /** Log lines kept for failure reports (default 300). */
   readonly keepLogLines?: number
+  /**
+   * The command of a failure report's replay line, after `FLOTILLA_SEED=<seed> ` (default
+   * `npx vitest run --config test/vitest.config.ts <this test file>`).
+   */
+  readonly replay?: string
   /** Shard kinds the nodes host besides the KV store (which every node hosts). */
   readonly kinds?: ReadonlyArray<ShardKind>
   /**
@@ -551,7 +561,7 @@ export const runSim = <A, E = SimFailed>(
         const logs = sim?.logs().slice(-60) ?? []
         const message = [
           `[seed ${options.seed}, t=${sim?.now() ?? 0} ms] ${Cause.pretty(cause)}`,
-          `  replay: FLOTILLA_SEED=${options.seed} npx vitest run --config test/vitest.config.ts <this test file>`,
+          `  replay: FLOTILLA_SEED=${options.seed} ${options.replay ?? "npx vitest run --config test/vitest.config.ts <this test file>"}`,
           ...(sim !== undefined && sim.violations.length > 0
             ? ["  violations:", ...sim.violations.slice(0, 20)]
             : []),

@@ -49,19 +49,23 @@ describe("AppSim: chaos", () => {
       expect(second.logs).toEqual(first.logs)
     }, 120_000)
 
-    it(`the KV client runs beside the entity kinds, across a leader kill (seed ${seed})`, () =>
-      AppSim.runSim(options(seed), (sim) =>
-        Effect.gen(function* () {
-          yield* sim.run(Effect.flatMap(KvClient, (kv) => kv.put("greeting", "hello")))
-          yield* sim.killLeader("kv", "greeting")
-          const value = yield* sim.run(
-            Effect.flatMap(KvClient, (kv) => kv.get("greeting")),
-            "reading the greeting",
-          )
-          expect(Option.map(value, (v) => new TextDecoder().decode(v))).toEqual(Option.some("hello"))
-          expect(yield* sim.run(Counter.client("x").Add({ by: 2 }))).toBe(2)
-        }),
-      ), 60_000)
+    it(
+      `the KV client runs beside the entity kinds, across a leader kill (seed ${seed})`,
+      () =>
+        AppSim.runSim(options(seed), (sim) =>
+          Effect.gen(function* () {
+            yield* sim.run(Effect.flatMap(KvClient, (kv) => kv.put("greeting", "hello")))
+            yield* sim.killLeader("kv", "greeting")
+            const value = yield* sim.run(
+              Effect.flatMap(KvClient, (kv) => kv.get("greeting")),
+              "reading the greeting",
+            )
+            expect(Option.map(value, (v) => new TextDecoder().decode(v))).toEqual(Option.some("hello"))
+            expect(yield* sim.run(Counter.client("x").Add({ by: 2 }))).toBe(2)
+          }),
+        ),
+      60_000,
+    )
   }
 
   it("a failure names the seed, the virtual time, the replay line and the last log lines", async () => {
@@ -84,7 +88,10 @@ describe("AppSim: chaos", () => {
     const failed = await AppSim.runSim(options(78), (sim) =>
       Effect.gen(function* () {
         yield* sim.diskFault(1, "failedWrite")
-        yield* sim.until("node 1 down", Effect.sync(() => !sim.isUp(1)))
+        yield* sim.until(
+          "node 1 down",
+          Effect.sync(() => !sim.isUp(1)),
+        )
       }),
     ).then(
       () => undefined,

@@ -25,62 +25,74 @@ const TIMEOUT = 60_000
 
 describe("AppSim: the Counter kind under faults", () => {
   for (const seed of AppSim.seeds([1, 2])) {
-    it(`leader kills while clients add (seed ${seed})`, () =>
-      AppSim.runSim(options(seed), (sim) =>
-        Effect.gen(function* () {
-          const work = addAll(sim, IDS, { forMs: 15_000 })
-          yield* sim.advance(500)
-          const first = yield* sim.killLeader("counter", "a")
-          yield* sim.advance(3_000)
-          yield* sim.restart(first)
-          const second = yield* sim.killLeader("counter", { shard: 1 })
-          yield* sim.advance(3_000)
-          yield* sim.restart(second)
-          yield* checkCounts(sim, yield* work, { allAcknowledged: true })
-        }),
-      ), TIMEOUT)
+    it(
+      `leader kills while clients add (seed ${seed})`,
+      () =>
+        AppSim.runSim(options(seed), (sim) =>
+          Effect.gen(function* () {
+            const work = addAll(sim, IDS, { forMs: 15_000 })
+            yield* sim.advance(500)
+            const first = yield* sim.killLeader("counter", "a")
+            yield* sim.advance(3_000)
+            yield* sim.restart(first)
+            const second = yield* sim.killLeader("counter", { shard: 1 })
+            yield* sim.advance(3_000)
+            yield* sim.restart(second)
+            yield* checkCounts(sim, yield* work, { allAcknowledged: true })
+          }),
+        ),
+      TIMEOUT,
+    )
 
-    it(`a symmetric partition, then a one-way cut, while clients add (seed ${seed})`, () =>
-      AppSim.runSim(options(seed), (sim) =>
-        Effect.gen(function* () {
-          const work = addAll(sim, IDS, { forMs: 15_000 })
-          yield* sim.advance(500)
-          const leader = (yield* sim.leaderOf("counter", "a"))!
-          const others = sim.nodeIds().filter((n) => n !== leader)
-          yield* sim.partition([leader], others)
-          yield* sim.advance(6_000)
-          // The old leader lost its quorum: the majority side leads now.
-          expect(others).toContain(yield* sim.leaderOf("counter", "a"))
-          yield* sim.heal
-          yield* sim.advance(2_000)
-          const now = (yield* sim.leaderOf("counter", "a"))!
-          // The leader hears nobody: its followers time out and elect another.
-          for (const n of sim.nodeIds()) if (n !== now) yield* sim.cut(now, n)
-          yield* sim.advance(6_000)
-          yield* sim.heal
-          yield* checkCounts(sim, yield* work, { allAcknowledged: true })
-        }),
-      ), TIMEOUT)
+    it(
+      `a symmetric partition, then a one-way cut, while clients add (seed ${seed})`,
+      () =>
+        AppSim.runSim(options(seed), (sim) =>
+          Effect.gen(function* () {
+            const work = addAll(sim, IDS, { forMs: 15_000 })
+            yield* sim.advance(500)
+            const leader = (yield* sim.leaderOf("counter", "a"))!
+            const others = sim.nodeIds().filter((n) => n !== leader)
+            yield* sim.partition([leader], others)
+            yield* sim.advance(6_000)
+            // The old leader lost its quorum: the majority side leads now.
+            expect(others).toContain(yield* sim.leaderOf("counter", "a"))
+            yield* sim.heal
+            yield* sim.advance(2_000)
+            const now = (yield* sim.leaderOf("counter", "a"))!
+            // The leader hears nobody: its followers time out and elect another.
+            for (const n of sim.nodeIds()) if (n !== now) yield* sim.cut(now, n)
+            yield* sim.advance(6_000)
+            yield* sim.heal
+            yield* checkCounts(sim, yield* work, { allAcknowledged: true })
+          }),
+        ),
+      TIMEOUT,
+    )
 
-    it(`message loss, delay and duplication on every link, crash and isolation (seed ${seed})`, () =>
-      AppSim.runSim(options(seed), (sim) =>
-        Effect.gen(function* () {
-          yield* sim.linkFaults({ drop: 0.2, duplicate: 0.2, delay: { min: "1 millis", max: "40 millis" } })
-          const work = addAll(sim, IDS, { forMs: 15_000 })
-          yield* sim.advance(2_000)
-          yield* sim.crash(2)
-          yield* sim.advance(3_000)
-          yield* sim.restart(2)
-          yield* sim.isolate(3)
-          yield* sim.advance(3_000)
-          yield* sim.heal
-          const tallies = yield* work
-          yield* sim.clearLinkFaults
-          yield* checkCounts(sim, tallies, { allAcknowledged: true })
-          const stats = yield* sim.placement.network.totals
-          expect(stats.dropped).toBeGreaterThan(0)
-          expect(stats.duplicated).toBeGreaterThan(0)
-        }),
-      ), TIMEOUT)
+    it(
+      `message loss, delay and duplication on every link, crash and isolation (seed ${seed})`,
+      () =>
+        AppSim.runSim(options(seed), (sim) =>
+          Effect.gen(function* () {
+            yield* sim.linkFaults({ drop: 0.2, duplicate: 0.2, delay: { min: "1 millis", max: "40 millis" } })
+            const work = addAll(sim, IDS, { forMs: 15_000 })
+            yield* sim.advance(2_000)
+            yield* sim.crash(2)
+            yield* sim.advance(3_000)
+            yield* sim.restart(2)
+            yield* sim.isolate(3)
+            yield* sim.advance(3_000)
+            yield* sim.heal
+            const tallies = yield* work
+            yield* sim.clearLinkFaults
+            yield* checkCounts(sim, tallies, { allAcknowledged: true })
+            const stats = yield* sim.placement.network.totals
+            expect(stats.dropped).toBeGreaterThan(0)
+            expect(stats.duplicated).toBeGreaterThan(0)
+          }),
+        ),
+      TIMEOUT,
+    )
   }
 })
