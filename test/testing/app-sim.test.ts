@@ -43,7 +43,9 @@ describe("AppSim: the Counter kind under faults", () => {
         ),
       TIMEOUT,
     )
+  }
 
+  for (const seed of AppSim.seeds([1])) {
     it(
       `a symmetric partition, then a one-way cut, while clients add (seed ${seed})`,
       () =>
