@@ -6,6 +6,7 @@
  */
 export * as AppSim from "./AppSim.js"
 export * as ChecksumMachine from "./ChecksumMachine.js"
+export * as History from "./History.js"
 export * as KvModel from "./KvModel.js"
 export * as Linearizability from "./Linearizability.js"
 export * as NodeProcess from "./NodeProcess.js"

@@ -16,7 +16,9 @@
  * counts in `unrecovered` (and as `--give-up-ms` in the percentiles). The cluster heals and
  * settles (every group led and quiesced) between faults.
  *
- *   {"bench":"failover","fault":"kill","groups":N,"p50Ms":..,"p99Ms":..,"maxMs":..,"unrecovered":0,...}
+ *   {"bench":"failover","fault":"kill","groups":N,"probedGroups":M,"p50Ms":..,"p99Ms":..,"maxMs":..,"unrecovered":0,...}
+ *
+ * (`groups`: the cluster's groups; `probedGroups`: the groups the percentiles cover.)
  *
  *   npm run bench:failover [-- --json] [--groups 1000] [--faults kill,natsrestart,pause]
  *     [--node-args="--tick-ms 100"] [--logs-dir DIR (each node's output, written at the end)]
@@ -116,12 +118,14 @@ const result = (fault: string, times: ReadonlyArray<number | undefined>, extra: 
   return {
     bench: "failover",
     fault,
-    groups: times.length,
+    // The cluster's groups; the times are those of the groups probed (after a kill or a pause,
+    // the ones the victim led).
+    groups: GROUPS,
+    probedGroups: times.length,
     p50Ms: at(0.5),
     p99Ms: at(0.99),
     maxMs: at(1),
     unrecovered: times.filter((t) => t === undefined).length,
-    clusterGroups: GROUPS,
     nodes: 3,
     ...extra,
   }

@@ -108,6 +108,57 @@ describe("LevelDB store on disk", () => {
     }),
   )
 
+  it.scopedLive("reopens short logs read through by the scan and long ones skipped by it, alike", () =>
+    Effect.gen(function* () {
+      const dir = yield* tempDir
+      // The scan reads a log of up to 4,096 entries through and keeps it for the group's load;
+      // a longer one it skips with a seek. Either way the groups after it must be found whole.
+      const sizes = new Map([
+        [1, 5_000],
+        [2, 3],
+        [3, 4_096],
+        [4, 4_095],
+        [5, 40],
+        [6, 12],
+        [7, 2],
+      ])
+      yield* store(dir, (s) =>
+        Effect.gen(function* () {
+          for (const [g, n] of sizes)
+            yield* s.write([{ groupId: G(g), entries: entries(g, 1, n, 1), hardState: hs(1, 1, n) }])
+          // Group 5: entries at or below its floor stay on disk as garbage until swept.
+          yield* s.saveSnapshot(G(5), snapshot(5, 30, 1))
+          yield* s.compact(G(5), 30)
+        }),
+      )
+      // Group 6: a malformed entry key in the middle of its log.
+      yield* raw(dir, (db) => db.put(Buffer.concat([entryKey(G(6), 6), Buffer.from([0])]), Buffer.alloc(8)))
+      yield* store(dir, (s) =>
+        Effect.gen(function* () {
+          // A write before the group's first read replaces what the scan kept of it.
+          yield* s.write([{ groupId: G(2), entries: entries(2, 2, 4, 2) }])
+          expect((yield* s.entries(G(2), 1, 5)).map((e) => e.term)).toEqual([1, 2, 2, 2])
+          for (const [g, n] of sizes) {
+            if (g === 6 || g === 2) continue
+            const loaded = yield* s.load(G(g))
+            const first = g === 5 ? 31 : 1
+            expect([loaded.firstIndex, loaded.lastIndex, loaded.entries.length]).toEqual([
+              first,
+              n,
+              n - first + 1,
+            ])
+            expect(loaded.entries.map((e) => e.data)).toEqual(entries(g, first, n, 1).map((e) => e.data))
+          }
+          const bad = yield* Effect.flip(s.load(G(6)))
+          expect(bad).toBeInstanceOf(CorruptedMetadata)
+          expect(bad.message).toContain("malformed entry key")
+          expect((yield* s.entries(G(7), 1, 3)).map((e) => e.index)).toEqual([1, 2])
+          expect((yield* s.entries(G(7), 2, 3)).map((e) => e.index)).toEqual([2])
+        }),
+      )
+    }),
+  )
+
   it.scopedLive("writes snapshot files durably, keeps one per group, cleans leftovers at open", () =>
     Effect.gen(function* () {
       const dir = yield* tempDir

@@ -72,6 +72,46 @@ interface Scanned {
 
 /** Records the start-up scan reads per call. */
 const SCAN_CHUNK = 1024
+/** A group's entries the start-up scan reads through; a longer log is skipped with a seek. */
+const SCAN_RUN_ENTRIES = 4096
+/** Entry values the start-up scan keeps, in all, for the groups' loads. */
+const SCAN_KEEP_BYTES = 64 * 1024 * 1024
+
+/** Entries the start-up scan read, in key order, kept for the group's load. */
+interface ScannedEntries {
+  readonly indexes: Index[]
+  readonly values: Buffer[]
+  bytes: number
+}
+
+/** The entry run of one group under the scan. */
+interface ScanRun {
+  readonly groupId: GroupId
+  entries: number
+  kept: ScannedEntries | undefined
+}
+
+const malformedEntryKey = (dir: string, groupId: GroupId) =>
+  new CorruptedMetadata({ dir, groupId, record: "key", detail: "malformed entry key" })
+
+/** Entries `lo .. hi-1` of what the scan kept, by the rules of `readEntries`. */
+const rangeOf = (kept: ScannedEntries, lo: Index, hi: Index, maxBytes: number): RawEntries => {
+  const indexes: Index[] = []
+  const values: Uint8Array[] = []
+  let size = 0
+  for (let k = 0; k < kept.indexes.length; k++) {
+    const index = kept.indexes[k]!
+    if (index < lo) continue
+    if (index >= hi) break
+    const v = kept.values[k]!
+    size += sizeOfEntryValue(v)
+    if (values.length > 0 && size > maxBytes) return { indexes, values, limited: true }
+    indexes.push(index)
+    values.push(v)
+  }
+  return { indexes, values, limited: false }
+}
+
 /** Last-entry lookups of the start-up scan under way at once. */
 const LAST_KEY_CONCURRENCY = 16
 
@@ -96,6 +136,9 @@ export class LevelBackend implements Backend<LevelBatch> {
   private readonly key = Buffer.allocUnsafe(ENTRY_KEY_BYTES)
   private readonly recordKey = Buffer.allocUnsafe(GROUP_KEY_BYTES)
   private readonly scratch = new Scratch()
+  /** Entries the start-up scan read, until the group's first read or write. */
+  private readonly scanned = new Map<GroupId, ScannedEntries>()
+  private scannedBytes = 0
 
   constructor(
     readonly location: string,
@@ -139,18 +182,28 @@ export class LevelBackend implements Backend<LevelBatch> {
         floor,
         lastIndex,
       }
+      if (failed !== undefined) this.dropScanned(groupId)
       this.opened.push({ groupId, meta, failed })
     }
   }
 
   /**
-   * Reads one instance's records in key order, in chunks. A group's entries are not read: the
-   * first entry key gives its first index, the scan seeks past the rest, and its last index is
-   * looked up afterwards, all groups' lookups overlapping on the thread pool.
+   * Reads one instance's records in key order, in chunks. A group's entries (the last records
+   * of a group, `Kind.Entry` being the highest kind) are read through while the run is short:
+   * its first and last keys give its indexes, and the values are kept for the group's first
+   * `readEntries` (its load), so a node of many small groups reads its data in one pass. A run
+   * longer than `SCAN_RUN_ENTRIES` is skipped with a seek and its last index looked up
+   * afterwards, all such lookups overlapping on the thread pool.
    */
   private async scanInstance(db: Db, found: Map<GroupId, Scanned>): Promise<void> {
     const lastKeys: Array<{ readonly groupId: GroupId; readonly from: Buffer; readonly s: Scanned }> = []
     const it = db.iterator()
+    let run: ScanRun | undefined
+    const endRun = () => {
+      if (run === undefined) return
+      if (run.kept !== undefined && run.kept.indexes.length > 0) this.keepScanned(run.groupId, run.kept)
+      run = undefined
+    }
     try {
       for (;;) {
         const chunk = await it.nextv(SCAN_CHUNK)
@@ -158,35 +211,73 @@ export class LevelBackend implements Backend<LevelBatch> {
         for (const [key, value] of chunk) {
           if (key.length < GROUP_KEY_BYTES) continue
           const groupId = groupOfKey(key)
+          if (run !== undefined && run.groupId !== groupId) endRun()
           let s = found.get(groupId)
           if (s === undefined) found.set(groupId, (s = {}))
-          if (key[4] === Kind.Entry) {
-            if (s.firstKey !== undefined || s.failed !== undefined) continue
-            s.firstKey = indexOfEntryKey(key)
-            lastKeys.push({ groupId, from: key, s })
-            // The rest of the group's entries: skipped (this chunk's are ignored above).
+          if (key[4] !== Kind.Entry) {
+            this.scanRecord(groupId, s, key, value)
+            continue
+          }
+          if (s.failed !== undefined) continue
+          const index = indexOfEntryKey(key)
+          if (index < 0) {
+            s.firstKey = undefined
+            s.lastKey = undefined
+            s.failed = malformedEntryKey(this.location, groupId)
+            if (run?.groupId === groupId) run.kept = undefined
+            continue
+          }
+          if (run === undefined) {
+            run = { groupId, entries: 0, kept: { indexes: [], values: [], bytes: 0 } }
+            s.firstKey = index
+          }
+          s.lastKey = index
+          run.entries++
+          // Entries at or below the floor are garbage that reads never see: not kept.
+          if (run.kept !== undefined && index > (s.floor?.index ?? 0)) {
+            run.kept.indexes.push(index)
+            run.kept.values.push(value)
+            run.kept.bytes += value.length
+            if (this.scannedBytes + run.kept.bytes > SCAN_KEEP_BYTES) run.kept = undefined
+          }
+          if (run.entries >= SCAN_RUN_ENTRIES) {
+            // A long log: skip the rest of it (this chunk's remaining records are stale after
+            // the seek) and look its last index up afterwards.
+            s.lastKey = undefined
+            lastKeys.push({ groupId, from: Buffer.from(key), s })
+            run = undefined
             it.seek(groupKey(groupId, Kind.Entry + 1))
             break
           }
-          this.scanRecord(groupId, s, key, value)
         }
       }
+      endRun()
     } finally {
       await it.close()
     }
     await forEachConcurrently(lastKeys, LAST_KEY_CONCURRENCY, async ({ groupId, from, s }) => {
       const [last] = await db.keys({ gte: from, lte: lastEntryKey(groupId), reverse: true, limit: 1 }).all()
       const lastIndex = last === undefined ? -1 : indexOfEntryKey(last)
-      if (s.firstKey! < 0 || lastIndex < 0) {
+      if (lastIndex < 0) {
         s.firstKey = undefined
-        s.failed ??= new CorruptedMetadata({
-          dir: this.location,
-          groupId,
-          record: "key",
-          detail: "malformed entry key",
-        })
+        s.failed ??= malformedEntryKey(this.location, groupId)
       } else s.lastKey = lastIndex
     })
+  }
+
+  /** Keeps a group's entries read by the scan for its first `readEntries`. */
+  private keepScanned(groupId: GroupId, kept: ScannedEntries): void {
+    this.scanned.set(groupId, kept)
+    this.scannedBytes += kept.bytes
+  }
+
+  /** Forgets what the scan kept of `groupId` (a write or a read made it stale or used it). */
+  private dropScanned(groupId: GroupId): ScannedEntries | undefined {
+    const kept = this.scanned.get(groupId)
+    if (kept === undefined) return undefined
+    this.scanned.delete(groupId)
+    this.scannedBytes -= kept.bytes
+    return kept
   }
 
   /** One metadata record of a group, found by the scan. */
@@ -224,6 +315,7 @@ export class LevelBackend implements Backend<LevelBatch> {
 
   add(batch: LevelBatch, ops: ReadonlyArray<Op>): void {
     const key = this.key
+    if (this.scanned.size > 0) for (const op of ops) this.dropScanned(op.groupId)
     for (const op of ops) {
       const b = this.batchOf(batch.batches, op.groupId)
       switch (op._tag) {
@@ -274,6 +366,7 @@ export class LevelBackend implements Backend<LevelBatch> {
   }
 
   async removeGroup(groupId: GroupId, sync: boolean): Promise<void> {
+    this.dropScanned(groupId)
     try {
       const db = this.db(groupId)
       const keys = await db.keys({ gte: groupKey(groupId, 0), lt: groupKey(groupId, 0xff) }).all()
@@ -318,6 +411,8 @@ export class LevelBackend implements Backend<LevelBatch> {
   }
 
   async readEntries(groupId: GroupId, lo: Index, hi: Index, maxBytes: number): Promise<RawEntries> {
+    const kept = this.dropScanned(groupId)
+    if (kept !== undefined) return rangeOf(kept, lo, hi, maxBytes)
     const indexes: Index[] = []
     const values: Uint8Array[] = []
     const it = this.db(groupId).iterator({ gte: entryKey(groupId, lo), lt: entryKey(groupId, hi) })
