@@ -5,13 +5,17 @@
  * failing seed with
  * `FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts test/testing/app-sim-chaos.test.ts`.
  */
-import { Effect, Option } from "effect"
+import { Effect, Option, Random } from "effect"
 import { describe, expect, it } from "vitest"
 import { Counter } from "../../examples/counter/Counter.js"
 import { KvClient } from "../../src/client/KvClient.js"
 import { EntityShardKind } from "../../src/runtime/entity/index.js"
 import * as AppSim from "../../src/testing/AppSim.js"
+import * as History from "../../src/testing/History.js"
 import { addAll, checkCounts, type Tally } from "./support/AppSimWorkload.js"
+import { type CounterInput, type CounterOutput, counterModel } from "./support/CounterModel.js"
+
+const FILE = "test/testing/app-sim-chaos.test.ts"
 
 const options = (seed: number): AppSim.AppSimOptions => ({
   seed,
@@ -48,6 +52,44 @@ describe("AppSim: chaos", () => {
       expect(second.now).toBe(first.now)
       expect(second.logs).toEqual(first.logs)
     }, 120_000)
+
+    it(
+      `under chaos, the recorded history of concurrent Counter clients is linearizable (seed ${seed})`,
+      () =>
+        AppSim.runSim(options(seed), (sim) =>
+          Effect.gen(function* () {
+            const history = yield* sim.run(History.make<CounterInput, CounterOutput>())
+            const end = sim.now() + 20_000
+            // Three clients on two counters: adds, reads and resets, each client its own seeded draws.
+            const client = (n: number) =>
+              Effect.gen(function* () {
+                while (sim.now() < end) {
+                  const id = (yield* Random.nextBoolean) ? "p" : "q"
+                  const dice = yield* Random.nextIntBetween(0, 10)
+                  const c = Counter.client(id)
+                  const call =
+                    dice < 6
+                      ? history.record(n, { id, op: "add", by: 1 }, c.Add({ by: 1 }))
+                      : dice < 9
+                        ? history.record(n, { id, op: "get" }, c.Get())
+                        : history.record(n, { id, op: "reset" }, c.Reset())
+                  yield* Effect.ignore(call)
+                  yield* Effect.sleep(`${yield* Random.nextIntBetween(50, 250)} millis`)
+                }
+              })
+            const clients = [1, 2, 3].map((n) => sim.fork(client(n)))
+            const report = yield* sim.chaos({ forMs: 20_000, holdMs: { min: 1_000, max: 4_000 } })
+            yield* sim.heal
+            for (const f of clients) yield* sim.join(f)
+            const ops = yield* history.operations
+            expect(ops.length).toBeGreaterThan(100)
+            expect(report.played.length).toBeGreaterThan(3)
+            const verdict = yield* sim.run(history.check(counterModel, { seed, file: FILE }))
+            expect(verdict.ok, verdict.report).toBe(true)
+          }),
+        ),
+      60_000,
+    )
 
     it(
       `the KV client runs beside the entity kinds, across a leader kill (seed ${seed})`,
