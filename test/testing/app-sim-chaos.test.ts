@@ -1,6 +1,7 @@
 /**
- * AppSim's seeded chaos schedule (src/testing/AppSimChaos.ts) under Counter clients, the KV
- * store's client in the same cluster, and the failure report. The same seed replays the same
+ * AppSim's seeded chaos schedule (src/testing/AppSimChaos.ts) under Counter clients (final
+ * values; a recorded history checked against the Counter model), the KV store's client in the
+ * same cluster, and the failure report. The same seed replays the same
  * run: the same faults at the same instants, the same client outcomes, the same log. Replay a
  * failing seed with
  * `FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts test/testing/app-sim-chaos.test.ts`.
