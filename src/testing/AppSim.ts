@@ -10,7 +10,7 @@
  *     { seed: 7, kinds: [EntityShardKind.make(Counter)], keyspaces: [{ name: "counter", kind: "Counter", shards: 2 }] },
  *     (sim) =>
  *       Effect.gen(function* () {
- *         const adds = sim.fork(Effect.forEach(range(50), () => Counter.client("a").Add({ by: 1 })))
+ *         const adds = sim.fork(Effect.repeatN(Counter.client("a").Add({ by: 1 }), 49))
  *         yield* sim.killLeader("counter", "a")
  *         yield* sim.join(adds)
  *         expect(yield* sim.run(Counter.client("a").Get())).toBe(50)
@@ -43,7 +43,7 @@ import * as Entities from "../client/Entities.js"
 import * as KvClient from "../client/KvClient.js"
 import * as KvRevClient from "../client/KvRevClient.js"
 import * as Router from "../client/Router.js"
-import type { NodeId } from "../raft/Ids.js"
+import { GroupId, type NodeId } from "../raft/Ids.js"
 import { EntitySender } from "../runtime/entity/EntityClient.js"
 import { Bus } from "../transport/Bus.js"
 import type { LinkFaultsInput } from "../transport/MemoryNetwork.js"
@@ -261,7 +261,12 @@ const over = (
         placement.note(
           `disk fault on n${node}: ${fault}${o?.group === undefined ? "" : ` (group ${o.group})`}`,
         )
-        arm(planOf(node), placement.disk(node), fault, o as { readonly group?: never })
+        arm(
+          planOf(node),
+          placement.disk(node),
+          fault,
+          o?.group === undefined ? {} : { group: GroupId(o.group) },
+        )
       }),
     clearDiskFault: (node) =>
       Effect.sync(() => {
