@@ -17,7 +17,7 @@
  * `loopDeathEndsNode` it also ends the incarnation at once, as `crash` does: the process exit
  * of decision 0071.
  */
-import { Context, Data, Effect, ExecutionStrategy, Exit, Layer, Scope } from "effect"
+import { Context, Data, Effect, ExecutionStrategy, Exit, type Fiber, Layer, Scope } from "effect"
 import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import { LoopExit } from "../runtime/Supervisor.js"
@@ -55,6 +55,8 @@ export interface SimSlot {
   /** Incarnations started so far. */
   starts: number
   isolated: boolean
+  /** The teardown of an incarnation ended by a dead loop, while it runs (`loopDeathEndsNode`). */
+  exiting?: Fiber.RuntimeFiber<void>
 }
 
 /** A new slot, never started. */
@@ -121,7 +123,7 @@ const exitProcess = (driver: SimDriver, slot: SimSlot, fence: Fence) => {
   const inc = slot.current
   if (inc?.fence !== fence) return
   slot.current = undefined
-  driver.fork(Scope.close(inc.scope, Exit.void))
+  slot.exiting = driver.fork(Scope.close(inc.scope, Exit.void))
 }
 
 /** Builds one incarnation of `slot` in a scope of its own (closed again if the build fails). */
@@ -166,13 +168,23 @@ export const make = <S extends SimSlot, E>(options: SimNodesOptions<S, E>): SimN
     return s
   }
   const isUp = (n: number) => slotOf(n).current !== undefined
+  // A new incarnation waits until the one that exited is torn down (its network handle released).
+  const exited = (slot: S) =>
+    Effect.suspend(() => {
+      const teardown = slot.exiting
+      slot.exiting = undefined
+      return teardown === undefined
+        ? Effect.void
+        : driver.join(teardown, { what: `tearing down node ${slot.id}` })
+    })
   const start = (slot: S, what: string) =>
-    Effect.flatMap(driver.run(incarnate(options, slot, loopDeaths), { what }), (inc) => {
+    Effect.gen(function* () {
+      yield* exited(slot)
+      const inc = yield* driver.run(incarnate(options, slot, loopDeaths), { what })
       // A loop died while it was being built: the process exited before it served.
       if (inc.fence.dead)
-        return driver.run(Scope.close(inc.scope, Exit.void), { what: `tearing down node ${slot.id}` })
+        return yield* driver.run(Scope.close(inc.scope, Exit.void), { what: `tearing down node ${slot.id}` })
       slot.current = inc
-      return Effect.void
     })
   return {
     slots,
