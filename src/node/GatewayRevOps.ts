@@ -5,7 +5,7 @@
  * and values UTF-8 unless `"encoding":"base64"`, unknown fields refused, errors as
  * `{ok:false, error, message}`. `route` answers `undefined` for any other op (the basic gateway's).
  */
-import { Duration, Effect, Either, Option, Schema } from "effect"
+import { Clock, Duration, Effect, Either, Option, Schema } from "effect"
 import type { KeyValue } from "../../shards/kv/KvRev.js"
 import type * as KvRevClient from "../client/KvRevClient.js"
 import * as KvWatch from "../client/KvWatch.js"
@@ -258,10 +258,15 @@ const events = (
         : new Map(Object.entries(r.from).map(([g, v]) => [Number(g), v] as const))
     const options = { exact: r.exact === true, pageSize: r.limit ?? 500 }
     const prefix = bytes("prefix", r.prefix, enc)
-    const waitUntil = Date.now() + (r.waitMs ?? 0)
+    // Effect's clock, not `Date.now()`: a simulation's virtual time (and its replay) holds here too.
+    const waitUntil = (yield* Clock.currentTimeMillis) + (r.waitMs ?? 0)
     let page = yield* KvWatch.pollOnce(rev.router, prefix, position, options)
     // A long poll: while nothing happened and the caller is willing to wait, ask again.
-    while (position !== undefined && page.events.length === 0 && Date.now() < waitUntil) {
+    while (
+      position !== undefined &&
+      page.events.length === 0 &&
+      (yield* Clock.currentTimeMillis) < waitUntil
+    ) {
       yield* Effect.sleep(Duration.millis(50))
       page = yield* KvWatch.pollOnce(rev.router, prefix, page.next, options)
     }

@@ -131,6 +131,10 @@ export class Engine {
   readonly replicas = new Map<GroupId, Replica>()
   /** Candidates of a failover (`failOver`) and the ticks they keep asking for votes. */
   private readonly failovers = new Map<Replica, number>()
+  /** Until then client work waits in the mailboxes and the cores do not tick (`holdAfterStall`). */
+  private holdUntil = 0
+  /** Replicas whose mailbox waits for the hold to end. */
+  private readonly held = new Set<Replica>()
   /** Replicas with work for the next round. */
   private readonly dirty = new Set<Replica>()
   /** Replicas that tick (not quiesced). */
@@ -451,6 +455,24 @@ export class Engine {
   }
 
   /**
+   * The node's loop stood still long enough for its peers to find it silent (a SIGSTOP, a long
+   * stall; docs/decisions/0130): they may be electing new leaders for the groups led here at
+   * this moment. Until `untilMs`, requests wait in the mailboxes and the cores do not tick, so
+   * that our leaders send nothing of their own: a proposal's appends or a heartbeat at the old
+   * term would win back the followers that forgot us and stall the elections under way. Frames
+   * from peers are still taken, so a leader elected meanwhile deposes ours at once, and the
+   * requests waiting here then fail over to it; if no peer moved, our leaders go on after the hold.
+   */
+  holdAfterStall(untilMs: number): void {
+    this.holdUntil = Math.max(this.holdUntil, untilMs)
+  }
+
+  /** Whether client work and ticks are held at `nowMs` (`holdAfterStall`). */
+  holding(nowMs: number): boolean {
+    return nowMs < this.holdUntil
+  }
+
+  /**
    * A failing-over candidate asks again every other tick while no leader is known: a peer that
    * found the node silent a little later ignored its first pre-vote (the dead leader's lease),
    * and its own election timer would only fire up to 2 × electionTicks later. After electionTicks
@@ -508,6 +530,11 @@ export class Engine {
     const saves: Replica[] = []
     const free: Replica[] = []
     let sync = false
+    const holding = this.holding(nowMs)
+    if (!holding && this.held.size > 0) {
+      for (const r of this.held) this.dirty.add(r)
+      this.held.clear()
+    }
     const dirty = [...this.dirty]
     this.dirty.clear()
     for (const r of dirty) {
@@ -515,7 +542,9 @@ export class Engine {
       let rd: Ready | undefined
       let u: GroupUpdate | undefined
       try {
-        r.flushMailbox(nowMs)
+        // A follower's requests fail at once (NotLeader): only a leader's would send anything.
+        if (!holding || !r.isLeader) r.flushMailbox(nowMs)
+        else if (r.mailbox.length > 0) this.held.add(r)
         rd = r.takeReady()
         u = r.toUpdate(rd)
       } catch (e) {

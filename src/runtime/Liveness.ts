@@ -104,6 +104,19 @@ export class Liveness {
   }
 
   /**
+   * Asked at the top of each turn of the node's loop, before its round: when the loop stood
+   * still since the last `step` long enough for the other nodes to find this one silent (the
+   * gap plus one interval, the most our last ping can predate the stall, reaches the timeout),
+   * the gap in ms; else undefined. Then peers may be failing over the groups led here right now
+   * (docs/decisions/0130).
+   */
+  stallSeen(now: number): number | undefined {
+    if (this.lastStep === undefined) return undefined
+    const gap = now - this.lastStep
+    return gap > this.stallMs && gap + this.intervalMs >= this.timeoutMs ? gap : undefined
+  }
+
+  /**
    * A step of the node's loop at `now`: once per interval, pings and hands every node that
    * went silent past the timeout since the last step to `onDown` (`failOver`: whether this
    * node hears its own pings, so that the silence is the other node's).

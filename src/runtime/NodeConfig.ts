@@ -46,6 +46,12 @@ export const NodeSettings = Schema.Struct({
   livenessTimeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(20, 600_000)), {
     default: () => 2000,
   }),
+  /**
+   * After the node's loop stood still long enough for its peers to find it silent, how long
+   * client requests wait while they may be electing new leaders for its groups (0: not at all;
+   * docs/decisions/0130).
+   */
+  stallHoldMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 60_000)), { default: () => 300 }),
 })
 export type NodeSettings = Schema.Schema.Type<typeof NodeSettings>
 

@@ -99,6 +99,8 @@ export class NodeLoop {
         if (idle && !this.writes.hasFinished()) yield* this.ctx.wake.wait
         const now = yield* Clock.currentTimeMillis
         engine.metrics.loopAt = now
+        const stall = engine.stopping ? undefined : this.ctx.liveness.stallSeen(now)
+        if (stall !== undefined) yield* this.holdAfterStall(now, stall)
         // Writes that completed: their Readies finish, their waiting messages join this flush.
         const storeFailure = this.writes.completeFinished(engine, now, this.outbound)
         // The store refuses every write after a failed batch until reopened (decision 0011):
@@ -125,11 +127,21 @@ export class NodeLoop {
       }
       if (this.tickDue) {
         this.tickDue = false
-        engine.tick()
+        if (!engine.holding(now)) engine.tick()
       }
       const round = engine.collect(this.outbound, now)
       if (round !== undefined) yield* this.writes.start(round)
     })
+  }
+
+  /** The loop stood still for `gap` ms: client work waits a moment (Engine.holdAfterStall). */
+  private holdAfterStall(now: number, gap: number): Effect.Effect<void> {
+    const holdMs = this.ctx.settings.stallHoldMs
+    if (holdMs <= 0) return Effect.void
+    this.ctx.engine.holdAfterStall(now + holdMs)
+    return Effect.logWarning(
+      `engine: the loop stood still for ${gap} ms (peers may be failing over its groups): client requests wait ${holdMs} ms`,
+    )
   }
 
   private logRefusals(now: number): Effect.Effect<void> {

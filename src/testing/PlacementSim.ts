@@ -56,6 +56,7 @@ import * as SimDriver from "./RuntimeSimDriver.js"
 import { SimTimeout } from "./RuntimeSimDriver.js"
 import * as SimNodes from "./RuntimeSimNodes.js"
 import { mixSeed } from "./RuntimeSimSeed.js"
+import type { ClockSkew } from "./SimClock.js"
 
 export { seeds } from "./RuntimeSimSeed.js"
 
@@ -165,6 +166,8 @@ export interface PlacementSim {
   readonly clientBus: BusService
   /** Writes a line of the test's own into the log (`[test] ...`). */
   readonly note: (text: string) => void
+  /** The node's clock gets an offset and/or a drift from now on, across restarts (SimClock.ts). */
+  readonly skewClock: (node: number, skew: ClockSkew) => Effect.Effect<void>
   /** The running, reachable node leading group 0 and its local metadata state, if any. */
   readonly metaLeader: () => Effect.Effect<
     { readonly node: NodeId; readonly state: ClusterState } | undefined
@@ -377,6 +380,7 @@ type NodesApi =
   | "restart"
   | "isolate"
   | "heal"
+  | "skewClock"
 const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
   const { driver, nodes, diskPlan } = parts
   const { meta } = metaApi(parts)
@@ -427,6 +431,7 @@ const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
       }),
     isolate: (n) => Effect.zipRight(noting(driver, `isolate n${n}`), nodes.isolate(n)),
     heal: Effect.zipRight(noting(driver, "heal"), nodes.heal),
+    skewClock: nodes.skewClock,
   }
 }
 

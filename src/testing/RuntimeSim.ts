@@ -39,6 +39,9 @@
  * - `isolate(n)`: the node loses its NATS connection: Raft frames to and from it are cut
  *   (`MemoryNetwork.isolate`) and so are its bus messages (liveness pings, requests to the
  *   groups it leads, replies). `heal` undoes every cut.
+ * - `skewClock(n, { offsetMs, drift })`: the node's clock runs off the virtual base from now on
+ *   (SimClock.ts): its readings are offset and drift, its sleeps last `1 / (1 + drift)` as
+ *   long; the skew stays with the node across restarts. Clients and the test stay on base time.
  * - `partition(...groups)`, `setFaults(...)`, `clearFaults`, and everything else of
  *   `network` (`block`, per-link faults, counters) act on Raft traffic only; the bus stays
  *   whole, as with one NATS server that every node still reaches.
@@ -80,11 +83,13 @@ import * as SimDriver from "./RuntimeSimDriver.js"
 import type { NodeDown, NodeUp } from "./RuntimeSimNodes.js"
 import * as SimNodes from "./RuntimeSimNodes.js"
 import { mixSeed } from "./RuntimeSimSeed.js"
+import type { ClockSkew } from "./SimClock.js"
 
 export { busiestLeader, Divergence, type ReplicaView, SimCheckFailed } from "./RuntimeSimChecks.js"
 export { SimTimeout } from "./RuntimeSimDriver.js"
 export { NodeDown, NodeUp } from "./RuntimeSimNodes.js"
 export { seeds } from "./RuntimeSimSeed.js"
+export type { ClockSkew } from "./SimClock.js"
 
 /** How to build a simulated cluster. */
 export interface RuntimeSimOptions {
@@ -190,6 +195,11 @@ export interface RuntimeSim {
   /** Every replica the node hosts, as `Node.groups` reports them. */
   readonly status: (node: number) => Effect.Effect<ReadonlyArray<GroupStatus>, NodeDown>
   readonly stats: (node: number) => Effect.Effect<NodeStats, NodeDown>
+  /**
+   * The node's clock gets an offset (ms, may be negative: a jump of the reading) and/or a drift
+   * (rate: 0.3 = 30% fast) from now on, across restarts (SimClock.ts). Absent fields keep theirs.
+   */
+  readonly skewClock: (node: number, skew: ClockSkew) => Effect.Effect<void>
 
   // ----- network
   /** Cuts the node off Raft traffic and the bus (a lost NATS connection). */
@@ -368,7 +378,7 @@ const timeApi = ({ driver }: Parts): Pick<RuntimeSim, TimeApi> => ({
   check: (cond, what) => (cond ? Effect.void : Effect.fail(new SimCheckFailed({ message: what }))),
 })
 
-type NodesApi = "isUp" | "upNodes" | "node" | "disk" | "crash" | "restart" | "status" | "stats"
+type NodesApi = "isUp" | "upNodes" | "node" | "disk" | "crash" | "restart" | "status" | "stats" | "skewClock"
 const nodesApi = ({ nodes }: Parts): Pick<RuntimeSim, NodesApi> => ({
   isUp: nodes.isUp,
   upNodes: nodes.upNodes,
@@ -378,6 +388,7 @@ const nodesApi = ({ nodes }: Parts): Pick<RuntimeSim, NodesApi> => ({
   restart: (n) => nodes.restart(n).pipe(Effect.catchTags({ SimTimeout: Effect.die })),
   status: (n) => Effect.flatMap(nodes.node(n), (node) => node.groups),
   stats: (n) => Effect.flatMap(nodes.node(n), (node) => node.stats),
+  skewClock: nodes.skewClock,
 })
 
 type NetworkApi = "isolate" | "partition" | "heal" | "setFaults" | "clearFaults"

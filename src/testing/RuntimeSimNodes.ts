@@ -11,7 +11,10 @@
  *   (the fence dies, `disk.crash()`), then its fibers are interrupted with its scope;
  * - `restart(n)`: a new incarnation on the same disk;
  * - `isolate(n)` / `heal`: the node loses its NATS connection (Raft frames and bus messages,
- *   both ways) until healed.
+ *   both ways) until healed;
+ * - `skewClock(n, skew)`: the node's clock (SimClock.ts, kept by the slot across restarts) gets
+ *   an offset and a drift; every incarnation is built on it, so all of the node's fibers read
+ *   and sleep on it.
  *
  * A loop that dies in a running incarnation is recorded (`loopDeaths`); with
  * `loopDeathEndsNode` it also ends the incarnation at once, as `crash` does: the process exit
@@ -29,6 +32,7 @@ import type { MemoryNetwork } from "../transport/MemoryNetwork.js"
 import type { Transport } from "../transport/Transport.js"
 import { Fence, fencedNodeServices } from "./RuntimeFence.js"
 import type { SimDriver, SimTimeout } from "./RuntimeSimDriver.js"
+import { type ClockSkew, SimClocks, type SkewedClock } from "./SimClock.js"
 
 /** The node is crashed (or not started). */
 export class NodeDown extends Data.TaggedError("NodeDown")<{
@@ -110,6 +114,10 @@ export interface SimNodes<S extends SimSlot, E> {
   readonly restart: (n: number) => Effect.Effect<void, NodeUp | E | SimTimeout>
   readonly isolate: (n: number) => Effect.Effect<void>
   readonly heal: Effect.Effect<void>
+  /** Node `n`'s clock (SimClock.ts): its incarnations run on it. */
+  readonly clockOf: (n: number) => SkewedClock
+  /** Sets node `n`'s clock offset and/or drift from now on (logged; a defect when out of range). */
+  readonly skewClock: (n: number, skew: ClockSkew) => Effect.Effect<void>
 }
 
 /**
@@ -127,7 +135,12 @@ const exitProcess = (driver: SimDriver, slot: SimSlot, fence: Fence) => {
 }
 
 /** Builds one incarnation of `slot` in a scope of its own (closed again if the build fails). */
-const incarnate = <S extends SimSlot, E>(options: SimNodesOptions<S, E>, slot: S, loopDeaths: string[]) =>
+const incarnate = <S extends SimSlot, E>(
+  options: SimNodesOptions<S, E>,
+  slot: S,
+  loopDeaths: string[],
+  clock: SkewedClock,
+) =>
   Effect.gen(function* () {
     slot.starts++
     const scope = yield* Scope.fork(options.driver.scope, ExecutionStrategy.sequential)
@@ -155,13 +168,18 @@ const incarnate = <S extends SimSlot, E>(options: SimNodesOptions<S, E>, slot: S
     const node = Context.get(built.value, Node)
     if (options.started !== undefined) yield* options.started(slot, node)
     return { node, scope, fence } satisfies Incarnation
-  }).pipe(Effect.annotateLogs("node", slot.id))
+  }).pipe(
+    Effect.annotateLogs("node", slot.id),
+    // On the node's own clock: every fiber the incarnation forks inherits it.
+    Effect.withClock(clock),
+  )
 
 /** See the module comment. */
 export const make = <S extends SimSlot, E>(options: SimNodesOptions<S, E>): SimNodes<S, E> => {
   const { driver, network } = options
   const slots: S[] = []
   const loopDeaths: string[] = []
+  const clocks = new SimClocks(driver.time.clock)
   const slotOf = (n: number): S => {
     const s = slots[n - 1]
     if (s === undefined) throw new RangeError(`no node ${n} in this simulation (nodes 1..${slots.length})`)
@@ -180,7 +198,7 @@ export const make = <S extends SimSlot, E>(options: SimNodesOptions<S, E>): SimN
   const start = (slot: S, what: string) =>
     Effect.gen(function* () {
       yield* exited(slot)
-      const inc = yield* driver.run(incarnate(options, slot, loopDeaths), { what })
+      const inc = yield* driver.run(incarnate(options, slot, loopDeaths, clocks.of(slot.id)), { what })
       // A loop died while it was being built: the process exited before it served.
       if (inc.fence.dead)
         return yield* driver.run(Scope.close(inc.scope, Exit.void), { what: `tearing down node ${slot.id}` })
@@ -239,5 +257,11 @@ export const make = <S extends SimSlot, E>(options: SimNodesOptions<S, E>): SimN
       }
       return network.heal
     }),
+    clockOf: (n) => clocks.of(slotOf(n).id),
+    skewClock: (n, skew) =>
+      Effect.sync(() => {
+        clocks.skew(slotOf(n).id, skew)
+        driver.record(`t=${driver.now()} CLOCK ${clocks.describe(n)}`)
+      }),
   }
 }

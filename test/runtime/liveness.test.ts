@@ -66,4 +66,16 @@ describe("Liveness", () => {
     const downs = run(l, 4100, 6600, true)
     expect(downs).toEqual([[2, true]])
   })
+
+  it("names a stall long enough for the peers to find this node silent, and only such a stall", () => {
+    const l = make() // interval 500, timeout 2000, stall threshold 1000
+    expect(l.stallSeen(0)).toBeUndefined() // never stepped yet
+    run(l, 0, 1000, true)
+    expect(l.stallSeen(1100)).toBeUndefined() // a normal turn of the loop
+    expect(l.stallSeen(2400)).toBeUndefined() // 1.4 s: at most 1.9 s since our last ping
+    expect(l.stallSeen(2500)).toBe(1500) // 1.5 s plus an interval reaches the timeout
+    expect(l.stallSeen(4000)).toBe(3000)
+    step(l, 4000)
+    expect(l.stallSeen(4100)).toBeUndefined() // judged from the last step, not from the stall
+  })
 })

@@ -7,7 +7,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 
-/** A faulty run (lossy, duplicating, reordering links; a crash and a restart); its trace. */
+/**
+ * A faulty run (lossy, duplicating, reordering links; a crash and a restart; a node's clock
+ * ahead and fast, another's drift changed mid-run: SimClock.ts); its trace.
+ */
 const trace = (seed: number) =>
   RuntimeSim.run(
     {
@@ -21,6 +24,7 @@ const trace = (seed: number) =>
       Effect.gen(function* () {
         const all = sim.groupIds.map(Number)
         const lines: string[] = []
+        yield* sim.skewClock(2, { offsetMs: 90_000, drift: 0.25 })
         const leaders = yield* sim.waitForLeaders({ timeoutMs: 30_000 })
         lines.push(`leaders ${[...leaders.values()].join("")}`)
         const writes = yield* sim.fork(
@@ -29,6 +33,7 @@ const trace = (seed: number) =>
         yield* sim.advance(300)
         lines.push(yield* sim.fingerprint)
         yield* sim.crash(leaders.get(1)!)
+        yield* sim.skewClock(3, { drift: -0.1 })
         yield* sim.advance(2_000)
         yield* sim.restart(leaders.get(1)!)
         const report = yield* sim.join(writes)
