@@ -26,6 +26,7 @@
  * FAULTS: `crash` / `restart` (the disk keeps what was written), `isolate` (the node loses its
  * NATS connection) / `heal`, `partition(...nodeSets)` and `cut(from, to)` (one way) of Raft
  * traffic, `linkFaults` (loss, delay, duplication, reordering per link or on every link),
+ * `skewClock(node, { offsetMs, drift })` (the node's clock, SimClock.ts),
  * `killLeader(keyspace, key | { shard })`, `diskFault(node, kind)` (AppSimDisk.ts: failed write,
  * failed sync, full disk, corruption) and `clearDiskFault`, and membership changes while
  * clients run: `addNode`, `drain`, `remove`, `setReplicationFactor`. `chaos` plays a seeded
@@ -54,12 +55,14 @@ import * as Shards from "./AppSimShards.js"
 import * as PlacementSim from "./PlacementSim.js"
 import { SimFailed } from "./PlacementSim.js"
 import { mixSeed } from "./RuntimeSimSeed.js"
+import type { ClockSkew } from "./SimClock.js"
 
 export type { ChaosFault, ChaosOptions, ChaosReport } from "./AppSimChaos.js"
 export type { DiskFault } from "./AppSimDisk.js"
 export type { ShardTarget } from "./AppSimShards.js"
 export { SimFailed } from "./PlacementSim.js"
 export { seeds } from "./RuntimeSimSeed.js"
+export type { ClockSkew } from "./SimClock.js"
 
 /** A keyspace created at the start. */
 export interface AppKeyspace {
@@ -130,6 +133,11 @@ export interface AppSim {
   ) => Effect.Effect<void>
   /** Removes every link fault. */
   readonly clearLinkFaults: Effect.Effect<void>
+  /**
+   * The node's clock gets an offset and/or a drift from now on, kept across its restarts
+   * (SimClock.ts: only the node's own fibers read it; clients and the test stay on base time).
+   */
+  readonly skewClock: (node: number, skew: ClockSkew) => Effect.Effect<void>
   /** The group of a keyspace's shard: the one owning an entity id / KV key, or the `shard`-th. */
   readonly groupOf: (keyspace: string, target: Shards.ShardTarget) => Effect.Effect<number, SimFailed>
   /** The node leading that shard now (the highest term among running nodes), if any. */
@@ -253,6 +261,11 @@ const over = (
         ),
       ),
     clearLinkFaults: Effect.zipRight(noted("clear link faults"), placement.network.clearFaults),
+    skewClock: (node, skew) =>
+      Effect.zipRight(
+        noted(`skew the clock of n${node}: ${JSON.stringify(skew)}`),
+        placement.skewClock(node, skew),
+      ),
     groupOf: (keyspace, target) => Shards.groupOf(placement, keyspace, target),
     leaderOf: (keyspace, target) => Shards.leaderOf(placement, keyspace, target),
     killLeader: (keyspace, target) => Shards.killLeader(placement, keyspace, target),

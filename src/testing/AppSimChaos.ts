@@ -9,6 +9,8 @@
  * - `cut`: Raft traffic from one running node to another is lost (one way); healed;
  * - `isolate`: a running node loses its NATS connection; healed;
  * - `linkFaults`: every link loses, duplicates, delays and reorders frames; cleared;
+ * - `skew`: a running node's clock gets an offset of up to ±30 s and a drift of -20% to +30%
+ *   (SimClock.ts); both set back to 0 (the drift's accumulated error stays, as after NTP);
  * - `disk`: a disk fault of `diskFaults` on a running node (a failed write or sync or a full disk
  *   ends the node at its next write; corrupted data is read back by a restart); undone by
  *   clearing it and restarting the node if it died (or, after corruption, restarting it again).
@@ -24,9 +26,18 @@ import { type LinkFaultsInput, SeededRandom } from "../transport/MemoryNetwork.j
 import { DISK_FAULTS, type DiskFault } from "./AppSimDisk.js"
 import type { SimFailed } from "./PlacementSim.js"
 import { mixSeed } from "./RuntimeSimSeed.js"
+import type { ClockSkew } from "./SimClock.js"
 
 /** A fault family the schedule draws from (see the module comment). */
-export type ChaosFault = "crash" | "killLeader" | "partition" | "cut" | "isolate" | "linkFaults" | "disk"
+export type ChaosFault =
+  | "crash"
+  | "killLeader"
+  | "partition"
+  | "cut"
+  | "isolate"
+  | "linkFaults"
+  | "skew"
+  | "disk"
 
 /** Every fault family. */
 export const CHAOS_FAULTS: ReadonlyArray<ChaosFault> = [
@@ -36,6 +47,7 @@ export const CHAOS_FAULTS: ReadonlyArray<ChaosFault> = [
   "cut",
   "isolate",
   "linkFaults",
+  "skew",
   "disk",
 ]
 
@@ -84,6 +96,7 @@ export interface ChaosTarget {
   readonly heal: Effect.Effect<void>
   readonly linkFaults: (faults: LinkFaultsInput) => Effect.Effect<void>
   readonly clearLinkFaults: Effect.Effect<void>
+  readonly skewClock: (node: number, skew: ClockSkew) => Effect.Effect<void>
   readonly killLeader: (keyspace: string, target: string) => Effect.Effect<NodeId, SimFailed>
   readonly diskFault: (node: number, fault: DiskFault) => Effect.Effect<void>
   readonly clearDiskFault: (node: number) => Effect.Effect<void>
@@ -181,6 +194,19 @@ const start = (
         }
         yield* sim.linkFaults(faults)
         return { what: `link faults ${JSON.stringify(faults)}`, undo: sim.clearLinkFaults }
+      }
+      case "skew": {
+        if (up.length === 0) return undefined
+        const node = draws.pick(up)
+        const skew = {
+          offsetMs: draws.between({ min: -30_000, max: 30_000 }),
+          drift: draws.between({ min: -20, max: 30 }) / 100,
+        }
+        yield* sim.skewClock(node, skew)
+        return {
+          what: `skew the clock of n${node}: ${JSON.stringify(skew)}`,
+          undo: sim.skewClock(node, { offsetMs: 0, drift: 0 }),
+        }
       }
       case "disk": {
         if (!mayLoseOne) return undefined

@@ -1,9 +1,9 @@
 /**
  * AppSim (src/testing/AppSim.ts): an application's own entity kind (examples/counter) on a
  * deterministic managed cluster of 3 nodes, called through its typed client while faults of each
- * family are played. The check is each counter's final value, read through its shard's leader:
- * every acknowledged `Add` is in it, and every `Add` whose outcome the client does not know (it
- * gave up) at most once (exactly-once sessions). Replay a failing seed with
+ * family are played (clocks skewed per node included). The check is each counter's final value,
+ * read through its shard's leader: every acknowledged `Add` is in it, and every `Add` whose
+ * outcome the client does not know (it gave up) at most once (exactly-once sessions). Replay a failing seed with
  * `FLOTILLA_SEED=<seed> npx vitest run --config test/vitest.config.ts test/testing/app-sim.test.ts`.
  */
 import { Effect } from "effect"
@@ -66,6 +66,26 @@ describe("AppSim: the Counter kind under faults", () => {
             for (const n of sim.nodeIds()) if (n !== now) yield* sim.cut(now, n)
             yield* sim.advance(6_000)
             yield* sim.heal
+            yield* checkCounts(sim, yield* work, { allAcknowledged: true })
+          }),
+        ),
+      TIMEOUT,
+    )
+
+    it(
+      `clocks skewed and drifting per node, and a leader kill, while clients add (seed ${seed})`,
+      () =>
+        AppSim.runSim(options(seed), (sim) =>
+          Effect.gen(function* () {
+            yield* sim.skewClock(1, { offsetMs: 20_000, drift: 0.3 })
+            yield* sim.skewClock(2, { offsetMs: -20_000, drift: -0.2 })
+            const work = addAll(sim, IDS, { forMs: 15_000 })
+            yield* sim.advance(2_000)
+            const leader = yield* sim.killLeader("counter", "a")
+            yield* sim.advance(3_000)
+            // A restarted node keeps its machine's clock.
+            yield* sim.restart(leader)
+            yield* sim.skewClock(3, { offsetMs: 60_000 })
             yield* checkCounts(sim, yield* work, { allAcknowledged: true })
           }),
         ),
