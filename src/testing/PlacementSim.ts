@@ -19,6 +19,11 @@
  *   ))
  * ```
  *
+ * Nodes host the KV store and the shard kinds in `kinds` (an application's entity kinds:
+ * AppSim.ts builds on this). With `diskPlan` every node's store runs through a fault plan of
+ * `FaultyLogStore` (kept across its restarts, like its disk); with `loopDeathEndsNode` a loop
+ * that dies ends its node at once, as it ends a real process (decision 0071).
+ *
  * The seed decides the network's draws and every node incarnation's election jitter; the
  * same seed replays the same run. `runSim` reports a failure with its seed, the virtual time,
  * the replay command and the last log lines.
@@ -27,7 +32,8 @@
  * latest applied configuration (the highest configuration version among running replicas)
  * keeps a majority of voters on running nodes, in both halves of a joint configuration.
  */
-import { Cause, Effect, Layer, Schema, Scope } from "effect"
+import { Cause, Effect, type Fiber, Layer, Schema, Scope } from "effect"
+import * as KvShardKind from "../../shards/kv/KvShardKind.js"
 import { callUntilAnswered } from "../client/MetaCall.js"
 import { metaSubjectOf } from "../client/MetaClient.js"
 import { type ClusterState, META_GROUP, type Settings } from "../meta/ClusterState.js"
@@ -38,6 +44,10 @@ import { type GroupId, NodeId, nodeOfReplica } from "../raft/Ids.js"
 import { seededRand } from "../raft/Rand.js"
 import { GroupCatalog, type GroupCatalogService } from "../runtime/GroupCatalog.js"
 import type { GroupStatus, NodeService } from "../runtime/Node.js"
+import type { ShardKind } from "../runtime/ShardKind.js"
+import type { FaultPlan } from "../storage/internal/FaultPlan.js"
+import { LogStore } from "../storage/LogStore.js"
+import * as MemoryLogStore from "../storage/MemoryLogStore.js"
 import type { BusService } from "../transport/Bus.js"
 import * as MemoryBus from "../transport/MemoryBus.js"
 import * as MemoryNetwork from "../transport/MemoryNetwork.js"
@@ -74,6 +84,24 @@ export interface PlacementSimOptions {
   readonly placementIntervalMs?: number
   /** Log lines kept for failure reports (default 300). */
   readonly keepLogLines?: number
+  /**
+   * The command of a failure report's replay line, after `FLOTILLA_SEED=<seed> ` (default
+   * `npx vitest run --config test/vitest.config.ts <this test file>`).
+   */
+  readonly replay?: string
+  /** Shard kinds the nodes host besides the KV store (which every node hosts). */
+  readonly kinds?: ReadonlyArray<ShardKind>
+  /**
+   * The fault plan of node `n`'s store (`FaultyLogStore`'s: failed writes and syncs, full disk,
+   * corruption), made once per node and kept across its restarts (default: none).
+   */
+  readonly diskPlan?: (node: NodeId) => FaultPlan
+  /**
+   * A loop that dies ends its node, as it ends a real process (decision 0071): the node is down
+   * from that instant, as after `crash`, and the test restarts it (default false: the node runs
+   * on with the dead loop, and only the death is recorded).
+   */
+  readonly loopDeathEndsNode?: boolean
 }
 
 /** A condition was not reached in time, or a check failed. */
@@ -95,6 +123,8 @@ export interface PlacementSim {
     what?: string,
     timeoutMs?: number,
   ) => Effect.Effect<A, E | SimFailed>
+  /** Starts `effect` inside the simulation; it progresses whenever time is driven. */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
   /** Lets virtual time pass. */
   readonly advance: (millis: number) => Effect.Effect<void>
   /** Drives time in steps of `stepMs` (default 250) until `cond` (run inside the simulation) holds. */
@@ -115,6 +145,8 @@ export interface PlacementSim {
   readonly isUp: (node: number) => boolean
   readonly upNodes: () => NodeId[]
   readonly node: (node: number) => NodeService | undefined
+  /** The node's disk (it outlives the node's incarnations). */
+  readonly disk: (node: number) => MemoryLogStore.MemoryDisk
   /** The groups with any data (log, hard state, snapshot) on the node's disk, running or not. */
   readonly storedGroups: (node: number) => ReadonlyArray<GroupId>
   /** The node dies at once (nothing more leaves it; its disk keeps what was written). */
@@ -123,8 +155,17 @@ export interface PlacementSim {
   readonly restart: (node: number) => Effect.Effect<void, SimFailed>
   /** Cuts the node off Raft traffic and the bus (a lost NATS connection) until `heal`. */
   readonly isolate: (node: number) => Effect.Effect<void>
-  /** Undoes every `isolate`. */
+  /** Undoes every `isolate`, and every cut made on `network`. */
   readonly heal: Effect.Effect<void>
+  /**
+   * The Raft network: `partition`, `block` (one way), per-link `setFaults` (loss, delay,
+   * duplication, reordering), counters. Its cuts and faults act on Raft traffic only.
+   */
+  readonly network: MemoryNetwork.MemoryNetwork
+  /** The test's own bus connection (clients made on it run inside the simulation). */
+  readonly clientBus: BusService
+  /** Writes a line of the test's own into the log (`[test] ...`). */
+  readonly note: (text: string) => void
   /** The node's clock gets an offset and/or a drift from now on, across restarts (SimClock.ts). */
   readonly skewClock: (node: number, skew: ClockSkew) => Effect.Effect<void>
   /** The running, reachable node leading group 0 and its local metadata state, if any. */
@@ -142,6 +183,8 @@ export interface PlacementSim {
    * real process would have exited); `runSim` fails when any is left at the end.
    */
   readonly loopDeaths: string[]
+  /** Takes (removes and returns) the loop deaths recorded so far: the ones a test expects. */
+  readonly takeLoopDeaths: () => string[]
 }
 
 /** A node of the managed cluster: what outlives its incarnations besides its disk. */
@@ -150,6 +193,8 @@ interface Slot extends SimNodes.SimSlot {
   /** Its group catalog (the catalog file of a real node). */
   readonly catalog: GroupCatalogService
   readonly labels: Record<string, string>
+  /** Its store's fault plan, if any (outlives incarnations, like the disk). */
+  readonly plan: FaultPlan | undefined
   bootstrapped: boolean
 }
 
@@ -186,6 +231,7 @@ const nodeOptions = (
   cluster,
   name: `n${slot.id}`,
   labels: slot.labels,
+  kinds: [KvShardKind.make(), ...(options.kinds ?? [])],
   settings: NODE_SETTINGS,
   raft: { rand: seededRand(mixSeed(seed, slot.id, slot.starts)) },
   bootstrap:
@@ -228,6 +274,7 @@ interface Parts {
   readonly nodes: SimNodes.SimNodes<Slot, unknown>
   readonly clientBus: BusService
   readonly violations: string[]
+  readonly diskPlan: ((node: NodeId) => FaultPlan) | undefined
 }
 
 const encoder = new TextEncoder()
@@ -245,13 +292,14 @@ const failOnTimeout = <A, E>(effect: Effect.Effect<A, E | SimTimeout>): Effect.E
 const note = (driver: SimDriver.SimDriver, text: string) => driver.record(`t=${driver.now()} [test] ${text}`)
 const noting = (driver: SimDriver.SimDriver, text: string) => Effect.sync(() => note(driver, text))
 
-type TimeApi = "seed" | "now" | "logs" | "run" | "advance" | "until"
+type TimeApi = "seed" | "now" | "logs" | "run" | "fork" | "advance" | "until"
 const timeApi = ({ seed, driver }: Parts): Pick<PlacementSim, TimeApi> => ({
   seed,
   now: driver.now,
   logs: driver.logs,
   run: (effect, what = "a simulated effect", timeoutMs = 600_000) =>
     failOnTimeout(driver.run(effect, { what, timeoutMs })),
+  fork: driver.fork,
   advance: driver.advance,
   until: (what, cond, o) =>
     failOnTimeout(
@@ -326,6 +374,7 @@ type NodesApi =
   | "isUp"
   | "upNodes"
   | "node"
+  | "disk"
   | "storedGroups"
   | "crash"
   | "restart"
@@ -333,7 +382,7 @@ type NodesApi =
   | "heal"
   | "skewClock"
 const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
-  const { driver, nodes } = parts
+  const { driver, nodes, diskPlan } = parts
   const { meta } = metaApi(parts)
   const startFailed = (what: string) => (c: Cause.Cause<unknown>) =>
     Effect.fail(new SimFailed(`${what}: ${Cause.pretty(c)}`))
@@ -346,6 +395,7 @@ const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
           token: `token-${id}`,
           catalog: memoryCatalog(),
           labels,
+          plan: diskPlan?.(id),
           bootstrapped: false,
         }
         nodes.add(slot)
@@ -365,6 +415,7 @@ const nodesApi = (parts: Parts): Pick<PlacementSim, NodesApi> => {
     isUp: (n) => nodes.slots[n - 1]?.current !== undefined,
     upNodes: nodes.upNodes,
     node: (n) => nodes.slots[n - 1]?.current?.node,
+    disk: (n) => nodes.slotOf(n).disk,
     storedGroups: (n) => [...(nodes.slots[n - 1]?.disk.groups.keys() ?? [])].sort((a, b) => a - b),
     crash: (n) =>
       Effect.suspend(() => {
@@ -456,28 +507,47 @@ export const make = (options: PlacementSimOptions): Effect.Effect<PlacementSim, 
       driver,
       network,
       bus,
+      loopDeathEndsNode: options.loopDeathEndsNode,
       incarnation: (slot, services) =>
         StartNode.nodeServices(nodeOptions(options, seed, cluster, slot), {
-          store: Layer.merge(services.store, Layer.succeed(GroupCatalog, slot.catalog)),
+          store: Layer.merge(
+            // The store on the node's disk, through its fault plan when it has one.
+            slot.plan === undefined
+              ? services.store
+              : Layer.scoped(LogStore, Effect.orDie(MemoryLogStore.make(slot.disk, slot.plan))),
+            Layer.succeed(GroupCatalog, slot.catalog),
+          ),
           transport: services.transport,
         }).pipe(Layer.provide(services.bus)),
     })
-    const parts: Parts = { seed, cluster, driver, nodes, clientBus, violations: [] }
+    const parts: Parts = {
+      seed,
+      cluster,
+      driver,
+      nodes,
+      clientBus,
+      violations: [],
+      diskPlan: options.diskPlan,
+    }
     const sim: PlacementSim = {
       ...timeApi(parts),
       ...metaApi(parts),
       ...nodesApi(parts),
       ...observeApi(parts),
+      network,
+      clientBus,
+      note: (text) => note(driver, text),
       loopDeaths: nodes.loopDeaths,
+      takeLoopDeaths: () => nodes.loopDeaths.splice(0),
     }
     for (let i = 0; i < (options.nodes ?? 3); i++) yield* sim.addNode()
     return sim
   })
 
 /** Runs `body` on a new simulation; any failure names the seed, the time and the last log lines. */
-export const runSim = <A>(
+export const runSim = <A, E = SimFailed>(
   options: PlacementSimOptions,
-  body: (sim: PlacementSim) => Effect.Effect<A, SimFailed>,
+  body: (sim: PlacementSim) => Effect.Effect<A, E>,
 ): Promise<A> => {
   let sim: PlacementSim | undefined
   return Effect.runPromise(
@@ -496,7 +566,7 @@ export const runSim = <A>(
         const logs = sim?.logs().slice(-60) ?? []
         const message = [
           `[seed ${options.seed}, t=${sim?.now() ?? 0} ms] ${Cause.pretty(cause)}`,
-          `  replay: FLOTILLA_SEED=${options.seed} npx vitest run --config test/vitest.config.ts <this test file>`,
+          `  replay: FLOTILLA_SEED=${options.seed} ${options.replay ?? "npx vitest run --config test/vitest.config.ts <this test file>"}`,
           ...(sim !== undefined && sim.violations.length > 0
             ? ["  violations:", ...sim.violations.slice(0, 20)]
             : []),

@@ -15,8 +15,12 @@
  * - `skewClock(n, skew)`: the node's clock (SimClock.ts, kept by the slot across restarts) gets
  *   an offset and a drift; every incarnation is built on it, so all of the node's fibers read
  *   and sleep on it.
+ *
+ * A loop that dies in a running incarnation is recorded (`loopDeaths`); with
+ * `loopDeathEndsNode` it also ends the incarnation at once, as `crash` does: the process exit
+ * of decision 0071.
  */
-import { Context, Data, Effect, ExecutionStrategy, Exit, Layer, Scope } from "effect"
+import { Context, Data, Effect, ExecutionStrategy, Exit, type Fiber, Layer, Scope } from "effect"
 import type { NodeId } from "../raft/Ids.js"
 import { Node, type NodeService } from "../runtime/Node.js"
 import { LoopExit } from "../runtime/Supervisor.js"
@@ -55,6 +59,8 @@ export interface SimSlot {
   /** Incarnations started so far. */
   starts: number
   isolated: boolean
+  /** The teardown of an incarnation ended by a dead loop, while it runs (`loopDeathEndsNode`). */
+  exiting?: Fiber.RuntimeFiber<void>
 }
 
 /** A new slot, never started. */
@@ -82,6 +88,8 @@ export interface SimNodesOptions<S extends SimSlot, E> {
   readonly incarnation: (slot: S, services: FencedServices) => Layer.Layer<Node, E>
   /** Runs once an incarnation is built, before `start` returns (RuntimeSim: static groups). */
   readonly started?: (slot: S, node: NodeService) => Effect.Effect<void>
+  /** A dead loop ends its incarnation, like `crash` (see the module comment; default false). */
+  readonly loopDeathEndsNode?: boolean
 }
 
 /** See the module comment. */
@@ -112,6 +120,20 @@ export interface SimNodes<S extends SimSlot, E> {
   readonly skewClock: (n: number, skew: ClockSkew) => Effect.Effect<void>
 }
 
+/**
+ * The incarnation behind `fence` ends at once, as a process that exits: nothing more of it
+ * reaches the world or its disk; its scope closes on a fiber of its own (the caller may be one
+ * of the incarnation's fibers). An incarnation still being built is ended by `start`.
+ */
+const exitProcess = (driver: SimDriver, slot: SimSlot, fence: Fence) => {
+  fence.dead = true
+  slot.disk.crash()
+  const inc = slot.current
+  if (inc?.fence !== fence) return
+  slot.current = undefined
+  slot.exiting = driver.fork(Scope.close(inc.scope, Exit.void))
+}
+
 /** Builds one incarnation of `slot` in a scope of its own (closed again if the build fails). */
 const incarnate = <S extends SimSlot, E>(
   options: SimNodesOptions<S, E>,
@@ -134,6 +156,7 @@ const incarnate = <S extends SimSlot, E>(
           if (fence.dead) return
           loopDeaths.push(`node ${slot.id}: ${line}`)
           options.driver.record(`t=${options.driver.now()} [node ${slot.id}] ${line}`)
+          if (options.loopDeathEndsNode === true) exitProcess(options.driver, slot, fence)
         }),
     })
     const layer = Layer.provide(options.incarnation(slot, services), exit)
@@ -163,8 +186,22 @@ export const make = <S extends SimSlot, E>(options: SimNodesOptions<S, E>): SimN
     return s
   }
   const isUp = (n: number) => slotOf(n).current !== undefined
+  // A new incarnation waits until the one that exited is torn down (its network handle released).
+  const exited = (slot: S) =>
+    Effect.suspend(() => {
+      const teardown = slot.exiting
+      slot.exiting = undefined
+      return teardown === undefined
+        ? Effect.void
+        : driver.join(teardown, { what: `tearing down node ${slot.id}` })
+    })
   const start = (slot: S, what: string) =>
-    Effect.map(driver.run(incarnate(options, slot, loopDeaths, clocks.of(slot.id)), { what }), (inc) => {
+    Effect.gen(function* () {
+      yield* exited(slot)
+      const inc = yield* driver.run(incarnate(options, slot, loopDeaths, clocks.of(slot.id)), { what })
+      // A loop died while it was being built: the process exited before it served.
+      if (inc.fence.dead)
+        return yield* driver.run(Scope.close(inc.scope, Exit.void), { what: `tearing down node ${slot.id}` })
       slot.current = inc
     })
   return {

@@ -4,6 +4,7 @@
  * placement simulation), the linearizability checker and its KV model, and the real-process
  * harnesses (`NodeProcess`, `ProcessCluster`, `StaticNode`). docs/testing.md is the guide.
  */
+export * as AppSim from "./AppSim.js"
 export * as ChecksumMachine from "./ChecksumMachine.js"
 export * as History from "./History.js"
 export * as KvModel from "./KvModel.js"
