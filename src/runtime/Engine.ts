@@ -447,15 +447,21 @@ export class Engine {
 
   /**
    * A follower whose leader's node went silent (docs/decisions/0079): it forgets the leader, so
-   * it votes at once rather than honouring the leader's lease for an election timeout, and the
-   * first voter of the group (lowest replica id) not on the silent node campaigns now rather than
-   * when its timer fires; the others keep their timers, so one campaign that fails (a peer that
+   * it votes at once rather than honouring the leader's lease for an election timeout, and one
+   * voter of the group not on the silent node (chosen by group id among them, docs/decisions/0132)
+   * campaigns now rather than when its timer fires; the others keep their timers, so one campaign that fails (a peer that
    * has not yet found the node silent) is retried as before. One candidate, no split vote.
    */
   private failOver(r: Replica, node: NodeId): void {
     r.raw.forgetLeader()
-    const first = Math.min(...r.raw.confState().voters.filter((id) => nodeOfReplica(id) !== node))
-    if (first === r.id) {
+    // One candidate per group, the same on every survivor, spread over the survivors by group
+    // id: the groups of a silent node move to all of them, not all to the lowest replica id
+    // (one node winning hundreds of elections at once was the slowest part of failover).
+    const left = r.raw
+      .confState()
+      .voters.filter((id) => nodeOfReplica(id) !== node)
+      .sort((a, b) => a - b)
+    if (left.length > 0 && left[r.groupId % left.length] === r.id) {
       r.raw.campaign()
       this.failovers.set(r, this.options.electionTicks)
     }

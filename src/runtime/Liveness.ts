@@ -77,6 +77,11 @@ export class Liveness {
   /** `node` was heard from at `now`. */
   heard(node: NodeId, now: number): void {
     if (node === this.self) {
+      // Our own ping back after a gap (our bus link was down, e.g. a NATS restart): we heard
+      // nobody meanwhile, and the others may still be reconnecting: every silence starts again
+      // from now rather than failing over the nodes that reconnect after us.
+      if (this.selfHeard !== undefined && now - this.selfHeard > 2 * this.intervalMs)
+        for (const other of this.lastHeard.keys()) this.lastHeard.set(other, now)
       this.selfHeard = now
       return
     }
@@ -121,9 +126,12 @@ export class Liveness {
   }
 
   /**
-   * A step of the node's loop at `now`: once per interval, pings and hands every node that
-   * went silent past the timeout since the last step to `onDown` (`failOver`: whether this
-   * node hears its own pings, so that the silence is the other node's).
+   * A step of the node's loop at `now`: pings once per interval, and on every step hands each
+   * node that went silent past the timeout to `onDown` (`failOver`: whether this node hears its
+   * own pings, so that the silence is the other node's). Judging on every step (each tick at
+   * least), not only when pinging, finds a silent node within a tick of its timeout on every
+   * peer alike: peers that find it silent an interval apart would refuse the first failover
+   * campaign (the lease of the leader they still believe in).
    */
   step(now: number, onDown: (node: NodeId, failOver: boolean) => void): Effect.Effect<void> {
     const stalled = this.lastStep !== undefined && now - this.lastStep > this.stallMs
@@ -133,20 +141,25 @@ export class Liveness {
       for (const node of this.lastHeard.keys()) this.lastHeard.set(node, now)
       this.selfHeard = undefined
     }
-    if (now < this.nextPing) return Effect.void
+    const pingDue = now >= this.nextPing
+    let silent: Array<readonly [NodeId, number]> | undefined
+    for (const [node, t] of this.lastHeard)
+      if (!this.down.has(node) && now - t > this.timeoutMs) (silent ??= []).push([node, now - t])
+    if (!pingDue && silent === undefined) return Effect.void
     return Effect.gen(this, function* () {
-      this.nextPing = now + this.intervalMs
-      const ping = this.auth === undefined ? EMPTY : this.auth.sign(this.subjects.root, this.self, now)
-      yield* this.bus.publish(this.subjects.live(this.self), ping).pipe(Effect.ignore)
+      if (pingDue) {
+        this.nextPing = now + this.intervalMs
+        const ping = this.auth === undefined ? EMPTY : this.auth.sign(this.subjects.root, this.self, now)
+        yield* this.bus.publish(this.subjects.live(this.self), ping).pipe(Effect.ignore)
+      }
+      if (silent === undefined) return
       const failOver = this.busReachesUs(now)
-      for (const [node, t] of this.lastHeard) {
-        if (!this.down.has(node) && now - t > this.timeoutMs) {
-          this.down.add(node)
-          yield* Effect.logWarning(
-            `node ${node} silent for ${now - t} ms: waking the groups it led${failOver ? " (failing over)" : " (this node does not hear its own pings: no failover)"}`,
-          )
-          onDown(node, failOver)
-        }
+      for (const [node, ms] of silent) {
+        this.down.add(node)
+        yield* Effect.logWarning(
+          `node ${node} silent for ${ms} ms: waking the groups it led${failOver ? " (failing over)" : " (this node does not hear its own pings: no failover)"}`,
+        )
+        onDown(node, failOver)
       }
     })
   }

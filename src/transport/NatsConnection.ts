@@ -79,11 +79,11 @@ export interface NatsConnectionOptions {
   readonly tls?: NatsTlsOptions | true
   /** How long to keep retrying a refused or unreachable server at startup (default 30 s). */
   readonly startupTimeout?: Duration.DurationInput
-  /** First reconnect wait (default 250 ms). */
+  /** First reconnect wait (default 100 ms). */
   readonly reconnectWait?: Duration.DurationInput
-  /** Longest reconnect wait (default 1 s: docs/decisions/0079). */
+  /** Longest reconnect wait (default 400 ms: docs/decisions/0132). */
   readonly reconnectWaitMax?: Duration.DurationInput
-  /** Upper bound of the random jitter added to every reconnect wait (default 250 ms). */
+  /** Upper bound of the random jitter added to every reconnect wait (default 100 ms). */
   readonly reconnectJitter?: Duration.DurationInput
   /** Client ping interval: how fast a dead server is noticed (default 10 s). */
   readonly pingInterval?: Duration.DurationInput
@@ -334,10 +334,12 @@ export const make = (
                 message: `cannot read the NATS nkey seed ${options.nkeyFile}: ${(e as Error).message}`,
               }),
           })
+    // At most ~0.5 s between attempts: a node back on the bus soon after the server is, before
+    // the peers that reconnected first could find it silent (decision 0132).
     const backoff = reconnectBackoff(
-      millis(options.reconnectWait, 250),
-      millis(options.reconnectWaitMax, 1_000),
-      millis(options.reconnectJitter, 250),
+      millis(options.reconnectWait, 100),
+      millis(options.reconnectWaitMax, 400),
+      millis(options.reconnectJitter, 100),
     )
     const opts = clientOptions(options, servers, backoff, credentials, nkeySeed)
     const startupTimeout = millis(options.startupTimeout, 30_000)

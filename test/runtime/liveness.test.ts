@@ -50,6 +50,40 @@ describe("Liveness", () => {
     expect(l.down.has(NodeId(2))).toBe(false)
   })
 
+  it("judges silence on every step, not only when it pings: within a step of the timeout", () => {
+    const l = make()
+    l.heard(NodeId(2), 0)
+    expect(run(l, 0, 2000, true)).toEqual([]) // 2,000 ms is not past the timeout
+    // 2,100: a step between pings (they go at 0, 500, ..., 2,500) finds node 2 silent.
+    expect(run(l, 2100, 2100, true)).toEqual([[2, true]])
+  })
+
+  it("after its own bus outage, judges the others from its own reconnection, not from before it", () => {
+    const l = make()
+    l.heard(NodeId(2), 0)
+    l.heard(NodeId(3), 0)
+    run(l, 0, 400, true)
+    // The bus goes down at 500 for 1.2 s: no pings, ours included (no failover without them).
+    run(l, 500, 1600, false)
+    // We are back at 1,700; node 3 at 1,800 and node 2 not until 2,400: from our last ping
+    // heard (400) they were silent for over 2 s, but the silence overlapping our own counts not.
+    const downs: Array<[number, boolean]> = []
+    for (let t = 1700; t <= 3600; t += 100) {
+      l.heard(NodeId(1), t)
+      if (t >= 1800) l.heard(NodeId(3), t)
+      if (t >= 2400) l.heard(NodeId(2), t)
+      downs.push(...step(l, t))
+    }
+    expect(downs).toEqual([])
+    // A node that never comes back is found silent a timeout after our reconnection.
+    expect(run(l, 3700, 4000, true).filter(([n]) => n === 3)).toEqual([])
+    const l2 = make()
+    l2.heard(NodeId(2), 0)
+    run(l2, 0, 400, true)
+    run(l2, 500, 1600, false)
+    expect(run(l2, 1700, 3800, true)).toEqual([[2, true]])
+  })
+
   it("without its own pings (its bus link is down) a node still wakes the groups, without failover", () => {
     const l = make()
     l.heard(NodeId(2), 0)
