@@ -18,11 +18,21 @@ export const startNode = (
     readonly nats: string
     readonly cluster: string
     readonly bootstrap: boolean
+    /** More `flotilla start` flags (e.g. `--cluster-settings` with `bootstrap`). */
+    readonly args?: ReadonlyArray<string>
   },
   line: RegExp,
 ) => {
   const t0 = performance.now()
-  const args = ["start", ...(o.bootstrap ? ["--bootstrap"] : []), "--data-dir", o.dataDir, "--nats", o.nats]
+  const args = [
+    "start",
+    ...(o.bootstrap ? ["--bootstrap"] : []),
+    "--data-dir",
+    o.dataDir,
+    "--nats",
+    o.nats,
+    ...(o.args ?? []),
+  ]
   const child: ChildProcess = spawn(process.execPath, [BIN, ...args, "--cluster", o.cluster], {
     stdio: ["ignore", "pipe", "pipe"],
   })

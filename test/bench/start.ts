@@ -38,8 +38,14 @@ const { values: args } = parseArgs({
 const CLUSTER = "benchstart"
 
 /** A `flotilla start` process; resolves `ready` with the ms from spawn to its ready line. */
-const startNode = (dataDir: string, nats: string, bootstrap: boolean) => {
-  const { child, seen } = spawnNode({ dataDir, nats, cluster: CLUSTER, bootstrap }, /"event":"ready"/)
+const startNode = (dataDir: string, nats: string, bootstrap: boolean, groups: number) => {
+  // One node holds every replica: above the default `maxReplicasPerNode` (4,096) the new
+  // cluster gets room for them.
+  const args =
+    bootstrap && groups >= 4096
+      ? ["--cluster-settings", JSON.stringify({ maxReplicasPerNode: groups + 1 })]
+      : []
+  const { child, seen } = spawnNode({ dataDir, nats, cluster: CLUSTER, bootstrap, args }, /"event":"ready"/)
   return { child, ready: seen.then((s) => s.ms) }
 }
 
@@ -96,7 +102,7 @@ const benchOne = async (groups: number, runs: number) => {
   const children: ChildProcess[] = []
   try {
     const dataDir = join(dir, "n1")
-    const first = startNode(dataDir, server.url, true)
+    const first = startNode(dataDir, server.url, true, groups)
     children.push(first.child)
     await first.ready
     await cli([
@@ -116,7 +122,7 @@ const benchOne = async (groups: number, runs: number) => {
     await killed(first.child)
     const results: Array<{ msToReady: number; msToLeaders: number }> = []
     for (let i = 0; i < runs; i++) {
-      const node = startNode(dataDir, server.url, false)
+      const node = startNode(dataDir, server.url, false, groups)
       children.push(node.child)
       const msToReady = await node.ready
       const msAfterReady = await waitForLeaders(server.url, groups, 600_000)
