@@ -51,7 +51,7 @@ export const NodeSettings = Schema.Struct({
    * client requests wait while they may be electing new leaders for its groups (0: not at all;
    * docs/decisions/0130).
    */
-  stallHoldMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 60_000)), { default: () => 300 }),
+  stallHoldMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 60_000)), { default: () => 200 }),
 })
 export type NodeSettings = Schema.Schema.Type<typeof NodeSettings>
 
