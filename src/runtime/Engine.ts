@@ -448,9 +448,10 @@ export class Engine {
   /**
    * A follower whose leader's node went silent (docs/decisions/0079): it forgets the leader, so
    * it votes at once rather than honouring the leader's lease for an election timeout, and one
-   * voter of the group not on the silent node (chosen by group id among them, docs/decisions/0132)
-   * campaigns now rather than when its timer fires; the others keep their timers, so one campaign that fails (a peer that
-   * has not yet found the node silent) is retried as before. One candidate, no split vote.
+   * voter of the group not on the silent node (chosen by group id among them, decision 0132)
+   * campaigns now rather than when its timer fires; the others keep their timers, so a campaign
+   * that fails (a peer that has not yet found the node silent) is retried as before. One
+   * candidate, no split vote.
    */
   private failOver(r: Replica, node: NodeId): void {
     r.raw.forgetLeader()
