@@ -1,8 +1,8 @@
 /**
  * Runs each shard kind's `whileLeader` task (`ShardKind.whileLeader`) for every group this node
  * leads: started when the replica becomes leader, interrupted when it stops leading or the
- * node stops. Leadership is checked on every leadership change and every `checkEveryMs` as a
- * safety net. Kinds use it for work only a leader does: the KV store's lease expiry.
+ * node stops. Each leadership change starts or stops its group's task; every `checkEveryMs`
+ * every group led here is checked against the tasks running, as a safety net. Kinds use it for work only a leader does: the KV store's lease expiry.
  */
 import { Duration, Effect, Fiber, type Option, Stream } from "effect"
 import type { GroupId } from "../raft/Ids.js"
@@ -58,19 +58,8 @@ export const run = (
   Effect.gen(function* () {
     if (!kinds.anyTask) return
     const running = new Map<GroupId, Fiber.RuntimeFiber<void>>()
-    const check = Effect.gen(function* () {
-      const leading = new Map<GroupId, ShardKind>()
-      for (const groupId of yield* node.led) {
-        const kind = kinds.kindOf(groupId)
-        if (kind?.whileLeader !== undefined) leading.set(groupId, kind)
-      }
-      for (const [groupId, fiber] of running)
-        if (!leading.has(groupId) || fiber.unsafePoll() !== null) {
-          running.delete(groupId)
-          yield* Fiber.interrupt(fiber)
-        }
-      for (const [groupId, kind] of leading) {
-        if (running.has(groupId)) continue
+    const start = (groupId: GroupId, kind: ShardKind) =>
+      Effect.gen(function* () {
         const task = kind.whileLeader!({
           groupId,
           nowMs,
@@ -78,13 +67,41 @@ export const run = (
           request: (bytes) => node.request(groupId, bytes),
         })
         running.set(groupId, yield* Effect.forkDaemon(Effect.scoped(task)))
+      })
+    const stop = (groupId: GroupId) =>
+      Effect.suspend(() => {
+        const fiber = running.get(groupId)
+        if (fiber === undefined) return Effect.void
+        running.delete(groupId)
+        return Fiber.interrupt(fiber)
+      })
+    // One group's change: O(1), so a node taking thousands of leaderships at once (creating a
+    // keyspace, a failover) does not rescan every group it leads per change.
+    const onChange = (change: LeadershipChange) =>
+      Effect.gen(function* () {
+        const fiber = running.get(change.groupId)
+        if (!change.isLeader) return yield* stop(change.groupId)
+        if (fiber !== undefined && fiber.unsafePoll() === null) return
+        if (fiber !== undefined) yield* stop(change.groupId)
+        const kind = kinds.kindOf(change.groupId)
+        if (kind?.whileLeader !== undefined) yield* start(change.groupId, kind)
+      })
+    // The safety net: every group led here, against the tasks running.
+    const check = Effect.gen(function* () {
+      const leading = new Map<GroupId, ShardKind>()
+      for (const groupId of yield* node.led) {
+        const kind = kinds.kindOf(groupId)
+        if (kind?.whileLeader !== undefined) leading.set(groupId, kind)
       }
+      for (const [groupId, fiber] of running)
+        if (!leading.has(groupId) || fiber.unsafePoll() !== null) yield* stop(groupId)
+      for (const [groupId, kind] of leading) if (!running.has(groupId)) yield* start(groupId, kind)
     })
     const events = Stream.merge(
-      Stream.map(node.leadership, () => undefined),
-      Stream.tick(Duration.millis(checkEveryMs)),
+      node.leadership,
+      Stream.map(Stream.tick(Duration.millis(checkEveryMs)), () => undefined),
     )
-    yield* Stream.runForEach(events, () => check).pipe(
+    yield* Stream.runForEach(events, (change) => (change === undefined ? check : onChange(change))).pipe(
       Effect.ensuring(Effect.suspend(() => Fiber.interruptAll(running.values()))),
     )
   })

@@ -5,8 +5,9 @@
  * simulation, decision 0115).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Option, Stream } from "effect"
+import { Effect, Fiber, Option, Queue, Stream } from "effect"
 import { GroupId } from "../../src/raft/Ids.js"
+import type { LeadershipChange } from "../../src/runtime/LeaderSubscriptions.js"
 import * as LeaderTasks from "../../src/runtime/LeaderTasks.js"
 import type { GroupStatus } from "../../src/runtime/NodeStatus.js"
 import type { LeaderContext, ShardKind } from "../../src/runtime/ShardKind.js"
@@ -77,6 +78,39 @@ describe("LeaderTasks", () => {
       yield* runUntil(host([status(1, true, "kv"), status(2, true, "Counter")]), kinds, started, 1)
       expect(started).toEqual([1])
     }),
+  )
+
+  it.live(
+    "starts and stops a group's task on its leadership changes, without rescanning the led groups",
+    () =>
+      Effect.gen(function* () {
+        const started: number[] = []
+        const kv = taskKind("kv", started)
+        const kinds = LeaderTasks.resolver([kv], () => kv, false)
+        let scans = 0
+        const changes = yield* Queue.unbounded<LeadershipChange>()
+        const h: LeaderTasks.LeaderTaskHost = {
+          ...host([]),
+          led: Effect.sync(() => {
+            scans++
+            return []
+          }),
+          leadership: Stream.fromQueue(changes),
+        }
+        // The safety net every minute: only the changes can start the tasks here.
+        const fiber = yield* Effect.fork(LeaderTasks.run(h, kinds, () => 0, 60_000))
+        const change = (groupId: number, isLeader: boolean) =>
+          Queue.offer(changes, { groupId: GroupId(groupId), isLeader, leaderNode: undefined, term: 1 })
+        for (let g = 1; g <= 50; g++) yield* change(g, true)
+        for (let i = 0; i < 200 && started.length < 50; i++) yield* Effect.sleep("5 millis")
+        expect(started.sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+        expect(scans).toBeLessThanOrEqual(1) // the safety net's first check at most
+        yield* change(7, false)
+        yield* change(7, true)
+        for (let i = 0; i < 200 && started.length < 51; i++) yield* Effect.sleep("5 millis")
+        expect(started.filter((g) => g === 7)).toEqual([7, 7])
+        yield* Fiber.interrupt(fiber)
+      }),
   )
 
   it("polls nothing when no kind can have a task", () => {
