@@ -44,7 +44,7 @@ export const NodeSettings = Schema.Struct({
    * (docs/decisions/0079).
    */
   livenessTimeoutMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(20, 600_000)), {
-    default: () => 2000,
+    default: () => 1500,
   }),
   /**
    * After the node's loop stood still long enough for its peers to find it silent, how long
