@@ -7,24 +7,16 @@ import { describe, expect, it } from "vitest"
 import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import type { RawNode } from "../../src/raft/RawNode.js"
 import { type Message, MessageType, newMessage } from "../../src/raft/Types.js"
-import { Engine, type Outbound } from "../../src/runtime/Engine.js"
+import type { Engine, Outbound } from "../../src/runtime/Engine.js"
 import { checksumKind } from "../../src/testing/ChecksumMachine.js"
+import { testEngine } from "./support/TestEngine.js"
 
 const N1 = NodeId(1)
 const R1 = replicaIdOf(N1)
 const R2 = replicaIdOf(NodeId(2))
 
 const engineWith = (groups: number[]) => {
-  const engine = new Engine({
-    nodeId: N1,
-    electionTicks: 10,
-    heartbeatTicks: 1,
-    quiesceAfterTicks: 0,
-    mailboxCapacity: 100,
-    snapshotEntries: 10_000,
-    keepEntries: 100,
-    snapshotCacheMs: 1000,
-  })
+  const engine = testEngine()
   for (const g of groups)
     engine.createReplica({
       groupId: GroupId(g),

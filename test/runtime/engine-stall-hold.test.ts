@@ -7,9 +7,10 @@
 import { describe, expect, it } from "vitest"
 import { GroupId, NodeId, replicaIdOf } from "../../src/raft/Ids.js"
 import { MessageType, newMessage } from "../../src/raft/Types.js"
-import { Engine, type Outbound } from "../../src/runtime/Engine.js"
+import type { Outbound } from "../../src/runtime/Engine.js"
 import type { RuntimeError } from "../../src/runtime/RuntimeErrors.js"
 import { checksumKind } from "../../src/testing/ChecksumMachine.js"
+import { testEngine } from "./support/TestEngine.js"
 
 const N1 = NodeId(1)
 const R1 = replicaIdOf(N1)
@@ -17,16 +18,7 @@ const R2 = replicaIdOf(NodeId(2))
 const LED = GroupId(1) // one voter, here: we lead it
 const FOLLOWED = GroupId(2) // voters here and on node 2, which leads it
 
-const engine = new Engine({
-  nodeId: N1,
-  electionTicks: 10,
-  heartbeatTicks: 1,
-  quiesceAfterTicks: 0,
-  mailboxCapacity: 100,
-  snapshotEntries: 10_000,
-  keepEntries: 100,
-  snapshotCacheMs: 1000,
-})
+const engine = testEngine()
 
 /** Runs rounds at `now`, each written at once, until none is left; the messages sent. */
 const rounds = (now: number) => {
