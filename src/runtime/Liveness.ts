@@ -35,6 +35,8 @@ export class Liveness {
   /** The clock of each node's last ping heard (signed pings only). */
   private readonly lastStamp = new Map<NodeId, number>()
   private nextPing = 0
+  /** When silences are next judged (`step`). */
+  private nextJudge = 0
   /** When this node last heard its own ping (undefined: never yet). */
   private selfHeard: number | undefined
   /** When `step` last ran. */
@@ -126,10 +128,10 @@ export class Liveness {
   }
 
   /**
-   * A step of the node's loop at `now`: pings once per interval, and on every step hands each
+   * A step of the node's loop at `now`: pings once per interval, and hands each
    * node that went silent past the timeout to `onDown` (`failOver`: whether this node hears its
-   * own pings, so that the silence is the other node's). Judging on every step (each tick at
-   * least), not only when pinging, finds a silent node within a tick of its timeout on every
+   * own pings, so that the silence is the other node's). Judging every fifth of an interval, not
+   * only when pinging, finds a silent node within 100 ms (by default) of its timeout on every
    * peer alike: peers that find it silent an interval apart would refuse the first failover
    * campaign (the lease of the leader they still believe in).
    */
@@ -143,8 +145,12 @@ export class Liveness {
     }
     const pingDue = now >= this.nextPing
     let silent: Array<readonly [NodeId, number]> | undefined
-    for (const [node, t] of this.lastHeard)
-      if (!this.down.has(node) && now - t > this.timeoutMs) (silent ??= []).push([node, now - t])
+    // Judged five times an interval (every 100 ms by default), not on every round of a busy loop.
+    if (now >= this.nextJudge) {
+      this.nextJudge = now + this.intervalMs / 5
+      for (const [node, t] of this.lastHeard)
+        if (!this.down.has(node) && now - t > this.timeoutMs) (silent ??= []).push([node, now - t])
+    }
     if (!pingDue && silent === undefined) return Effect.void
     return Effect.gen(this, function* () {
       if (pingDue) {
