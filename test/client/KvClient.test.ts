@@ -143,9 +143,9 @@ describe("KvClient over an in-process cluster", () => {
           // lead, and those calls must still succeed over the bus.
           const localGroups: Router.LocalGroups = {
             leads: () => true,
-            request: (group, bytes) => {
+            serve: (group, bytes, answer) => {
               localCalls++
-              return node1.request(group, bytes)
+              node1.serve(group, bytes, answer)
             },
           }
           const router = Router.layer({ cluster: cluster.cluster, localGroups }).pipe(
