@@ -66,28 +66,6 @@ export const serveBounded = (
       const next = held.shift()
       if (next !== undefined) start(next)
     })
-    // The replies of one turn of the event loop leave together, at its end: the connection
-    // writes them to its socket at once, rather than one write per reply (on loopback, each
-    // write costs the sender the receiver's side of TCP too).
-    let outbox: Array<readonly [BusMessage, Uint8Array]> = []
-    const sendOutbox = (): void => {
-      const out = outbox
-      outbox = []
-      // Not sent (no reply subject, too large, bus closed): again through `respond`, to log why.
-      for (const [msg, reply] of out) if (!msg.unsafeRespond(reply)) run(respondOrLog(msg, reply))
-    }
-    const post = (msg: BusMessage, reply: Uint8Array): void => {
-      if (outbox.length === 0) setImmediate(sendOutbox)
-      outbox.push([msg, reply])
-    }
-    const respondOrLog = (msg: BusMessage, reply: Uint8Array): Effect.Effect<void> =>
-      msg
-        .respond(reply)
-        .pipe(
-          Effect.catchAllCause((cause) =>
-            Effect.logWarning(`${handler.name}: reply failed: ${Cause.pretty(cause).split("\n", 1)[0]}`),
-          ),
-        )
     const answer = (msg: BusMessage): Effect.Effect<void> =>
       Effect.suspend(() => handler.handle(msg.data)).pipe(
         Effect.map((reply): Uint8Array | undefined => reply),
@@ -96,7 +74,10 @@ export const serveBounded = (
           const first = Cause.pretty(cause).split("\n", 1)[0]!.slice(0, 300)
           return Effect.as(Effect.logError(`${handler.name}: request failed: ${first}`), handler.internal?.())
         }),
-        Effect.map((reply) => (reply === undefined ? undefined : post(msg, reply))),
+        Effect.flatMap((reply) => (reply === undefined ? Effect.succeed(false) : msg.respond(reply))),
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning(`${handler.name}: reply failed: ${Cause.pretty(cause).split("\n", 1)[0]}`),
+        ),
         Effect.ensuring(ended),
       )
     const onMessage = (msg: BusMessage): void => {
