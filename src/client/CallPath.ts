@@ -40,8 +40,12 @@ import { type SessionPool, take } from "./SessionPool.js"
 /** The groups a node leads, served in-process (the node's `leads` and `request`). */
 export interface LocalGroups {
   readonly leads: (group: GroupId) => boolean
-  /** Serves one request as the group subject would; answers every request. */
-  readonly request: (group: GroupId, bytes: Uint8Array) => Effect.Effect<Uint8Array>
+  /**
+   * Serves one request as the group subject would and calls `answer` once with the reply;
+   * answers every request. A callback, not an effect: the call path waits for it under a plain
+   * timer rather than a racing fiber (every in-process request takes this path).
+   */
+  readonly serve: (group: GroupId, bytes: Uint8Array, answer: (reply: Uint8Array) => void) => void
 }
 
 /** What the call path needs of its router (Router.ts builds it). */
@@ -305,14 +309,33 @@ const localRequest = (
   waitMs: number,
 ): Effect.Effect<Uint8Array, RequestTimeout> => {
   core.stats.localRequests++
-  const subject = core.subjects.group(group)
-  return local.request(group, bytes).pipe(
-    Effect.timeoutFail({
-      duration: waitMs,
-      onTimeout: () =>
-        new RequestTimeout({ subject, timeoutMillis: waitMs, message: `no local reply within ${waitMs} ms` }),
-    }),
-  )
+  return Effect.async<Uint8Array, RequestTimeout>((resume) => {
+    let waiting = true
+    const timer = setTimeout(() => {
+      if (!waiting) return
+      waiting = false
+      const subject = core.subjects.group(group)
+      resume(
+        Effect.fail(
+          new RequestTimeout({
+            subject,
+            timeoutMillis: waitMs,
+            message: `no local reply within ${waitMs} ms`,
+          }),
+        ),
+      )
+    }, waitMs)
+    local.serve(group, bytes, (reply) => {
+      if (!waiting) return
+      waiting = false
+      clearTimeout(timer)
+      resume(Effect.succeed(reply))
+    })
+    return Effect.sync(() => {
+      waiting = false
+      clearTimeout(timer)
+    })
+  })
 }
 
 /** The map may be stale (a rate-limited refresh; failures are ignored: the retry will tell). */

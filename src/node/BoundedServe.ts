@@ -49,11 +49,24 @@ export const serveBounded = (
     if (!(options.concurrency >= 1 && options.maxPending >= options.concurrency))
       throw new RangeError("serveBounded: need concurrency >= 1 and maxPending >= concurrency")
     const run = yield* FiberSet.makeRuntime<never, void, never>()
-    const permits = yield* Effect.makeSemaphore(options.concurrency)
     let pending = 0
     let overloaded = 0
     let failed = 0
-    const answer = (msg: BusMessage) =>
+    // Requests being handled (at most `concurrency`), and those held until one of them ends:
+    // plain counters and a queue, no semaphore (this is every request's path).
+    let active = 0
+    const held: BusMessage[] = []
+    const start = (msg: BusMessage): void => {
+      active++
+      run(answer(msg))
+    }
+    const ended = Effect.sync(() => {
+      pending--
+      active--
+      const next = held.shift()
+      if (next !== undefined) start(next)
+    })
+    const answer = (msg: BusMessage): Effect.Effect<void> =>
       Effect.suspend(() => handler.handle(msg.data)).pipe(
         Effect.map((reply): Uint8Array | undefined => reply),
         Effect.catchAllCause((cause) => {
@@ -61,12 +74,11 @@ export const serveBounded = (
           const first = Cause.pretty(cause).split("\n", 1)[0]!.slice(0, 300)
           return Effect.as(Effect.logError(`${handler.name}: request failed: ${first}`), handler.internal?.())
         }),
-        permits.withPermits(1),
         Effect.flatMap((reply) => (reply === undefined ? Effect.succeed(false) : msg.respond(reply))),
         Effect.catchAllCause((cause) =>
           Effect.logWarning(`${handler.name}: reply failed: ${Cause.pretty(cause).split("\n", 1)[0]}`),
         ),
-        Effect.ensuring(Effect.sync(() => pending--)),
+        Effect.ensuring(ended),
       )
     const onMessage = (msg: BusMessage): void => {
       if (pending >= options.maxPending) {
@@ -75,7 +87,8 @@ export const serveBounded = (
         return
       }
       pending++
-      run(answer(msg))
+      if (active < options.concurrency) start(msg)
+      else held.push(msg)
     }
     yield* bus.subscribe(subject, {
       ...(options.queue === undefined ? {} : { queue: options.queue }),

@@ -45,10 +45,18 @@ export const readSnapshot = (ctx: NodeContext, groupId: GroupId): Effect.Effect<
 
 /** Serves one raw request as the group subject does (errors encoded by the group's kind). */
 export const request = (ctx: NodeContext, groupId: GroupId, data: Uint8Array): Effect.Effect<Uint8Array> =>
-  Effect.async<Uint8Array>((resume) => {
-    serveRequest(ctx, groupId, data, ctx.nowMs(), (b) => resume(Effect.succeed(b)))
-    ctx.wake.raise()
-  })
+  Effect.async<Uint8Array>((resume) => serve(ctx, groupId, data, (b) => resume(Effect.succeed(b))))
+
+/** `request` without an effect: `answer` is called once with the reply (no fiber, no timer). */
+export const serve = (
+  ctx: NodeContext,
+  groupId: GroupId,
+  data: Uint8Array,
+  answer: (reply: Uint8Array) => void,
+): void => {
+  serveRequest(ctx, groupId, data, ctx.nowMs(), answer)
+  ctx.wake.raise()
+}
 
 /** Proposes a membership change; succeeds once it is applied here. */
 export const proposeConfChange = (

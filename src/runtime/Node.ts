@@ -81,6 +81,8 @@ export interface NodeService {
   readonly readSnapshot: (groupId: GroupId) => Effect.Effect<SnapshotRead, RuntimeError>
   /** Serves one raw request as the group subject does (errors encoded by the group's kind). */
   readonly request: (groupId: GroupId, request: Uint8Array) => Effect.Effect<Uint8Array>
+  /** `request` answered through a callback, called once (the KV gateway's in-process path). */
+  readonly serve: (groupId: GroupId, request: Uint8Array, answer: (reply: Uint8Array) => void) => void
   /** Whether this node's replica of `groupId` leads it now (a hint: leadership may move). */
   readonly leads: (groupId: GroupId) => boolean
   /** Proposes a membership change; succeeds once it is applied here. */
@@ -157,6 +159,7 @@ const nodeService = (ctx: NodeContext, subscriptions: LeaderSubscriptions): Node
   read: (groupId, query, options) => GroupCalls.read(ctx, groupId, query, options?.stale === true),
   readSnapshot: (groupId) => GroupCalls.readSnapshot(ctx, groupId),
   request: (groupId, request) => GroupCalls.request(ctx, groupId, request),
+  serve: (groupId, request, answer) => GroupCalls.serve(ctx, groupId, request, answer),
   leads: (groupId) => ctx.engine.replicas.get(groupId)?.isLeader === true,
   proposeConfChange: (groupId, cc) => GroupCalls.proposeConfChange(ctx, groupId, cc),
   transferLeader: (groupId, to) => GroupCalls.transferLeader(ctx, groupId, to),

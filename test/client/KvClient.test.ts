@@ -143,9 +143,9 @@ describe("KvClient over an in-process cluster", () => {
           // lead, and those calls must still succeed over the bus.
           const localGroups: Router.LocalGroups = {
             leads: () => true,
-            request: (group, bytes) => {
+            serve: (group, bytes, answer) => {
               localCalls++
-              return node1.request(group, bytes)
+              node1.serve(group, bytes, answer)
             },
           }
           const router = Router.layer({ cluster: cluster.cluster, localGroups }).pipe(
@@ -164,6 +164,43 @@ describe("KvClient over an in-process cluster", () => {
             const leaders = yield* Effect.forEach(cluster.groupsOf("kv"), (g) => cluster.leaderOf(g))
             if (leaders.some((l) => Option.getOrUndefined(l) !== 1))
               expect(stats.notLeader).toBeGreaterThan(0)
+          }).pipe(Effect.provide(client))
+        }),
+      ),
+    60_000,
+  )
+
+  it.live(
+    "an in-process attempt left unanswered waits its attempt timeout, then the call takes the bus",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const cluster = yield* MemoryCluster.make({ kinds: [Kv] })
+          let localCalls = 0
+          // A replica that never answers: each call's local attempt must end at its timeout.
+          const localGroups: Router.LocalGroups = {
+            leads: () => true,
+            serve: () => {
+              localCalls++
+            },
+          }
+          const router = Router.layer({
+            cluster: cluster.cluster,
+            localGroups,
+            attemptTimeout: "50 millis",
+          }).pipe(Layer.provide(cluster.clientBus))
+          const client = kvLayer.pipe(Layer.provideMerge(router))
+          yield* Effect.gen(function* () {
+            const kv = yield* KvClient
+            yield* kv.put("silent-a", "1")
+            yield* kv.put("silent-b", "2")
+            expect(Option.map(yield* kv.get("silent-a"), text)).toEqual(Option.some("1"))
+            const stats = yield* (yield* Router.Router).stats
+            // Each request (the three calls and the sessions their puts opened) tried locally
+            // once, timed out once, and was answered over the bus.
+            expect(localCalls).toBeGreaterThanOrEqual(3)
+            expect(stats.localRequests).toBe(localCalls)
+            expect(stats.requestTimeouts).toBe(localCalls)
           }).pipe(Effect.provide(client))
         }),
       ),
