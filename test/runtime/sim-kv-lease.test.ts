@@ -14,11 +14,12 @@
  * Replay with FLOTILLA_SEED=<seed>; FLOTILLA_SIM_LONG=1 runs longer schedules.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Option } from "effect"
+import { Effect, Option } from "effect"
 import type { KvRevClientService, Lease } from "../../src/client/KvRevClient.js"
 import * as KvSim from "../../src/testing/KvSim.js"
 import * as KvSimFaults from "../../src/testing/KvSimFaults.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
+import { keepAlive as keepAliveFor } from "./support/LeaseKeepAlive.js"
 
 const LONG = process.env.FLOTILLA_SIM_LONG === "1"
 /** Wall-clock limit of one seed: the long variant runs minutes. */
@@ -30,23 +31,8 @@ const EXPIRY_SLACK = 5_000
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
 
-/**
- * Keeps `lease` alive every `TTL / 6` until `until` (virtual ms). The send time of the last
- * keep-alive answered, and whether the lease was found ended (its keep-alives could not land
- * for a whole TTL: a client cut off that long loses its lease, as in etcd).
- */
-const keepAlive = (c: KvRevClientService, lease: Lease, until: number) =>
-  Effect.gen(function* () {
-    let lastSent = 0
-    for (;;) {
-      const sent = yield* Clock.currentTimeMillis
-      if (sent >= until) return { lastSent, ended: false }
-      const r = yield* Effect.either(c.keepAlive(lease, { deadline: `${TTL / 2} millis` }))
-      if (r._tag === "Right") lastSent = sent
-      else if (r.left._tag === "LeaseNotFound") return { lastSent, ended: true }
-      yield* Effect.sleep(`${TTL / 6} millis`)
-    }
-  })
+/** Keeps `lease` alive until `until` (support/LeaseKeepAlive.ts) at this file's TTL. */
+const keepAlive = (c: KvRevClientService, lease: Lease, until: number) => keepAliveFor(c, lease, until, TTL)
 
 describe("KV simulation: leases expire late, never early, across leader changes", () => {
   // Regression: the simulation's nodes were given `kindOf` only, and a node runs the leader

@@ -31,6 +31,7 @@ import type { KvRevClientService, Lease } from "../../src/client/KvRevClient.js"
 import * as KvSim from "../../src/testing/KvSim.js"
 import * as RuntimeSim from "../../src/testing/RuntimeSim.js"
 import type { ClockSkew } from "../../src/testing/SimClock.js"
+import { keepAlive as keepAliveFor } from "./support/LeaseKeepAlive.js"
 
 const TTL = 3_000
 /** The fastest drift of any node (ρ) and the slowest. */
@@ -51,19 +52,8 @@ const SLOW_TTL_MS = Math.ceil(TTL / (1 + MIN_DRIFT))
 const EXPIRY_SLACK = 5_000
 const LOCK = "{L}lock"
 
-/** Keeps `lease` alive every `TTL / 6` until `until`: the send time of the last keep-alive answered. */
-const keepAlive = (c: KvRevClientService, lease: Lease, until: number) =>
-  Effect.gen(function* () {
-    let lastSent = 0
-    for (;;) {
-      const sent = yield* Clock.currentTimeMillis
-      if (sent >= until) return { lastSent, ended: false }
-      const r = yield* Effect.either(c.keepAlive(lease, { deadline: `${TTL / 2} millis` }))
-      if (r._tag === "Right") lastSent = sent
-      else if (r.left._tag === "LeaseNotFound") return { lastSent, ended: true }
-      yield* Effect.sleep(`${TTL / 6} millis`)
-    }
-  })
+/** Keeps `lease` alive until `until` (support/LeaseKeepAlive.ts) at this file's TTL. */
+const keepAlive = (c: KvRevClientService, lease: Lease, until: number) => keepAliveFor(c, lease, until, TTL)
 
 /**
  * Watches the replicas every 5 ms (base time): the first instant a replica that held the lease
