@@ -19,7 +19,7 @@
  * last one only found the deadline: `Unavailable` when nothing can have taken effect,
  * `Timeout` when an attempt went unanswered or its outcome is unknown (ClientErrors.ts).
  */
-import { Clock, Data, Effect, Either, Option } from "effect"
+import { Data, Effect, Either, Option } from "effect"
 import * as ShardMapIndex from "../meta/ShardMapIndex.js"
 import type { GroupId } from "../raft/Ids.js"
 import { type EntityCall, encodeCall } from "../runtime/entity/EntityClient.js"
@@ -150,19 +150,87 @@ class CallState {
  * `EntityError`, for the caller to decode), retrying until its deadline (see the module comment).
  */
 export const route = (core: RouterCore, spec: RouteSpec): Effect.Effect<Uint8Array, CallError> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const call = new CallState(spec, now + spec.deadlineMs, core.replicaReads)
-    return Retry.run(attempt(core, call), {
-      backoff: core.backoff,
-      deadlineAt: call.deadlineAt,
-      retryable: isRetryLater,
-      onExpiry: () => call.giveUp(),
-      onWait: () =>
-        Effect.sync(() => {
-          core.stats.retries++
-        }),
-    }).pipe(Effect.ensuring(Effect.sync(() => call.release())))
+  Effect.clockWith((clock) => {
+    const call = new CallState(spec, clock.unsafeCurrentTimeMillis() + spec.deadlineMs, core.replicaReads)
+    return firstAttempt(core, call) ?? retrying(core, call, attempt(core, call))
   })
+
+/**
+ * The attempts of `call` under the retry policy, the first of which is `first` (an attempt
+ * made already, or to make); the stamp is released at the end.
+ */
+const retrying = (
+  core: RouterCore,
+  call: CallState,
+  first: Effect.Effect<Uint8Array, CallError | RetryLater>,
+): Effect.Effect<Uint8Array, CallError> => {
+  let next: Effect.Effect<Uint8Array, CallError | RetryLater> | undefined = first
+  const attempts = Effect.suspend(() => {
+    const a = next ?? attempt(core, call)
+    next = undefined
+    return a
+  })
+  return Retry.run(attempts, {
+    backoff: core.backoff,
+    deadlineAt: call.deadlineAt,
+    retryable: isRetryLater,
+    onExpiry: () => call.giveUp(),
+    onWait: () =>
+      Effect.sync(() => {
+        core.stats.retries++
+      }),
+  }).pipe(Effect.ensuring(Effect.sync(() => call.release())))
+}
+
+/**
+ * THE HOT PATH: the first attempt of a call whose route is known without waiting — the shard
+ * map holds its group, a command's session is open with room in its window, no replica read
+ * comes first — taken in one step to the bus and one back. Any other outcome than a `Done`
+ * reply goes on as the general path would after its first attempt (`retrying`); undefined when
+ * the route is not known without waiting (the general path takes the call from the top).
+ */
+const firstAttempt = (
+  core: RouterCore,
+  call: CallState,
+): Effect.Effect<Uint8Array, CallError> | undefined => {
+  const spec = call.spec
+  if (!call.triedReplica || spec.deadlineMs <= 0) return undefined
+  let group = spec.group
+  if (group === undefined) {
+    const map = core.shardMap.view()
+    if (map.version === 0) return undefined
+    group = ShardMapIndex.groupOfSlot(map, core.keyspaceOf(spec.kind, spec.keyspace), spec.slot ?? 0)
+    if (group === undefined) return undefined
+  }
+  const bytes = stampNow(core, call, group)
+  if (bytes === undefined) return undefined
+  const { request, waitMs } = send(core, call, group, bytes, spec.deadlineMs)
+  return Effect.onInterrupt(
+    Effect.matchEffect(request, {
+      onSuccess: (reply) => {
+        const action = actionOf(reply)
+        if (action._tag !== "Done") return retrying(core, call, answered(core, call, reply, action))
+        call.release()
+        return Effect.succeed(reply)
+      },
+      onFailure: (e) => retrying(core, call, unanswered(core, call, group, e, waitMs)),
+    }),
+    () => Effect.sync(() => call.release()),
+  )
+}
+
+/** The bytes of `call` for `group` when no wait is needed to make them (`requestBytes`). */
+const stampNow = (core: RouterCore, call: CallState, group: GroupId): Uint8Array | undefined => {
+  const { command, bytes } = call.spec
+  if (command === undefined) return bytes
+  if (core.sessions === undefined) return bytes ?? encodeCall(command)
+  const session = core.sessions.current(group, call.spec.kind)
+  const ticket = session?.tryTake()
+  if (session === undefined || ticket === undefined) return undefined
+  const stamped = encodeCall(command, { session: session.id, ...ticket })
+  call.stamp = { group, session, seq: ticket.seq, bytes: stamped }
+  return stamped
+}
 
 /** One attempt, from the top; `RetryLater` to wait and try again. */
 const attempt = (core: RouterCore, call: CallState): Effect.Effect<Uint8Array, CallError | RetryLater> =>
@@ -181,7 +249,7 @@ const attempt = (core: RouterCore, call: CallState): Effect.Effect<Uint8Array, C
     const bytes = yield* requestBytes(core, call, group)
     // The session died while the command waited for room in its window: start over.
     if (bytes === undefined) return yield* attempt(core, call)
-    return yield* send(core, call, group, bytes)
+    return yield* sendAndAct(core, call, group, bytes)
   })
 
 /** The group of the request: its own, or the slot's in the shard map (fetched when needed). */
@@ -274,28 +342,43 @@ const openSession = (
   })
 
 /** Sends `bytes` to `group`'s subject and acts on the outcome. */
-const send = (
+const sendAndAct = (
   core: RouterCore,
   call: CallState,
   group: GroupId,
   bytes: Uint8Array,
 ): Effect.Effect<Uint8Array, CallError | RetryLater> =>
-  Effect.gen(function* () {
-    call.attempts++
-    core.stats.attempts++
-    const wait = Math.max(1, Math.min(core.attemptTimeoutMs, yield* Retry.remaining(call.deadlineAt)))
-    // In-process once per call: should the hint be stale (leadership just moved), the bus finds
-    // the leader on the retry.
-    const local = !call.triedLocal && core.localGroups?.leads(group) === true ? core.localGroups : undefined
-    if (local !== undefined) call.triedLocal = true
-    const sent = yield* Effect.either(
-      local !== undefined
-        ? localRequest(core, local, group, bytes, wait)
-        : core.batcher.send(group, core.subjects.group(group), bytes, wait),
-    )
-    if (Either.isLeft(sent)) return yield* unanswered(core, call, group, sent.left, wait)
-    return yield* answered(core, call, sent.right, actionOf(sent.right))
+  Effect.flatMap(Retry.remaining(call.deadlineAt), (remaining) => {
+    const { request, waitMs } = send(core, call, group, bytes, remaining)
+    return Effect.matchEffect(request, {
+      onSuccess: (reply) => answered(core, call, reply, actionOf(reply)),
+      onFailure: (e) => unanswered(core, call, group, e, waitMs),
+    })
   })
+
+/**
+ * One request of `call` to `group`, waiting at most the attempt timeout or `remainingMs`
+ * (its `waitMs`): to the local replica once per call when this process leads the group (should
+ * the hint be stale, the bus finds the leader on the retry), else on the bus through the batcher.
+ */
+const send = (
+  core: RouterCore,
+  call: CallState,
+  group: GroupId,
+  bytes: Uint8Array,
+  remainingMs: number,
+): { readonly request: Effect.Effect<Uint8Array, RequestError>; readonly waitMs: number } => {
+  call.attempts++
+  core.stats.attempts++
+  const waitMs = Math.max(1, Math.min(core.attemptTimeoutMs, remainingMs))
+  const local = !call.triedLocal && core.localGroups?.leads(group) === true ? core.localGroups : undefined
+  if (local !== undefined) call.triedLocal = true
+  const request =
+    local !== undefined
+      ? localRequest(core, local, group, bytes, waitMs)
+      : core.batcher.send(group, core.subjects.group(group), bytes, waitMs)
+  return { request, waitMs }
+}
 
 /**
  * A request to a group this process leads, served by its replica without the bus. Should the

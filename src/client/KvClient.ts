@@ -198,7 +198,10 @@ export interface KvOptions {
 /** The keyspace option of every call (none: the router's default for kind `kv`). */
 type KeyspaceOption = { readonly keyspace?: string }
 
-/** One KV operation on `key` through the router: the shard's reply, decoded. */
+/**
+ * One KV operation on `key` through the router: the shard's reply, decoded, its declared
+ * failure as a client error. Plain steps, no generator: every get and put takes this path.
+ */
 const invoke = <K extends "Put" | "Delete" | "Cas" | "Get">(
   router: Router.RouterService,
   keyspace: KeyspaceOption,
@@ -206,24 +209,25 @@ const invoke = <K extends "Put" | "Delete" | "Cas" | "Get">(
   key: Uint8Array,
   payload: object,
   options: (KvCallOptions & { readonly staleRead?: boolean }) | undefined,
-) =>
-  Effect.gen(function* () {
-    const raw = EntityClient.encodePayload(KvProtocol, operation, payload as never)
-    if (Either.isLeft(raw)) return yield* Effect.fail(new InvalidRequest({ reason: raw.left.message }))
-    const reply = yield* router.call(
-      {
-        kind: KIND,
-        operation,
-        type: operation === "Get" ? "query" : "command",
-        entityId: key,
-        slot: slotOf(key),
-        payload: raw.right,
-        staleRead: options?.staleRead === true,
-      },
-      options?.deadline === undefined ? keyspace : { ...keyspace, deadline: options.deadline },
-    )
-    return EntityClient.decodeReply(KvProtocol, operation, reply) as Decoded<unknown>
-  })
+): Effect.Effect<unknown, KvError> => {
+  const raw = EntityClient.encodePayload(KvProtocol, operation, payload as never)
+  if (Either.isLeft(raw)) return Effect.fail(new InvalidRequest({ reason: raw.left.message }))
+  const reply = router.call(
+    {
+      kind: KIND,
+      operation,
+      type: operation === "Get" ? "query" : "command",
+      entityId: key,
+      slot: slotOf(key),
+      payload: raw.right,
+      staleRead: options?.staleRead === true,
+    },
+    options?.deadline === undefined ? keyspace : { ...keyspace, deadline: options.deadline },
+  )
+  return Effect.flatMap(reply, (bytes) =>
+    orFail(`kv.${operation}`, EntityClient.decodeReply(KvProtocol, operation, bytes) as Decoded<unknown>),
+  )
+}
 
 /** One page of a scan: the same request to every shard, merged in key order (ScanMerge.ts). */
 const scanPage = (
@@ -274,35 +278,36 @@ export const make = (router: Router.RouterService, kvOptions: KvOptions = {}): K
 
   return {
     get: (key, options) =>
-      Effect.gen(function* () {
-        const k = yield* checkKey(key)
-        const value = yield* orFail("kv.Get", yield* call("Get", k, {}, options))
-        return Option.fromNullable(value as Uint8Array | null)
+      Effect.suspend(() => {
+        const k = checkKey(key)
+        if (Either.isLeft(k)) return Effect.fail(k.left)
+        return Effect.map(call("Get", k.right, {}, options), (value) =>
+          Option.fromNullable(value as Uint8Array | null),
+        )
       }),
     put: (key, value, options) =>
-      Effect.gen(function* () {
-        const k = yield* checkKey(key)
-        const v = yield* checkValue(value)
-        return (yield* orFail("kv.Put", yield* call("Put", k, { value: v }, options))) as {
-          readonly created: boolean
-        }
+      Effect.suspend(() => {
+        const k = checkKey(key)
+        if (Either.isLeft(k)) return Effect.fail(k.left)
+        const v = checkValue(value)
+        if (Either.isLeft(v)) return Effect.fail(v.left)
+        return call("Put", k.right, { value: v.right }, options) as Effect.Effect<
+          { readonly created: boolean },
+          KvError
+        >
       }),
     delete: (key, options) =>
-      Effect.gen(function* () {
-        const k = yield* checkKey(key)
-        return (yield* orFail("kv.Delete", yield* call("Delete", k, {}, options))) as {
-          readonly deleted: boolean
-        }
+      Effect.suspend(() => {
+        const k = checkKey(key)
+        if (Either.isLeft(k)) return Effect.fail(k.left)
+        return call("Delete", k.right, {}, options) as Effect.Effect<{ readonly deleted: boolean }, KvError>
       }),
     cas: (key, expected, value, options) =>
       Effect.gen(function* () {
         const k = yield* checkKey(key)
         const e = expected === null ? null : yield* checkValue(expected)
         const v = value === null ? null : yield* checkValue(value)
-        const outcome = (yield* orFail(
-          "kv.Cas",
-          yield* call("Cas", k, { expected: e, value: v }, options),
-        )) as
+        const outcome = (yield* call("Cas", k, { expected: e, value: v }, options)) as
           | { readonly succeeded: true }
           | { readonly succeeded: false; readonly current: Uint8Array | null }
         if (!outcome.succeeded)

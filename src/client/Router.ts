@@ -128,13 +128,19 @@ const ms = (d: Duration.DurationInput) => Duration.toMillis(Duration.decode(d))
 
 /** The deadline of a call, in ms: its option, else the fiber's `withDeadline`, else `fallbackMs`. */
 const deadlineOf = (options: CallOptions | undefined, fallbackMs: number): Effect.Effect<number> =>
-  Effect.map(FiberRef.get(currentDeadline), (fromFiber) =>
-    options?.deadline !== undefined
-      ? ms(options.deadline)
-      : Option.isSome(fromFiber)
-        ? Duration.toMillis(fromFiber.value)
-        : fallbackMs,
-  )
+  withDeadlineOf(options, fallbackMs, Effect.succeed)
+
+/** `f` of the deadline of a call (`deadlineOf`) in one step (the hot path). */
+const withDeadlineOf = <A, E>(
+  options: CallOptions | undefined,
+  fallbackMs: number,
+  f: (deadlineMs: number) => Effect.Effect<A, E>,
+): Effect.Effect<A, E> =>
+  options?.deadline !== undefined
+    ? Effect.suspend(() => f(ms(options.deadline!)))
+    : FiberRef.getWith(currentDeadline, (fromFiber) =>
+        f(Option.isSome(fromFiber) ? Duration.toMillis(fromFiber.value) : fallbackMs),
+      )
 
 /** Builds a router over the `Bus` in context. */
 export const make = (options: RouterOptions): Effect.Effect<RouterService, never, Bus> =>
@@ -175,7 +181,7 @@ export const makeWith = (bus: BusService, options: RouterOptions): RouterService
   return {
     cluster: options.cluster,
     subjects,
-    call: (c, o) => Effect.flatMap(deadline(o), (deadlineMs) => callOne(core, c, o, deadlineMs)),
+    call: (c, o) => withDeadlineOf(o, defaultDeadlineMs, (deadlineMs) => callOne(core, c, o, deadlineMs)),
     scan: (kind, range, o) =>
       Effect.flatMap(deadline(o), (deadlineMs) =>
         scanAll(core, { shardMap: currentMap, refresh }, kind, range, o, deadlineMs),
@@ -197,18 +203,17 @@ const callOne = (
   c: EntityCall,
   o: CallOptions | undefined,
   deadlineMs: number,
-): Effect.Effect<Uint8Array, CallError> =>
-  Effect.suspend(() => {
-    core.stats.calls++
-    return route(core, {
-      operation: `${c.kind}.${c.operation}`,
-      kind: c.kind,
-      keyspace: o?.keyspace,
-      slot: c.slot,
-      ...(c.type === "command" ? { command: c } : { bytes: encodeCall(c), staleRead: c.staleRead }),
-      deadlineMs,
-    })
+): Effect.Effect<Uint8Array, CallError> => {
+  core.stats.calls++
+  return route(core, {
+    operation: `${c.kind}.${c.operation}`,
+    kind: c.kind,
+    keyspace: o?.keyspace,
+    slot: c.slot,
+    ...(c.type === "command" ? { command: c } : { bytes: encodeCall(c), staleRead: c.staleRead }),
+    deadlineMs,
   })
+}
 
 /**
  * `RouterService.scan`: the same scan request to every shard of the keyspace, in parallel,

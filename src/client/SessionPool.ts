@@ -25,6 +25,8 @@ export interface SessionPool {
     deadlineAt: number,
     open: Effect.Effect<number, CallError>,
   ) => Effect.Effect<ClientSession, CallError>
+  /** The live session of `kind` in `group` held now, if any (the call path's hot path). */
+  readonly current: (group: GroupId, kind: string) => ClientSession | undefined
   /** Sessions held now that are not known dead. */
   readonly live: () => number
 }
@@ -60,6 +62,10 @@ export const make = (window: number): SessionPool => {
     })
 
   return {
+    current: (group, kind) => {
+      const session = sessions.get(`${group}/${kind}`)
+      return session === undefined || session.dead ? undefined : session
+    },
     live: () => {
       let n = 0
       for (const session of sessions.values()) if (!session.dead) n++
