@@ -225,8 +225,10 @@ const stampNow = (core: RouterCore, call: CallState, group: GroupId): Uint8Array
   if (command === undefined) return bytes
   if (core.sessions === undefined) return bytes ?? encodeCall(command)
   const session = core.sessions.current(group, call.spec.kind)
-  const ticket = session?.tryTake()
-  if (session === undefined || ticket === undefined) return undefined
+  // Callers waiting for room in the window go first (SessionPool.take).
+  if (session === undefined || session.waiting > 0) return undefined
+  const ticket = session.tryTake()
+  if (ticket === undefined) return undefined
   const stamped = encodeCall(command, { session: session.id, ...ticket })
   call.stamp = { group, session, seq: ticket.seq, bytes: stamped }
   return stamped

@@ -11,6 +11,9 @@
  *   (64 by default) never meets `TooManyPending`, even when one slow command holds the floor.
  * - A call that gives up (deadline, interruption) still `finish`es its number: it will never
  *   resend those bytes, so its reply is no longer needed.
+ * - WAITING FOR ROOM: callers that find the window full wait in arrival order; a finished number
+ *   wakes as many of them as there is room (not all of them: with hundreds waiting on one
+ *   session, waking all on every reply made the wait quadratic, decision 0134).
  */
 
 /** What a command is stamped with. */
@@ -25,7 +28,8 @@ export class ClientSession {
   dead = false
   private next = 1
   private readonly unfinished = new Set<number>()
-  private waiters: Array<() => void> = []
+  /** Callers waiting for room, oldest first; each says whether it was still waiting. */
+  private waiters: Array<() => boolean> = []
 
   constructor(
     /** The id the shard assigned. */
@@ -51,20 +55,34 @@ export class ClientSession {
     return { seq, ackedBelow }
   }
 
-  /** The reply of `seq` arrived, or its call gave up. Wakes callers waiting for room. */
+  /** The reply of `seq` arrived, or its call gave up. Wakes as many waiters as there is room. */
   finish(seq: number): void {
-    if (this.unfinished.delete(seq)) this.wake()
+    if (!this.unfinished.delete(seq)) return
+    let room = this.room()
+    while (room > 0 && this.waiters.length > 0) if (this.waiters.shift()!()) room--
   }
 
   /** Marks the session expired and wakes every waiter (they open a new session). */
   kill(): void {
     this.dead = true
-    this.wake()
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
   }
 
-  /** Calls `resume` once, the next time a number is finished or the session dies. */
-  onRoom(resume: () => void): void {
-    this.waiters.push(resume)
+  /**
+   * Calls `resume` once there is room for a number or the session died: at once if so now,
+   * else when its turn comes. `resume` returns false when its caller no longer waits (timed
+   * out, interrupted): the room goes to the next waiter.
+   */
+  onRoom(resume: () => boolean): void {
+    if (this.dead || this.room() > 0) resume()
+    else this.waiters.push(resume)
+  }
+
+  /** Callers waiting for room: a new command takes its turn after them. */
+  get waiting(): number {
+    return this.waiters.length
   }
 
   /** Numbers taken and not finished. */
@@ -72,9 +90,8 @@ export class ClientSession {
     return this.unfinished.size
   }
 
-  private wake(): void {
-    const waiters = this.waiters
-    this.waiters = []
-    for (const w of waiters) w()
+  /** Numbers that may be taken now. */
+  private room(): number {
+    return this.window - (this.next - this.floor())
   }
 }

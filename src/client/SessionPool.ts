@@ -88,8 +88,17 @@ export const take = (session: ClientSession, deadlineAt: number): Effect.Effect<
       if (ticket !== undefined) return ticket
       const remaining = yield* Retry.remaining(deadlineAt)
       if (remaining <= 0) return undefined
-      yield* Effect.async<void>((resume) => session.onRoom(() => resume(Effect.void))).pipe(
-        Effect.timeoutOption(remaining),
-      )
+      yield* Effect.async<void>((resume) => {
+        let waiting = true
+        session.onRoom(() => {
+          if (!waiting) return false
+          waiting = false
+          resume(Effect.void)
+          return true
+        })
+        return Effect.sync(() => {
+          waiting = false
+        })
+      }).pipe(Effect.timeoutOption(remaining))
     }
   })

@@ -13,6 +13,7 @@ import * as ShardMapIndex from "../../src/meta/ShardMapIndex.js"
 import { GroupId } from "../../src/raft/Ids.js"
 import { Raw } from "../../src/runtime/entity/Cbor.js"
 import * as Wire from "../../src/runtime/entity/Wire.js"
+import { decodeBatch, encodeBatch } from "../../src/runtime/RequestBatch.js"
 import { NotLeader } from "../../src/runtime/RuntimeErrors.js"
 import type { BusService, RequestError } from "../../src/transport/Bus.js"
 import { clusterSubjects } from "../../src/transport/Subjects.js"
@@ -166,6 +167,40 @@ describe("the call path's first attempt", () => {
       expect(yield* Fiber.join(call)).toEqual(OK)
       expect(core.stats.notLeader).toBe(1)
       expect(core.stats.retries).toBe(1)
+    }),
+  )
+
+  it.live("hundreds of concurrent commands on one shard all go through a small window", () =>
+    Effect.gen(function* () {
+      // Answers every request on the next turn: a session open with id 5, anything else OK
+      // (a batch with one OK per request).
+      let requests = 0
+      const bus: BusService = {
+        maxPayload: () => 1024 * 1024,
+        publish: () => Effect.void,
+        subscribe: () => Effect.die("not used"),
+        request: (subject, data) =>
+          Effect.async<Uint8Array>((resume) => {
+            requests++
+            setImmediate(() => {
+              if (subject.endsWith(".batch")) {
+                const parts = decodeBatch(data) as Uint8Array[]
+                resume(Effect.succeed(encodeBatch(parts.map(() => OK))))
+                return
+              }
+              const d = Wire.decodeRequest(data)
+              const opens = Either.isRight(d) && d.right.request.type === "openSession"
+              resume(Effect.succeed(opens ? Wire.successReply(5) : OK))
+            })
+          }),
+      }
+      const core = coreOver(bus, 8)
+      const calls = Array.from({ length: 300 }, (_, i) => route(core, { ...put(i), deadlineMs: 5_000 }))
+      const replies = yield* Effect.all(calls, { concurrency: "unbounded" })
+      for (const r of replies) expect([...r]).toEqual([...OK])
+      expect(core.stats.attempts).toBe(301)
+      expect(core.sessions?.live()).toBe(1)
+      expect(requests).toBeGreaterThan(1)
     }),
   )
 })

@@ -45,13 +45,44 @@ describe("ClientSession", () => {
     const s = new ClientSession(1, 1)
     const t = s.tryTake()!
     let woken = 0
-    s.onRoom(() => woken++)
+    s.onRoom(() => ++woken > 0)
     expect(s.tryTake()).toBeUndefined()
     s.finish(t.seq)
     expect(woken).toBe(1)
-    s.onRoom(() => woken++)
+    s.tryTake()
+    s.onRoom(() => ++woken > 0)
     s.kill()
     expect([woken, s.dead]).toEqual([2, true])
+  })
+
+  it("wakes as many waiters as there is room, in arrival order, skipping those that left", () => {
+    const s = new ClientSession(1, 2)
+    const a = s.tryTake()!
+    const b = s.tryTake()!
+    const woken: string[] = []
+    const waiter =
+      (name: string, stillWaiting = true) =>
+      () => {
+        woken.push(name)
+        return stillWaiting
+      }
+    s.onRoom(waiter("w1"))
+    s.onRoom(waiter("gone", false))
+    s.onRoom(waiter("w2"))
+    s.onRoom(waiter("w3"))
+    expect(s.waiting).toBe(4)
+    // Finishing a number above the floor opens no room.
+    s.finish(b.seq)
+    expect(woken).toEqual([])
+    // Finishing the floor opens two: w1, then (past the caller that left) w2.
+    s.finish(a.seq)
+    expect(woken).toEqual(["w1", "gone", "w2"])
+    expect(s.waiting).toBe(1)
+    // Room now: a new waiter is resumed at once.
+    const fresh = new ClientSession(2, 1)
+    fresh.onRoom(waiter("at once"))
+    expect(woken.at(-1)).toBe("at once")
+    expect(fresh.waiting).toBe(0)
   })
 })
 
