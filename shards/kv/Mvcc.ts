@@ -82,8 +82,13 @@ export class MvccStore {
   /** Retained events (versions with rev > compacted), in (rev, sub) order. */
   private events: Version[] = []
   private eventsHead = 0
-  /** Shard-clock time of every retained revision, oldest first. */
+  /**
+   * Shard-clock time of every retained revision, oldest first, from `timesHead` on (like
+   * `events`, the array is cut only now and then: compaction drops about one revision per
+   * commit, and copying the whole array each time made every commit cost O(retention)).
+   */
   private times: Array<readonly [number, number]> = []
+  private timesHead = 0
   /** Events of the revision being written (by `write`), if one is open. */
   private pending: Version[] | undefined
 
@@ -194,7 +199,7 @@ export class MvccStore {
 
   /** Retained revision times (snapshots). */
   revisionTimes(): ReadonlyArray<readonly [number, number]> {
-    return this.times
+    return this.timesHead === 0 ? this.times : this.times.slice(this.timesHead)
   }
 
   /** Rebuilds a store from a snapshot's parts (trusted: the snapshot decoder checked them). */
@@ -240,17 +245,21 @@ export class MvccStore {
   /** Compacts to the newest revision that the count or the age rule lets go. */
   private compact(now: number): void {
     let target = this.revision - this.retention.maxRevisions
-    let i = 0
+    let i = this.timesHead
     while (i < this.times.length && this.times[i]![1] <= now - this.retention.maxAgeMs) i++
     // times[i - 1] is the newest revision old enough: reads at it stay exact after compaction.
-    if (i > 0) target = Math.max(target, this.times[i - 1]![0])
+    if (i > this.timesHead) target = Math.max(target, this.times[i - 1]![0])
     // The current revision is never compacted away: reads at it are always possible.
     target = Math.min(target, this.revision)
     if (target <= this.compacted) return
     this.compacted = target
-    let t = 0
+    let t = this.timesHead
     while (t < this.times.length && this.times[t]![0] < target) t++
-    if (t > 0) this.times = this.times.slice(t)
+    this.timesHead = t
+    if (this.timesHead > 1024 && this.timesHead * 2 > this.times.length) {
+      this.times = this.times.slice(this.timesHead)
+      this.timesHead = 0
+    }
     while (this.eventsHead < this.events.length && this.events[this.eventsHead]!.rev <= target) {
       this.prune(this.events[this.eventsHead]!.key, target)
       this.eventsHead++
