@@ -130,7 +130,8 @@ export class MvccStore {
     const pending = this.requirePending()
     const prev = this.live.get(key)
     const v: Version = {
-      key,
+      // The versions of a live key share one key array (each retained version held its own).
+      key: prev === undefined ? key : prev.key,
       rev: this.revision + 1,
       sub: pending.length,
       value,
@@ -149,7 +150,7 @@ export class MvccStore {
     const prev = this.live.get(key)
     if (prev === undefined) return undefined
     this.record({
-      key,
+      key: prev.key,
       rev: this.revision + 1,
       sub: pending.length,
       value: null,
