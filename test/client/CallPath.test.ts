@@ -15,30 +15,11 @@ import { Raw } from "../../src/runtime/entity/Cbor.js"
 import * as Wire from "../../src/runtime/entity/Wire.js"
 import { decodeBatch, encodeBatch } from "../../src/runtime/RequestBatch.js"
 import { NotLeader } from "../../src/runtime/RuntimeErrors.js"
-import type { BusService, RequestError } from "../../src/transport/Bus.js"
+import type { BusService } from "../../src/transport/Bus.js"
 import { clusterSubjects } from "../../src/transport/Subjects.js"
+import { settle, waitingBus } from "./support/WaitingBus.js"
 
 const G = GroupId(3)
-
-/** A bus whose requests wait until the test answers them. */
-const fakeBus = () => {
-  const sent: Array<{
-    subject: string
-    data: Uint8Array
-    answer: Deferred.Deferred<Uint8Array, RequestError>
-  }> = []
-  const bus: BusService = {
-    maxPayload: () => 1024 * 1024,
-    publish: () => Effect.void,
-    subscribe: () => Effect.die("not used"),
-    request: (subject, data) =>
-      Effect.flatMap(Deferred.make<Uint8Array, RequestError>(), (answer) => {
-        sent.push({ subject, data, answer })
-        return Deferred.await(answer)
-      }),
-  }
-  return { bus, sent }
-}
 
 /** A router core over `bus` whose shard map puts every slot of keyspace `kv` in group G. */
 const coreOver = (bus: BusService, window: number): RouterCore => {
@@ -101,21 +82,12 @@ const stampOf = (bytes: Uint8Array) => {
   return { session, seq, ackedBelow }
 }
 
-/** Lets forked fibers run until they wait. */
-const settle = Effect.repeatN(
-  Effect.zipRight(
-    Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))),
-    Effect.repeatN(Effect.yieldNow(), 20),
-  ),
-  3,
-)
-
 const OK = Wire.successReply(true)
 
 describe("the call path's first attempt", () => {
   it.live("an interrupted call gives its sequence number back: the window stays open", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const core = coreOver(bus, 2)
       // The first call opens the session (general path), then sends its command.
       const a = yield* Effect.fork(route(core, put(1)))
@@ -144,7 +116,7 @@ describe("the call path's first attempt", () => {
 
   it.live("a NotLeader answer to the first attempt is retried with the same bytes", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const core = coreOver(bus, 4)
       const open = yield* Effect.fork(route(core, put(1)))
       yield* settle

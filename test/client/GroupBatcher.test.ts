@@ -3,47 +3,18 @@ import { Deferred, Effect, Either, Exit, Fiber } from "effect"
 import { type BatcherCounts, make } from "../../src/client/GroupBatcher.js"
 import type { GroupId } from "../../src/raft/Ids.js"
 import { decodeBatch, encodeBatch, encodeBatchTooLarge } from "../../src/runtime/RequestBatch.js"
-import { type BusService, NoResponders, type RequestError } from "../../src/transport/Bus.js"
-
-/** A bus whose requests wait until the test answers them. */
-const fakeBus = (maxPayload = 1024 * 1024) => {
-  const sent: Array<{
-    subject: string
-    data: Uint8Array
-    timeout: number
-    answer: Deferred.Deferred<Uint8Array, RequestError>
-  }> = []
-  const bus: BusService = {
-    maxPayload: () => maxPayload,
-    publish: () => Effect.void,
-    subscribe: () => Effect.die("not used"),
-    request: (subject, data, options) =>
-      Effect.flatMap(Deferred.make<Uint8Array, RequestError>(), (answer) => {
-        sent.push({ subject, data, timeout: Number(options.timeout), answer })
-        return Deferred.await(answer)
-      }),
-  }
-  return { bus, sent }
-}
+import { NoResponders } from "../../src/transport/Bus.js"
+import { settle, waitingBus } from "./support/WaitingBus.js"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
 const text = (b: Uint8Array) => new TextDecoder().decode(b)
 const G = 7 as GroupId
 const subject = "flotilla.c.group.7"
 
-/** Lets forked fibers run until they wait, across a few turns of the event loop. */
-const settle = Effect.repeatN(
-  Effect.zipRight(
-    Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve))),
-    Effect.repeatN(Effect.yieldNow(), 20),
-  ),
-  3,
-)
-
 describe("GroupBatcher", () => {
   it.live("a lone request goes at once, alone, on the group subject", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const counts: BatcherCounts = { batches: 0, batchedRequests: 0 }
       const b = make(bus, counts, 1)
       const f = yield* Effect.fork(b.send(G, subject, bytes("a"), 1000))
@@ -57,7 +28,7 @@ describe("GroupBatcher", () => {
 
   it.live("requests made while one is in flight travel as one batch, each with its own answer", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const counts: BatcherCounts = { batches: 0, batchedRequests: 0 }
       const b = make(bus, counts, 1)
       const first = yield* Effect.fork(b.send(G, subject, bytes("first"), 1000))
@@ -85,7 +56,7 @@ describe("GroupBatcher", () => {
 
   it.live("a failed batch fails each of its requests with the bus's error", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const b = make(bus, { batches: 0, batchedRequests: 0 }, 1)
       const first = yield* Effect.fork(Effect.either(b.send(G, subject, bytes("a"), 1000)))
       yield* settle
@@ -107,7 +78,7 @@ describe("GroupBatcher", () => {
 
   it.live("a queued request whose wait passes times out and never leaves", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const b = make(bus, { batches: 0, batchedRequests: 0 }, 1)
       const first = yield* Effect.fork(b.send(G, subject, bytes("a"), 5000))
       yield* settle
@@ -131,7 +102,7 @@ describe("GroupBatcher", () => {
 
   it.live("an answer too large for one message is asked again one request at a time", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const b = make(bus, { batches: 0, batchedRequests: 0 }, 1)
       const first = yield* Effect.fork(b.send(G, subject, bytes("a"), 1000))
       yield* settle
@@ -160,7 +131,7 @@ describe("GroupBatcher", () => {
   it.live("a batch closes at the payload limit; the rest follows in the next", () =>
     Effect.gen(function* () {
       // 4096 bytes of margin below the limit leave room for two 1,000-byte requests.
-      const { bus, sent } = fakeBus(4096 + 2 + 2 * 1004)
+      const { bus, sent } = waitingBus(4096 + 2 + 2 * 1004)
       const b = make(bus, { batches: 0, batchedRequests: 0 }, 1)
       const first = yield* Effect.fork(b.send(G, subject, bytes("a"), 1000))
       yield* settle
@@ -188,7 +159,7 @@ describe("GroupBatcher", () => {
 
   it.live("with room for two messages in flight, requests queued behind one go at the next turn", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const b = make(bus, { batches: 0, batchedRequests: 0 }, 2)
       yield* Effect.fork(b.send(G, subject, bytes("a"), 1000))
       yield* settle
@@ -216,7 +187,7 @@ describe("GroupBatcher", () => {
 
   it.live("groups do not wait for each other", () =>
     Effect.gen(function* () {
-      const { bus, sent } = fakeBus()
+      const { bus, sent } = waitingBus()
       const b = make(bus, { batches: 0, batchedRequests: 0 }, 1)
       yield* Effect.fork(b.send(G, subject, bytes("a"), 1000))
       yield* Effect.fork(b.send(8 as GroupId, "flotilla.c.group.8", bytes("b"), 1000))
